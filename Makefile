@@ -1,0 +1,75 @@
+# Development convenience; the rockspec is the build truth.
+#   make                 build the C core for Lua 5.4 (make LUA=luajit for LuaJIT)
+#   make demo            start the simulator and run the demo workflow against it
+#   make test            install what is missing, build for both, run busted under both
+#   make memcheck        specs under valgrind and under an ASan/UBSan build
+LUA       ?= lua5.4
+PKG        = $(if $(filter luajit,$(LUA)),luajit,lua5.4)
+BUILD      = build/$(LUA)
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ALL_CFLAGS = -std=gnu99 -fPIC $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKG) libcurl)
+LDLIBS     = $(shell pkg-config --libs libcurl)
+SRC        = $(wildcard csrc/*.c)
+HDR        = $(wildcard csrc/*.h)
+CORE       = $(BUILD)/userapi/core.so
+BUSTED     = $(LUA) /usr/bin/busted
+DEB_DEPS   = lua5.4 liblua5.4-dev luajit libluajit-5.1-dev libcurl4-openssl-dev pkg-config \
+             lua-cjson lua-busted lua-socket lua-check luarocks valgrind clang
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+
+.PHONY: all deps test test-one demo sim memcheck lint rock clean
+
+all: $(CORE)
+
+$(CORE): $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRC) $(LDLIBS)
+
+deps:
+	@missing=$$(for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: deps
+	$(MAKE) lint
+	$(MAKE) test-one LUA=lua5.4
+	$(MAKE) test-one LUA=luajit
+	$(MAKE) rock
+
+test-one: $(CORE)
+	$(BUSTED) --lua=$(LUA) spec
+
+demo: deps $(CORE)
+	$(LUA) examples/demo.lua
+
+sim:
+	lua5.4 sim/server.lua --port 8089
+
+lint:
+	luacheck -q lua spec examples bench sim
+
+memcheck: deps
+	$(MAKE) clean-asan
+	$(MAKE) $(CORE) BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="$(LDLIBS) -fsanitize=address,undefined"
+	LUA_CPATH="$(CURDIR)/build/asan/?.so;;" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
+	  $(BUSTED) spec
+	$(MAKE) $(CORE) LUA=lua5.4
+	USERAPI_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  --suppressions=.ci/valgrind.supp lua5.4 spec/memcheck.lua
+
+clean-asan:
+	rm -rf build/asan
+
+rock:
+	rm -rf build/rock && luarocks --lua-version=5.4 make --tree build/rock userapi-scm-1.rockspec >build/rock.log 2>&1 || { cat build/rock.log; exit 1; }
+	LUA_PATH="build/rock/share/lua/5.4/?.lua;build/rock/share/lua/5.4/?/init.lua;;" LUA_CPATH="build/rock/lib/lua/5.4/?.so;;" \
+	  lua5.4 -e 'local u = require "userapi"; assert(require("userapi.core")._VERSION); print("rock ok: userapi " .. u._VERSION)'
+
+clean:
+	rm -rf build

@@ -1,0 +1,63 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+void ua_buf_init(ua_buf *b, size_t limit) {
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->limit = limit;
+}
+
+void ua_buf_free(ua_buf *b) {
+  free(b->data);
+  ua_buf_init(b, b->limit);
+}
+
+void ua_wipe(void *p, size_t n) {
+  volatile unsigned char *v = p;
+  while (n--) *v++ = 0;
+}
+
+void ua_buf_free_secret(ua_buf *b) {
+  if (b->data) ua_wipe(b->data, b->cap);
+  ua_buf_free(b);
+}
+
+void ua_buf_reset(ua_buf *b) { b->len = 0; }
+
+static int grow(ua_buf *b, size_t need) {
+  size_t cap;
+  char *p;
+  if (need <= b->cap) return 0;
+  cap = b->cap ? b->cap : 256;
+  while (cap < need) {
+    if (cap > ((size_t)-1) / 2) return -1;
+    cap *= 2;
+  }
+  p = realloc(b->data, cap);
+  if (!p) return -1;
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+int ua_buf_add(ua_buf *b, const void *p, size_t n) {
+  if (n > ((size_t)-1) - b->len - 1) return -1;
+  if (b->limit && b->len + n > b->limit) return -1;
+  /* one spare byte so ua_buf_cstr never fails after a successful add */
+  if (grow(b, b->len + n + 1)) return -1;
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+int ua_buf_addstr(ua_buf *b, const char *s) { return ua_buf_add(b, s, strlen(s)); }
+
+int ua_buf_addc(ua_buf *b, char c) { return ua_buf_add(b, &c, 1); }
+
+int ua_buf_cstr(ua_buf *b) {
+  if (grow(b, b->len + 1)) return -1;
+  b->data[b->len] = '\0';
+  return 0;
+}

@@ -1,0 +1,27 @@
+/* A growable byte buffer with a hard limit checked at growth: the one place
+ * where response bodies, headers and URLs accumulate. */
+#ifndef USERAPI_BUF_H
+#define USERAPI_BUF_H
+
+#include <stddef.h>
+
+typedef struct ua_buf {
+  char *data;
+  size_t len, cap, limit; /* limit 0 means unlimited */
+} ua_buf;
+
+void ua_buf_init(ua_buf *b, size_t limit);
+void ua_buf_free(ua_buf *b);
+/* Wipes the bytes before freeing: for buffers that held a secret. */
+void ua_buf_free_secret(ua_buf *b);
+void ua_buf_reset(ua_buf *b);
+/* Returns 0 on success, -1 when the limit would be passed or memory ran out;
+ * the buffer is left unchanged on failure. */
+int ua_buf_add(ua_buf *b, const void *p, size_t n);
+int ua_buf_addstr(ua_buf *b, const char *s);
+int ua_buf_addc(ua_buf *b, char c);
+/* NUL-terminates without counting the NUL in len; -1 on failure. */
+int ua_buf_cstr(ua_buf *b);
+void ua_wipe(void *p, size_t n);
+
+#endif

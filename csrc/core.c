@@ -1,0 +1,818 @@
+/* userapi.core: the Lua binding of sessions, requests, auth and the multi
+ * interface. Plain-C concerns live beside it (buf, url, auth, transfer). */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include <curl/curl.h>
+
+#include "compat.h"
+#include "buf.h"
+#include "url.h"
+#include "auth.h"
+#include "transfer.h"
+
+#define USERAPI_VERSION "0.1.0"
+#define SESSION_MT "userapi.session"
+#define MULTI_MT "userapi.multi"
+#define ERROR_MT "userapi.core.error"
+#define SCRATCH_MT "userapi.scratch"
+
+/* The connection, DNS and TLS caches, shared by a session and its multis;
+ * freed when the last of them lets go. */
+typedef struct pool {
+  CURLSH *share;
+  int refs;
+} pool;
+
+typedef struct session {
+  pool *pool;
+  CURL *easy;
+  ua_transfer xfer; /* owned here so a raised argument error cannot leak it */
+  ua_opts opts;
+  ua_auth_scheme scheme;
+  ua_buf auth; /* the Authorization header line, or the apikey query pair */
+  int closed;
+} session;
+
+typedef struct slot {
+  ua_transfer xfer;
+  lua_Integer id;
+  int active;
+} slot;
+
+typedef struct multi {
+  CURLM *handle;
+  pool *pool;
+  int session_ref;
+  slot **slots;
+  int nslots, pending;
+  lua_Integer next_id;
+  int closed;
+} multi;
+
+/* ---- the shared pool -------------------------------------------------- */
+
+static pool *pool_new(void) {
+  pool *p = malloc(sizeof *p);
+  if (!p) return NULL;
+  p->share = curl_share_init();
+  if (!p->share) {
+    free(p);
+    return NULL;
+  }
+  curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  p->refs = 1;
+  return p;
+}
+
+static void pool_release(pool *p) {
+  if (p && --p->refs == 0) {
+    curl_share_cleanup(p->share);
+    free(p);
+  }
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+static int push_error(lua_State *L, const char *kind, int code, const char *message) {
+  luaL_pushfail(L);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, message);
+  lua_setfield(L, -2, "message");
+  luaL_getmetatable(L, ERROR_MT);
+  lua_setmetatable(L, -2);
+  return 2;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "kind");
+  lua_getfield(L, 1, "message");
+  lua_pushfstring(L, "%s: %s", luaL_optstring(L, -2, "error"), luaL_optstring(L, -1, "?"));
+  return 1;
+}
+
+static void push_transfer_error(lua_State *L, ua_transfer *t, CURLcode rc) {
+  const char *kind = ua_transfer_kind(t, rc);
+  const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+  if (strcmp(kind, "too_large") == 0) msg = "response body larger than max_body_bytes";
+  push_error(L, kind, (int)rc, msg);
+}
+
+/* ---- building a request from its Lua table ---------------------------- */
+
+static int is_token(const char *s, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && !strchr("!#$&'*+-.^_`|~", s[i])) return 0;
+  return 1;
+}
+
+static void oom(lua_State *L) { luaL_error(L, "userapi: out of memory"); }
+
+static int scratch_gc(lua_State *L) {
+  ua_buf_free(luaL_checkudata(L, 1, SCRATCH_MT));
+  return 0;
+}
+
+/* A buffer owned by the Lua stack: freed by __gc even when a later call raises. */
+static ua_buf *scratch(lua_State *L) {
+  ua_buf *b = lua_newuserdata(L, sizeof *b);
+  ua_buf_init(b, 0);
+  luaL_getmetatable(L, SCRATCH_MT);
+  lua_setmetatable(L, -2);
+  return b;
+}
+
+/* Scalar query value as text: integers without a fraction, booleans as words. */
+static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, const char *key) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: return lua_tolstring(L, idx, n);
+  case LUA_TBOOLEAN:
+    *n = lua_toboolean(L, idx) ? 4 : 5;
+    return lua_toboolean(L, idx) ? "true" : "false";
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      *n = (size_t)snprintf(tmp, 32, "%lld", (long long)lua_tonumber(L, idx));
+    else
+      *n = (size_t)snprintf(tmp, 32, "%.17g", (double)lua_tonumber(L, idx));
+    return tmp;
+  default:
+    luaL_error(L, "bad query value for '%s' (string, number or boolean expected, got %s)", key,
+               luaL_typename(L, idx));
+    return NULL;
+  }
+}
+
+typedef struct qkey {
+  const char *s;
+  size_t n;
+} qkey;
+
+static int qkey_cmp(const void *a, const void *b) {
+  const qkey *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Appends the query table, keys sorted so the same call gives the same URL;
+ * an array value becomes repeated keys (?a=1&a=2). */
+static void add_query(lua_State *L, int idx, ua_buf *url) {
+  size_t count = 0, i;
+  qkey *keys;
+  char tmp[32];
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  if (count == 0) return;
+  /* a userdata, so a raised error below frees it with everything else */
+  keys = lua_newuserdata(L, count * sizeof *keys);
+  i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "bad query key (string expected)");
+    keys[i].s = lua_tolstring(L, -2, &keys[i].n);
+    i++;
+    lua_pop(L, 1);
+  }
+  qsort(keys, count, sizeof *keys, qkey_cmp);
+  for (i = 0; i < count; i++) {
+    size_t vn;
+    const char *v;
+    lua_pushlstring(L, keys[i].s, keys[i].n);
+    lua_rawget(L, idx);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      int j, len = (int)lua_rawlen(L, -1);
+      for (j = 1; j <= len; j++) {
+        lua_rawgeti(L, -1, j);
+        v = query_scalar(L, -1, &vn, tmp, keys[i].s);
+        if (ua_query_add(url, keys[i].s, keys[i].n, v, vn)) oom(L);
+        lua_pop(L, 1);
+      }
+    } else {
+      v = query_scalar(L, -1, &vn, tmp, keys[i].s);
+      if (ua_query_add(url, keys[i].s, keys[i].n, v, vn)) oom(L);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1); /* keys */
+}
+
+static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const char *line) {
+  struct curl_slist *n = curl_slist_append(list, line);
+  if (!n) oom(L);
+  return n;
+}
+
+/* Header lines for curl; the transfer owns the list as it grows, so a raised
+ * error part-way leaves nothing behind. */
+static void add_headers(lua_State *L, int idx, ua_transfer *t) {
+  ua_buf *line;
+  idx = lua_absindex(L, idx);
+  line = scratch(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t kn, vn;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL, *v;
+    if (!k || !is_token(k, kn))
+      luaL_error(L, "bad header name (a token of letters, digits and -_. expected)");
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
+    v = lua_tolstring(L, -1, &vn);
+    if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
+    ua_buf_reset(line);
+    /* "Name;" is curl's way to send a header with an empty value */
+    if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
+        ua_buf_add(line, v, vn) || ua_buf_cstr(line))
+      oom(L);
+    t->headers = slist_add(L, t->headers, line->data);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1); /* line */
+}
+
+static const char *opt_string(lua_State *L, int idx, const char *field, size_t *n) {
+  const char *s;
+  lua_getfield(L, idx, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "bad field '%s' (string expected, got %s)", field, luaL_typename(L, -1));
+  s = lua_tolstring(L, -1, n);
+  lua_pop(L, 1); /* still anchored by the table */
+  return s;
+}
+
+static long opt_ms(lua_State *L, int idx, const char *field, long dflt) {
+  long v;
+  lua_getfield(L, idx, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  if (!lua_isinteger(L, -1) || lua_tonumber(L, -1) < 0)
+    luaL_error(L, "bad field '%s' (non-negative integer expected)", field);
+  v = (long)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+typedef struct reqinfo {
+  char method[16];
+  int has_body;
+  long timeout_ms;
+} reqinfo;
+
+/* Reads request table idx into t; raises on any bad input before a byte is sent. */
+static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, reqinfo *ri) {
+  size_t n, i;
+  const char *m, *url, *body;
+  int use_auth;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  m = opt_string(L, idx, "method", &n);
+  if (!m || n == 0 || n >= sizeof ri->method) luaL_error(L, "bad field 'method' (HTTP method expected)");
+  for (i = 0; i < n; i++) {
+    if (!isupper((unsigned char)m[i])) luaL_error(L, "bad field 'method' (upper-case token expected)");
+    ri->method[i] = m[i];
+  }
+  ri->method[n] = '\0';
+  url = opt_string(L, idx, "url", &n);
+  if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
+  if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
+  if (ua_buf_add(&t->url, url, n)) oom(L);
+  lua_getfield(L, idx, "query");
+  if (lua_type(L, -1) == LUA_TTABLE)
+    add_query(L, -1, &t->url);
+  else if (!lua_isnil(L, -1))
+    luaL_error(L, "bad field 'query' (table expected, got %s)", luaL_typename(L, -1));
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "auth");
+  use_auth = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (use_auth && s->scheme == UA_AUTH_APIKEY_QUERY) {
+    char sep = memchr(t->url.data, '?', t->url.len) ? '&' : '?';
+    if (ua_buf_addc(&t->url, sep) || ua_buf_add(&t->url, s->auth.data, s->auth.len)) oom(L);
+  }
+  if (ua_buf_cstr(&t->url)) oom(L);
+  lua_getfield(L, idx, "headers");
+  if (lua_type(L, -1) == LUA_TTABLE)
+    add_headers(L, -1, t);
+  else if (!lua_isnil(L, -1))
+    luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
+  lua_pop(L, 1);
+  /* curl would otherwise wait for a 100 Continue on larger bodies */
+  t->headers = slist_add(L, t->headers, "Expect:");
+  if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
+    t->headers = slist_add(L, t->headers, s->auth.data);
+  body = opt_string(L, idx, "body", &n);
+  ri->has_body = body != NULL;
+  if (body && ua_buf_add(&t->reqbody, body, n)) oom(L);
+  ri->timeout_ms = opt_ms(L, idx, "timeout_ms", 0);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+/* Header names lower-cased; a repeated header becomes an array of its values. */
+static void push_headers(lua_State *L, const ua_buf *head) {
+  const char *p = head->data, *end = head->data + head->len;
+  ua_buf name;
+  lua_newtable(L);
+  if (!p) return;
+  ua_buf_init(&name, 0);
+  p = memchr(p, '\n', (size_t)(end - p)); /* skip the status line */
+  while (p && ++p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
+    if (!eol) eol = end;
+    colon = memchr(p, ':', (size_t)(eol - p));
+    if (colon) {
+      const char *k;
+      ua_buf_reset(&name);
+      for (k = p; k < colon; k++) ua_buf_addc(&name, (char)tolower((unsigned char)*k));
+      for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {}
+      for (ve = eol; ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'); ve--) {}
+      lua_pushlstring(L, name.data ? name.data : "", name.len);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      } else {
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          lua_createtable(L, 2, 0);
+          lua_insert(L, -2);
+          lua_rawseti(L, -2, 1);
+        }
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+      }
+      lua_rawset(L, -3);
+    }
+    p = eol;
+  }
+  ua_buf_free(&name);
+}
+
+static int push_response(lua_State *L, ua_transfer *t) {
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  lua_pushinteger(L, status);
+  lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+  push_headers(L, &t->head);
+  return 3;
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+static session *check_session(lua_State *L, int idx) {
+  session *s = luaL_checkudata(L, idx, SESSION_MT);
+  if (s->closed) luaL_error(L, "userapi.session: attempt to use a closed session");
+  return s;
+}
+
+static char *dup_opt(lua_State *L, int idx, const char *field) {
+  size_t n;
+  const char *v = opt_string(L, idx, field, &n);
+  char *c;
+  if (!v) return NULL;
+  if (ua_has_crlf(v, n)) luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", field);
+  c = malloc(n + 1);
+  if (!c) oom(L);
+  memcpy(c, v, n + 1);
+  return c;
+}
+
+static void set_auth(lua_State *L, int idx, session *s) {
+  const char *scheme, *a, *b;
+  size_t sn, an, bn;
+  int rc = 0;
+  ua_buf_free_secret(&s->auth);
+  s->scheme = UA_AUTH_NONE;
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  scheme = opt_string(L, idx, "scheme", &sn);
+  if (!scheme) luaL_error(L, "bad auth (field 'scheme' expected)");
+  if (strcmp(scheme, "basic") == 0) {
+    a = opt_string(L, idx, "user", &an);
+    b = opt_string(L, idx, "password", &bn);
+    if (!a || !b) luaL_error(L, "bad auth (basic needs 'user' and 'password' strings)");
+    if (memchr(a, ':', an)) luaL_error(L, "bad auth (basic user must not contain ':')");
+    if (ua_has_crlf(a, an) || ua_has_crlf(b, bn)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
+    s->scheme = UA_AUTH_BASIC;
+    rc = ua_auth_basic(&s->auth, a, an, b, bn);
+  } else if (strcmp(scheme, "bearer") == 0 || strcmp(scheme, "apikey") == 0) {
+    const char *in;
+    a = opt_string(L, idx, strcmp(scheme, "bearer") == 0 ? "token" : "key", &an);
+    if (!a || an == 0) luaL_error(L, "bad auth (%s needs a non-empty %s)", scheme,
+                                  strcmp(scheme, "bearer") == 0 ? "token" : "key");
+    if (ua_has_crlf(a, an)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
+    in = opt_string(L, idx, "in", &bn);
+    if (strcmp(scheme, "bearer") == 0) {
+      s->scheme = UA_AUTH_BEARER;
+      rc = ua_auth_token(&s->auth, "Bearer", a, an);
+    } else if (!in || strcmp(in, "header") == 0) {
+      s->scheme = UA_AUTH_APIKEY_HEADER;
+      rc = ua_auth_token(&s->auth, "Apikey", a, an);
+    } else if (strcmp(in, "query") == 0) {
+      s->scheme = UA_AUTH_APIKEY_QUERY;
+      rc = ua_buf_addstr(&s->auth, "apikey=") || ua_escape(&s->auth, a, an) || ua_buf_cstr(&s->auth);
+    } else {
+      luaL_error(L, "bad auth (field 'in' must be \"header\" or \"query\")");
+    }
+  } else {
+    luaL_error(L, "bad auth scheme '%s' (\"basic\", \"bearer\" or \"apikey\" expected)", scheme);
+  }
+  if (rc) oom(L);
+}
+
+static void free_opts(ua_opts *o) {
+  free(o->ca_file);
+  free(o->proxy);
+  free(o->user_agent);
+  o->ca_file = o->proxy = o->user_agent = NULL;
+}
+
+static int l_session(lua_State *L) {
+  session *s;
+  int has_opts = !lua_isnoneornil(L, 1);
+  if (has_opts) luaL_checktype(L, 1, LUA_TTABLE);
+  s = lua_newuserdata(L, sizeof *s);
+  memset(s, 0, sizeof *s);
+  s->closed = 1; /* until fully built: __gc then frees only what exists */
+  ua_transfer_init(&s->xfer);
+  ua_buf_init(&s->auth, 0);
+  luaL_getmetatable(L, SESSION_MT);
+  lua_setmetatable(L, -2);
+  s->pool = pool_new();
+  s->easy = curl_easy_init();
+  if (!s->pool || !s->easy) return luaL_error(L, "userapi: cannot create a curl handle");
+  s->xfer.easy = s->easy;
+  s->opts.timeout_ms = 30000;
+  s->opts.connect_timeout_ms = 10000;
+  s->opts.verify_tls = 1;
+  s->opts.max_body = 64u << 20;
+  if (has_opts) {
+    lua_Integer max;
+    s->opts.timeout_ms = opt_ms(L, 1, "timeout_ms", s->opts.timeout_ms);
+    s->opts.connect_timeout_ms = opt_ms(L, 1, "connect_timeout_ms", s->opts.connect_timeout_ms);
+    lua_getfield(L, 1, "verify_tls");
+    if (!lua_isnil(L, -1)) s->opts.verify_tls = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    max = opt_ms(L, 1, "max_body_bytes", (long)s->opts.max_body);
+    s->opts.max_body = (size_t)max;
+    s->opts.ca_file = dup_opt(L, 1, "ca_file");
+    s->opts.proxy = dup_opt(L, 1, "proxy");
+    s->opts.user_agent = dup_opt(L, 1, "user_agent");
+    lua_getfield(L, 1, "auth");
+    set_auth(L, lua_gettop(L), s);
+    lua_pop(L, 1);
+  }
+  if (!s->opts.user_agent) {
+    const char *ua = lua_pushfstring(L, "userapi/%s libcurl/%s", USERAPI_VERSION,
+                                     curl_version_info(CURLVERSION_NOW)->version);
+    s->opts.user_agent = strdup(ua);
+    lua_pop(L, 1);
+    if (!s->opts.user_agent) oom(L);
+  }
+  s->closed = 0;
+  return 1;
+}
+
+static void session_free(session *s) {
+  ua_transfer_clear(&s->xfer);
+  if (s->easy) curl_easy_cleanup(s->easy);
+  s->easy = NULL;
+  pool_release(s->pool);
+  s->pool = NULL;
+  ua_buf_free_secret(&s->auth);
+  free_opts(&s->opts);
+  s->closed = 1;
+}
+
+static int l_session_close(lua_State *L) {
+  session *s = luaL_checkudata(L, 1, SESSION_MT);
+  if (s->easy || s->pool) session_free(s);
+  return 0;
+}
+
+static int l_session_tostring(lua_State *L) {
+  session *s = luaL_checkudata(L, 1, SESSION_MT);
+  lua_pushfstring(L, SESSION_MT ": %p%s", (void *)s, s->closed ? " (closed)" : "");
+  return 1;
+}
+
+static int l_session_set_auth(lua_State *L) {
+  set_auth(L, 2, check_session(L, 1));
+  return 0;
+}
+
+typedef struct sink_ctx {
+  lua_State *L;
+  int fn, err; /* stack slots: the sink function, and where its error goes */
+  int raised;
+} sink_ctx;
+
+static int call_sink(void *ud, const char *p, size_t n) {
+  sink_ctx *c = ud;
+  lua_State *L = c->L;
+  lua_pushvalue(L, c->fn);
+  lua_pushlstring(L, p, n);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    c->raised = 1;
+    lua_replace(L, c->err);
+    return -1;
+  }
+  n = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return n ? -1 : 0;
+}
+
+/* session:request{ method, url, query, headers, body, timeout_ms, auth, sink }
+ * -> status, body, headers | nil, err */
+static int l_session_request(lua_State *L) {
+  session *s = check_session(L, 1);
+  ua_transfer *t = &s->xfer;
+  reqinfo ri;
+  sink_ctx sink = { L, 0, 0, 0 };
+  CURLcode rc;
+  ua_transfer_clear(t);
+  build_request(L, 2, s, t, &ri);
+  lua_settop(L, 2);
+  lua_getfield(L, 2, "sink");
+  if (!lua_isnil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_pushnil(L);
+    sink.fn = 3;
+    sink.err = 4;
+    t->sink = call_sink;
+    t->sink_ctx = &sink;
+  }
+  rc = ua_transfer_prepare(t, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
+  if (rc == CURLE_OK) rc = curl_easy_perform(s->easy);
+  if (sink.raised) {
+    ua_transfer_clear(t);
+    return lua_error(L);
+  }
+  if (rc != CURLE_OK)
+    push_transfer_error(L, t, rc);
+  else
+    push_response(L, t);
+  ua_transfer_clear(t);
+  return rc == CURLE_OK ? 3 : 2;
+}
+
+/* ---- multi: many transfers at once on the session's pool -------------- */
+
+static multi *check_multi(lua_State *L, int idx) {
+  multi *m = luaL_checkudata(L, idx, MULTI_MT);
+  if (m->closed) luaL_error(L, "userapi.multi: attempt to use a closed multi");
+  return m;
+}
+
+static int l_session_multi(lua_State *L) {
+  session *s = check_session(L, 1);
+  multi *m = lua_newuserdata(L, sizeof *m);
+  memset(m, 0, sizeof *m);
+  m->closed = 1;
+  m->session_ref = LUA_NOREF;
+  luaL_getmetatable(L, MULTI_MT);
+  lua_setmetatable(L, -2);
+  m->handle = curl_multi_init();
+  if (!m->handle) return luaL_error(L, "userapi: cannot create a curl multi handle");
+  curl_multi_setopt(m->handle, CURLMOPT_MAXCONNECTS, 64L);
+  m->pool = s->pool;
+  m->pool->refs++;
+  lua_pushvalue(L, 1);
+  m->session_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  m->next_id = 1;
+  m->closed = 0;
+  return 1;
+}
+
+static slot *free_slot(lua_State *L, multi *m) {
+  int i;
+  slot **grown, *sl;
+  for (i = 0; i < m->nslots; i++)
+    if (!m->slots[i]->active) return m->slots[i];
+  grown = realloc(m->slots, (size_t)(m->nslots + 1) * sizeof *grown);
+  if (!grown) oom(L);
+  m->slots = grown;
+  sl = calloc(1, sizeof *sl);
+  if (!sl) oom(L);
+  ua_transfer_init(&sl->xfer);
+  sl->xfer.easy = curl_easy_init();
+  m->slots[m->nslots++] = sl;
+  if (!sl->xfer.easy) oom(L);
+  return sl;
+}
+
+static session *multi_session(lua_State *L, multi *m) {
+  session *s;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, m->session_ref);
+  s = check_session(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+/* m:add(request) -> id; the transfer starts at the next m:wait. */
+static int l_multi_add(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  session *s = multi_session(L, m);
+  slot *sl = free_slot(L, m);
+  reqinfo ri;
+  CURLcode rc;
+  ua_transfer_clear(&sl->xfer);
+  build_request(L, 2, s, &sl->xfer, &ri);
+  lua_getfield(L, 2, "sink");
+  if (!lua_isnil(L, -1)) luaL_error(L, "bad field 'sink' (not supported by multi)");
+  rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
+  if (rc != CURLE_OK) return luaL_error(L, "userapi: %s", curl_easy_strerror(rc));
+  curl_easy_setopt(sl->xfer.easy, CURLOPT_PRIVATE, sl);
+  if (curl_multi_add_handle(m->handle, sl->xfer.easy) != CURLM_OK)
+    return luaL_error(L, "userapi: cannot add a transfer");
+  sl->active = 1;
+  sl->id = m->next_id++;
+  m->pending++;
+  lua_pushinteger(L, sl->id);
+  return 1;
+}
+
+static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
+  int n;
+  curl_multi_remove_handle(m->handle, sl->xfer.easy);
+  sl->active = 0;
+  m->pending--;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, sl->id);
+  lua_setfield(L, -2, "id");
+  if (rc == CURLE_OK) {
+    push_response(L, &sl->xfer);
+    lua_setfield(L, -4, "headers");
+    lua_setfield(L, -3, "body");
+    lua_setfield(L, -2, "status");
+  } else {
+    push_transfer_error(L, &sl->xfer, rc);
+    lua_setfield(L, -3, "err");
+    lua_pop(L, 1);
+  }
+  ua_transfer_clear(&sl->xfer);
+  n = (int)lua_rawlen(L, -2);
+  lua_rawseti(L, -2, n + 1);
+}
+
+/* m:wait([timeout_ms]) -> array of finished transfers, each
+ * { id, status, body, headers } or { id, err }; empty on timeout. */
+static int l_multi_wait(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  long timeout = (long)luaL_optinteger(L, 2, 1000);
+  long waited = 0;
+  lua_newtable(L);
+  for (;;) {
+    int running, left;
+    CURLMsg *msg;
+    if (curl_multi_perform(m->handle, &running) != CURLM_OK)
+      return luaL_error(L, "userapi: curl multi failed");
+    while ((msg = curl_multi_info_read(m->handle, &left))) {
+      slot *sl;
+      if (msg->msg != CURLMSG_DONE) continue;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
+      multi_done(L, m, sl, msg->data.result);
+    }
+    if (lua_rawlen(L, -1) > 0 || m->pending == 0 || waited >= timeout) break;
+    curl_multi_poll(m->handle, NULL, 0, 50, NULL);
+    /* poll returns early on activity; coarse accounting is enough here */
+    waited += 50;
+  }
+  return 1;
+}
+
+static int l_multi_pending(lua_State *L) {
+  lua_pushinteger(L, check_multi(L, 1)->pending);
+  return 1;
+}
+
+static int l_multi_close(lua_State *L) {
+  multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  int i;
+  for (i = 0; i < m->nslots; i++) {
+    slot *sl = m->slots[i];
+    if (sl->active) curl_multi_remove_handle(m->handle, sl->xfer.easy);
+    ua_transfer_clear(&sl->xfer);
+    if (sl->xfer.easy) curl_easy_cleanup(sl->xfer.easy);
+    free(sl);
+  }
+  free(m->slots);
+  m->slots = NULL;
+  m->nslots = m->pending = 0;
+  if (m->handle) curl_multi_cleanup(m->handle);
+  m->handle = NULL;
+  pool_release(m->pool);
+  m->pool = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, m->session_ref);
+  m->session_ref = LUA_NOREF;
+  m->closed = 1;
+  return 0;
+}
+
+static int l_multi_tostring(lua_State *L) {
+  multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  lua_pushfstring(L, MULTI_MT ": %p%s", (void *)m, m->closed ? " (closed)" : "");
+  return 1;
+}
+
+/* ---- module functions ------------------------------------------------- */
+
+/* core.escape(s): percent-encode everything but RFC 3986 unreserved bytes. */
+static int l_escape(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  ua_buf b;
+  ua_buf_init(&b, 0);
+  if (ua_escape(&b, s, n)) {
+    ua_buf_free(&b);
+    oom(L);
+  }
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  ua_buf_free(&b);
+  return 1;
+}
+
+/* core.url(base, query): base with the encoded, sorted query appended. */
+static int l_url(lua_State *L) {
+  size_t n;
+  const char *base = luaL_checklstring(L, 1, &n);
+  ua_buf *b;
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  b = scratch(L);
+  if (ua_buf_add(b, base, n)) oom(L);
+  if (!lua_isnoneornil(L, 2)) add_query(L, 2, b);
+  lua_pushlstring(L, b->data, b->len);
+  return 1;
+}
+
+static const luaL_Reg session_methods[] = {
+  { "request", l_session_request }, { "multi", l_session_multi },
+  { "set_auth", l_session_set_auth }, { "close", l_session_close },
+  { NULL, NULL } };
+
+static const luaL_Reg multi_methods[] = {
+  { "add", l_multi_add }, { "wait", l_multi_wait }, { "pending", l_multi_pending },
+  { "close", l_multi_close }, { NULL, NULL } };
+
+static const luaL_Reg functions[] = {
+  { "session", l_session }, { "escape", l_escape }, { "url", l_url }, { NULL, NULL } };
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction close, lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
+int luaopen_userapi_core(lua_State *L) {
+  static int initialized;
+  if (!initialized) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "userapi: curl_global_init failed");
+    /* a peer closing early must give an error, not end the process */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+    initialized = 1;
+  }
+  new_class(L, SESSION_MT, session_methods, l_session_close, l_session_tostring);
+  new_class(L, MULTI_MT, multi_methods, l_multi_close, l_multi_tostring);
+  luaL_newmetatable(L, SCRATCH_MT);
+  lua_pushcfunction(L, scratch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  lua_pushliteral(L, USERAPI_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}

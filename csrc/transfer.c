@@ -1,0 +1,129 @@
+#include <string.h>
+
+#include "transfer.h"
+
+void ua_transfer_init(ua_transfer *t) {
+  memset(t, 0, sizeof *t);
+  ua_buf_init(&t->url, 0);
+  ua_buf_init(&t->reqbody, 0);
+  ua_buf_init(&t->body, 0);
+  ua_buf_init(&t->head, 1 << 20);
+}
+
+void ua_transfer_clear(ua_transfer *t) {
+  curl_slist_free_all(t->headers);
+  t->headers = NULL;
+  /* the URL may carry an API key in its query */
+  ua_buf_free_secret(&t->url);
+  ua_buf_free(&t->reqbody);
+  ua_buf_free(&t->body);
+  ua_buf_free(&t->head);
+  t->sink = NULL;
+  t->sink_ctx = NULL;
+  t->too_large = t->sink_failed = 0;
+  t->errbuf[0] = '\0';
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  ua_transfer *t = ud;
+  size_t len = size * n;
+  if (t->sink) {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      if (t->sink(t->sink_ctx, p, len)) {
+        t->sink_failed = 1;
+        return 0;
+      }
+      return len;
+    }
+  }
+  if (ua_buf_add(&t->body, p, len)) {
+    t->too_large = 1;
+    return 0;
+  }
+  return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  ua_transfer *t = ud;
+  size_t len = size * n;
+  /* a new status line (after 100 Continue or a proxy CONNECT) starts over */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) ua_buf_reset(&t->head);
+  if (ua_buf_add(&t->head, p, len)) {
+    t->too_large = 1;
+    return 0;
+  }
+  return len;
+}
+
+CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
+                             int has_body, long timeout_ms) {
+  CURL *e = t->easy;
+  CURLcode rc = CURLE_OK;
+  curl_easy_reset(e);
+  t->body.limit = o->max_body;
+#define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+  SET(CURLOPT_URL, t->url.data);
+  SET(CURLOPT_SHARE, share);
+  /* signals would interrupt the host program (nginx, a playbook runner) */
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_MAXCONNECTS, 64L);
+  SET(CURLOPT_TCP_NODELAY, 1L);
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_ERRORBUFFER, t->errbuf);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, t);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, t);
+  SET(CURLOPT_HTTPHEADER, t->headers);
+  SET(CURLOPT_USERAGENT, o->user_agent);
+  SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : o->timeout_ms);
+  SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  SET(CURLOPT_SSL_VERIFYPEER, (long)o->verify_tls);
+  SET(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
+  if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
+  if (o->proxy) SET(CURLOPT_PROXY, o->proxy);
+  if (o->max_body) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+  if (strcmp(method, "GET") == 0) {
+    SET(CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(method, "HEAD") == 0) {
+    SET(CURLOPT_NOBODY, 1L);
+  } else {
+    if (strcmp(method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, method);
+  }
+  if (has_body || strcmp(method, "POST") == 0) {
+    /* a bodiless POST still says Content-Length: 0, as servers expect */
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
+    SET(CURLOPT_POSTFIELDS, t->reqbody.len ? t->reqbody.data : "");
+  }
+#undef SET
+  return rc;
+}
+
+const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
+  if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) return "too_large";
+  if (t->sink_failed) return "aborted";
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT: return "timeout";
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY: return "resolve";
+  case CURLE_COULDNT_CONNECT: return "connect";
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH: return "tls";
+  case CURLE_SEND_ERROR: return "send";
+  case CURLE_RECV_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE: return "recv";
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL: return "url";
+  case CURLE_OUT_OF_MEMORY: return "memory";
+  default: return "curl";
+  }
+}

@@ -1,0 +1,40 @@
+/* One HTTP exchange on a curl easy handle: options in, status, body and raw
+ * headers out. Free of lua_State so the sequential and multi paths share it. */
+#ifndef USERAPI_TRANSFER_H
+#define USERAPI_TRANSFER_H
+
+#include <curl/curl.h>
+#include "buf.h"
+
+typedef struct ua_opts {
+  long timeout_ms, connect_timeout_ms;
+  int verify_tls;
+  char *ca_file, *proxy, *user_agent;
+  size_t max_body;
+} ua_opts;
+
+/* Called with each body chunk of a 2xx response instead of buffering it;
+ * returns 0 to go on, -1 to abort the transfer. */
+typedef int (*ua_sink_fn)(void *ctx, const char *p, size_t n);
+
+typedef struct ua_transfer {
+  CURL *easy;
+  struct curl_slist *headers;
+  ua_buf url, reqbody, body, head;
+  ua_sink_fn sink;
+  void *sink_ctx;
+  int too_large, sink_failed;
+  char errbuf[CURL_ERROR_SIZE];
+} ua_transfer;
+
+void ua_transfer_init(ua_transfer *t);
+/* Frees everything but the easy handle, which the caller owns and may reuse. */
+void ua_transfer_clear(ua_transfer *t);
+/* Applies session options and this request to t->easy (reset first). url,
+ * headers and reqbody must already be filled; method is an upper-case token. */
+CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
+                             int has_body, long timeout_ms);
+/* The error kind of a failed transfer: "timeout", "connect", "tls", ... */
+const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc);
+
+#endif

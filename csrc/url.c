@@ -1,0 +1,46 @@
+#include <string.h>
+
+#include "url.h"
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int ua_escape(ua_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (unreserved(c)) {
+      if (ua_buf_addc(b, (char)c)) return -1;
+    } else {
+      char e[3];
+      e[0] = '%';
+      e[1] = hex[c >> 4];
+      e[2] = hex[c & 15];
+      if (ua_buf_add(b, e, 3)) return -1;
+    }
+  }
+  return 0;
+}
+
+int ua_query_add(ua_buf *b, const char *k, size_t kn, const char *v, size_t vn) {
+  char sep = (b->len && memchr(b->data, '?', b->len)) ? '&' : '?';
+  if (ua_buf_addc(b, sep) || ua_escape(b, k, kn) || ua_buf_addc(b, '=')) return -1;
+  return ua_escape(b, v, vn);
+}
+
+int ua_has_crlf(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+int ua_has_ctl(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) return 1;
+  return 0;
+}

@@ -1,0 +1,18 @@
+/* URL pieces: RFC 3986 percent-encoding and query strings. */
+#ifndef USERAPI_URL_H
+#define USERAPI_URL_H
+
+#include <stddef.h>
+#include "buf.h"
+
+/* Appends s percent-encoded: only unreserved characters (ALPHA DIGIT - . _ ~)
+ * stay as they are, so the result is safe as a path segment or query value. */
+int ua_escape(ua_buf *b, const char *s, size_t n);
+/* Appends "?k=v" or "&k=v", depending on whether b already holds a '?'. */
+int ua_query_add(ua_buf *b, const char *k, size_t kn, const char *v, size_t vn);
+/* 1 when s holds CR, LF or NUL: bytes that would split a header or a request line. */
+int ua_has_crlf(const char *s, size_t n);
+/* 1 when s holds any control byte or space: never valid in a URL. */
+int ua_has_ctl(const char *s, size_t n);
+
+#endif
