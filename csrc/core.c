@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ctype.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -135,7 +136,11 @@ static ua_buf *scratch(lua_State *L) {
 /* Scalar query value as text: integers without a fraction, booleans as words. */
 static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, const char *key) {
   switch (lua_type(L, idx)) {
-  case LUA_TSTRING: return lua_tolstring(L, idx, n);
+  case LUA_TSTRING: {
+    const char *s = lua_tolstring(L, idx, n);
+    if (ua_has_crlf(s, *n)) luaL_error(L, "query value for '%s' contains CR, LF or NUL", key);
+    return s;
+  }
   case LUA_TBOOLEAN:
     *n = lua_toboolean(L, idx) ? 4 : 5;
     return lua_toboolean(L, idx) ? "true" : "false";
@@ -190,6 +195,7 @@ static void add_query(lua_State *L, int idx, ua_buf *url) {
   for (i = 0; i < count; i++) {
     size_t vn;
     const char *v;
+    if (ua_has_crlf(keys[i].s, keys[i].n)) luaL_error(L, "query key contains CR, LF or NUL");
     lua_pushlstring(L, keys[i].s, keys[i].n);
     lua_rawget(L, idx);
     if (lua_type(L, -1) == LUA_TTABLE) {
@@ -762,6 +768,25 @@ static int l_url(lua_State *L) {
   return 1;
 }
 
+/* core.sleep(ms): a blocking sleep for plain Lua (nginx uses ngx.sleep). */
+static int l_sleep(lua_State *L) {
+  lua_Number ms = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (ms <= 0) return 0;
+  ts.tv_sec = (time_t)(ms / 1000);
+  ts.tv_nsec = (long)((ms - (lua_Number)ts.tv_sec * 1000) * 1e6);
+  while (nanosleep(&ts, &ts) != 0) {}
+  return 0;
+}
+
+/* core.now(): monotonic milliseconds, for backoff and rate limits. */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000 + (lua_Number)ts.tv_nsec / 1e6);
+  return 1;
+}
+
 static const luaL_Reg session_methods[] = {
   { "request", l_session_request }, { "multi", l_session_multi },
   { "set_auth", l_session_set_auth }, { "close", l_session_close },
@@ -772,7 +797,8 @@ static const luaL_Reg multi_methods[] = {
   { "close", l_multi_close }, { NULL, NULL } };
 
 static const luaL_Reg functions[] = {
-  { "session", l_session }, { "escape", l_escape }, { "url", l_url }, { NULL, NULL } };
+  { "session", l_session }, { "escape", l_escape }, { "url", l_url },
+  { "sleep", l_sleep }, { "now", l_now }, { NULL, NULL } };
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                       lua_CFunction close, lua_CFunction tostring) {

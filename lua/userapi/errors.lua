@@ -1,0 +1,104 @@
+--- The one error type of userapi: built here, and only here, so that secrets
+-- are redacted in one place.
+-- @module userapi.errors
+local _M = {}
+
+local type, tostring, setmetatable, concat = type, tostring, setmetatable, table.concat
+local find, sub, gsub = string.find, string.sub, string.gsub
+
+local mt = {}
+mt.__index = mt
+
+--- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`.
+function mt:__tostring()
+  local head = (self.vendor or "userapi") .. " " .. (self.operation or "?") .. ": "
+  if self.status then return head .. self.status .. " " .. (self.message or "") end
+  return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")"
+end
+
+-- Statuses and transport failures worth another try: the request may succeed
+-- unchanged later.
+local RETRYABLE_STATUS = { [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
+local RETRYABLE_KIND = { timeout = true, connect = true, resolve = true, recv = true, send = true }
+
+local function redact(s, secrets)
+  if type(s) ~= "string" or not secrets then return s end
+  for i = 1, #secrets do
+    local secret = secrets[i]
+    -- shorter strings would mangle ordinary words and hide nothing real
+    if #secret >= 4 and find(s, secret, 1, true) then
+      s = gsub(s, gsub(secret, "%W", "%%%0"), "[REDACTED]")
+    end
+  end
+  return s
+end
+
+local function excerpt(s)
+  if #s > 200 then return sub(s, 1, 200) .. "..." end
+  return s
+end
+
+-- The message in a vendor's error body: Opendatasoft {error_code, message},
+-- Arthur {detail = string | [{loc, msg}]}, Kandji {detail}, Sigfox {message, errors}.
+local function body_message(t)
+  if type(t) ~= "table" then return nil end
+  local detail = t.detail
+  if type(detail) == "string" then return detail end
+  local parts = {}
+  if type(t.message) == "string" then parts[1] = t.message end
+  local list = type(detail) == "table" and detail or t.errors
+  if type(list) == "table" then
+    for _, e in ipairs(list) do
+      if type(e) == "table" then
+        local where = e.field
+        if type(e.loc) == "table" then
+          local loc = {}
+          for i, l in ipairs(e.loc) do loc[i] = tostring(l) end
+          where = concat(loc, ".")
+        end
+        local msg = e.msg or e.message
+        parts[#parts + 1] = where and (tostring(where) .. ": " .. tostring(msg)) or tostring(msg)
+      end
+    end
+  end
+  if #parts > 0 then return concat(parts, "; ") end
+  return nil
+end
+_M.body_message = body_message
+
+--- Builds an error. Fields: vendor, operation, status, kind, message, body,
+-- headers, retryable (derived when absent), and secrets (strings to redact, not kept).
+function _M.new(f)
+  local secrets = f.secrets
+  f.secrets = nil
+  if f.retryable == nil then
+    f.retryable = (f.status and RETRYABLE_STATUS[f.status]) or (f.kind and RETRYABLE_KIND[f.kind]) or false
+  end
+  f.message = redact(f.message, secrets)
+  f.body = redact(f.body, secrets)
+  return setmetatable(f, mt)
+end
+
+--- An error for an HTTP response outside 2xx; `decoded` is the JSON body if any.
+function _M.from_response(base, status, body, headers, decoded)
+  base.status, base.body, base.headers = status, body, headers
+  base.message = body_message(decoded)
+  if type(decoded) == "table" and type(decoded.error_code) == "string" then base.code = decoded.error_code end
+  if not base.message then
+    base.message = (body ~= "" and not find(body, "^%s*[<{%[]")) and excerpt(body) or ("HTTP " .. status)
+  end
+  return _M.new(base)
+end
+
+--- An error for a transport failure (a core error table: kind, code, message).
+function _M.from_transport(base, err)
+  base.kind, base.code, base.message = err.kind, err.code, err.message
+  return _M.new(base)
+end
+
+_M.excerpt = excerpt
+
+--- True when v is a userapi error.
+function _M.is(v) return getmetatable(v) == mt end
+
+return _M

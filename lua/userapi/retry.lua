@@ -1,0 +1,108 @@
+--- When and how long to wait before trying again, and a client-side rate
+-- limiter. Pure functions of their inputs, so the policy can be tested alone.
+-- @module userapi.retry
+local type, tonumber, min, max, random, floor = type, tonumber, math.min, math.max, math.random, math.floor
+local _M = {}
+
+local DEFAULTS = { max = 3, base_ms = 200, max_ms = 20000, unsafe = false }
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+-- the request never left: safe to send again whatever the method
+local NOT_SENT = { connect = true, resolve = true }
+local TRANSIENT = { connect = true, resolve = true, timeout = true, recv = true, send = true }
+
+--- The retry policy from the `retries` option: a table (merged over the
+-- defaults), false (never), or nil (defaults).
+function _M.policy(opt)
+  if opt == false then return false end
+  if opt ~= nil and type(opt) ~= "table" then error("userapi: retries must be a table or false", 3) end
+  local p = {}
+  for k, v in pairs(DEFAULTS) do p[k] = v end
+  for k, v in pairs(opt or {}) do
+    if DEFAULTS[k] == nil then error("userapi: unknown retries option '" .. tostring(k) .. "'", 3) end
+    p[k] = v
+  end
+  return p
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+                 Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds from now until an IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT").
+local function http_date_delay(s)
+  local d, mon, y, h, mi, sec = s:match("%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT")
+  if not d or not MONTHS[mon] then return nil end
+  local t = { year = tonumber(y), month = MONTHS[mon], day = tonumber(d), hour = tonumber(h),
+              min = tonumber(mi), sec = tonumber(sec), isdst = false }
+  local now = os.time()
+  -- os.time reads local time; correct by the zone offset of now
+  local utc_now = os.time(os.date("!*t", now))
+  return os.time(t) - utc_now
+end
+
+local function first(v) return type(v) == "table" and v[1] or v end
+
+--- The delay the server asked for, in ms: Retry-After (seconds or an HTTP
+-- date), else RateLimit-Reset (seconds); nil when neither is present.
+function _M.server_delay(headers)
+  if not headers then return nil end
+  local ra = first(headers["retry-after"])
+  if ra then
+    local secs = tonumber(ra) or http_date_delay(ra)
+    if secs then return max(0, secs) * 1000 end
+  end
+  local reset = tonumber(first(headers["ratelimit-reset"]))
+  if reset then return max(0, reset) * 1000 end
+  return nil
+end
+
+--- How long to wait before attempt `attempt + 1`, or nil not to retry.
+-- status is nil for a transport failure, then body is the core error.
+function _M.wait(p, method, attempt, status, body, headers)
+  if not p or attempt >= p.max then return nil end
+  local safe = IDEMPOTENT[method] or p.unsafe
+  if status then
+    if not RETRY_STATUS[status] or not safe then return nil end
+    local asked = _M.server_delay(headers)
+    if asked then return min(asked, p.max_ms) end
+  else
+    local kind = type(body) == "table" and body.kind
+    if not (NOT_SENT[kind] or (safe and TRANSIENT[kind])) then return nil end
+  end
+  -- exponential backoff with full jitter
+  return floor(random() * min(p.max_ms, p.base_ms * 2 ^ attempt))
+end
+
+--- A limiter keeping a client under `per_second` and `per_hour` requests
+-- (either may be absent); `false` or nil gives one that never waits.
+function _M.limiter(rate, now, sleep)
+  local windows = {}
+  if rate then
+    if rate.per_second then windows[#windows + 1] = { n = rate.per_second, span = 1000, ring = {}, i = 0 } end
+    if rate.per_hour then windows[#windows + 1] = { n = rate.per_hour, span = 3600000, ring = {}, i = 0 } end
+  end
+  local l = { waited_ms = 0 }
+  -- each window remembers its last n start times in a ring: the oldest one
+  -- must be a full span ago before another request may start
+  function l.wait()
+    if #windows == 0 then return end
+    for _, w in ipairs(windows) do
+      local oldest = w.ring[w.i % w.n + 1]
+      if oldest then
+        local delay = oldest + w.span - now()
+        if delay > 0 then
+          l.waited_ms = l.waited_ms + delay
+          sleep(delay)
+        end
+      end
+    end
+    local t = now()
+    for _, w in ipairs(windows) do
+      w.i = w.i % w.n + 1
+      w.ring[w.i] = t
+    end
+  end
+  return l
+end
+
+return _M

@@ -1,0 +1,90 @@
+-- Starts the vendor simulator once for the whole busted run (unless
+-- USERAPI_SIM_URL points at one) and stops it by its pid at exit.
+local core = require "userapi.core"
+local json = require "userapi.json"
+
+local helper = {}
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return (out:gsub("%s+$", ""))
+end
+
+local function start()
+  local dir = sh("mktemp -d /tmp/userapi-sim.XXXXXX")
+  local root = debug.getinfo(1, "S").source:match("^@(.*)/spec/helper%.lua$") or "."
+  local self_pid = sh("echo $PPID")
+  local pid = sh(("lua5.4 %s/sim/server.lua --port 0 --port-file %s/port --watch-pid %s >%s/log 2>&1 & echo $!")
+    :format(root, dir, self_pid, dir))
+  local port
+  for _ = 1, 200 do
+    local f = io.open(dir .. "/port")
+    if f then
+      port = f:read("*n")
+      f:close()
+      if port then break end
+    end
+    core.sleep(25)
+  end
+  if not port then error("simulator did not start: " .. sh("cat " .. dir .. "/log")) end
+  helper.pid = pid
+  -- a finalizer runs when busted closes the Lua state: stop the simulator
+  local stopper = newproxy and newproxy(true) or setmetatable({}, {})
+  local mt = getmetatable(stopper)
+  mt.__gc = function() os.execute("kill " .. pid .. " 2>/dev/null; rm -rf " .. dir) end
+  helper._stopper = stopper
+  return "http://127.0.0.1:" .. port
+end
+
+helper.url = os.getenv("USERAPI_SIM_URL") or start()
+helper.session = core.session{ timeout_ms = 10000 }
+
+--- The base URL of each vendor on the simulator.
+helper.base = {
+  opendatasoft = helper.url .. "/ods/api/automation/v1.0",
+  arthur = helper.url .. "/arthur",
+  kandji = helper.url .. "/kandji",
+  sigfox = helper.url .. "/sigfox/v2",
+}
+
+--- Credentials the simulator accepts.
+helper.creds = {
+  opendatasoft = { apikey = "ods-test-key" },
+  arthur = { access_token = "arthur-test-token" },
+  kandji = { token = "kandji-test-token" },
+  sigfox = { login = "sigfox-login", password = "sigfox-secret" },
+}
+
+--- A control API call; returns the decoded JSON answer.
+function helper.control(method, path, body)
+  local status, res = helper.session:request{
+    method = method, url = helper.url .. "/_sim/" .. path,
+    body = body and json.encode(body) or nil,
+    headers = body and { ["Content-Type"] = "application/json" } or nil,
+  }
+  assert(status and status < 300, "control " .. path .. ": " .. tostring(status) .. " " .. tostring(res))
+  return res ~= "" and json.decode(res) or true
+end
+
+function helper.reset() return helper.control("POST", "reset") end
+function helper.requests() return helper.control("GET", "requests") end
+function helper.last_request()
+  local all = helper.requests()
+  return all[#all]
+end
+function helper.fault(f) return helper.control("POST", "faults", f) end
+function helper.state(vendor) return helper.control("GET", "state/" .. vendor) end
+function helper.stats() return helper.control("GET", "stats") end
+function helper.config(c) return helper.control("POST", "config", c) end
+
+--- A client of vendor on the simulator; extra options are merged in.
+function helper.client(vendor, extra)
+  local opts = { base_url = helper.base[vendor], retries = false }
+  for k, v in pairs(helper.creds[vendor]) do opts[k] = v end
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return require("userapi")[vendor](opts)
+end
+
+return helper
