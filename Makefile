@@ -45,7 +45,7 @@ test-one: $(CORE)
 	$(BUSTED) --lua=$(LUA) spec
 
 demo: deps $(CORE)
-	$(LUA) examples/demo.lua
+	sim/with-sim.sh $(LUA) examples/demo.lua
 
 sim:
 	lua5.4 sim/server.lua --port 8089
@@ -67,7 +67,7 @@ clean-asan:
 	rm -rf build/asan
 
 rock:
-	rm -rf build/rock && luarocks --lua-version=5.4 make --tree build/rock userapi-scm-1.rockspec >build/rock.log 2>&1 || { cat build/rock.log; exit 1; }
+	rm -rf build/rock && luarocks --lua-version=5.4 make --deps-mode=none --tree build/rock userapi-scm-1.rockspec CURL_INCDIR=/usr/include/$$(gcc -print-multiarch) CURL_LIBDIR=/usr/lib/$$(gcc -print-multiarch) >build/rock.log 2>&1 || { cat build/rock.log; exit 1; }
 	LUA_PATH="build/rock/share/lua/5.4/?.lua;build/rock/share/lua/5.4/?/init.lua;;" LUA_CPATH="build/rock/lib/lua/5.4/?.so;;" \
 	  lua5.4 -e 'local u = require "userapi"; assert(require("userapi.core")._VERSION); print("rock ok: userapi " .. u._VERSION)'
 

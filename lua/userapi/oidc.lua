@@ -5,7 +5,7 @@
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 
-local time, type, tostring = os.time, type, tostring
+local time, type, tonumber = os.time, type, tonumber
 local _M = {}
 
 local LEEWAY = 30

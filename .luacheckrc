@@ -1,0 +1,7 @@
+std = "max"
+unused_args = false
+max_line_length = 120
+read_globals = { "ngx", "newproxy" }
+files["spec"] = { std = "+busted" }
+exclude_files = { "build" }
+files["sim"] = { max_line_length = 160 }
