@@ -643,6 +643,8 @@ static int l_multi_add(lua_State *L) {
   build_request(L, 2, s, &sl->xfer, &ri);
   lua_getfield(L, 2, "sink");
   if (!lua_isnil(L, -1)) luaL_error(L, "bad field 'sink' (not supported by multi)");
+  lua_getfield(L, 2, "stream");
+  sl->xfer.stream = lua_toboolean(L, -1);
   rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
   if (rc != CURLE_OK) return luaL_error(L, "userapi: %s", curl_easy_strerror(rc));
   curl_easy_setopt(sl->xfer.easy, CURLOPT_PRIVATE, sl);
@@ -658,6 +660,12 @@ static int l_multi_add(lua_State *L) {
 static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
   int n;
   curl_multi_remove_handle(m->handle, sl->xfer.easy);
+  if (sl->xfer.stream) {
+    /* the reader collects what is left, and the outcome, with m:read */
+    sl->xfer.done = 1;
+    sl->xfer.result = rc;
+    return;
+  }
   sl->active = 0;
   m->pending--;
   lua_createtable(L, 0, 4);
@@ -678,15 +686,32 @@ static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
   lua_rawseti(L, -2, n + 1);
 }
 
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True when a streamed transfer has something for m:read. */
+static int stream_ready(const multi *m) {
+  int i;
+  for (i = 0; i < m->nslots; i++) {
+    const ua_transfer *t = &m->slots[i]->xfer;
+    if (m->slots[i]->active && t->stream && (t->body.len > 0 || t->done)) return 1;
+  }
+  return 0;
+}
+
 /* m:wait([timeout_ms]) -> array of finished transfers, each
- * { id, status, body, headers } or { id, err }; empty on timeout. */
+ * { id, status, body, headers } or { id, err }; returns early when a streamed
+ * transfer has data to read, empty on timeout. */
 static int l_multi_wait(lua_State *L) {
   multi *m = check_multi(L, 1);
-  long timeout = (long)luaL_optinteger(L, 2, 1000);
-  long waited = 0;
+  long deadline = now_ms() + (long)luaL_optinteger(L, 2, 1000);
   lua_newtable(L);
   for (;;) {
     int running, left;
+    long remaining;
     CURLMsg *msg;
     if (curl_multi_perform(m->handle, &running) != CURLM_OK)
       return luaL_error(L, "userapi: curl multi failed");
@@ -696,12 +721,48 @@ static int l_multi_wait(lua_State *L) {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
       multi_done(L, m, sl, msg->data.result);
     }
-    if (lua_rawlen(L, -1) > 0 || m->pending == 0 || waited >= timeout) break;
-    curl_multi_poll(m->handle, NULL, 0, 50, NULL);
-    /* poll returns early on activity; coarse accounting is enough here */
-    waited += 50;
+    remaining = deadline - now_ms();
+    if (lua_rawlen(L, -1) > 0 || m->pending == 0 || remaining <= 0 || stream_ready(m)) break;
+    curl_multi_poll(m->handle, NULL, 0, (int)(remaining < 1000 ? remaining : 1000), NULL);
   }
   return 1;
+}
+
+/* m:read(id) -> chunk, done, status, headers | nil, err: drains what a
+ * streamed transfer has received so far; wait() drives it meanwhile. */
+static int l_multi_read(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  slot *sl = NULL;
+  ua_transfer *t;
+  int i;
+  for (i = 0; i < m->nslots; i++)
+    if (m->slots[i]->active && m->slots[i]->id == id && m->slots[i]->xfer.stream) sl = m->slots[i];
+  if (!sl) return luaL_argerror(L, 2, "no streamed transfer with this id");
+  t = &sl->xfer;
+  if (t->done && t->result != CURLE_OK) {
+    push_transfer_error(L, t, t->result);
+  } else {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+    lua_pushboolean(L, t->done);
+    lua_pushinteger(L, status);
+    push_headers(L, &t->head);
+  }
+  ua_buf_reset(&t->body);
+  if (t->paused && !t->done) {
+    t->paused = 0;
+    curl_easy_pause(t->easy, CURLPAUSE_CONT);
+  }
+  if (t->done) {
+    int ok = t->result == CURLE_OK;
+    ua_transfer_clear(t);
+    sl->active = 0;
+    m->pending--;
+    return ok ? 4 : 2;
+  }
+  return 4;
 }
 
 static int l_multi_pending(lua_State *L) {
@@ -793,7 +854,8 @@ static const luaL_Reg session_methods[] = {
   { NULL, NULL } };
 
 static const luaL_Reg multi_methods[] = {
-  { "add", l_multi_add }, { "wait", l_multi_wait }, { "pending", l_multi_pending },
+  { "add", l_multi_add }, { "wait", l_multi_wait }, { "read", l_multi_read },
+  { "pending", l_multi_pending },
   { "close", l_multi_close }, { NULL, NULL } };
 
 static const luaL_Reg functions[] = {

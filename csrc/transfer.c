@@ -21,6 +21,8 @@ void ua_transfer_clear(ua_transfer *t) {
   t->sink = NULL;
   t->sink_ctx = NULL;
   t->too_large = t->sink_failed = 0;
+  t->stream = t->paused = t->done = 0;
+  t->result = CURLE_OK;
   t->errbuf[0] = '\0';
 }
 
@@ -37,6 +39,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
       }
       return len;
     }
+  }
+  if (t->stream && t->body.len >= UA_STREAM_HWM) {
+    t->paused = 1;
+    return CURL_WRITEFUNC_PAUSE;
   }
   if (ua_buf_add(&t->body, p, len)) {
     t->too_large = 1;
@@ -62,7 +68,8 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
   CURL *e = t->easy;
   CURLcode rc = CURLE_OK;
   curl_easy_reset(e);
-  t->body.limit = o->max_body;
+  /* a stream is bounded by the reader, not by a total */
+  t->body.limit = t->stream ? 0 : o->max_body;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
   SET(CURLOPT_URL, t->url.data);
   SET(CURLOPT_SHARE, share);
@@ -85,7 +92,7 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
   SET(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
   if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
   if (o->proxy) SET(CURLOPT_PROXY, o->proxy);
-  if (o->max_body) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+  if (o->max_body && !t->stream) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
   if (strcmp(method, "GET") == 0) {
     SET(CURLOPT_HTTPGET, 1L);
   } else if (strcmp(method, "HEAD") == 0) {

@@ -17,6 +17,8 @@ typedef struct ua_opts {
  * returns 0 to go on, -1 to abort the transfer. */
 typedef int (*ua_sink_fn)(void *ctx, const char *p, size_t n);
 
+#define UA_STREAM_HWM (256 * 1024)
+
 typedef struct ua_transfer {
   CURL *easy;
   struct curl_slist *headers;
@@ -24,6 +26,10 @@ typedef struct ua_transfer {
   ua_sink_fn sink;
   void *sink_ctx;
   int too_large, sink_failed;
+  /* streamed (multi): the body is drained by the reader, and the transfer
+   * pauses while more than UA_STREAM_HWM bytes wait to be read */
+  int stream, paused, done;
+  CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 } ua_transfer;
 

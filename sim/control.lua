@@ -26,6 +26,7 @@ local fault_id = 0
 function C.init(vs)
   vendors = vs
   for _, v in ipairs(vs) do by_name[v.name] = v end
+  by_name.opendatasoft = by_name.ods -- the name userapi uses
 end
 
 function C.reset()

@@ -7,6 +7,9 @@ local errors = require "userapi.errors"
 local csv = require "userapi.csv"
 local oidc = require "userapi.oidc"
 local retry = require "userapi.retry"
+local paging = require "userapi.paging"
+local bulk = require "userapi.bulk"
+local stream = require "userapi.stream"
 
 local type, pairs, ipairs, select, tostring, error = type, pairs, ipairs, select, tostring, error
 local setmetatable, next, concat, floor = setmetatable, next, table.concat, math.floor
@@ -221,9 +224,32 @@ end
 
 --- Calls one operation: check, build, exchange.
 function Client:call(opname, ...)
+  local op = self.vendor.ops[opname]
+  local list = op.chunk and select("#", ...) == 1 and ...
+  if type(list) == "table" and #list > op.chunk then
+    for i = 1, #list do self:build(opname, { list[i] }) end -- check all before sending any
+    return bulk.chunked(self, opname, list)
+  end
   local req, opts = self:build(opname, ...)
   return self:exchange(opname, req, opts)
 end
+
+--- Walks the pages of the list operation: `for i, page, err in client:pages(params)`.
+function Client:pages(opname, params) return paging.pages(self, opname, params) end
+
+--- Every user of the list operation, lazily; raises a failed page's error.
+function Client:each_user(params) return paging.each_user(self, params) end
+
+--- Rows of a CSV export as they arrive (Opendatasoft `users_export`),
+-- keyed by the header; raises the structured error on failure.
+function Client:each_export_row(params)
+  local opname = self.vendor.export
+  if not opname then error("userapi." .. self.vendor.name .. " has no CSV export", 2) end
+  return stream.csv_rows(self, opname, params)
+end
+
+--- Runs an operation for many items at once; see userapi.bulk.
+function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
 
 --- Sends a built request, renewing the token and retrying as the policy
 -- allows, and maps the final answer to `result` or `nil, err`.

@@ -32,13 +32,13 @@ return {
     },
     delete_user = { method = "DELETE", path = "/users/{username}/", ok = 204 },
     invite_users = {
-      method = "POST", path = "/users/invite/", ok = 200,
+      method = "POST", path = "/users/invite/", ok = 200, chunk = 100,
       body = { kind = "array", required = { "email" } },
     },
     -- The spec's schema is one object, its prose and response speak of items:
     -- a Lua array goes out as an array, a table with keys as one object.
     provision_users = {
-      method = "POST", path = "/users/provision/", ok = 200,
+      method = "POST", path = "/users/provision/", ok = 200, chunk = 100,
       body = {
         kind = "object_or_array", required = { "email", "identity_provider" },
         fields = { identity_provider = { type = "object", required = { "uid" } } },
@@ -51,5 +51,6 @@ return {
       options = { parse = "boolean" },
     },
   },
+  export = "users_export",
   paging = { op = "get_users", style = "offset", items = "results", max = 1000 },
 }

@@ -1,0 +1,162 @@
+--- Many calls of one operation at once, on the transport's multi interface
+-- (curl multi, or nginx light threads): results in input order, retries and
+-- rate limits shared by the whole batch.
+-- @module userapi.bulk
+local errors = require "userapi.errors"
+local retry = require "userapi.retry"
+local oidc = require "userapi.oidc"
+
+local type, ipairs, error, max, min = type, ipairs, error, math.max, math.min
+local unpack = table.unpack or unpack
+
+local _M = {}
+
+local THROTTLE = { [429] = true, [503] = true }
+
+local function check_opts(opts, n)
+  if opts ~= nil and type(opts) ~= "table" then error("bad argument #3 to 'bulk' (table expected)", 3) end
+  opts = opts or {}
+  local c = opts.concurrency or 8
+  if type(c) ~= "number" or c < 1 or c > 64 or c % 1 ~= 0 then
+    error("bad argument #3 to 'bulk' (concurrency: integer 1..64 expected)", 3)
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    error("bad argument #3 to 'bulk' (on_progress: function expected)", 3)
+  end
+  return opts, min(c, max(n, 1))
+end
+
+-- Every item is checked and built before the first request goes out.
+local function build_all(client, opname, items)
+  if type(items) ~= "table" then error("bad argument #2 to 'bulk' (array of items expected)", 3) end
+  local reqs, locals = {}, {}
+  for i, item in ipairs(items) do
+    local args = type(item) == "table" and item or { item }
+    reqs[i], locals[i] = client:build(opname, unpack(args, 1, args.n or #args))
+  end
+  return reqs, locals
+end
+
+--- Runs `opname` once per item, `concurrency` at a time. Each item is the
+-- argument list of one call (`{ "id1" }`, `{ "id2", body }`) or a bare
+-- string or number. Returns an array of `{ ok = true, value }` or
+-- `{ ok = false, err }` in input order, with the summary fields `ok`,
+-- `failed`, `skipped`, `retried` and `throttled` (waits asked by the server).
+function _M.run(client, opname, items, opts)
+  if not client.vendor.ops[opname] then
+    error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)
+  end
+  local reqs, locals = build_all(client, opname, items)
+  local n = #reqs
+  local concurrency
+  opts, concurrency = check_opts(opts, n)
+  local results = { ok = 0, failed = 0, skipped = 0, retried = 0, throttled = 0 }
+  local now, sleep = client.now, client.sleep
+  local m = client.transport:multi()
+  local inflight, waiting = {}, {}   -- id -> job; jobs waiting to be retried
+  local next_item, done, pause_until, stop = 1, 0, 0, false
+
+  local function ready_job(t)
+    for k, job in ipairs(waiting) do
+      if job.not_before <= t then return table.remove(waiting, k) end
+    end
+    if next_item <= n then
+      next_item = next_item + 1
+      return { index = next_item - 1, attempt = 0 }
+    end
+  end
+
+  local function finish(job, status, body, headers)
+    local value, err = client:result(opname, locals[job.index], status, body, headers)
+    if err then err.attempts = job.attempt + 1 end
+    results[job.index] = err and { ok = false, err = err } or { ok = true, value = value }
+    results[err and "failed" or "ok"] = results[err and "failed" or "ok"] + 1
+    done = done + 1
+    if opts.on_progress then opts.on_progress(done, n) end
+    if err and opts.stop_on_error then stop = true end
+  end
+
+  local function settle(job, r)
+    local status, body, headers = r.status, r.body, r.headers
+    if not status then body = r.err end
+    client:observe(opname, reqs[job.index], status, body, headers, job.started, job.attempt)
+    if status == 401 and client.token_provider and not job.renewed then
+      job.renewed, job.not_before = true, 0
+      local ok, err = oidc.refresh(client, true)
+      if ok then waiting[#waiting + 1] = job return end
+      return finish(job, nil, { kind = "auth", message = tostring(err) })
+    end
+    local wait = retry.wait(client.retries, reqs[job.index].method, job.attempt, status, body, headers)
+    if not wait then return finish(job, status, body, headers) end
+    job.attempt = job.attempt + 1
+    results.retried = results.retried + 1
+    client.retried = client.retried + 1
+    if THROTTLE[status] then
+      -- the server speaks for the whole batch: everyone waits
+      results.throttled = results.throttled + 1
+      pause_until = max(pause_until, now() + wait)
+    end
+    job.not_before = now() + wait
+    waiting[#waiting + 1] = job
+  end
+
+  while true do
+    local t = now()
+    while not stop and m:pending() < concurrency and t >= pause_until do
+      local job = ready_job(t)
+      if not job then break end
+      if client.token_provider then
+        local ok, err = oidc.refresh(client, false)
+        if not ok then m:close() error(err, 2) end
+      end
+      client.limiter.wait()
+      job.started = now()
+      inflight[m:add(reqs[job.index])] = job
+    end
+    if m:pending() == 0 then
+      if stop or (next_item > n and #waiting == 0) then break end
+      -- only retries or a server-asked pause are left: sleep until the first is due
+      local due = math.huge
+      for _, job in ipairs(waiting) do due = min(due, job.not_before) end
+      if next_item <= n then due = t end
+      sleep(max(0, max(due, pause_until) - now()))
+    else
+      for _, r in ipairs(m:wait(250)) do
+        local job = inflight[r.id]
+        inflight[r.id] = nil
+        settle(job, r)
+      end
+    end
+  end
+  m:close()
+  for i = 1, n do
+    if not results[i] then
+      results[i] = { ok = false, skipped = true, err = errors.new{ vendor = client.vendor.name,
+        operation = opname, kind = "skipped", message = "not sent: an earlier item failed (stop_on_error)" } }
+      results.skipped = results.skipped + 1
+    end
+  end
+  return results
+end
+
+--- Sends an array body in chunks of `op.chunk` items and merges the
+-- per-item result maps, keys shifted back to input positions ("0" first).
+-- A chunk that fails as a whole marks each of its items as an error.
+function _M.chunked(client, opname, list)
+  local op = client.vendor.ops[opname]
+  local merged = {}
+  for first = 1, #list, op.chunk do
+    local part = { unpack(list, first, min(#list, first + op.chunk - 1)) }
+    local res, err = client:exchange(opname, (client:build(opname, part)))
+    for k = 0, #part - 1 do
+      local item = res and res[tostring(k)]
+      if err then
+        item = { status_code = "error", error = { error_code = "request_failed", message = tostring(err) } }
+      end
+      merged[tostring(first - 1 + k)] = item
+    end
+  end
+  return merged
+end
+
+return _M
