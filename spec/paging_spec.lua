@@ -1,0 +1,129 @@
+-- Iterators over every vendor's paging, against the simulator.
+local sim = require "spec.helper"
+local json = require "userapi.json"
+
+local VENDORS = {
+  opendatasoft = { op = "get_users", id = "username", size = "limit=1000" },
+  -- data-plane users are left out unless asked for
+  arthur = { op = "get_organization_users", id = "id", size = "page_size=1000",
+             params = { user_types = { "user", "data_plane", "service_account" } } },
+  kandji = { op = "list_users", id = "id" },
+  sigfox = { op = "list_api_users", id = "id", size = "limit=100" },
+}
+
+local function client(vendor) return sim.client(vendor, { rate_limit = false }) end
+
+describe("paging", function()
+  before_each(function() sim.reset() end)
+
+  for vendor, v in pairs(VENDORS) do
+    describe(vendor, function()
+      it("walks every user exactly once, page by page, at the vendor's largest page size", function()
+        sim.control("POST", "seed", { vendor = vendor, count = 2345 })
+        local total = sim.state(vendor).count
+        local seen, n = {}, 0
+        for user in client(vendor):each_user(v.params) do
+          local id = user[v.id]
+          assert.is_nil(seen[id], "yielded twice: " .. tostring(id))
+          seen[id], n = true, n + 1
+        end
+        assert.is_true(total > 2345)
+        assert.equal(total, n)
+        local reqs = sim.requests()
+        assert.is_true(#reqs >= 3)
+        for _, r in ipairs(reqs) do
+          assert.equal(v.op, r.op)
+          if v.size then assert.truthy(r.query:find(v.size, 1, true), r.query) end
+        end
+      end)
+
+      it("gives pages with their position, and the error of a failing page as i, nil, err", function()
+        sim.control("POST", "seed", { vendor = vendor, count = 600 })
+        local c = client(vendor)
+        sim.fault{ match = { vendor = vendor == "opendatasoft" and "ods" or vendor }, status = 500,
+                   body = '{"message":"boom","detail":"boom","error_code":"internal_error"}' }
+        local iter = c:pages{}
+        local i, page, err = iter()
+        assert.equal(1, i)
+        assert.is_nil(page)
+        assert.equal(500, err.status)
+        assert.equal(v.op, err.operation)
+        assert.is_nil(iter())
+      end)
+    end)
+  end
+
+  it("keeps the caller's filters on every page", function()
+    sim.control("POST", "seed", { vendor = "kandji", count = 1000 })
+    sim.config{ kandji_page_size = 50 }
+    local n = 0
+    for u in client("kandji"):each_user{ email = "example", archived = false } do
+      assert.truthy(u.email:find("example", 1, true))
+      n = n + 1
+    end
+    local reqs = sim.requests()
+    assert.is_true(#reqs > 2)
+    for k, r in ipairs(reqs) do
+      assert.equal("false", r.args.archived)
+      assert.equal("example", r.args.email)
+      if k > 1 then assert.truthy(r.args.cursor) end
+    end
+    assert.is_true(n > 0)
+  end)
+
+  it("never follows a next URL to another host: it takes the cursor to the configured one", function()
+    sim.control("POST", "seed", { vendor = "kandji", count = 700 })
+    sim.config{ kandji_next_host = "http://127.0.0.2:9" }
+    local n = 0
+    for _ in client("kandji"):each_user() do n = n + 1 end
+    assert.equal(sim.state("kandji").count, n)
+    assert.equal(3, #sim.requests()) -- all of them reached the simulator
+  end)
+
+  it("ends a loop (the same cursor twice) with an error instead of walking forever", function()
+    local page = json.encode{ next = sim.base.kandji .. "/api/v1/users?cursor=c2FtZQ%3D%3D", previous = json.null,
+                              results = { { id = "u1", email = "a@b" } } }
+    sim.fault{ match = { vendor = "kandji" }, status = 200, body = page, times = 0 }
+    local n = 0
+    local ok, err = pcall(function() for _ in client("kandji"):each_user() do n = n + 1 end end)
+    assert.is_false(ok)
+    assert.equal("paging", err.kind)
+    assert.matches("cursor repeats", tostring(err))
+    assert.equal(2, n) -- both pages were good; the third would repeat
+    assert.equal(2, #sim.requests())
+  end)
+
+  it("raises the structured error when a page in the middle fails, after yielding the pages before", function()
+    sim.control("POST", "seed", { vendor = "sigfox", count = 250 })
+    sim.fault{ match = { vendor = "sigfox", query = "offset=100" }, status = 503, body = '{"message":"try later"}' }
+    local n = 0
+    local ok, err = pcall(function() for _ in client("sigfox"):each_user() do n = n + 1 end end)
+    assert.is_false(ok)
+    assert.equal(100, n)
+    assert.equal("sigfox", err.vendor)
+    assert.equal(503, err.status)
+    assert.equal("try later", err.message)
+    assert.is_true(err.retryable)
+  end)
+
+  it("stops Arthur at total_pages and Opendatasoft when next is null", function()
+    sim.control("POST", "seed", { vendor = "arthur", count = 10 })
+    local count = 0
+    for _, page in client("arthur"):pages{ page_size = 3 } do
+      count = count + 1
+      assert.equal(count, page.pagination.page)
+    end
+    assert.equal(sim.requests()[1] and #sim.requests(), count)
+    local ods_pages = 0
+    for _, page in client("opendatasoft"):pages{ limit = 2 } do
+      ods_pages = ods_pages + 1
+      assert.is_true(#page.results <= 2)
+    end
+    assert.equal(math.ceil(sim.state("opendatasoft").count / 2), ods_pages)
+  end)
+
+  it("refuses to page through an operation that is not the list", function()
+    local c = client("kandji")
+    assert.has_error(function() c:pages("get_user", {}) end)
+  end)
+end)
