@@ -20,7 +20,7 @@ DEB_DEPS   = lua5.4 liblua5.4-dev luajit libluajit-5.1-dev libcurl4-openssl-dev 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test test-one demo sim memcheck lint rock clean
+.PHONY: all deps prism test test-one demo sim memcheck lint rock clean
 
 all: $(CORE)
 
@@ -35,11 +35,17 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: deps
+test: deps prism
 	$(MAKE) lint
 	$(MAKE) test-one LUA=lua5.4
 	$(MAKE) test-one LUA=luajit
 	$(MAKE) rock
+
+# Prism, the OpenAPI validator of the conformance specs (npm registry)
+prism: build/prism/node_modules/.bin/prism
+build/prism/node_modules/.bin/prism:
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	mkdir -p build/prism && npm install --prefix build/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5 >/dev/null
 
 test-one: $(CORE)
 	$(BUSTED) --lua=$(LUA) spec

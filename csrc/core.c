@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <ctype.h>
 #include <time.h>
 
@@ -223,8 +224,10 @@ static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const
 
 /* Header lines for curl; the transfer owns the list as it grows, so a raised
  * error part-way leaves nothing behind. */
-static void add_headers(lua_State *L, int idx, ua_transfer *t) {
+/* Returns 1 when the caller gave a Content-Type. */
+static int add_headers(lua_State *L, int idx, ua_transfer *t) {
   ua_buf *line;
+  int has_ctype = 0;
   idx = lua_absindex(L, idx);
   line = scratch(L);
   lua_pushnil(L);
@@ -237,6 +240,7 @@ static void add_headers(lua_State *L, int idx, ua_transfer *t) {
       luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
     v = lua_tolstring(L, -1, &vn);
     if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
+    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype = 1;
     ua_buf_reset(line);
     /* "Name;" is curl's way to send a header with an empty value */
     if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
@@ -246,6 +250,7 @@ static void add_headers(lua_State *L, int idx, ua_transfer *t) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1); /* line */
+  return has_ctype;
 }
 
 static const char *opt_string(lua_State *L, int idx, const char *field, size_t *n) {
@@ -286,7 +291,7 @@ typedef struct reqinfo {
 static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, reqinfo *ri) {
   size_t n, i;
   const char *m, *url, *body;
-  int use_auth;
+  int use_auth, has_ctype = 0;
   luaL_checktype(L, idx, LUA_TTABLE);
   m = opt_string(L, idx, "method", &n);
   if (!m || n == 0 || n >= sizeof ri->method) luaL_error(L, "bad field 'method' (HTTP method expected)");
@@ -315,7 +320,7 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
   if (ua_buf_cstr(&t->url)) oom(L);
   lua_getfield(L, idx, "headers");
   if (lua_type(L, -1) == LUA_TTABLE)
-    add_headers(L, -1, t);
+    has_ctype = add_headers(L, -1, t);
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
@@ -325,6 +330,8 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
     t->headers = slist_add(L, t->headers, s->auth.data);
   body = opt_string(L, idx, "body", &n);
   ri->has_body = body != NULL;
+  /* curl would label a bodiless POST as a form */
+  if (!body && !has_ctype) t->headers = slist_add(L, t->headers, "Content-Type:");
   if (body && ua_buf_add(&t->reqbody, body, n)) oom(L);
   ri->timeout_ms = opt_ms(L, idx, "timeout_ms", 0);
 }

@@ -135,8 +135,14 @@ describe("userapi.opendatasoft", function()
     end)
 
     it("returns a 400 validation error for a permission the vendor does not know", function()
-      local err = failed("get_users", 400, "Invalid input", ods:get_users{ permissions = { "fly" } })
-      -- the message may grow the field detail; it starts with the vendor's message
+      local res, err = ods:get_users{ permissions = { "fly" } }
+      assert.is_nil(res)
+      assert.equal("opendatasoft", err.vendor)
+      assert.equal("get_users", err.operation)
+      assert.equal(400, err.status)
+      -- the vendor's message, possibly followed by the field detail (see update_user)
+      assert.matches("^Invalid input", err.message)
+      assert.matches("^opendatasoft get_users: 400 Invalid input", tostring(err))
       assert.equal("validation_error", err.code)
       assert.is_false(err.retryable)
       assert.same({ permissions = { '"fly" is not a valid choice.' } }, cjson.decode(err.body).detail)

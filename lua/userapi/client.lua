@@ -29,20 +29,24 @@ local redact_url
 
 -- what is "#2" or "#2 name.field": the position, then the parameter it names
 local function bad(opname, what, msg)
-  local pos, name = what:match("^(#%d+)%s*(.*)$")
+  local pos, name = what:match("^(#%d+)[%s%.]*(.*)$")
   if name ~= "" then msg = name .. ": " .. msg end
   error(format("bad argument %s to '%s' (%s)", pos, opname, msg), 0)
 end
 
+local function is_integer(v)
+  return type(v) == "number" and floor(v) == v and v - v == 0 -- not inf
+end
+
 local function describe(v)
   local t = type(v)
-  if t == "number" and floor(v) == v then return "integer" end
+  if is_integer(v) then return "integer" end
   return t
 end
 
 local function check_id(opname, pos, pname, v)
   local what = "#" .. pos .. " " .. pname
-  if type(v) == "number" and floor(v) == v then v = format("%d", v) end
+  if is_integer(v) then v = format("%d", v) end
   if type(v) ~= "string" then bad(opname, what, "string expected, got " .. describe(v)) end
   if v == "" or v == "." or v == ".." then bad(opname, what, "a non-empty id expected") end
   if #v > MAX_ID then bad(opname, what, "longer than " .. MAX_ID .. " bytes") end
@@ -77,7 +81,7 @@ end
 local CHECK = {
   string = check_string,
   integer = function(opname, what, spec, v)
-    if type(v) ~= "number" or floor(v) ~= v then bad(opname, what, "integer expected, got " .. describe(v)) end
+    if not is_integer(v) then bad(opname, what, "integer expected, got " .. describe(v)) end
     if (spec.min and v < spec.min) or (spec.max and v > spec.max) then
       bad(opname, what, format("out of range %s..%s, got %d", spec.min or "", spec.max or "", v))
     end
@@ -99,6 +103,13 @@ local CHECK = {
     for i = 1, n do check_string(opname, what .. "[" .. i .. "]", spec, v[i]) end
     return v
   end,
+  array_of_objects = function(opname, what, _, v)
+    if type(v) ~= "table" then bad(opname, what, "array of tables expected, got " .. describe(v)) end
+    for i, x in ipairs(v) do
+      if type(x) ~= "table" then bad(opname, what .. "[" .. i .. "]", "table expected, got " .. describe(x)) end
+    end
+    return v
+  end,
   object = function(opname, what, spec, v)
     if type(v) ~= "table" then bad(opname, what, "table expected, got " .. describe(v)) end
     for _, f in ipairs(spec.required or {}) do
@@ -115,16 +126,27 @@ check_value = function(opname, what, spec, v)
   return CHECK[spec.type](opname, what, spec, v)
 end
 
+-- bytes that would split a request line: refused in anything bound for the URL
+local function check_line(opname, what, v)
+  if type(v) == "table" then
+    for _, x in ipairs(v) do check_line(opname, what, x) end
+  elseif type(v) == "string" and find(v, "[\r\n%z]") then
+    bad(opname, what, "contains CR, LF or NUL")
+  end
+end
+
 local function check_query(op, opname, pos, params)
   local query = {}
   for k, v in pairs(params) do
     local spec = op.query and op.query[k]
-    if not spec then
-      if not (op.options and op.options[k]) then
-        bad(opname, "#" .. pos, "unknown parameter '" .. tostring(k) .. "'")
-      end
+    local option = op.options and op.options[k]
+    if option then
+      if type(v) ~= option then bad(opname, "#" .. pos .. " " .. k, option .. " expected, got " .. describe(v)) end
+    elseif not spec then
+      bad(opname, "#" .. pos, "unknown parameter '" .. tostring(k) .. "'")
     else
       v = check_value(opname, "#" .. pos .. " " .. k, spec, v)
+      check_line(opname, "#" .. pos .. " " .. k, v)
       if spec.style == "csv" then v = concat(v, ",") end
       query[spec.wire or k] = v
     end
@@ -170,7 +192,9 @@ function Client:build(opname, ...)
   local path = op.path
   for i, pname in ipairs(names) do
     local id = check_id(opname, i, pname, (select(i, ...)))
-    path = path:gsub("{" .. pname .. "}", escape(id), 1)
+    local segment = escape(id)
+    -- a function replacement: the encoded id holds '%' signs
+    path = path:gsub("{" .. pname .. "}", function() return segment end, 1)
   end
   local pos = #names + 1
   if nargs > pos then bad(opname, "#" .. (pos + 1), "no more than " .. pos .. " arguments expected") end
@@ -179,7 +203,7 @@ function Client:build(opname, ...)
                 headers = { Accept = op.accept or "application/json" } }
   if op.body then
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
-    local body, err = json.encode(check_body(op, opname, pos, arg))
+    local body, err = json.encode(check_body(op, opname, pos, arg), op.body)
     if not body then bad(opname, "#" .. pos, "cannot be encoded as JSON: " .. tostring(err)) end
     req.body = body
     req.headers["Content-Type"] = "application/json"

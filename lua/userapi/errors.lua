@@ -39,11 +39,15 @@ local function excerpt(s)
 end
 
 -- The message in a vendor's error body: Opendatasoft {error_code, message},
--- Arthur {detail = string | [{loc, msg}]}, Kandji {detail}, Sigfox {message, errors}.
+-- Arthur {detail = string | [{loc, msg}]}, Kandji {detail}, Sigfox {message, errors},
+-- OAuth2 {error, error_description}.
 local function body_message(t)
   if type(t) ~= "table" then return nil end
   local detail = t.detail
   if type(detail) == "string" then return detail end
+  -- OAuth2 token endpoints (RFC 6749 5.2)
+  if type(t.error_description) == "string" then return t.error_description end
+  if type(t.error) == "string" and not t.message then return t.error end
   local parts = {}
   if type(t.message) == "string" then parts[1] = t.message end
   local list = type(detail) == "table" and detail or t.errors
@@ -53,12 +57,29 @@ local function body_message(t)
         local where = e.field
         if type(e.loc) == "table" then
           local loc = {}
-          for i, l in ipairs(e.loc) do loc[i] = tostring(l) end
+          for i, l in ipairs(e.loc) do
+            loc[i] = (type(l) == "number" and l % 1 == 0) and string.format("%d", l) or tostring(l)
+          end
           where = concat(loc, ".")
         end
         local msg = e.msg or e.message
         parts[#parts + 1] = where and (tostring(where) .. ": " .. tostring(msg)) or tostring(msg)
       end
+    end
+  end
+  -- Opendatasoft validation: detail = { field = { "message", ... } }
+  if type(detail) == "table" and #detail == 0 then
+    local fields = {}
+    for k in pairs(detail) do if type(k) == "string" then fields[#fields + 1] = k end end
+    table.sort(fields)
+    for _, k in ipairs(fields) do
+      local v = detail[k]
+      if type(v) == "table" then
+        local msgs = {}
+        for _, m in ipairs(v) do msgs[#msgs + 1] = tostring(m) end
+        v = concat(msgs, " ")
+      end
+      parts[#parts + 1] = k .. ": " .. tostring(v)
     end
   end
   if #parts > 0 then return concat(parts, "; ") end

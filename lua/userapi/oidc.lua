@@ -71,10 +71,16 @@ function _M.refresh(client, force)
   end
   local token, expires_in = client.token_provider()
   if type(token) ~= "string" or token == "" then
-    return nil, expires_in or errors.new{ vendor = client.vendor.name, operation = "token",
-      kind = "auth", message = "token provider returned " .. type(token), secrets = client.secrets }
+    if errors.is(expires_in) then return nil, expires_in end
+    return nil, errors.new{ vendor = client.vendor.name, operation = "token", kind = "auth",
+      message = expires_in ~= nil and tostring(expires_in) or ("token provider returned " .. type(token)),
+      secrets = client.secrets }
   end
-  client.secrets[#client.secrets + 1] = token
+  -- the previous token is kept among the secrets: old errors may quote it
+  if token ~= client.token then
+    client.secrets[#client.secrets + 1] = token
+    if #client.secrets > 16 then table.remove(client.secrets, 1) end
+  end
   client.token = token
   client.token_expires = expires_in and time() + expires_in or nil
   client.transport:set_auth{ scheme = "bearer", token = token }
