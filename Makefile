@@ -61,19 +61,20 @@ lint:
 
 memcheck: deps
 	$(MAKE) clean-asan
-	$(MAKE) $(CORE) BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="$(LDLIBS) -fsanitize=address,undefined"
+	$(MAKE) all LUA=lua5.4 BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDLIBS="$(LDLIBS) -fsanitize=address,undefined"
 	LUA_CPATH="$(CURDIR)/build/asan/?.so;;" LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
 	  $(BUSTED) spec
-	$(MAKE) $(CORE) LUA=lua5.4
-	USERAPI_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	$(MAKE) all LUA=lua5.4
+	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" USERAPI_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  --suppressions=.ci/valgrind.supp lua5.4 spec/memcheck.lua
 
 clean-asan:
 	rm -rf build/asan
 
 rock:
-	rm -rf build/rock && luarocks --lua-version=5.4 make --deps-mode=none --tree build/rock userapi-scm-1.rockspec CURL_INCDIR=/usr/include/$$(gcc -print-multiarch) CURL_LIBDIR=/usr/lib/$$(gcc -print-multiarch) >build/rock.log 2>&1 || { cat build/rock.log; exit 1; }
+	rm -rf build/rock build/rocksrc && mkdir -p build/rocksrc && cp -r csrc lua userapi-scm-1.rockspec build/rocksrc/
+	cd build/rocksrc && luarocks --lua-version=5.4 make --deps-mode=none --tree ../rock userapi-scm-1.rockspec CURL_INCDIR=/usr/include/$$(gcc -print-multiarch) CURL_LIBDIR=/usr/lib/$$(gcc -print-multiarch) >../rock.log 2>&1 || { cat ../rock.log; exit 1; }
 	LUA_PATH="build/rock/share/lua/5.4/?.lua;build/rock/share/lua/5.4/?/init.lua;;" LUA_CPATH="build/rock/lib/lua/5.4/?.so;;" \
 	  lua5.4 -e 'local u = require "userapi"; assert(require("userapi.core")._VERSION); print("rock ok: userapi " .. u._VERSION)'
 

@@ -27,8 +27,17 @@ for round = 1, 3 do
       { method = "GET", url = KANDJI, headers = { A = "1" }, timeout_ms = "x" },
       { method = "GET", url = KANDJI, query = { a = { "1", {} } } },
     }) do assert(not pcall(s.request, s, bad)) end
-    assert(not pcall(s.request, s, { method = "GET", url = KANDJI, sink = function() error("x") end }))
-    assert(s:request{ method = "GET", url = KANDJI, sink = function() return false end } == nil)
+    if auth.scheme == "bearer" then -- the sink only sees 2xx bodies
+      assert(not pcall(s.request, s, { method = "GET", url = KANDJI, sink = function() error("x") end }))
+      assert(s:request{ method = "GET", url = KANDJI, sink = function() return false end } == nil)
+      local m = s:multi()
+      local id = m:add{ method = "GET", url = KANDJI, stream = true }
+      repeat
+        local chunk, done = m:read(id)
+        if not done then m:wait(100) end
+      until done or not chunk
+      m:close()
+    end
     s:set_auth{ scheme = "bearer", token = "t" .. round }
     assert(not pcall(s.set_auth, s, { scheme = "bearer", token = "a\nb" }))
     local m = s:multi()
