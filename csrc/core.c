@@ -340,42 +340,30 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
 
 /* Header names lower-cased; a repeated header becomes an array of its values. */
 static void push_headers(lua_State *L, const ua_buf *head) {
-  const char *p = head->data, *end = head->data + head->len;
-  ua_buf name;
+  size_t pos = 0, i;
+  ua_span name, value;
+  luaL_Buffer lower;
   lua_newtable(L);
-  if (!p) return;
-  ua_buf_init(&name, 0);
-  p = memchr(p, '\n', (size_t)(end - p)); /* skip the status line */
-  while (p && ++p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
-    if (!eol) eol = end;
-    colon = memchr(p, ':', (size_t)(eol - p));
-    if (colon) {
-      const char *k;
-      ua_buf_reset(&name);
-      for (k = p; k < colon; k++) ua_buf_addc(&name, (char)tolower((unsigned char)*k));
-      for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {}
-      for (ve = eol; ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'); ve--) {}
-      lua_pushlstring(L, name.data ? name.data : "", name.len);
-      lua_pushvalue(L, -1);
-      lua_rawget(L, -3);
-      if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      } else {
-        if (lua_type(L, -1) == LUA_TSTRING) {
-          lua_createtable(L, 2, 0);
-          lua_insert(L, -2);
-          lua_rawseti(L, -2, 1);
-        }
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+  while (ua_header_next(head->data, head->len, &pos, &name, &value)) {
+    luaL_buffinit(L, &lower);
+    for (i = 0; i < name.n; i++) luaL_addchar(&lower, (char)tolower((unsigned char)name.p[i]));
+    luaL_pushresult(&lower);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushlstring(L, value.p, value.n);
+    } else {
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_createtable(L, 2, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
       }
-      lua_rawset(L, -3);
+      lua_pushlstring(L, value.p, value.n);
+      lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
     }
-    p = eol;
+    lua_rawset(L, -3);
   }
-  ua_buf_free(&name);
 }
 
 static int push_response(lua_State *L, ua_transfer *t) {

@@ -134,3 +134,30 @@ const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
   default: return "curl";
   }
 }
+
+int ua_header_next(const char *head, size_t len, size_t *pos, ua_span *name, ua_span *value) {
+  const char *end = head + len, *p;
+  if (!head) return 0;
+  if (*pos == 0) {
+    const char *nl = memchr(head, '\n', len);
+    if (!nl) return 0;
+    *pos = (size_t)(nl - head) + 1;
+  }
+  while (*pos < len) {
+    const char *eol, *colon, *v, *ve;
+    p = head + *pos;
+    eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol) eol = end;
+    *pos = (size_t)(eol - head) + (eol < end);
+    colon = memchr(p, ':', (size_t)(eol - p));
+    if (!colon || colon == p) continue;
+    for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {}
+    for (ve = eol; ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'); ve--) {}
+    name->p = p;
+    name->n = (size_t)(colon - p);
+    value->p = v;
+    value->n = (size_t)(ve - v);
+    return 1;
+  }
+  return 0;
+}

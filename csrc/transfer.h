@@ -40,6 +40,16 @@ void ua_transfer_clear(ua_transfer *t);
  * headers and reqbody must already be filled; method is an upper-case token. */
 CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
                              int has_body, long timeout_ms);
+typedef struct ua_span {
+  const char *p;
+  size_t n;
+} ua_span;
+
+/* Walks the "Name: value" lines of a raw header block, after its status
+ * line: *pos starts at 0; returns 1 with the name and the trimmed value, 0 at
+ * the end. Lines without a colon are skipped. */
+int ua_header_next(const char *head, size_t len, size_t *pos, ua_span *name, ua_span *value);
+
 /* The error kind of a failed transfer: "timeout", "connect", "tls", ... */
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc);
 
