@@ -401,7 +401,7 @@ function _M.new(vendor, opts)
     end
   end
   sopts.auth = auth
-  local transport = opts.transport or require("userapi.transport").default()
+  local transport = require("userapi.transport").resolve(opts.transport)
   self.transport = transport.new(sopts)
   self.sleep, self.now = transport.sleep, transport.now
   self.retries = retry.policy(opts.retries)

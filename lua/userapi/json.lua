@@ -47,8 +47,9 @@ end
 --- Encodes v; `spec` (an operation's body model) tells which empty tables are arrays.
 function _M.encode(v, spec)
   local s, err = codec.encode(mark(v, spec))
-  if s and s:find("userapi-empty-array", 1, true) then s = s:gsub(MARK_JSON, "[]") end
-  return s, err
+  if not s then return nil, err end
+  if s:find("userapi-empty-array", 1, true) then s = s:gsub(MARK_JSON, "[]") end
+  return s
 end
 
 return _M

@@ -1,0 +1,170 @@
+-- userapi inside nginx (lua-nginx-module, LuaJIT): the same behaviour as
+-- under plain Lua, without blocking the worker, over kept-alive connections.
+local core = require "userapi.core"
+local json = require "userapi.json"
+local userapi = require "userapi"
+local sim = require "spec.helper"
+local cases = require "spec.shared_cases"
+
+local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/nginx_spec%.lua$") or "."
+if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("pwd"):read("*l") .. "/" .. ROOT end
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function free_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+describe("userapi in nginx", function()
+  local prefix, url, session
+
+  setup(function()
+    sim.reset()
+    prefix = sh("mktemp -d /tmp/userapi-nginx.XXXXXX"):gsub("%s+$", "")
+    os.execute("mkdir -p " .. prefix .. "/tmp")
+    local port = free_port()
+    local conf = assert(io.open(ROOT .. "/spec/nginx/nginx.conf.in")):read("*a")
+    conf = conf:gsub("@PREFIX@", prefix):gsub("@ROOT@", ROOT):gsub("@PORT@", tostring(port))
+    local f = assert(io.open(prefix .. "/nginx.conf", "w"))
+    f:write(conf)
+    f:close()
+    local out = sh(("USERAPI_SIM_URL=%s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1; echo rc=$?")
+      :format(sim.url, prefix, prefix))
+    assert(out:find("rc=0", 1, true), "nginx did not start: " .. out)
+    url = "http://127.0.0.1:" .. port
+    session = core.session{ timeout_ms = 10000 }
+    for _ = 1, 100 do
+      if session:request{ method = "GET", url = url .. "/timer" } then break end
+      core.sleep(20)
+    end
+  end)
+
+  teardown(function()
+    local pid = io.open(prefix .. "/nginx.pid")
+    if pid then
+      os.execute("kill " .. pid:read("*l"))
+      pid:close()
+    end
+    if os.getenv("USERAPI_KEEP_NGINX") then print("nginx prefix kept: " .. prefix) return end
+    os.execute("sleep 0.2; rm -rf " .. prefix)
+  end)
+
+  local function get(path)
+    local status, body = session:request{ method = "GET", url = url .. path }
+    assert(status, body)
+    return status, json.decode(body)
+  end
+
+  it("behaves as under plain Lua: operations, iterators, bulk, export, errors", function()
+    for _, name in ipairs(cases.names) do
+      sim.reset()
+      local plain = json.decode(json.encode(cases[name](cases.clients(userapi, sim.url))))
+      sim.reset()
+      local status, in_nginx = get("/case?name=" .. name)
+      assert.equal(200, status, name .. ": " .. tostring(in_nginx and in_nginx.error))
+      assert.same(plain, in_nginx, name)
+    end
+  end)
+
+  it("uses cosockets in request handlers", function()
+    local _, res = get("/lookup?id=69c009ca-1f78-4bdf-bb93-08d6d39041db")
+    assert.equal("ada@example.com", res.email)
+    assert.equal("nginx", res.transport)
+  end)
+
+  it("walks all users from a timer", function()
+    local res
+    for _ = 1, 100 do
+      _, res = get("/timer")
+      if res.walked or res.error then break end
+      core.sleep(20)
+    end
+    assert.is_nil(res.error)
+    assert.is_true(res.walked > 0)
+  end)
+
+  it("does not block the worker: 20 requests complete while one waits 1 s on the vendor", function()
+    sim.reset()
+    sim.fault{ match = { vendor = "kandji", query = "email=slow" }, delay_ms = 1000 }
+    local m = session:multi()
+    local t0 = core.now()
+    local slow = m:add{ method = "GET", url = url .. "/slow" }
+    core.sleep(100) -- the slow request is now waiting inside the worker
+    local fast = {}
+    for _ = 1, 20 do
+      local t = core.now()
+      local status = session:request{ method = "GET", url = url .. "/lookup?id=69c009ca-1f78-4bdf-bb93-08d6d39041db" }
+      assert.equal(200, status)
+      fast[#fast + 1] = core.now() - t
+    end
+    local all_fast_done = core.now() - t0
+    local slow_done
+    while not slow_done do
+      for _, r in ipairs(m:wait(2000)) do
+        if r.id == slow then slow_done = core.now() - t0 end
+      end
+    end
+    m:close()
+    table.sort(fast)
+    assert.is_true(fast[#fast] < 300, "slowest fast request took " .. fast[#fast] .. " ms")
+    assert.is_true(all_fast_done < 900, "20 requests took " .. all_fast_done .. " ms")
+    assert.is_true(slow_done >= 1000, "the slow one took " .. slow_done .. " ms")
+  end)
+
+  it("runs the example config of examples/nginx: a lookup endpoint and a timer walking all users", function()
+    sim.reset()
+    local ex = sh("mktemp -d /tmp/userapi-nginx-ex.XXXXXX"):gsub("%s+$", "")
+    os.execute("mkdir -p " .. ex .. "/logs")
+    local port = free_port()
+    local conf = assert(io.open(ROOT .. "/examples/nginx/nginx.conf")):read("*a")
+    conf = conf:gsub("/opt/userapi", ROOT):gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port)
+    local f = assert(io.open(ex .. "/nginx.conf", "w"))
+    f:write(conf)
+    f:close()
+    local out = sh(("USERAPI_SIM_URL=%s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1; echo rc=$?")
+      :format(sim.url, ex, ex))
+    assert(out:find("rc=0", 1, true), out)
+    local ok, err = pcall(function()
+      local base = "http://127.0.0.1:" .. port
+      local status, body
+      local ada, nobody = "/users/kandji/69c009ca-1f78-4bdf-bb93-08d6d39041db",
+                          "/users/kandji/00000000-0000-0000-0000-000000000000"
+      for _ = 1, 100 do
+        status, body = session:request{ method = "GET", url = base .. ada }
+        if status then break end
+        core.sleep(20)
+      end
+      assert.equal(200, status)
+      assert.equal("ada@example.com", json.decode(body).email)
+      assert.equal(404, (session:request{ method = "GET", url = base .. nobody }))
+      for _ = 1, 100 do
+        body = select(2, session:request{ method = "GET", url = base .. "/sync" })
+        if not body:find("not yet", 1, true) then break end
+        core.sleep(20)
+      end
+      assert.equal("kandji users at last walk: " .. math.floor(sim.state("kandji").count), body:gsub("%s+$", ""))
+    end)
+    local pid = io.open(ex .. "/logs/nginx.pid")
+    if pid then os.execute("kill " .. pid:read("*l")) pid:close() end
+    os.execute("sleep 0.2; rm -rf " .. ex)
+    assert(ok, err)
+  end)
+
+  it("keeps connections alive: 100 lookups open only a handful of connections to the vendor", function()
+    sim.reset()
+    local before = sim.stats().connections_accepted
+    local lookup = url .. "/lookup?id=69c009ca-1f78-4bdf-bb93-08d6d39041db"
+    for _ = 1, 100 do assert.equal(200, (session:request{ method = "GET", url = lookup })) end
+    local opened = sim.stats().connections_accepted - before
+    assert.is_true(opened <= 3, opened .. " connections for 100 lookups")
+  end)
+end)

@@ -1,0 +1,82 @@
+-- Cases run both under plain Lua (libcurl) and inside nginx (cosockets):
+-- each returns a plain, JSON-friendly summary that must be the same in both.
+local json = require "userapi.json"
+
+local cases = {}
+
+local function summary_of_error(err)
+  return { vendor = err.vendor, operation = err.operation, status = err.status, message = err.message,
+           retryable = err.retryable, text = tostring(err) }
+end
+
+function cases.get_user(c)
+  local u = assert(c.kandji:get_user("69c009ca-1f78-4bdf-bb93-08d6d39041db"))
+  return { id = u.id, email = u.email, null_kept = u.department == json.null }
+end
+
+function cases.filtered_list(c)
+  local page = assert(c.opendatasoft:get_users{ search = "ada", limit = 5 })
+  return { total = page.total_count, first = page.results[1] and page.results[1].username }
+end
+
+function cases.not_found(c)
+  local ok, err = c.sigfox:get_api_user("000000000000000000000000")
+  return { ok = ok or false, err = summary_of_error(err) }
+end
+
+function cases.bad_argument(c)
+  local ok, msg = pcall(c.kandji.get_user, c.kandji, "a/b")
+  return { ok = ok, msg = msg }
+end
+
+function cases.walk_all(c)
+  local n, seen = 0, {}
+  for u in c.arthur:each_user{ page_size = 2, user_types = { "user", "service_account", "data_plane" } } do
+    n = n + 1
+    seen[#seen + 1] = u.id
+  end
+  return { n = n, ids = seen }
+end
+
+function cases.bulk(c)
+  local res = c.kandji:bulk("get_user", { "69c009ca-1f78-4bdf-bb93-08d6d39041db", "missing" }, { concurrency = 2 })
+  return { ok = res.ok, failed = res.failed, first = res[1].value.email, second = res[2].err.status }
+end
+
+function cases.export_rows(c)
+  local n, names = 0, {}
+  for row in c.opendatasoft:each_export_row{ delimiter = ";" } do
+    n = n + 1
+    names[#names + 1] = row.username
+  end
+  return { n = n, names = names }
+end
+
+function cases.create_and_delete(c)
+  local created = assert(c.sigfox:create_api_user{ groupId = "babecafebabecafebabedcef", name = "nginx case",
+    timezone = "Europe/Paris", profileIds = { "5138e7dfa2f1fffaf25fd409" } })
+  local deleted = c.sigfox:delete_api_user(created.id)
+  return { created = type(created.id), deleted = deleted }
+end
+
+--- Clients of the four vendors on the simulator at `url`.
+function cases.clients(userapi, url)
+  local base = { opendatasoft = "/ods/api/automation/v1.0", arthur = "/arthur", kandji = "/kandji",
+                 sigfox = "/sigfox/v2" }
+  local creds = {
+    opendatasoft = { apikey = "ods-test-key" }, arthur = { access_token = "arthur-test-token" },
+    kandji = { token = "kandji-test-token" }, sigfox = { login = "sigfox-login", password = "sigfox-secret" },
+  }
+  local c = {}
+  for vendor, path in pairs(base) do
+    local o = { base_url = url .. path, retries = false, rate_limit = false }
+    for k, v in pairs(creds[vendor]) do o[k] = v end
+    c[vendor] = userapi[vendor](o)
+  end
+  return c
+end
+
+cases.names = { "get_user", "filtered_list", "not_found", "bad_argument", "walk_all", "bulk", "export_rows",
+                "create_and_delete" }
+
+return cases
