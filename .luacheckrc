@@ -8,3 +8,4 @@ files["sim"] = { max_line_length = 160 }
 -- nginx handlers set ngx.status and ngx.header
 files["spec/nginx"] = { globals = { "ngx" } }
 files["examples/nginx"] = { globals = { "ngx" } }
+files["bench/server.lua"] = { globals = { "ngx" } }

@@ -22,7 +22,7 @@ NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-co
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps prism test test-one demo sim memcheck lint rock clean
+.PHONY: all deps prism bench test test-one demo sim memcheck lint rock clean
 
 all: $(CORE)
 
@@ -76,6 +76,12 @@ memcheck: deps
 	$(MAKE) all LUA=lua5.4
 	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" USERAPI_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  --suppressions=.ci/valgrind.supp lua5.4 spec/memcheck.lua
+
+# userapi beside the peers a user would pick instead; see bench/run.lua
+bench: deps all
+	$(MAKE) all LUA=luajit
+	@/usr/bin/python3 -c 'import urllib3' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-urllib3 >/dev/null; }
+	PATH="/usr/bin:$$PATH" lua5.4 bench/run.lua
 
 clean-asan:
 	rm -rf build/asan

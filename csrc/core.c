@@ -226,10 +226,10 @@ static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const
  * error part-way leaves nothing behind. */
 /* Returns 1 when the caller gave a Content-Type. */
 static int add_headers(lua_State *L, int idx, ua_transfer *t) {
-  ua_buf *line;
+  ua_buf *line = NULL;
+  char small[256];
   int has_ctype = 0;
   idx = lua_absindex(L, idx);
-  line = scratch(L);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     size_t kn, vn;
@@ -241,15 +241,27 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
     v = lua_tolstring(L, -1, &vn);
     if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
     if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype = 1;
-    ua_buf_reset(line);
     /* "Name;" is curl's way to send a header with an empty value */
-    if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
-        ua_buf_add(line, v, vn) || ua_buf_cstr(line))
-      oom(L);
-    t->headers = slist_add(L, t->headers, line->data);
+    if (kn + vn + 3 <= sizeof small) {
+      memcpy(small, k, kn);
+      memcpy(small + kn, vn ? ": " : ";", vn ? 2 : 1);
+      memcpy(small + kn + (vn ? 2 : 1), v, vn);
+      small[kn + (vn ? 2 : 1) + vn] = '\0';
+      t->headers = slist_add(L, t->headers, small);
+    } else {
+      if (!line) {
+        line = scratch(L);
+        lua_insert(L, -3); /* below the key and value */
+      }
+      ua_buf_reset(line);
+      if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
+          ua_buf_add(line, v, vn) || ua_buf_cstr(line))
+        oom(L);
+      t->headers = slist_add(L, t->headers, line->data);
+    }
     lua_pop(L, 1);
   }
-  lua_pop(L, 1); /* line */
+  if (line) lua_pop(L, 1);
   return has_ctype;
 }
 
@@ -324,14 +336,15 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
-  /* curl would otherwise wait for a 100 Continue on larger bodies */
-  t->headers = slist_add(L, t->headers, "Expect:");
   if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
     t->headers = slist_add(L, t->headers, s->auth.data);
   body = opt_string(L, idx, "body", &n);
   ri->has_body = body != NULL;
-  /* curl would label a bodiless POST as a form */
-  if (!body && !has_ctype) t->headers = slist_add(L, t->headers, "Content-Type:");
+  /* curl would otherwise wait for a 100 Continue on larger bodies */
+  if (body) t->headers = slist_add(L, t->headers, "Expect:");
+  /* and would label a bodiless POST as a form */
+  if (!body && !has_ctype && strcmp(ri->method, "POST") == 0)
+    t->headers = slist_add(L, t->headers, "Content-Type:");
   if (body && ua_buf_add(&t->reqbody, body, n)) oom(L);
   ri->timeout_ms = opt_ms(L, idx, "timeout_ms", 0);
 }
@@ -492,7 +505,7 @@ static int l_session(lua_State *L) {
 }
 
 static void session_free(session *s) {
-  ua_transfer_clear(&s->xfer);
+  ua_transfer_free(&s->xfer);
   if (s->easy) curl_easy_cleanup(s->easy);
   s->easy = NULL;
   pool_release(s->pool);
@@ -771,7 +784,7 @@ static int l_multi_close(lua_State *L) {
   for (i = 0; i < m->nslots; i++) {
     slot *sl = m->slots[i];
     if (sl->active) curl_multi_remove_handle(m->handle, sl->xfer.easy);
-    ua_transfer_clear(&sl->xfer);
+    ua_transfer_free(&sl->xfer);
     if (sl->xfer.easy) curl_easy_cleanup(sl->xfer.easy);
     free(sl);
   }

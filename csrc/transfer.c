@@ -10,20 +10,34 @@ void ua_transfer_init(ua_transfer *t) {
   ua_buf_init(&t->head, 1 << 20);
 }
 
+/* Keeps a buffer's memory for the next request unless it grew large. */
+static void recycle(ua_buf *b, int secret) {
+  if (secret && b->data) ua_wipe(b->data, b->len);
+  if (b->cap > (1u << 20)) ua_buf_free(b); else ua_buf_reset(b);
+}
+
 void ua_transfer_clear(ua_transfer *t) {
   curl_slist_free_all(t->headers);
   t->headers = NULL;
   /* the URL may carry an API key in its query */
-  ua_buf_free_secret(&t->url);
-  ua_buf_free(&t->reqbody);
-  ua_buf_free(&t->body);
-  ua_buf_free(&t->head);
+  recycle(&t->url, 1);
+  recycle(&t->reqbody, 0);
+  recycle(&t->body, 0);
+  recycle(&t->head, 0);
   t->sink = NULL;
   t->sink_ctx = NULL;
   t->too_large = t->sink_failed = 0;
   t->stream = t->paused = t->done = 0;
   t->result = CURLE_OK;
   t->errbuf[0] = '\0';
+}
+
+void ua_transfer_free(ua_transfer *t) {
+  ua_transfer_clear(t);
+  ua_buf_free_secret(&t->url);
+  ua_buf_free(&t->reqbody);
+  ua_buf_free(&t->body);
+  ua_buf_free(&t->head);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
@@ -63,15 +77,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
-CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
-                             int has_body, long timeout_ms) {
+/* Options that stay the same for every request of a handle: set once, as a
+ * reset and a full set per request cost more than the rest of the call. */
+static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   CURL *e = t->easy;
   CURLcode rc = CURLE_OK;
   curl_easy_reset(e);
-  /* a stream is bounded by the reader, not by a total */
-  t->body.limit = t->stream ? 0 : o->max_body;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
-  SET(CURLOPT_URL, t->url.data);
   SET(CURLOPT_SHARE, share);
   /* signals would interrupt the host program (nginx, a playbook runner) */
   SET(CURLOPT_NOSIGNAL, 1L);
@@ -84,23 +96,33 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
   SET(CURLOPT_WRITEDATA, t);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, t);
-  SET(CURLOPT_HTTPHEADER, t->headers);
   SET(CURLOPT_USERAGENT, o->user_agent);
-  SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : o->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   SET(CURLOPT_SSL_VERIFYPEER, (long)o->verify_tls);
   SET(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
   if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
   if (o->proxy) SET(CURLOPT_PROXY, o->proxy);
-  if (o->max_body && !t->stream) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
-  if (strcmp(method, "GET") == 0) {
-    SET(CURLOPT_HTTPGET, 1L);
-  } else if (strcmp(method, "HEAD") == 0) {
-    SET(CURLOPT_NOBODY, 1L);
-  } else {
-    if (strcmp(method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, method);
-  }
-  if (has_body || strcmp(method, "POST") == 0) {
+  if (rc == CURLE_OK) t->configured = 1;
+  return rc;
+}
+
+CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
+                             int has_body, long timeout_ms) {
+  CURL *e = t->easy;
+  CURLcode rc = t->configured ? CURLE_OK : configure(t, o, share);
+  int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+  int post = strcmp(method, "POST") == 0;
+  /* a stream is bounded by the reader, not by a total */
+  t->body.limit = t->stream ? 0 : o->max_body;
+  SET(CURLOPT_URL, t->url.data);
+  SET(CURLOPT_HTTPHEADER, t->headers);
+  SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : o->timeout_ms);
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(o->max_body && !t->stream ? o->max_body : 0));
+  /* HTTPGET also undoes the POST and NOBODY of an earlier request */
+  SET(CURLOPT_HTTPGET, 1L);
+  SET(CURLOPT_NOBODY, head ? 1L : 0L);
+  SET(CURLOPT_CUSTOMREQUEST, (get || head || post) ? NULL : method);
+  if (has_body || post) {
     /* a bodiless POST still says Content-Length: 0, as servers expect */
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
     SET(CURLOPT_POSTFIELDS, t->reqbody.len ? t->reqbody.data : "");

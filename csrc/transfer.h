@@ -29,14 +29,18 @@ typedef struct ua_transfer {
   /* streamed (multi): the body is drained by the reader, and the transfer
    * pauses while more than UA_STREAM_HWM bytes wait to be read */
   int stream, paused, done;
+  int configured; /* the handle's fixed options are set */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 } ua_transfer;
 
 void ua_transfer_init(ua_transfer *t);
-/* Frees everything but the easy handle, which the caller owns and may reuse. */
+/* Readies t for the next request, keeping buffer memory; the easy handle is
+ * the caller's. */
 void ua_transfer_clear(ua_transfer *t);
-/* Applies session options and this request to t->easy (reset first). url,
+/* Frees everything but the easy handle. */
+void ua_transfer_free(ua_transfer *t);
+/* Applies session options (once per handle) and this request to t->easy. url,
  * headers and reqbody must already be filled; method is an upper-case token. */
 CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
                              int has_body, long timeout_ms);

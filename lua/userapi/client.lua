@@ -178,10 +178,18 @@ end
 
 -- ---- building a request ---------------------------------------------------
 
-local function path_params(path)
-  local names = {}
-  for name in gmatch(path, "{([%w_]+)}") do names[#names + 1] = name end
-  return names
+-- A path template as its parameter names and its pieces: literal strings
+-- and the positions of the parameters ("/users/{id}/" -> "/users/", 1, "/").
+local function compile_path(path)
+  local names, pieces, last = {}, {}, 1
+  for s, name, e in gmatch(path, "(){([%w_]+)}()") do
+    if s > last then pieces[#pieces + 1] = path:sub(last, s - 1) end
+    names[#names + 1] = name
+    pieces[#pieces + 1] = #names
+    last = e
+  end
+  if last <= #path then pieces[#pieces + 1] = path:sub(last) end
+  return names, pieces
 end
 
 --- Checks the arguments of one operation call and returns the request table
@@ -190,23 +198,28 @@ function Client:build(opname, ...)
   local op = self.vendor.ops[opname]
   local names, nargs = op.params, select("#", ...)
   local path = op.path
-  for i, pname in ipairs(names) do
-    local id = check_id(opname, i, pname, (select(i, ...)))
-    local segment = escape(id)
-    -- a function replacement: the encoded id holds '%' signs
-    path = path:gsub("{" .. pname .. "}", function() return segment end, 1)
+  if #names > 0 then
+    -- the template split at load time: literal, id, literal, ...
+    local parts = {}
+    for i, piece in ipairs(op.pieces) do
+      if type(piece) == "number" then
+        parts[i] = escape(check_id(opname, piece, names[piece], (select(piece, ...))))
+      else
+        parts[i] = piece
+      end
+    end
+    path = concat(parts)
   end
   local pos = #names + 1
   if nargs > pos then bad(opname, "#" .. (pos + 1), "no more than " .. pos .. " arguments expected") end
   local arg = select(pos, ...)
-  local req = { method = op.method, url = self.base_url .. path,
-                headers = { Accept = op.accept or "application/json" } }
+  -- the C core only reads the headers: one table per operation serves every call
+  local req = { method = op.method, url = self.base_url .. path, headers = op.headers }
   if op.body then
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
     local body, err = json.encode(check_body(op, opname, pos, arg), op.body)
     if not body then bad(opname, "#" .. pos, "cannot be encoded as JSON: " .. tostring(err)) end
     req.body = body
-    req.headers["Content-Type"] = "application/json"
   elseif arg ~= nil then
     if type(arg) ~= "table" then bad(opname, "#" .. pos, "table expected, got " .. describe(arg)) end
     if not op.query and not op.options then bad(opname, "#" .. pos, "no parameters expected") end
@@ -285,7 +298,7 @@ function Client:exchange(opname, req, opts)
       if not ok then return nil, err end
     end
     self.limiter.wait()
-    local started = self.now()
+    local started = self.on_request and self.now()
     local status, body, headers = self.transport:request(req)
     self:observe(opname, req, status, body, headers, started, attempt)
     if status == 401 and self.token_provider and not renewed then
@@ -324,7 +337,7 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
       vendor = self.vendor.name, operation = opname, method = req.method,
       url = redact_url(req.url, req.query), attempt = attempt + 1,
       status = status, error = not status and tostring(body) or nil,
-      ms = self.now() - started,
+      ms = started and (self.now() - started),
     }
   end
 end
@@ -352,7 +365,9 @@ local function class_of(vendor)
   cls.__close = Client.close
   cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
   for opname, op in pairs(vendor.ops) do
-    op.params = path_params(op.path)
+    op.params, op.pieces = compile_path(op.path)
+    op.headers = { Accept = op.accept or "application/json",
+                   ["Content-Type"] = op.body and "application/json" or nil }
     cls[opname] = function(self, ...) return self:call(opname, ...) end
   end
   classes[vendor] = cls
