@@ -41,7 +41,7 @@ typedef struct session {
 typedef struct slot {
   ua_transfer xfer;
   lua_Integer id;
-  int active;
+  int active, raw_headers;
 } slot;
 
 typedef struct multi {
@@ -295,7 +295,7 @@ static long opt_ms(lua_State *L, int idx, const char *field, long dflt) {
 
 typedef struct reqinfo {
   char method[16];
-  int has_body;
+  int has_body, raw_headers;
   long timeout_ms;
 } reqinfo;
 
@@ -347,20 +347,31 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
     t->headers = slist_add(L, t->headers, "Content-Type:");
   if (body && ua_buf_add(&t->reqbody, body, n)) oom(L);
   ri->timeout_ms = opt_ms(L, idx, "timeout_ms", 0);
+  lua_getfield(L, idx, "raw_headers");
+  ri->raw_headers = lua_toboolean(L, -1);
+  lua_pop(L, 1);
 }
 
 /* ---- responses -------------------------------------------------------- */
 
 /* Header names lower-cased; a repeated header becomes an array of its values. */
 static void push_headers(lua_State *L, const ua_buf *head) {
-  size_t pos = 0, i;
+  size_t pos = 0, i, lines = 0;
   ua_span name, value;
   luaL_Buffer lower;
-  lua_newtable(L);
+  char small[64];
+  /* sized up front: growing a table rehashes it at every power of two */
+  for (i = 0; i < head->len; i++) lines += head->data[i] == '\n';
+  lua_createtable(L, 0, lines > 1 ? (int)lines - 1 : 0);
   while (ua_header_next(head->data, head->len, &pos, &name, &value)) {
-    luaL_buffinit(L, &lower);
-    for (i = 0; i < name.n; i++) luaL_addchar(&lower, (char)tolower((unsigned char)name.p[i]));
-    luaL_pushresult(&lower);
+    if (name.n <= sizeof small) {
+      for (i = 0; i < name.n; i++) small[i] = (char)tolower((unsigned char)name.p[i]);
+      lua_pushlstring(L, small, name.n);
+    } else {
+      luaL_buffinit(L, &lower);
+      for (i = 0; i < name.n; i++) luaL_addchar(&lower, (char)tolower((unsigned char)name.p[i]));
+      luaL_pushresult(&lower);
+    }
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     if (lua_isnil(L, -1)) {
@@ -379,13 +390,27 @@ static void push_headers(lua_State *L, const ua_buf *head) {
   }
 }
 
-static int push_response(lua_State *L, ua_transfer *t) {
+/* status, body, headers: a table, or with raw_headers the header block as
+ * received, for callers that seldom look (core.parse_headers reads it). */
+static int push_response(lua_State *L, ua_transfer *t, int raw) {
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, status);
   lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
-  push_headers(L, &t->head);
+  if (raw)
+    lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
+  else
+    push_headers(L, &t->head);
   return 3;
+}
+
+/* core.parse_headers(block): the header table of a raw header block. */
+static int l_parse_headers(lua_State *L) {
+  ua_buf b;
+  ua_buf_init(&b, 0);
+  b.data = (char *)luaL_checklstring(L, 1, &b.len);
+  push_headers(L, &b);
+  return 1;
 }
 
 /* ---- sessions --------------------------------------------------------- */
@@ -582,7 +607,7 @@ static int l_session_request(lua_State *L) {
   if (rc != CURLE_OK)
     push_transfer_error(L, t, rc);
   else
-    push_response(L, t);
+    push_response(L, t, ri.raw_headers);
   ua_transfer_clear(t);
   return rc == CURLE_OK ? 3 : 2;
 }
@@ -649,6 +674,7 @@ static int l_multi_add(lua_State *L) {
   CURLcode rc;
   ua_transfer_clear(&sl->xfer);
   build_request(L, 2, s, &sl->xfer, &ri);
+  sl->raw_headers = ri.raw_headers;
   lua_getfield(L, 2, "sink");
   if (!lua_isnil(L, -1)) luaL_error(L, "bad field 'sink' (not supported by multi)");
   lua_getfield(L, 2, "stream");
@@ -680,7 +706,7 @@ static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
   lua_pushinteger(L, sl->id);
   lua_setfield(L, -2, "id");
   if (rc == CURLE_OK) {
-    push_response(L, &sl->xfer);
+    push_response(L, &sl->xfer, sl->raw_headers);
     lua_setfield(L, -4, "headers");
     lua_setfield(L, -3, "body");
     lua_setfield(L, -2, "status");
@@ -868,7 +894,7 @@ static const luaL_Reg multi_methods[] = {
 
 static const luaL_Reg functions[] = {
   { "session", l_session }, { "escape", l_escape }, { "url", l_url },
-  { "sleep", l_sleep }, { "now", l_now }, { NULL, NULL } };
+  { "sleep", l_sleep }, { "now", l_now }, { "parse_headers", l_parse_headers }, { NULL, NULL } };
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                       lua_CFunction close, lua_CFunction tostring) {

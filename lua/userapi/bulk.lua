@@ -5,6 +5,7 @@
 local errors = require "userapi.errors"
 local retry = require "userapi.retry"
 local oidc = require "userapi.oidc"
+local core = require "userapi.core"
 
 local type, ipairs, error, max, min = type, ipairs, error, math.max, math.min
 local unpack = table.unpack or unpack
@@ -79,7 +80,9 @@ function _M.run(client, opname, items, opts)
   local function settle(job, r)
     local status, body, headers = r.status, r.body, r.headers
     if not status then body = r.err end
-    client:observe(opname, reqs[job.index], status, body, headers, job.started, job.attempt)
+    -- the curl transport hands a raw header block; it is read only when needed
+    if status and status >= 300 and type(headers) == "string" then headers = core.parse_headers(headers) end
+    headers = client:observe(opname, reqs[job.index], status, body, headers, job.started, job.attempt)
     if status == 401 and client.token_provider and not job.renewed then
       job.renewed, job.not_before = true, 0
       local ok, err = oidc.refresh(client, true)

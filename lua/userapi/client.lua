@@ -16,6 +16,12 @@ local setmetatable, next, concat, floor = setmetatable, next, table.concat, math
 local find, gmatch, format = string.find, string.gmatch, string.format
 local escape = core.escape
 
+-- headers arrive as a raw block (the curl transport) or a table (nginx)
+local function parse_headers(h)
+  if type(h) == "string" then return core.parse_headers(h) end
+  return h
+end
+
 local _M = { _VERSION = core._VERSION }
 
 local MAX_ID = 1024        -- bytes in one path parameter
@@ -214,7 +220,8 @@ function Client:build(opname, ...)
   if nargs > pos then bad(opname, "#" .. (pos + 1), "no more than " .. pos .. " arguments expected") end
   local arg = select(pos, ...)
   -- the C core only reads the headers: one table per operation serves every call
-  local req = { method = op.method, url = self.base_url .. path, headers = op.headers }
+  -- raw_headers: the header block is parsed only when someone looks at it
+  local req = { method = op.method, url = self.base_url .. path, headers = op.headers, raw_headers = true }
   if op.body then
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
     local body, err = json.encode(check_body(op, opname, pos, arg), op.body)
@@ -233,6 +240,7 @@ end
 local function decode_json(self, opname, status, body, headers)
   local v, err = json.decode(body)
   if v == nil then
+    headers = parse_headers(headers)
     return nil, errors.new{ vendor = self.vendor.name, operation = opname, status = status,
       kind = "decode", body = body, headers = headers, secrets = self.secrets,
       message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body) }
@@ -300,7 +308,8 @@ function Client:exchange(opname, req, opts)
     self.limiter.wait()
     local started = self.on_request and self.now()
     local status, body, headers = self.transport:request(req)
-    self:observe(opname, req, status, body, headers, started, attempt)
+    if status and status >= 300 then headers = parse_headers(headers) end
+    headers = self:observe(opname, req, status, body, headers, started, attempt)
     if status == 401 and self.token_provider and not renewed then
       renewed = true
       local ok, err = oidc.refresh(self, true)
@@ -319,9 +328,15 @@ function Client:exchange(opname, req, opts)
   end
 end
 
---- Remembers rate-limit headers and reports the exchange to `on_request`.
+--- Remembers rate-limit headers and reports the exchange to `on_request`;
+-- returns the headers (parsed if they had to be read).
 function Client:observe(opname, req, status, body, headers, started, attempt)
-  if headers then
+  -- plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
+  if type(headers) == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
+      or find(headers, "etry-", 1, true) or find(headers, "ETRY-", 1, true)) then
+    headers = parse_headers(headers)
+  end
+  if type(headers) == "table" then
     local seen
     for k, v in pairs(headers) do
       if find(k, "ratelimit", 1, true) or k == "retry-after" then
@@ -340,10 +355,8 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
       ms = started and (self.now() - started),
     }
   end
+  return headers
 end
-
---- Closes the client's connections; idempotent.
-function Client:close() self.transport:close() end
 
 -- The URL as a log line shows it: query included, the API key masked (the
 -- transport adds it, but a caller may have put one in a query by hand).
