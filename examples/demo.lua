@@ -57,6 +57,17 @@ local plan = {
 }
 
 print(("Offboarding %s%s"):format(email, sim and (" on the simulator at " .. sim) or ""))
+
+print("\n0. Users per vendor (every page walked)")
+for _, v in ipairs(plan) do
+  local n, sample = 0, nil
+  for u in v.client:each_user() do
+    n = n + 1
+    sample = sample or (u.email ~= userapi.null and u.email) or u.name
+  end
+  print(("   %-13s %5d users, e.g. %s"):format(v.name, n, tostring(sample)))
+end
+
 print("\n1. Where does this person have an account?")
 local found = {}
 for _, v in ipairs(plan) do

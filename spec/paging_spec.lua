@@ -93,13 +93,14 @@ describe("paging", function()
     assert.equal(2, #sim.requests())
   end)
 
-  it("raises the structured error when a page in the middle fails, after yielding the pages before", function()
-    sim.control("POST", "seed", { vendor = "sigfox", count = 250 })
-    sim.fault{ match = { vendor = "sigfox", query = "offset=100" }, status = 503, body = '{"message":"try later"}' }
+  it("raises the structured error when page 3 fails, after yielding the pages before", function()
+    sim.control("POST", "seed", { vendor = "sigfox", count = 350 })
+    sim.fault{ match = { vendor = "sigfox", query = "offset=200" }, status = 503, body = '{"message":"try later"}' }
     local n = 0
     local ok, err = pcall(function() for _ in client("sigfox"):each_user() do n = n + 1 end end)
     assert.is_false(ok)
-    assert.equal(100, n)
+    assert.equal(200, n)
+    assert.equal(3, #sim.requests())
     assert.equal("sigfox", err.vendor)
     assert.equal(503, err.status)
     assert.equal("try later", err.message)
@@ -120,6 +121,40 @@ describe("paging", function()
       assert.is_true(#page.results <= 2)
     end
     assert.equal(math.ceil(sim.state("opendatasoft").count / 2), ods_pages)
+  end)
+
+  it("walks an empty list with one request and yields nothing", function()
+    local nobody = { kandji = { email = "nobody-at-all" }, opendatasoft = { search = "nobody-at-all" },
+                     arthur = { search = "nobody-at-all" }, sigfox = { profile_id = "000000000000000000000000" } }
+    for vendor, params in pairs(nobody) do
+      sim.reset()
+      local n = 0
+      for _ in client(vendor):each_user(params) do n = n + 1 end
+      assert.equal(0, n, vendor)
+      assert.equal(1, #sim.requests(), vendor)
+    end
+  end)
+
+  it("ends cleanly when the last page is exactly full", function()
+    for vendor, v in pairs(VENDORS) do
+      sim.reset()
+      local total = sim.state(vendor).count
+      local params = { user_types = v.params and v.params.user_types }
+      local size_key = ({ opendatasoft = "limit", arthur = "page_size", sigfox = "limit", kandji = nil })[vendor]
+      if size_key then
+        -- a page size that divides the seeded total
+        params[size_key] = total
+        local n = 0
+        for _ in client(vendor):each_user(params) do n = n + 1 end
+        assert.equal(total, n, vendor)
+        assert.is_true(#sim.requests() <= 2, vendor .. ": " .. #sim.requests() .. " requests")
+      end
+    end
+    sim.reset()
+    sim.config{ kandji_page_size = 5 }
+    local n = 0
+    for _ in client("kandji"):each_user() do n = n + 1 end
+    assert.equal(sim.state("kandji").count, n)
   end)
 
   it("refuses to page through an operation that is not the list", function()
