@@ -31,7 +31,9 @@ local function prism(doc)
   assert(io.open(PRISM), "Prism is not installed at " .. PRISM .. " (make prism)")
   local port = free_port()
   local log = os.tmpname()
-  local pid = sh(("%s mock -h 127.0.0.1 -p %d %s%s >%s 2>&1 & echo $!"):format(PRISM, port, SPECS, doc, log))
+  -- children must not inherit the sanitizer preload of make memcheck
+  local pid = sh(("env -u LD_PRELOAD %s mock -h 127.0.0.1 -p %d %s%s >%s 2>&1 & echo $!")
+    :format(PRISM, port, SPECS, doc, log))
   local s = core.session{ timeout_ms = 1000 }
   for _ = 1, 300 do
     if s:request{ method = "GET", url = ("http://127.0.0.1:%d/__health"):format(port) } then break end

@@ -16,7 +16,9 @@ local function start()
   local dir = sh("mktemp -d /tmp/userapi-sim.XXXXXX")
   local root = debug.getinfo(1, "S").source:match("^@(.*)/spec/helper%.lua$") or "."
   local self_pid = sh("echo $PPID")
-  local pid = sh(("lua5.4 %s/sim/server.lua --port 0 --port-file %s/port --watch-pid %s >%s/log 2>&1 & echo $!")
+  -- the simulator must not inherit the sanitizer preload of make memcheck
+  local pid = sh(("env -u LD_PRELOAD lua5.4 %s/sim/server.lua --port 0 --port-file %s/port --watch-pid %s"
+    .. " >%s/log 2>&1 & echo $!")
     :format(root, dir, self_pid, dir))
   local port
   for _ = 1, 200 do

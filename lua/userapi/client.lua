@@ -250,11 +250,13 @@ end
 
 --- Maps a transport answer to the operation's result or `nil, err`.
 function Client:result(opname, opts, status, body, headers)
-  local base = { vendor = self.vendor.name, operation = opname, secrets = self.secrets }
-  if not status then return nil, errors.from_transport(base, body) end
+  if not status then
+    return nil, errors.from_transport({ vendor = self.vendor.name, operation = opname, secrets = self.secrets }, body)
+  end
   if status < 200 or status > 299 then
     local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
-    return nil, errors.from_response(base, status, body, headers, decoded)
+    return nil, errors.from_response({ vendor = self.vendor.name, operation = opname, secrets = self.secrets },
+                                     status, body, parse_headers(headers), decoded)
   end
   local op = self.vendor.ops[opname]
   if op.response == "csv" then
