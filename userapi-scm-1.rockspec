@@ -28,11 +28,18 @@ build = {
     ["userapi.csv"] = "lua/userapi/csv.lua",
     ["userapi.oidc"] = "lua/userapi/oidc.lua",
     ["userapi.retry"] = "lua/userapi/retry.lua",
+    ["userapi.paging"] = "lua/userapi/paging.lua",
+    ["userapi.bulk"] = "lua/userapi/bulk.lua",
+    ["userapi.stream"] = "lua/userapi/stream.lua",
+    ["userapi.cli"] = "lua/userapi/cli.lua",
     ["userapi.transport"] = "lua/userapi/transport/init.lua",
     ["userapi.transport.curl"] = "lua/userapi/transport/curl.lua",
+    ["userapi.transport.nginx"] = "lua/userapi/transport/nginx.lua",
     ["userapi.vendors.opendatasoft"] = "lua/userapi/vendors/opendatasoft.lua",
     ["userapi.vendors.arthur"] = "lua/userapi/vendors/arthur.lua",
     ["userapi.vendors.kandji"] = "lua/userapi/vendors/kandji.lua",
     ["userapi.vendors.sigfox"] = "lua/userapi/vendors/sigfox.lua",
   },
+  -- the userapi command (luarocks wraps it with the tree's package paths)
+  install = { bin = { userapi = "bin/userapi" } },
 }

@@ -16,7 +16,8 @@ static inline int lua_isinteger(lua_State *L, int i) {
   lua_Number n;
   if (lua_type(L, i) != LUA_TNUMBER) return 0;
   n = lua_tonumber(L, i);
-  return n == (lua_Number)(long long)n;
+  /* the range test first: casting a float outside long long is undefined */
+  return n >= -9223372036854775808.0 && n < 9223372036854775808.0 && n == (lua_Number)(long long)n;
 }
 #endif
 

@@ -1,5 +1,6 @@
 /* userapi.core: the Lua binding of sessions, requests, auth and the multi
  * interface. Plain-C concerns live beside it (buf, url, auth, transfer). */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,7 +287,8 @@ static long opt_ms(lua_State *L, int idx, const char *field, long dflt) {
     lua_pop(L, 1);
     return dflt;
   }
-  if (!lua_isinteger(L, -1) || lua_tonumber(L, -1) < 0)
+  /* at most 2^53: converting a larger float to long may overflow */
+  if (!lua_isinteger(L, -1) || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 9007199254740992.0)
     luaL_error(L, "bad field '%s' (non-negative integer expected)", field);
   v = (long)lua_tonumber(L, -1);
   lua_pop(L, 1);
@@ -741,7 +743,12 @@ static int stream_ready(const multi *m) {
  * transfer has data to read, empty on timeout. */
 static int l_multi_wait(lua_State *L) {
   multi *m = check_multi(L, 1);
-  long deadline = now_ms() + (long)luaL_optinteger(L, 2, 1000);
+  lua_Integer wait_ms = luaL_optinteger(L, 2, 1000);
+  long deadline;
+  /* clamped: now + a huge timeout must not overflow */
+  if (wait_ms < 0) wait_ms = 0;
+  if (wait_ms > 86400000) wait_ms = 86400000;
+  deadline = now_ms() + (long)wait_ms;
   lua_newtable(L);
   for (;;) {
     int running, left;
@@ -863,14 +870,19 @@ static int l_url(lua_State *L) {
   return 1;
 }
 
-/* core.sleep(ms): a blocking sleep for plain Lua (nginx uses ngx.sleep). */
+/* core.sleep(ms): a blocking sleep for plain Lua (nginx uses ngx.sleep).
+ * NaN and infinity raise: converting them to time_t is undefined, and a
+ * nanosleep refused with EINVAL must not be retried forever. */
 static int l_sleep(lua_State *L) {
   lua_Number ms = luaL_checknumber(L, 1);
   struct timespec ts;
+  luaL_argcheck(L, ms == ms && ms <= 1e15, 1, "milliseconds expected (a finite number)");
   if (ms <= 0) return 0;
   ts.tv_sec = (time_t)(ms / 1000);
   ts.tv_nsec = (long)((ms - (lua_Number)ts.tv_sec * 1000) * 1e6);
-  while (nanosleep(&ts, &ts) != 0) {}
+  if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+  if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
   return 0;
 }
 

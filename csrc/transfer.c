@@ -150,8 +150,15 @@ const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
   case CURLE_RECV_ERROR:
   case CURLE_GOT_NOTHING:
   case CURLE_PARTIAL_FILE: return "recv";
-  case CURLE_URL_MALFORMAT:
-  case CURLE_UNSUPPORTED_PROTOCOL: return "url";
+  case CURLE_WEIRD_SERVER_REPLY: return "protocol";
+  case CURLE_UNSUPPORTED_PROTOCOL: {
+    /* after connecting it is the server's answer that was not HTTP (curl
+     * calls it HTTP/0.9), not the caller's URL */
+    char *ip = NULL;
+    if (curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip && *ip) return "protocol";
+    return "url";
+  }
+  case CURLE_URL_MALFORMAT: return "url";
   case CURLE_OUT_OF_MEMORY: return "memory";
   default: return "curl";
   }

@@ -33,9 +33,14 @@ local function start()
   if not port then error("simulator did not start: " .. sh("cat " .. dir .. "/log")) end
   helper.pid = pid
   -- a finalizer runs when busted closes the Lua state: stop the simulator
-  local stopper = newproxy and newproxy(true) or setmetatable({}, {})
-  local mt = getmetatable(stopper)
-  mt.__gc = function() os.execute("kill " .. pid .. " 2>/dev/null; rm -rf " .. dir) end
+  local function stop() os.execute("kill " .. pid .. " 2>/dev/null; rm -rf " .. dir) end
+  local stopper
+  if newproxy then -- LuaJIT: tables take no __gc
+    stopper = newproxy(true)
+    getmetatable(stopper).__gc = stop
+  else
+    stopper = setmetatable({}, { __gc = stop })
+  end
   helper._stopper = stopper
   return "http://127.0.0.1:" .. port
 end

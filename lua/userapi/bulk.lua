@@ -43,6 +43,18 @@ end
 -- string or number. Returns an array of `{ ok = true, value }` or
 -- `{ ok = false, err }` in input order, with the summary fields `ok`,
 -- `failed`, `skipped`, `retried` and `throttled` (waits asked by the server).
+-- Every item is checked and built before the first request goes out.
+-- @tparam userapi.client.Client client
+-- @tparam string opname the operation
+-- @tparam {table|string|number,...} items the calls' arguments
+-- @tparam[opt] table opts
+-- @tparam[opt=8] int opts.concurrency requests in flight, 1..64
+-- @tparam[opt] function opts.on_progress `on_progress(done, n)` after each item
+-- @tparam[opt] boolean opts.stop_on_error send no more after a failure (the rest are `skipped`)
+-- @treturn table the results and the counts
+-- @raise `bad argument ...` on an unknown operation, a bad item or bad options
+-- @usage local res = bulk.run(kandji, "get_user", { id1, id2 }, { concurrency = 2 })
+-- for i, r in ipairs(res) do print(i, r.ok and r.value.email or tostring(r.err)) end
 function _M.run(client, opname, items, opts)
   if not client.vendor.ops[opname] then
     error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)
@@ -103,35 +115,41 @@ function _M.run(client, opname, items, opts)
     waiting[#waiting + 1] = job
   end
 
-  while true do
-    local t = now()
-    while not stop and m:pending() < concurrency and t >= pause_until do
-      local job = ready_job(t)
-      if not job then break end
-      if client.token_provider then
-        local ok, err = oidc.refresh(client, false)
-        if not ok then m:close() error(err, 2) end
+  -- the loop as a function: whatever it raises (on_progress, a token
+  -- provider, a sleep), the multi is closed and no transfer is left behind
+  local function drive()
+    while true do
+      local t = now()
+      while not stop and m:pending() < concurrency and t >= pause_until do
+        local job = ready_job(t)
+        if not job then break end
+        if client.token_provider then
+          local ok, err = oidc.refresh(client, false)
+          if not ok then error(err, 0) end
+        end
+        client.limiter.wait()
+        job.started = now()
+        inflight[m:add(reqs[job.index])] = job
       end
-      client.limiter.wait()
-      job.started = now()
-      inflight[m:add(reqs[job.index])] = job
-    end
-    if m:pending() == 0 then
-      if stop or (next_item > n and #waiting == 0) then break end
-      -- only retries or a server-asked pause are left: sleep until the first is due
-      local due = math.huge
-      for _, job in ipairs(waiting) do due = min(due, job.not_before) end
-      if next_item <= n then due = t end
-      sleep(max(0, max(due, pause_until) - now()))
-    else
-      for _, r in ipairs(m:wait(250)) do
-        local job = inflight[r.id]
-        inflight[r.id] = nil
-        settle(job, r)
+      if m:pending() == 0 then
+        if stop or (next_item > n and #waiting == 0) then break end
+        -- only retries or a server-asked pause are left: sleep until the first is due
+        local due = math.huge
+        for _, job in ipairs(waiting) do due = min(due, job.not_before) end
+        if next_item <= n then due = t end
+        sleep(max(0, max(due, pause_until) - now()))
+      else
+        for _, r in ipairs(m:wait(250)) do
+          local job = inflight[r.id]
+          inflight[r.id] = nil
+          settle(job, r)
+        end
       end
     end
   end
+  local ok, err = pcall(drive)
   m:close()
+  if not ok then error(err, 0) end
   for i = 1, n do
     if not results[i] then
       results[i] = { ok = false, skipped = true, err = errors.new{ vendor = client.vendor.name,
@@ -145,6 +163,10 @@ end
 --- Sends an array body in chunks of `op.chunk` items and merges the
 -- per-item result maps, keys shifted back to input positions ("0" first).
 -- A chunk that fails as a whole marks each of its items as an error.
+-- @tparam userapi.client.Client client
+-- @tparam string opname an operation with `chunk` (Opendatasoft invite, provision)
+-- @tparam {table,...} list the array body
+-- @treturn table the results keyed `"0"`, `"1"`, ... as one request would give
 function _M.chunked(client, opname, list)
   local op = client.vendor.ops[opname]
   local merged = {}

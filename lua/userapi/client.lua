@@ -1,5 +1,7 @@
 --- The one generic caller: turns a vendor's operation table into methods,
 -- checks arguments, builds the request, sends it and maps the response.
+-- The constructors of @{userapi} make its clients; a @{Client} has the
+-- methods below plus one per operation of its vendor.
 -- @module userapi.client
 local core = require "userapi.core"
 local json = require "userapi.json"
@@ -198,8 +200,26 @@ local function compile_path(path)
   return names, pieces
 end
 
+--- A client of one vendor: the generic methods below, and one method per
+-- operation of the vendor (@{userapi.vendors.opendatasoft},
+-- @{userapi.vendors.arthur}, @{userapi.vendors.kandji},
+-- @{userapi.vendors.sigfox}): `client:op(...)` is `client:call("op", ...)`.
+-- Fields: `base_url`, `vendor` (the operation table), `rate_limit` (the last
+-- rate-limit headers seen), `retried` (retries so far).
+-- @type Client
+
 --- Checks the arguments of one operation call and returns the request table
--- for the transport, plus the local options (never sent).
+-- for the transport, plus the local options (never sent). Sends nothing: the
+-- dry run of the `userapi` command prints what this returns.
+-- @tparam string opname the operation
+-- @param ... the operation's arguments, as for the operation's method
+-- @treturn table the request: `method`, `url` (without the query), `query`
+-- (wire names), `headers` (without the credentials, which the transport adds),
+-- `body` (JSON text)
+-- @treturn ?table the local options of the call (`parse` of `users_export`)
+-- @raise `bad argument #N to 'opname' (...)` on input the operation refuses
+-- @usage local req = kandji:build("list_users", { email = "ada" })
+-- print(req.method, req.url, req.query.email)   -- GET https://acme.api.kandji.io/api/v1/users ada
 function Client:build(opname, ...)
   local op = self.vendor.ops[opname]
   local names, nargs = op.params, select("#", ...)
@@ -249,6 +269,14 @@ local function decode_json(self, opname, status, body, headers)
 end
 
 --- Maps a transport answer to the operation's result or `nil, err`.
+-- @tparam string opname the operation
+-- @tparam ?table opts the call's local options (from `build`)
+-- @tparam ?int status the HTTP status, nil for a transport failure
+-- @param body the body (or the transport's error when status is nil)
+-- @param headers the response headers (a raw block or a table)
+-- @return the decoded JSON, `true` for an empty answer, the CSV text or rows
+-- @treturn[2] nil
+-- @treturn[2] userapi.errors.Error
 function Client:result(opname, opts, status, body, headers)
   if not status then
     return nil, errors.from_transport({ vendor = self.vendor.name, operation = opname, secrets = self.secrets }, body)
@@ -269,7 +297,16 @@ function Client:result(opname, opts, status, body, headers)
   return decode_json(self, opname, status, body, headers)
 end
 
---- Calls one operation: check, build, exchange.
+--- Calls one operation: check, build, exchange. `client:get_user(id)` is
+-- `client:call("get_user", id)`. An array body longer than the operation's
+-- chunk (Opendatasoft invite and provision: 100) goes out in several requests.
+-- @tparam string opname the operation
+-- @param ... the operation's arguments: path parameters, then the body or the query table
+-- @return the decoded JSON answer, or `true` for an empty one
+-- @treturn[2] nil
+-- @treturn[2] userapi.errors.Error
+-- @raise `bad argument ...` on input the operation refuses; nothing is sent then
+-- @usage local page, err = kandji:call("list_users", { archived = false })
 function Client:call(opname, ...)
   local op = self.vendor.ops[opname]
   local list = op.chunk and select("#", ...) == 1 and ...
@@ -282,24 +319,65 @@ function Client:call(opname, ...)
 end
 
 --- Walks the pages of the list operation: `for i, page, err in client:pages(params)`.
+-- See @{userapi.paging.pages}.
+-- @tparam[opt] string opname the list operation (the vendor's only one; may be left out)
+-- @tparam[opt] table params its query parameters; the page size defaults to the largest
+-- @treturn function an iterator of `i, page` and, on failure, `i, nil, err` once
+-- @usage for i, page, err in ods:pages{ limit = 100 } do
+--   if err then error(err) end
+--   print(i, #page.results)
+-- end
 function Client:pages(opname, params) return paging.pages(self, opname, params) end
 
 --- Every user of the list operation, lazily; raises a failed page's error.
+-- See @{userapi.paging.each_user}.
+-- @tparam[opt] table params the list operation's query parameters
+-- @treturn function an iterator of users
+-- @raise the @{userapi.errors.Error} of a page that fails
+-- @usage for u in kandji:each_user{ archived = false } do print(u.email) end
 function Client:each_user(params) return paging.each_user(self, params) end
 
 --- Rows of a CSV export as they arrive (Opendatasoft `users_export`),
 -- keyed by the header; raises the structured error on failure.
+-- Memory holds a chunk of the body, not the whole export.
+-- @tparam[opt] table params the export's query parameters (`delimiter`, `subdomains`)
+-- @treturn function an iterator of rows (`username`, `email`, ..., `groups` and
+-- `permissions` as arrays)
+-- @raise `userapi.<vendor> has no CSV export`; the export's @{userapi.errors.Error}
+-- @usage for row in ods:each_export_row() do print(row.username, row.email) end
 function Client:each_export_row(params)
   local opname = self.vendor.export
   if not opname then error("userapi." .. self.vendor.name .. " has no CSV export", 2) end
   return stream.csv_rows(self, opname, params)
 end
 
---- Runs an operation for many items at once; see userapi.bulk.
+--- Runs an operation for many items at once; see @{userapi.bulk.run}.
+-- @tparam string opname the operation
+-- @tparam {table|string,...} items one argument list per call (`{ id }`,
+-- `{ id, body }`), or bare ids
+-- @tparam[opt] table opts `concurrency` (1..64, default 8), `on_progress(done, n)`,
+-- `stop_on_error`
+-- @treturn table the results in input order (`{ ok = true, value }` or
+-- `{ ok = false, err }`) and the counts `ok`, `failed`, `skipped`, `retried`, `throttled`
+-- @raise `bad argument ...` on a bad item: every item is checked before the first is sent
+-- @usage local res = kandji:bulk("delete_user", ids, { concurrency = 8 })
+-- print(res.ok, "deleted,", res.failed, "failed")
 function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
+
+--- Closes the client's connections; a later call opens new ones. Also runs
+-- on `__close` (a `<close>` variable in Lua 5.4) and at garbage collection.
+-- @usage local kandji <close> = userapi.kandji(opts)
+function Client:close()
+  local t = self.transport
+  if t and t.close then t:close() end
+end
 
 --- Sends a built request, renewing the token and retrying as the policy
 -- allows, and maps the final answer to `result` or `nil, err`.
+-- @tparam string opname the operation
+-- @tparam table req a request from `build`
+-- @tparam[opt] table opts the call's local options
+-- @return as `call`
 function Client:exchange(opname, req, opts)
   local attempt, renewed = 0, false
   while true do
@@ -332,6 +410,14 @@ end
 
 --- Remembers rate-limit headers and reports the exchange to `on_request`;
 -- returns the headers (parsed if they had to be read).
+-- @tparam string opname the operation
+-- @tparam table req the request
+-- @tparam ?int status the status, nil for a transport failure
+-- @param body the body or the transport's error
+-- @param headers the headers, raw or parsed
+-- @tparam ?number started when it was sent (ms), for `on_request`
+-- @tparam int attempt 0 for the first try
+-- @return the headers
 function Client:observe(opname, req, status, body, headers, started, attempt)
   -- plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
   if type(headers) == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
@@ -388,18 +474,35 @@ local function class_of(vendor)
   classes[vendor] = cls
   return cls
 end
+--- Construction.
+-- @section construction
+
+--- The class of a vendor's clients: the generic methods plus one method per
+-- operation (made once per vendor table).
+-- @function class_of
+-- @tparam table vendor an operation table
+-- @treturn table the metatable of its clients
 _M.class_of = class_of
 
-local LOOPBACK = { ["127.0.0.1"] = true, ["localhost"] = true, ["[::1]"] = true }
+-- loopback as a whole host name: "127.0.0.1.example.com" is not
+local function is_loopback(host)
+  host = host:lower()
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
 
 local function check_base(name, url, allow_insecure)
   if type(url) ~= "string" then error("userapi." .. name .. ": base_url (or the vendor's host options) required", 3) end
-  local scheme, host = url:match("^(https?)://([^/:]+)")
-  if not scheme then
-    scheme, host = url:match("^(http)://(%[[^%]]+%])")
+  local scheme, authority = url:match("^(https?)://([^/?#]*)")
+  if not scheme or authority == "" then
+    error("userapi." .. name .. ": base_url must be an http(s) URL, got '" .. url .. "'", 3)
   end
-  if not scheme then error("userapi." .. name .. ": base_url must be an http(s) URL, got '" .. url .. "'", 3) end
-  if scheme == "http" and not LOOPBACK[host] and not host:match("^127%.") and not allow_insecure then
+  -- userinfo would hide the real host ("http://127.0.0.1:80@elsewhere") and
+  -- put a password in every logged URL; the URL is not echoed for that reason
+  if authority:find("@", 1, true) then
+    error("userapi." .. name .. ": base_url must not contain user:password@ (give credentials as options)", 3)
+  end
+  local host = authority:match("^%[[^%]]*%]") or authority:match("^[^:]*")
+  if scheme == "http" and not allow_insecure and not is_loopback(host) then
     error("userapi." .. name .. ": refusing plain http to " .. host .. " (set allow_insecure = true)", 3)
   end
   return (url:gsub("/+$", ""))
@@ -410,7 +513,34 @@ local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user"
 local SESSION_OPTS = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
                        "user_agent", "max_body_bytes" }
 
+--- The options every constructor takes (besides the vendor's own: see @{userapi}).
+-- @table options
+-- @field base_url where the API lives (a self-hosted install, a proxy, the
+-- simulator); plain `http://` only to loopback unless `allow_insecure = true`
+-- @field allow_insecure allow plain `http://` to another host
+-- @field timeout_ms per request, 30000 by default
+-- @field connect_timeout_ms 10000 by default
+-- @field verify_tls `true` by default
+-- @field ca_file a CA bundle instead of the system's
+-- @field proxy a proxy URL
+-- @field user_agent `userapi/<version> libcurl/<version>` by default
+-- @field max_body_bytes 64 MiB by default: a larger answer fails with `kind = "too_large"`
+-- @field retries `{ max = 3, base_ms = 200, max_ms = 20000, unsafe = false }` merged
+-- over these defaults, or `false`; see @{userapi.retry.policy}
+-- @field rate_limit `{ per_second = N, per_hour = N }` to stay under, client side
+-- (Kandji's by default), or `false`
+-- @field on_request `function(event)` after each exchange: `vendor`, `operation`,
+-- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
+-- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
+-- they work, libcurl elsewhere)
+
 --- Creates a client of a vendor table with the given options.
+-- The constructors of @{userapi} call this with their vendor's table.
+-- @tparam table vendor an operation table (`userapi.vendors.kandji`)
+-- @tparam table opts the @{options} and the vendor's own
+-- @treturn Client
+-- @raise on missing credentials or options of the wrong type
+-- @usage local c = require("userapi.client").new(require("userapi.vendors.kandji"), { subdomain = "acme", token = T })
 function _M.new(vendor, opts)
   if type(opts) ~= "table" then error("userapi." .. vendor.name .. ": options table expected", 2) end
   local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
@@ -420,8 +550,12 @@ function _M.new(vendor, opts)
     if v ~= nil then
       if type(v) ~= "string" then error("userapi." .. vendor.name .. ": " .. k .. " must be a string", 2) end
       self.secrets[#self.secrets + 1] = v
+      -- as it travels in a query or a form body, should a vendor echo that back
+      local escaped = escape(v)
+      if escaped ~= v then self.secrets[#self.secrets + 1] = escaped end
     end
   end
+  self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   local sopts = {}
   for _, k in ipairs(SESSION_OPTS) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)

@@ -8,6 +8,10 @@ local DQUOTE = 34
 
 --- A parser calling `on_row(fields)` for each record (an array of strings).
 -- @tparam[opt=","] string delimiter one character
+-- @tparam function on_row called with each record's fields
+-- @treturn table the parser: `feed(chunk)` as the text arrives, `finish()` at the end
+-- @usage local p = csv.parser(",", function(fields) print(#fields) end)
+-- p.feed('a,"b\n') p.feed('c"\r\n') p.finish()   -- one record: a, b<LF>c
 function _M.parser(delimiter, on_row)
   delimiter = delimiter or ","
   local buf, pos = "", 1
@@ -86,6 +90,9 @@ end
 
 --- Parses a whole CSV text into rows keyed by the header; the `groups` and
 -- `permissions` columns of Opendatasoft's export become arrays.
+-- @tparam string text the CSV text, header first
+-- @tparam[opt=","] string delimiter one character
+-- @treturn {table,...} the rows
 function _M.parse(text, delimiter)
   local rows, header = {}, nil
   local p = _M.parser(delimiter, function(f)
@@ -105,6 +112,9 @@ local function split(s)
 end
 
 --- One row keyed by the header names.
+-- @tparam {string,...} header the column names
+-- @tparam {string,...} fields the row's values
+-- @treturn table `{ [name] = value }`; `groups` and `permissions` split on `;`
 function _M.record(header, fields)
   local r = {}
   for i, name in ipairs(header) do
@@ -112,6 +122,24 @@ function _M.record(header, fields)
     r[name] = LISTS[name] and split(v) or v
   end
   return r
+end
+
+--- One CSV line (without its line end): fields quoted when they hold the
+-- delimiter, a double quote, CR or LF (RFC 4180).
+-- @tparam {string,...} fields the values; non-strings go through `tostring`
+-- @tparam[opt=","] string delimiter one character
+-- @treturn string
+-- @usage io.write(csv.format_row{ "ada", "Ada, Countess", 'say "hi"' }, "\n")
+-- -- ada,"Ada, Countess","say ""hi"""
+function _M.format_row(fields, delimiter)
+  delimiter = delimiter or ","
+  local out = {}
+  for i, f in ipairs(fields) do
+    f = type(f) == "string" and f or tostring(f == nil and "" or f)
+    if find(f, '[\r\n"]') or find(f, delimiter, 1, true) then f = '"' .. gsub(f, '"', '""') .. '"' end
+    out[i] = f
+  end
+  return table.concat(out, delimiter)
 end
 
 return _M

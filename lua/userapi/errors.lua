@@ -1,7 +1,33 @@
 --- The one error type of userapi: built here, and only here, so that secrets
--- are redacted in one place.
+-- are redacted in one place. A failed operation returns `nil, err` with `err`
+-- an @{Error}; `tostring(err)` reads as a sentence.
 -- @module userapi.errors
+-- @usage
+-- local res, err = kandji:delete_user(id)
+-- if not res then
+--   print(err)                        -- kandji delete_user: 400 User still assigned to one or more devices.
+--   if err.retryable then ... end     -- 408, 429, 502, 503, 504, timeouts, connection failures
+-- end
 local _M = {}
+
+--- The error object (a table with a metatable; test with `userapi.is_error`).
+-- Every string in it has the client's secrets (API key, token, password)
+-- replaced by `[REDACTED]`.
+-- @table Error
+-- @field vendor `"opendatasoft"`, `"arthur"`, `"kandji"` or `"sigfox"`
+-- @field operation the operation's name (`"delete_user"`; `"token"` for Arthur's token endpoint)
+-- @field status the HTTP status, or nil when no answer came
+-- @field kind without a status, what went wrong: `"timeout"`, `"connect"`, `"resolve"`,
+-- `"tls"`, `"send"`, `"recv"`, `"too_large"`, `"decode"` (a 2xx that is not JSON),
+-- `"paging"` (a page without its list, a cursor that repeats), `"auth"` (no token),
+-- `"skipped"` (bulk, after `stop_on_error`)
+-- @field message the vendor's own message when its error body has one, else a
+-- short description (`"HTTP 502"`)
+-- @field code the vendor's error code (Opendatasoft `error_code`) or curl's code
+-- @field body the response body, as received
+-- @field headers the response headers (names lower-cased)
+-- @field retryable whether the same request may succeed later
+-- @field attempts how many times the request was sent (retries included)
 
 local type, tostring, setmetatable, concat = type, tostring, setmetatable, table.concat
 local find, sub, gsub = string.find, string.sub, string.gsub
@@ -9,7 +35,10 @@ local find, sub, gsub = string.find, string.sub, string.gsub
 local mt = {}
 mt.__index = mt
 
---- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`.
+--- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`,
+-- or for a failure without an answer `kandji list_users: timeout (...)`.
+-- @function Error:__tostring
+-- @treturn string
 function mt:__tostring()
   local head = (self.vendor or "userapi") .. " " .. (self.operation or "?") .. ": "
   if self.status then return head .. self.status .. " " .. (self.message or "") end
@@ -85,10 +114,16 @@ local function body_message(t)
   if #parts > 0 then return concat(parts, "; ") end
   return nil
 end
+--- The message of a vendor's decoded error body, or nil.
+-- @function body_message
+-- @tparam table t the decoded JSON error body
+-- @treturn ?string
 _M.body_message = body_message
 
 --- Builds an error. Fields: vendor, operation, status, kind, message, body,
 -- headers, retryable (derived when absent), and secrets (strings to redact, not kept).
+-- @tparam table f the fields of the @{Error}, plus `secrets`
+-- @treturn Error f itself, redacted, with the error metatable
 function _M.new(f)
   local secrets = f.secrets
   f.secrets = nil
@@ -101,6 +136,12 @@ function _M.new(f)
 end
 
 --- An error for an HTTP response outside 2xx; `decoded` is the JSON body if any.
+-- @tparam table base `vendor`, `operation`, `secrets`
+-- @tparam int status the HTTP status
+-- @tparam string body the response body
+-- @tparam table headers the response headers
+-- @param[opt] decoded the decoded JSON body
+-- @treturn Error
 function _M.from_response(base, status, body, headers, decoded)
   base.status, base.body, base.headers = status, body, headers
   base.message = body_message(decoded)
@@ -112,14 +153,23 @@ function _M.from_response(base, status, body, headers, decoded)
 end
 
 --- An error for a transport failure (a core error table: kind, code, message).
+-- @tparam table base `vendor`, `operation`, `secrets`
+-- @tparam table err the transport's error
+-- @treturn Error
 function _M.from_transport(base, err)
   base.kind, base.code, base.message = err.kind, err.code, err.message
   return _M.new(base)
 end
 
+--- The first 200 bytes of a body, for messages.
+-- @function excerpt
+-- @tparam string s
+-- @treturn string
 _M.excerpt = excerpt
 
 --- True when v is a userapi error.
+-- @param v any value
+-- @treturn boolean
 function _M.is(v) return getmetatable(v) == mt end
 
 return _M

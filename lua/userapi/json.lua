@@ -1,6 +1,7 @@
 --- JSON through lua-cjson, configured once for userapi: JSON null decodes to
 -- `json.null` (cjson.null), which encodes back to null, so a value read from a
 -- vendor can be sent back unchanged.
+-- @module userapi.json
 local cjson = require "cjson.safe"
 
 local _M = { null = cjson.null }
@@ -10,6 +11,12 @@ codec.encode_sparse_array(true)
 codec.decode_max_depth(200)
 codec.encode_max_depth(200)
 
+--- Decodes JSON text.
+-- @function decode
+-- @tparam string text
+-- @return the value (JSON null as `null`)
+-- @treturn[2] nil
+-- @treturn[2] string why not
 _M.decode = codec.decode
 
 -- lua-cjson 2.1.0 writes every empty table as {}. An empty table stands for
@@ -45,6 +52,11 @@ local function mark(v, spec)
 end
 
 --- Encodes v; `spec` (an operation's body model) tells which empty tables are arrays.
+-- @param v the value
+-- @tparam[opt] table spec a body model: its `array` fields encode `{}` as `[]`
+-- @treturn ?string the JSON text
+-- @treturn[2] nil
+-- @treturn[2] string why not
 function _M.encode(v, spec)
   local s, err = codec.encode(mark(v, spec))
   if not s then return nil, err end

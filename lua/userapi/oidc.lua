@@ -45,6 +45,9 @@ end
 
 --- Installs a token provider on a client from its options (`token` function,
 -- or `client_id` + `client_secret`); does nothing when neither is given.
+-- @tparam userapi.client.Client client
+-- @tparam table opts the constructor's options
+-- @raise when none of `access_token`, `token`, `client_id` + `client_secret` is given
 function _M.setup(client, opts)
   local provider = opts.token
   if provider ~= nil and type(provider) ~= "function" then
@@ -65,6 +68,11 @@ end
 
 --- Makes sure the session holds a valid token; `force` renews it (after a 401).
 -- Raises nothing: returns true, or nil and an error.
+-- @tparam userapi.client.Client client
+-- @tparam boolean force renew even a valid token
+-- @treturn[1] boolean true
+-- @treturn[2] nil
+-- @treturn[2] userapi.errors.Error
 function _M.refresh(client, force)
   if not force and client.token and (not client.token_expires or time() < client.token_expires - LEEWAY) then
     return true
@@ -79,7 +87,9 @@ function _M.refresh(client, force)
   -- the previous token is kept among the secrets: old errors may quote it
   if token ~= client.token then
     client.secrets[#client.secrets + 1] = token
-    if #client.secrets > 16 then table.remove(client.secrets, 1) end
+    -- drop the oldest token, never the configured credentials before it
+    local fixed = client.fixed_secrets or 0
+    if #client.secrets > fixed + 16 then table.remove(client.secrets, fixed + 1) end
   end
   client.token = token
   client.token_expires = expires_in and time() + expires_in or nil

@@ -16,6 +16,10 @@ local function unescape(s)
 end
 
 --- The value of query parameter `key` in URL `url`, decoded; nil if absent.
+-- @tparam string url a URL
+-- @tparam string key a parameter name (a Lua pattern: plain names only)
+-- @treturn ?string
+-- @usage paging.query_value("https://x/users?limit=10&offset=20", "offset")  --> "20"
 function _M.query_value(url, key)
   if type(url) ~= "string" then return nil end
   local _, _, v = find(url, "[?&]" .. key .. "=([^&#]*)")
@@ -77,6 +81,14 @@ local STYLES = {
 --- Iterates the pages of the client's list operation (or `opname`):
 -- `for i, page, err in client:pages(params) do ... end`. On failure the
 -- iterator gives `i, nil, err` once, then stops.
+-- The first page asks for the largest page size the vendor allows unless
+-- `params` says otherwise; a page that does not move forward (the same offset
+-- or cursor again) ends the walk with a `kind = "paging"` error.
+-- @tparam userapi.client.Client client
+-- @tparam[opt] string opname the vendor's list operation (may be left out)
+-- @tparam[opt] table params its query parameters
+-- @treturn function the iterator: `i, page`, or `i, nil, err`
+-- @raise `bad argument #1 to 'pages'` for an operation that is not the list
 function _M.pages(client, opname, params)
   local paging = client.vendor.paging
   if type(opname) == "table" or opname == nil then opname, params = paging.op, opname end
@@ -119,6 +131,11 @@ end
 --- Iterates every user of the list operation, page by page, lazily:
 -- `for user in client:each_user{ ... } do ... end`. Raises the structured
 -- error if a page fails (use `pages` for the `nil, err` form).
+-- @tparam userapi.client.Client client
+-- @tparam[opt] table params the list operation's query parameters
+-- @treturn function the iterator of users
+-- @raise the @{userapi.errors.Error} of the failed page
+-- @usage for u in paging.each_user(sigfox, { limit = 100 }) do print(u.id) end
 function _M.each_user(client, params)
   local items_key = client.vendor.paging.items
   local next_page = _M.pages(client, params)

@@ -6,13 +6,21 @@ local _M = {}
 
 local DEFAULTS = { max = 3, base_ms = 200, max_ms = 20000, unsafe = false }
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
-local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+local RETRY_STATUS = { [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
 -- the request never left: safe to send again whatever the method
 local NOT_SENT = { connect = true, resolve = true }
 local TRANSIENT = { connect = true, resolve = true, timeout = true, recv = true, send = true }
 
 --- The retry policy from the `retries` option: a table (merged over the
 -- defaults), false (never), or nil (defaults).
+-- @tparam[opt] table|false opt the `retries` option
+-- @tparam[opt=3] int opt.max retries after the first try
+-- @tparam[opt=200] int opt.base_ms the first backoff (doubled each time, full jitter)
+-- @tparam[opt=20000] int opt.max_ms the longest wait, also for `Retry-After`
+-- @tparam[opt=false] boolean opt.unsafe retry POST and PATCH too
+-- @treturn table|false the policy
+-- @raise on an unknown option
+-- @usage userapi.kandji{ subdomain = "acme", token = T, retries = { max = 5 } }
 function _M.policy(opt)
   if opt == false then return false end
   if opt ~= nil and type(opt) ~= "table" then error("userapi: retries must be a table or false", 3) end
@@ -30,21 +38,31 @@ local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, 
 
 -- Seconds from now until an IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT").
 local function http_date_delay(s)
-  local d, mon, y, h, mi, sec = s:match("%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT")
+  -- fixed widths: a server's "year 99999999999" must not reach os.time,
+  -- which raises on a date it cannot represent
+  local d, mon, y, h, mi, sec = s:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if not d or not MONTHS[mon] then return nil end
   local t = { year = tonumber(y), month = MONTHS[mon], day = tonumber(d), hour = tonumber(h),
               min = tonumber(mi), sec = tonumber(sec), isdst = false }
   local now = os.time()
   -- os.time reads local time; correct by the zone offset of now
   local utc_now = os.time(os.date("!*t", now))
-  return os.time(t) - utc_now
+  local ok, then_ = pcall(os.time, t)
+  if not ok or not then_ then return nil end
+  return then_ - utc_now
 end
 
 local function first(v) return type(v) == "table" and v[1] or v end
 
 --- The delay the server asked for, in ms: Retry-After (seconds or an HTTP
--- date), else RateLimit-Reset (seconds); nil when neither is present.
-function _M.server_delay(headers)
+-- date), else RateLimit-Reset (seconds) when the quota is spent (a 429, or
+-- RateLimit-Remaining 0); nil when neither applies. A gateway such as
+-- Kandji's sends RateLimit-Reset on every answer: on a 503 with quota left it
+-- says when the window rolls over, not when to try again.
+-- @tparam ?table headers the response headers (names lower-cased)
+-- @tparam[opt] int status the response status
+-- @treturn ?number milliseconds
+function _M.server_delay(headers, status)
   if not headers then return nil end
   local ra = first(headers["retry-after"])
   if ra then
@@ -52,18 +70,27 @@ function _M.server_delay(headers)
     if secs then return max(0, secs) * 1000 end
   end
   local reset = tonumber(first(headers["ratelimit-reset"]))
-  if reset then return max(0, reset) * 1000 end
+  if reset and (status == 429 or tonumber(first(headers["ratelimit-remaining"])) == 0) then
+    return max(0, reset) * 1000
+  end
   return nil
 end
 
 --- How long to wait before attempt `attempt + 1`, or nil not to retry.
 -- status is nil for a transport failure, then body is the core error.
+-- @tparam table|false p the policy
+-- @tparam string method the request's method
+-- @tparam int attempt tries so far minus one
+-- @tparam ?int status the status
+-- @param body the body, or the transport's error
+-- @tparam ?table headers the response headers
+-- @treturn ?number milliseconds to wait, or nil
 function _M.wait(p, method, attempt, status, body, headers)
   if not p or attempt >= p.max then return nil end
   local safe = IDEMPOTENT[method] or p.unsafe
   if status then
     if not RETRY_STATUS[status] or not safe then return nil end
-    local asked = _M.server_delay(headers)
+    local asked = _M.server_delay(headers, status)
     if asked then return min(asked, p.max_ms) end
   else
     local kind = type(body) == "table" and body.kind
@@ -75,6 +102,10 @@ end
 
 --- A limiter keeping a client under `per_second` and `per_hour` requests
 -- (either may be absent); `false` or nil gives one that never waits.
+-- @tparam ?table|false rate `{ per_second = N, per_hour = N }`
+-- @tparam function now milliseconds, monotonic
+-- @tparam function sleep `sleep(ms)`
+-- @treturn table the limiter: `wait()` before each request, `waited_ms`
 function _M.limiter(rate, now, sleep)
   local windows = {}
   if rate then

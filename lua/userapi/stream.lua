@@ -45,6 +45,11 @@ end
 
 --- Iterates the rows of a CSV export as records keyed by its header, while
 -- the body arrives; raises the structured error if the export fails.
+-- @tparam userapi.client.Client client
+-- @tparam string opname the export operation
+-- @tparam[opt] table params its query parameters (`delimiter`)
+-- @treturn function the iterator of rows
+-- @raise the export's @{userapi.errors.Error}
 function _M.csv_rows(client, opname, params)
   local req = client:build(opname, params)
   local delimiter = params and params.delimiter

@@ -7,10 +7,11 @@ local _M = {}
 local COSOCKET_PHASES = { rewrite = true, access = true, content = true, timer = true,
                           ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true }
 
-local function in_cosocket_phase()
+--- True inside an nginx phase where cosockets work.
+function _M.in_cosocket_phase()
   return ngx ~= nil and ngx.get_phase ~= nil and COSOCKET_PHASES[ngx.get_phase()] == true
 end
-_M.in_cosocket_phase = in_cosocket_phase
+local in_cosocket_phase = _M.in_cosocket_phase
 
 -- Under nginx a client may be made in init_by_lua and used in a request:
 -- choose per call, creating each transport when first needed.
@@ -27,13 +28,17 @@ local function pick(self)
   return t
 end
 
+--- Sends one request on the transport of the current phase.
 function Auto:request(req) return pick(self):request(req) end
+--- A multi of the transport of the current phase.
 function Auto:multi() return pick(self):multi() end
+--- Sets the auth of both transports.
 function Auto:set_auth(a)
   self.opts.auth = a
   if self.curl then self.curl:set_auth(a) end
   if self.nginx then self.nginx:set_auth(a) end
 end
+--- Closes the libcurl session, if one was made.
 function Auto:close()
   if self.curl then self.curl:close() end
   self.curl = nil

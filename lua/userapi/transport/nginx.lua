@@ -68,6 +68,7 @@ function T:set_auth(a)
   if find(v, "[\r\n%z]") then error("bad auth (contains CR, LF or NUL)", 2) end
 end
 
+--- Nothing to free: pooled connections belong to nginx.
 function T:close() end
 
 local function parse_url(url)
@@ -252,6 +253,8 @@ function T:multi()
   return setmetatable({ transport = self, threads = {}, streams = {}, next_id = 1, count = 0 }, M)
 end
 
+--- Starts a request on a light thread (or, with `stream = true`, readies it
+-- for `read`); returns its id.
 function M:add(req)
   local id = self.next_id
   self.next_id = id + 1
@@ -267,8 +270,11 @@ function M:add(req)
   return id
 end
 
+--- How many requests are running or unread.
 function M:pending() return self.count end
 
+--- Waits for the next finished request: an array of at most one
+-- `{ id, status, body, headers }` or `{ id, err }`.
 function M:wait(timeout_ms)
   local out, list = {}, {}
   for _, th in pairs(self.threads) do list[#list + 1] = th end
@@ -315,13 +321,20 @@ function M:read(id)
   return chunk, false, s.status, s.headers
 end
 
+--- Kills the running threads and closes streamed sockets.
 function M:close()
   for _, th in pairs(self.threads) do ngx.thread.kill(th) end
   for _, s in pairs(self.streams) do if s.sock then s.sock:close() end end
   self.threads, self.streams, self.count = {}, {}, 0
 end
 
-_M.sleep = function(ms) ngx.sleep(ms / 1000) end
-_M.now = function() ngx.update_time() return ngx.now() * 1000 end
+--- Waits without blocking the worker.
+function _M.sleep(ms) ngx.sleep(ms / 1000) end
+
+--- Milliseconds, from nginx's clock.
+function _M.now()
+  ngx.update_time()
+  return ngx.now() * 1000
+end
 
 return _M

@@ -1,5 +1,22 @@
---- Opendatasoft Automation API v1.0, UsersApi: the operations as data.
--- Paths end with a slash, as the vendor's spec has them.
+--- Opendatasoft Automation API v1.0, UsersApi: the operations of an
+-- Opendatasoft client, as data. Paths end with a slash, as the vendor's spec
+-- has them.
+--
+-- `userapi.opendatasoft{ domain = "data.example.org", apikey = KEY }` makes the
+-- client (the API lives at `https://DOMAIN/api/automation/v1.0`); each
+-- operation below is one of its methods: `ods:get_user("louise.data")`.
+--
+-- Every operation returns the decoded JSON answer (`true` for an empty one),
+-- or `nil` and a @{userapi.errors.Error} whose `message` is the vendor's own
+-- and `code` its `error_code` (`opendatasoft delete_user: 400 The removal of
+-- the only domain administrator is not allowed.`), and raises
+-- `bad argument ...` on input it refuses before sending anything.
+--
+-- The User model: `username`, `email`, `first_name`, `last_name`,
+-- `display_name`, `is_active`, `account_type`, `joined_at`, `last_seen_at`,
+-- `last_login_at`, `expires_at`, `permissions` (array), `groups` (array of
+-- `{ uid }`), `identity_providers`, `explore_limits`, `management_limits`.
+-- @module userapi.vendors.opendatasoft
 local json = { type = "string" }
 -- arrays of the User model: an empty Lua table goes out as []
 local user_fields = { email = json, permissions = { type = "array" }, groups = { type = "array_of_objects" },
@@ -15,6 +32,24 @@ return {
     return { scheme = "apikey", key = o.apikey, ["in"] = o.apikey_in or "header" }
   end,
   ops = {
+    --- One page of the domain's users; `ods:each_user(params)` walks every page.
+    -- `GET /users/`
+    -- @function get_users
+    -- @tparam[opt] table params the query parameters
+    -- @tparam[opt] string params.search users whose username, names or email contain this
+    -- @tparam[opt] {string,...}|string params.sort `username`, `first_name`, `last_name`,
+    -- `last_seen_at`, or one of them with `-` (descending); repeated
+    -- @tparam[opt] {string,...}|string params.permissions users holding any of these permissions
+    -- @tparam[opt] {string,...}|string params.all_permissions the same, counting group permissions
+    -- @tparam[opt] int params.limit users per page, 0..1000
+    -- @tparam[opt] int params.offset the first user's position, 0..
+    -- @treturn[1] table the page: `results` (users), `total_count`, `next` and
+    -- `previous` (URLs, or `userapi.null`)
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 401 (bad key), 400 `validation_error`, a network failure
+    -- @raise `bad argument #1 to 'get_users'` on an unknown parameter, a wrong type, a
+    -- sort outside the list, a limit out of range
+    -- @usage local page = assert(ods:get_users{ search = "ada", sort = "-last_seen_at", limit = 100 })
     get_users = {
       method = "GET", path = "/users/", ok = 200,
       query = {
@@ -30,18 +65,80 @@ return {
         offset = { type = "integer", min = 0 },
       },
     },
+    --- One user.
+    -- `GET /users/{username}/`
+    -- @function get_user
+    -- @tparam string username the user's username
+    -- @tparam[opt] table params the query parameters
+    -- @tparam[opt] string params.expand `"groups"`: the groups in full, not only their uid
+    -- @treturn[1] table the user
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 404 `not_found`, 401, a network failure
+    -- @raise `bad argument #1 to 'get_user'` when username is not a plain id
+    -- @usage local u = assert(ods:get_user("louise.data", { expand = "groups" }))
     get_user = { method = "GET", path = "/users/{username}/", ok = 200, query = { expand = json } },
+    --- Updates a user: the fields given change, `email` is required.
+    -- `PUT /users/{username}/`
+    -- @function update_user
+    -- @tparam string username the user's username
+    -- @tparam table user the new values
+    -- @tparam string user.email required
+    -- @tparam[opt] string user.first_name
+    -- @tparam[opt] string user.last_name
+    -- @tparam[opt] {string,...} user.permissions the user's own permissions (`{}` sends `[]`)
+    -- @tparam[opt] {table,...} user.groups `{ { uid = "viewers" } }`
+    -- @treturn[1] table the updated user
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 400 `validation_error` (e.g. `email: Enter a valid
+    -- email address.`), 404, 401, a network failure
+    -- @raise `bad argument #2 to 'update_user'` when email is missing or a field has the wrong type
+    -- @usage ods:update_user("louise.data", { email = "louise@example.org", first_name = "Louise" })
     update_user = {
       method = "PUT", path = "/users/{username}/", ok = 200,
       body = { kind = "object", required = { "email" }, fields = user_fields },
     },
+    --- Deletes a user. The only domain administrator cannot be deleted.
+    -- `DELETE /users/{username}/`
+    -- @function delete_user
+    -- @tparam string username the user's username
+    -- @treturn[1] boolean `true` (204)
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 400 `only_domain_administrator`, 404, 401, a network failure
+    -- @raise `bad argument #1 to 'delete_user'` when username is not a plain id
+    -- @usage assert(ods:delete_user("ada.lovelace"))
     delete_user = { method = "DELETE", path = "/users/{username}/", ok = 204 },
+    --- Invites users by email: each gets an invitation and a local account.
+    -- More than 100 users go out in requests of 100, the results merged.
+    -- `POST /users/invite/`
+    -- @function invite_users
+    -- @tparam {table,...} users the users: each with `email` (required), and
+    -- optionally `first_name`, `last_name`, `permissions`, `groups`
+    -- @treturn[1] table one result per user, keyed by its position from `"0"`:
+    -- `{ status_code = "success", data = user }` or
+    -- `{ status_code = "error", error = { error_code, message, detail } }`
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error the whole request failed (401, 400, a network failure)
+    -- @raise `bad argument #1 to 'invite_users'` when users is not a non-empty array of
+    -- objects with an email
+    -- @usage local res = assert(ods:invite_users{ { email = "marie@example.com", first_name = "Marie" } })
+    -- if res["0"].status_code ~= "success" then print(res["0"].error.message) end
     invite_users = {
       method = "POST", path = "/users/invite/", ok = 200, chunk = 100,
       body = { kind = "array", required = { "email" }, fields = user_fields },
     },
     -- The spec's schema is one object, its prose and response speak of items:
     -- a Lua array goes out as an array, a table with keys as one object.
+    --- Creates users linked to an identity provider, active at once: one user
+    -- (a table with keys) or an array of them, sent in requests of 100.
+    -- `POST /users/provision/`
+    -- @function provision_users
+    -- @tparam table users one user or an array of users, each with `email` and
+    -- `identity_provider` (`{ uid = "saml" }`) required
+    -- @treturn[1] table one result per user, keyed `"0"`, `"1"`, ... (as `invite_users`)
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error the whole request failed
+    -- @raise `bad argument #1 to 'provision_users'` when a required field is missing
+    -- @usage ods:provision_users{ email = "grace@example.com", identity_provider = { uid = "saml" } }
     provision_users = {
       method = "POST", path = "/users/provision/", ok = 200, chunk = 100,
       body = {
@@ -50,6 +147,21 @@ return {
                               { __index = user_fields }),
       },
     },
+    --- Every user as CSV (`username`, `last_name`, `first_name`, `email`,
+    -- `date_joined`, `last_seen`, `groups`, `permissions`); `ods:each_export_row(params)`
+    -- reads it row by row while it arrives.
+    -- `GET /users/export/`
+    -- @function users_export
+    -- @tparam[opt] table params
+    -- @tparam[opt] string params.delimiter one character, `,` by default
+    -- @tparam[opt] string params.subdomains include the users of subdomains
+    -- @tparam[opt] boolean params.parse local, not sent: return rows, not the text
+    -- @treturn[1] string the CSV text; with `parse`, an array of rows keyed by the header,
+    -- `groups` and `permissions` split on `;`
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 401, 400 `validation_error`, a network failure
+    -- @raise `bad argument #1 to 'users_export'` on a delimiter that is not one character
+    -- @usage for _, row in ipairs(assert(ods:users_export{ parse = true })) do print(row.email) end
     users_export = {
       method = "GET", path = "/users/export/", ok = 200,
       accept = "text/csv, application/json", response = "csv",

@@ -1,0 +1,166 @@
+-- Shared by the examples: the four clients, against the bundled simulator
+-- when USERAPI_SIM_URL is set (sim/with-sim.sh sets it), else against real
+-- tenants with the credentials the userapi command reads (USERAPI_KANDJI_TOKEN,
+-- ..., or the config file; see README "Command line").
+--
+-- Each example starts with
+--   package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+--   local common = require "common"
+-- and then runs from a checkout without LUA_PATH/LUA_CPATH (lua/ and
+-- build/<lua>/ next to examples/ are found), or installed.
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local root = here .. "/.."
+do
+  local f = io.open(root .. "/lua/userapi/cli.lua")
+  if f then
+    f:close()
+    local build = root .. "/build/" .. (jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+")))
+    package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+    package.cpath = build .. "/?.so;" .. package.cpath
+  end
+end
+
+local userapi = require "userapi"
+local cli = require "userapi.cli"
+
+local M = { userapi = userapi, cli = cli }
+
+--- The simulator's URL, or nil against real tenants.
+M.sim = os.getenv("USERAPI_SIM_URL")
+if M.sim == "" then M.sim = nil end
+
+M.VENDORS = { "opendatasoft", "arthur", "kandji", "sigfox" }
+
+-- where each vendor lives on the simulator, and the credentials it accepts
+local SIM = {
+  opendatasoft = { "/ods/api/automation/v1.0", { apikey = "ods-test-key" } },
+  arthur = { "/arthur", { access_token = "arthur-test-token" } },
+  kandji = { "/kandji", { token = "kandji-test-token" } },
+  sigfox = { "/sigfox/v2", { login = "sigfox-login", password = "sigfox-secret" } },
+}
+
+--- The constructor options of a vendor: the simulator's, or the environment's
+-- and the config file's (as `userapi` reads them).
+function M.options(vendor)
+  if M.sim then
+    local o = { base_url = M.sim .. SIM[vendor][1] }
+    for k, v in pairs(SIM[vendor][2]) do o[k] = v end
+    return o
+  end
+  local ok, opts = pcall(cli.options, vendor)
+  if not ok then return nil, type(opts) == "table" and opts.message or tostring(opts) end
+  return opts
+end
+
+--- A client of vendor, or nil and why not (no credentials configured).
+function M.client(vendor, extra)
+  local opts, why = M.options(vendor)
+  if not opts then return nil, why end
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  local ok, c = pcall(userapi[vendor], opts)
+  if not ok then
+    local names = {}
+    for _, pair in ipairs(cli.ENV[vendor]) do names[#names + 1] = pair[2] end
+    return nil, tostring(c):gsub("^userapi%.[%w_]+: ", "") .. " (set " .. table.concat(names, ", ") .. ")"
+  end
+  return c
+end
+
+--- The four clients by vendor name; a vendor without credentials is left out,
+-- its reason in the second table.
+function M.clients()
+  local clients, missing = {}, {}
+  for _, v in ipairs(M.VENDORS) do
+    local c, why = M.client(v)
+    if c then clients[v] = c else missing[v] = why end
+  end
+  return clients, missing
+end
+
+--- Like clients, but exits with 2 when no vendor has credentials at all.
+function M.some_clients()
+  local clients, missing = M.clients()
+  if next(clients) == nil then
+    for _, v in ipairs(M.VENDORS) do io.stderr:write(v, ": ", missing[v], "\n") end
+    M.usage("no vendor has credentials (or set USERAPI_SIM_URL for the simulator)")
+  end
+  return clients, missing
+end
+
+--- Options: `--name value` and `--flag` (names in `flags`) out of argv;
+-- returns the options and the positional arguments.
+function M.args(argv, flags)
+  local opts, pos = {}, {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name = a:match("^%-%-(.+)$")
+    if not name then
+      pos[#pos + 1] = a
+    elseif flags[name] == true then
+      opts[name] = true
+    elseif flags[name] == "value" then
+      i = i + 1
+      if argv[i] == nil then M.usage("--" .. name .. " needs a value") end
+      opts[name] = argv[i]
+    else
+      M.usage("unknown option " .. a)
+    end
+    i = i + 1
+  end
+  return opts, pos
+end
+
+--- Prints a usage error and exits with 2.
+function M.usage(msg)
+  io.stderr:write((arg and arg[0] or "example"), ": ", msg, "\n")
+  os.exit(2)
+end
+
+local function lower(s) return type(s) == "string" and s:lower() or "" end
+M.lower = lower
+
+-- Sigfox API users have no email: ours are named after their owner
+-- ("ada@example.com automation").
+local function sigfox_owner(name)
+  return lower(name):match("^(%S+@%S+)")
+end
+M.sigfox_owner = sigfox_owner
+
+-- How to find a person's accounts in each vendor: the walk's parameters and
+-- whether a record is theirs; returns id, label.
+M.FIND = {
+  opendatasoft = { params = function(email) return { search = email } end,
+    match = function(u, email) return lower(u.email) == email and u.username end },
+  arthur = { params = function(email) return { search = email } end,
+    match = function(u, email) return lower(u.email) == email and u.id end },
+  kandji = { params = function(email) return { email = email } end,
+    match = function(u, email) return lower(u.email) == email and u.id end },
+  sigfox = { params = function() return nil end,
+    match = function(u, email) return sigfox_owner(u.name) == email and u.id end },
+}
+
+--- Every account of the person with this email in one vendor: an array of
+-- `{ vendor, id, record }` (every page walked); raises the vendor's error.
+function M.find(vendor, client, email)
+  email = lower(email)
+  local how, found = M.FIND[vendor], {}
+  for u in client:each_user(how.params(email)) do
+    local id = how.match(u, email)
+    if id then found[#found + 1] = { vendor = vendor, id = id, record = u } end
+  end
+  return found
+end
+
+--- The request line of a call as it would be sent: "METHOD URL".
+function M.request_line(client, opname, ...)
+  local req = client:build(opname, ...)
+  return (cli.describe_request(client, req):match("^[^\n]*"))
+end
+
+--- Where the run goes, for the first line of output.
+function M.where()
+  return M.sim and ("the simulator at " .. M.sim) or "the configured tenants"
+end
+
+return M
