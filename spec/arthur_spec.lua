@@ -17,12 +17,7 @@ local KATHERINE = "00000000-0000-4000-8000-000000000006"
 local ORG_ID = "3f8e7a52-1c4b-4d2e-9a6f-0b1c2d3e4f50"
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
--- The one request the simulator recorded since the reset.
-local function only_request()
-  local all = sim.requests()
-  assert.equal(1, #all)
-  return all[1]
-end
+local only_request = sim.only_request
 
 local function applied(op)
   return sim.state("arthur").applied[op]

@@ -5,26 +5,13 @@
 local core = require "userapi.core"
 local userapi = require "userapi"
 local json = require "userapi.json"
+local sim = require "spec.helper"
+local sh, free_port = sim.sh, sim.free_port
 
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/") or "."
 local PRISM = os.getenv("USERAPI_PRISM") or (ROOT .. "/build/prism/node_modules/.bin/prism")
 local SPECS = "/work/shared/specs/"
 if not io.open(SPECS .. "kandji.openapi.json") then SPECS = ROOT .. "/../shared/specs/" end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("%s+$", ""))
-end
-
-local function free_port()
-  local socket = require "socket"
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
 
 -- Starts Prism on one document; returns its base URL and pid.
 local function prism(doc)

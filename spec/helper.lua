@@ -11,6 +11,23 @@ local function sh(cmd)
   p:close()
   return (out:gsub("%s+$", ""))
 end
+helper.sh = sh
+
+--- A free TCP port on the loopback interface, for servers a spec starts.
+function helper.free_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+--- The one request the simulator recorded since the last reset.
+function helper.only_request()
+  local all = helper.requests()
+  assert(#all == 1, "expected exactly one request, got " .. #all)
+  return all[1]
+end
 
 local function start()
   local dir = sh("mktemp -d /tmp/userapi-sim.XXXXXX")

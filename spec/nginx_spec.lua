@@ -4,32 +4,18 @@ local core = require "userapi.core"
 local json = require "userapi.json"
 local userapi = require "userapi"
 local sim = require "spec.helper"
+local sh, free_port = sim.sh, sim.free_port
 local cases = require "spec.shared_cases"
 
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/nginx_spec%.lua$") or "."
 if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("pwd"):read("*l") .. "/" .. ROOT end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function free_port()
-  local socket = require "socket"
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
 
 describe("userapi in nginx", function()
   local prefix, url, session
 
   setup(function()
     sim.reset()
-    prefix = sh("mktemp -d /tmp/userapi-nginx.XXXXXX"):gsub("%s+$", "")
+    prefix = sh("mktemp -d /tmp/userapi-nginx.XXXXXX")
     os.execute("mkdir -p " .. prefix .. "/tmp")
     local port = free_port()
     local conf = assert(io.open(ROOT .. "/spec/nginx/nginx.conf.in")):read("*a")
@@ -123,7 +109,7 @@ describe("userapi in nginx", function()
 
   it("runs the example config of examples/nginx: a lookup endpoint and a timer walking all users", function()
     sim.reset()
-    local ex = sh("mktemp -d /tmp/userapi-nginx-ex.XXXXXX"):gsub("%s+$", "")
+    local ex = sh("mktemp -d /tmp/userapi-nginx-ex.XXXXXX")
     os.execute("mkdir -p " .. ex .. "/logs")
     local port = free_port()
     local conf = assert(io.open(ROOT .. "/examples/nginx/nginx.conf")):read("*a")

@@ -3,6 +3,7 @@
 -- ends up applying, TLS, redirects, hostile input, secrets, and Lua misuse
 -- of the C core.
 local sim = require "spec.helper"
+local sh = sim.sh
 local core = require "userapi.core"
 local userapi = require "userapi"
 local retry = require "userapi.retry"
@@ -61,13 +62,6 @@ local function base64(s)
     for i = 1, 6 do n = n * 2 + (x:sub(i, i) == "1" and 1 or 0) end
     return tab:sub(n + 1, n + 1)
   end) .. ({ "", "==", "=" })[#s % 3 + 1])
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("%s+$", ""))
 end
 
 describe("resilience", function()

@@ -18,12 +18,7 @@ local ADMIN = "5138e7dfa2f1fffaf25fd40b"
 local GROUP_FIELDS = "group(name,type,level,bssId,customerBssId)"
 local PROFILE_FIELDS = "profiles(name,roles(name,perms(name)))"
 
--- The one request the simulator recorded since the reset.
-local function only_request()
-  local all = sim.requests()
-  assert.equal(1, #all)
-  return all[1]
-end
+local only_request = sim.only_request
 
 local function applied(op)
   return sim.state("sigfox").applied[op]
