@@ -69,10 +69,7 @@ local function run_once(peer, cmd, scenario, n, conc)
   io.stderr:write(("  %-10s %-14s %8.3f s %s\n"):format(key, peer, tonumber(secs), extra or ""))
 end
 
-local REPEATS = { S1 = 5, S2 = 5 }
-local function run(peer, cmd, scenario, n, conc)
-  for _ = 1, REPEATS[scenario] or 1 do run_once(peer, cmd, scenario, n, conc) end
-end
+local run = run_once
 
 local PEERS = {
   { "C limit", BUILD .. "/limit" },
@@ -87,8 +84,13 @@ local ok, err = pcall(function()
   io.stderr:write("warming the server's page cache\n")
   run("warmup", BUILD .. "/limit", "S2", 50000)
   run("ceiling", BUILD .. "/limit", "ceiling", 20000, 64)
-  for _, p in ipairs(PEERS) do run(p[1], p[2], "S1", 2000) end
-  for _, p in ipairs(PEERS) do run(p[1], p[2], "S2", 50000) end
+  -- interleaved repeats: a slow moment of the machine hits every peer alike
+  for _ = 1, 5 do
+    for _, p in ipairs(PEERS) do run_once(p[1], p[2], "S1", 2000) end
+  end
+  for _ = 1, 5 do
+    for _, p in ipairs(PEERS) do run_once(p[1], p[2], "S2", 50000) end
+  end
   for _, p in ipairs(PEERS) do run(p[1], p[2], "S3", 1000, 1) end
   for _, p in ipairs(PEERS) do
     if not p[1]:find("bare") and p[1] ~= "luasocket" then run(p[1], p[2], "S3", 1000, 32) end
