@@ -37,6 +37,7 @@ typedef struct session {
   ua_auth_scheme scheme;
   ua_buf auth; /* the Authorization header line, or the apikey query pair */
   int closed;
+  int busy; /* inside curl_easy_perform: a sink must not reuse or close us */
 } session;
 
 typedef struct slot {
@@ -148,7 +149,7 @@ static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, con
     return lua_toboolean(L, idx) ? "true" : "false";
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx))
-      *n = (size_t)snprintf(tmp, 32, "%lld", (long long)lua_tonumber(L, idx));
+      *n = (size_t)snprintf(tmp, 32, "%lld", (long long)lua_tointeger(L, idx));
     else
       *n = (size_t)snprintf(tmp, 32, "%.17g", (double)lua_tonumber(L, idx));
     return tmp;
@@ -266,9 +267,18 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
   return has_ctype;
 }
 
+/* Options are read raw: an __index function could run Lua code, and the
+ * garbage collector, between reading a string and using it. */
+static int rawfield(lua_State *L, int idx, const char *k) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, k);
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+
 static const char *opt_string(lua_State *L, int idx, const char *field, size_t *n) {
   const char *s;
-  lua_getfield(L, idx, field);
+  rawfield(L, idx, field);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return NULL;
@@ -276,13 +286,13 @@ static const char *opt_string(lua_State *L, int idx, const char *field, size_t *
   if (lua_type(L, -1) != LUA_TSTRING)
     luaL_error(L, "bad field '%s' (string expected, got %s)", field, luaL_typename(L, -1));
   s = lua_tolstring(L, -1, n);
-  lua_pop(L, 1); /* still anchored by the table */
+  lua_pop(L, 1); /* still anchored by the table: read raw, it cannot be a temporary */
   return s;
 }
 
 static long opt_ms(lua_State *L, int idx, const char *field, long dflt) {
   long v;
-  lua_getfield(L, idx, field);
+  rawfield(L, idx, field);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return dflt;
@@ -318,13 +328,13 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
   if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
   if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
   if (ua_buf_add(&t->url, url, n)) oom(L);
-  lua_getfield(L, idx, "query");
+  rawfield(L, idx, "query");
   if (lua_type(L, -1) == LUA_TTABLE)
     add_query(L, -1, &t->url);
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'query' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
-  lua_getfield(L, idx, "auth");
+  rawfield(L, idx, "auth");
   use_auth = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (use_auth && s->scheme == UA_AUTH_APIKEY_QUERY) {
@@ -332,7 +342,7 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
     if (ua_buf_addc(&t->url, sep) || ua_buf_add(&t->url, s->auth.data, s->auth.len)) oom(L);
   }
   if (ua_buf_cstr(&t->url)) oom(L);
-  lua_getfield(L, idx, "headers");
+  rawfield(L, idx, "headers");
   if (lua_type(L, -1) == LUA_TTABLE)
     has_ctype = add_headers(L, -1, t);
   else if (!lua_isnil(L, -1))
@@ -342,14 +352,16 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
     t->headers = slist_add(L, t->headers, s->auth.data);
   body = opt_string(L, idx, "body", &n);
   ri->has_body = body != NULL;
+  if (body && (strcmp(ri->method, "GET") == 0 || strcmp(ri->method, "HEAD") == 0))
+    luaL_error(L, "bad field 'body' (a %s request has no body)", ri->method);
   /* curl would otherwise wait for a 100 Continue on larger bodies */
   if (body) t->headers = slist_add(L, t->headers, "Expect:");
-  /* and would label a bodiless POST as a form */
-  if (!body && !has_ctype && strcmp(ri->method, "POST") == 0)
+  /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
+  if (!body && !has_ctype && ua_sends_length(ri->method))
     t->headers = slist_add(L, t->headers, "Content-Type:");
   if (body && ua_buf_add(&t->reqbody, body, n)) oom(L);
   ri->timeout_ms = opt_ms(L, idx, "timeout_ms", 0);
-  lua_getfield(L, idx, "raw_headers");
+  rawfield(L, idx, "raw_headers");
   ri->raw_headers = lua_toboolean(L, -1);
   lua_pop(L, 1);
 }
@@ -423,6 +435,13 @@ static session *check_session(lua_State *L, int idx) {
   return s;
 }
 
+/* A session whose handle is free: not in the middle of its own transfer. */
+static session *check_idle(lua_State *L, int idx) {
+  session *s = check_session(L, idx);
+  if (s->busy) luaL_error(L, "userapi.session: in use by a running request (called from its sink?)");
+  return s;
+}
+
 static char *dup_opt(lua_State *L, int idx, const char *field) {
   size_t n;
   const char *v = opt_string(L, idx, field, &n);
@@ -435,47 +454,65 @@ static char *dup_opt(lua_State *L, int idx, const char *field) {
   return c;
 }
 
+/* Checks auth table idx and builds its header line (or query pair) into a
+ * scratch buffer; only a complete, valid auth replaces the session's. */
 static void set_auth(lua_State *L, int idx, session *s) {
-  const char *scheme, *a, *b;
+  const char *scheme, *a, *b, *in = NULL;
   size_t sn, an, bn;
-  int rc = 0;
-  ua_buf_free_secret(&s->auth);
-  s->scheme = UA_AUTH_NONE;
-  if (lua_isnoneornil(L, idx)) return;
+  ua_auth_scheme kind;
+  ua_buf *next;
+  int rc;
+  if (lua_isnoneornil(L, idx)) {
+    ua_buf_free_secret(&s->auth);
+    s->scheme = UA_AUTH_NONE;
+    return;
+  }
   luaL_checktype(L, idx, LUA_TTABLE);
   scheme = opt_string(L, idx, "scheme", &sn);
   if (!scheme) luaL_error(L, "bad auth (field 'scheme' expected)");
   if (strcmp(scheme, "basic") == 0) {
+    kind = UA_AUTH_BASIC;
     a = opt_string(L, idx, "user", &an);
     b = opt_string(L, idx, "password", &bn);
     if (!a || !b) luaL_error(L, "bad auth (basic needs 'user' and 'password' strings)");
     if (memchr(a, ':', an)) luaL_error(L, "bad auth (basic user must not contain ':')");
-    if (ua_has_crlf(a, an) || ua_has_crlf(b, bn)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
-    s->scheme = UA_AUTH_BASIC;
-    rc = ua_auth_basic(&s->auth, a, an, b, bn);
+    if (ua_has_crlf(b, bn)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
   } else if (strcmp(scheme, "bearer") == 0 || strcmp(scheme, "apikey") == 0) {
-    const char *in;
-    a = opt_string(L, idx, strcmp(scheme, "bearer") == 0 ? "token" : "key", &an);
-    if (!a || an == 0) luaL_error(L, "bad auth (%s needs a non-empty %s)", scheme,
-                                  strcmp(scheme, "bearer") == 0 ? "token" : "key");
-    if (ua_has_crlf(a, an)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
-    in = opt_string(L, idx, "in", &bn);
-    if (strcmp(scheme, "bearer") == 0) {
-      s->scheme = UA_AUTH_BEARER;
-      rc = ua_auth_token(&s->auth, "Bearer", a, an);
-    } else if (!in || strcmp(in, "header") == 0) {
-      s->scheme = UA_AUTH_APIKEY_HEADER;
-      rc = ua_auth_token(&s->auth, "Apikey", a, an);
-    } else if (strcmp(in, "query") == 0) {
-      s->scheme = UA_AUTH_APIKEY_QUERY;
-      rc = ua_buf_addstr(&s->auth, "apikey=") || ua_escape(&s->auth, a, an) || ua_buf_cstr(&s->auth);
-    } else {
-      luaL_error(L, "bad auth (field 'in' must be \"header\" or \"query\")");
-    }
+    int bearer = strcmp(scheme, "bearer") == 0;
+    a = opt_string(L, idx, bearer ? "token" : "key", &an);
+    b = NULL;
+    bn = 0;
+    if (!a || an == 0) luaL_error(L, "bad auth (%s needs a non-empty %s)", scheme, bearer ? "token" : "key");
+    in = opt_string(L, idx, "in", &sn);
+    if (bearer)
+      kind = UA_AUTH_BEARER;
+    else if (!in || strcmp(in, "header") == 0)
+      kind = UA_AUTH_APIKEY_HEADER;
+    else if (strcmp(in, "query") == 0)
+      kind = UA_AUTH_APIKEY_QUERY;
+    else
+      return (void)luaL_error(L, "bad auth (field 'in' must be \"header\" or \"query\")");
   } else {
     luaL_error(L, "bad auth scheme '%s' (\"basic\", \"bearer\" or \"apikey\" expected)", scheme);
+    return;
   }
-  if (rc) oom(L);
+  if (ua_has_crlf(a, an)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
+  next = scratch(L);
+  switch (kind) {
+  case UA_AUTH_BASIC: rc = ua_auth_basic(next, a, an, b, bn); break;
+  case UA_AUTH_BEARER: rc = ua_auth_token(next, "Bearer", a, an); break;
+  case UA_AUTH_APIKEY_HEADER: rc = ua_auth_token(next, "Apikey", a, an); break;
+  default: rc = ua_buf_addstr(next, "apikey=") || ua_escape(next, a, an) || ua_buf_cstr(next); break;
+  }
+  if (rc) {
+    ua_wipe(next->data, next->len);
+    oom(L);
+  }
+  ua_buf_free_secret(&s->auth);
+  s->auth = *next;  /* the session takes the bytes over */
+  ua_buf_init(next, 0);
+  s->scheme = kind;
+  lua_pop(L, 1);
 }
 
 static void free_opts(ua_opts *o) {
@@ -508,7 +545,7 @@ static int l_session(lua_State *L) {
     lua_Integer max;
     s->opts.timeout_ms = opt_ms(L, 1, "timeout_ms", s->opts.timeout_ms);
     s->opts.connect_timeout_ms = opt_ms(L, 1, "connect_timeout_ms", s->opts.connect_timeout_ms);
-    lua_getfield(L, 1, "verify_tls");
+    rawfield(L, 1, "verify_tls");
     if (!lua_isnil(L, -1)) s->opts.verify_tls = lua_toboolean(L, -1);
     lua_pop(L, 1);
     max = opt_ms(L, 1, "max_body_bytes", (long)s->opts.max_body);
@@ -516,7 +553,7 @@ static int l_session(lua_State *L) {
     s->opts.ca_file = dup_opt(L, 1, "ca_file");
     s->opts.proxy = dup_opt(L, 1, "proxy");
     s->opts.user_agent = dup_opt(L, 1, "user_agent");
-    lua_getfield(L, 1, "auth");
+    rawfield(L, 1, "auth");
     set_auth(L, lua_gettop(L), s);
     lua_pop(L, 1);
   }
@@ -544,6 +581,7 @@ static void session_free(session *s) {
 
 static int l_session_close(lua_State *L) {
   session *s = luaL_checkudata(L, 1, SESSION_MT);
+  if (s->busy) return luaL_error(L, "userapi.session: cannot close during its own request");
   if (s->easy || s->pool) session_free(s);
   return 0;
 }
@@ -583,7 +621,7 @@ static int call_sink(void *ud, const char *p, size_t n) {
 /* session:request{ method, url, query, headers, body, timeout_ms, auth, sink }
  * -> status, body, headers | nil, err */
 static int l_session_request(lua_State *L) {
-  session *s = check_session(L, 1);
+  session *s = check_idle(L, 1);
   ua_transfer *t = &s->xfer;
   reqinfo ri;
   sink_ctx sink = { L, 0, 0, 0 };
@@ -591,7 +629,7 @@ static int l_session_request(lua_State *L) {
   ua_transfer_clear(t);
   build_request(L, 2, s, t, &ri);
   lua_settop(L, 2);
-  lua_getfield(L, 2, "sink");
+  rawfield(L, 2, "sink");
   if (!lua_isnil(L, 3)) {
     luaL_checktype(L, 3, LUA_TFUNCTION);
     lua_pushnil(L);
@@ -601,7 +639,9 @@ static int l_session_request(lua_State *L) {
     t->sink_ctx = &sink;
   }
   rc = ua_transfer_prepare(t, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
+  s->busy = 1;
   if (rc == CURLE_OK) rc = curl_easy_perform(s->easy);
+  s->busy = 0;
   if (sink.raised) {
     ua_transfer_clear(t);
     return lua_error(L);
@@ -623,7 +663,7 @@ static multi *check_multi(lua_State *L, int idx) {
 }
 
 static int l_session_multi(lua_State *L) {
-  session *s = check_session(L, 1);
+  session *s = check_idle(L, 1);
   multi *m = lua_newuserdata(L, sizeof *m);
   memset(m, 0, sizeof *m);
   m->closed = 1;
@@ -662,7 +702,7 @@ static slot *free_slot(lua_State *L, multi *m) {
 static session *multi_session(lua_State *L, multi *m) {
   session *s;
   lua_rawgeti(L, LUA_REGISTRYINDEX, m->session_ref);
-  s = check_session(L, -1);
+  s = check_idle(L, -1);
   lua_pop(L, 1);
   return s;
 }
@@ -677,9 +717,9 @@ static int l_multi_add(lua_State *L) {
   ua_transfer_clear(&sl->xfer);
   build_request(L, 2, s, &sl->xfer, &ri);
   sl->raw_headers = ri.raw_headers;
-  lua_getfield(L, 2, "sink");
+  rawfield(L, 2, "sink");
   if (!lua_isnil(L, -1)) luaL_error(L, "bad field 'sink' (not supported by multi)");
-  lua_getfield(L, 2, "stream");
+  rawfield(L, 2, "stream");
   sl->xfer.stream = lua_toboolean(L, -1);
   rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
   if (rc != CURLE_OK) return luaL_error(L, "userapi: %s", curl_easy_strerror(rc));

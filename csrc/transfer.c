@@ -28,6 +28,7 @@ void ua_transfer_clear(ua_transfer *t) {
   t->sink_ctx = NULL;
   t->too_large = t->sink_failed = 0;
   t->stream = t->paused = t->done = 0;
+  t->head_done = 0;
   t->result = CURLE_OK;
   t->errbuf[0] = '\0';
 }
@@ -69,7 +70,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   ua_transfer *t = ud;
   size_t len = size * n;
   /* a new status line (after 100 Continue or a proxy CONNECT) starts over */
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) ua_buf_reset(&t->head);
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    ua_buf_reset(&t->head);
+    t->head_done = 0;
+  }
+  /* chunked trailers come through here too: they are not headers */
+  if (t->head_done) return len;
+  if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) t->head_done = 1;
   if (ua_buf_add(&t->head, p, len)) {
     t->too_large = 1;
     return 0;
@@ -111,19 +118,25 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
   CURL *e = t->easy;
   CURLcode rc = t->configured ? CURLE_OK : configure(t, o, share);
   int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
-  int post = strcmp(method, "POST") == 0;
+  int post = strcmp(method, "POST") == 0, sends_length = ua_sends_length(method);
   /* a stream is bounded by the reader, not by a total */
   t->body.limit = t->stream ? 0 : o->max_body;
   SET(CURLOPT_URL, t->url.data);
   SET(CURLOPT_HTTPHEADER, t->headers);
-  SET(CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : o->timeout_ms);
-  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(o->max_body && !t->stream ? o->max_body : 0));
+  if (timeout_ms <= 0) timeout_ms = o->timeout_ms;
+  /* a stream waits on its reader: a total timeout would count the pauses, so
+   * it fails only when nothing at all arrives for timeout_ms */
+  SET(CURLOPT_TIMEOUT_MS, t->stream ? 0L : timeout_ms);
+  SET(CURLOPT_LOW_SPEED_LIMIT, t->stream ? 1L : 0L);
+  SET(CURLOPT_LOW_SPEED_TIME, t->stream ? (timeout_ms + 999) / 1000 : 0L);
+  /* a sink or a stream is bounded by its reader, not by a total size */
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(o->max_body && !t->stream && !t->sink ? o->max_body : 0));
   /* HTTPGET also undoes the POST and NOBODY of an earlier request */
   SET(CURLOPT_HTTPGET, 1L);
   SET(CURLOPT_NOBODY, head ? 1L : 0L);
   SET(CURLOPT_CUSTOMREQUEST, (get || head || post) ? NULL : method);
-  if (has_body || post) {
-    /* a bodiless POST still says Content-Length: 0, as servers expect */
+  if (has_body || sends_length) {
+    /* a bodiless POST, PUT or PATCH still says Content-Length: 0, as servers expect */
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
     SET(CURLOPT_POSTFIELDS, t->reqbody.len ? t->reqbody.data : "");
   }
@@ -189,4 +202,8 @@ int ua_header_next(const char *head, size_t len, size_t *pos, ua_span *name, ua_
     return 1;
   }
   return 0;
+}
+
+int ua_sends_length(const char *method) {
+  return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
 }

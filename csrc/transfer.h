@@ -30,6 +30,7 @@ typedef struct ua_transfer {
    * pauses while more than UA_STREAM_HWM bytes wait to be read */
   int stream, paused, done;
   int configured; /* the handle's fixed options are set */
+  int head_done;  /* the blank line after the headers was seen: later lines are trailers */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 } ua_transfer;
@@ -53,6 +54,10 @@ typedef struct ua_span {
  * line: *pos starts at 0; returns 1 with the name and the trimmed value, 0 at
  * the end. Lines without a colon are skipped. */
 int ua_header_next(const char *head, size_t len, size_t *pos, ua_span *name, ua_span *value);
+
+/* 1 for the methods that always carry a body, empty or not (POST, PUT,
+ * PATCH): they say Content-Length: 0 rather than nothing. */
+int ua_sends_length(const char *method);
 
 /* The error kind of a failed transfer: "timeout", "connect", "tls", ... */
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc);

@@ -110,6 +110,48 @@ describe("userapi.core", function()
       assert.truthy(table.concat(chunks):find('"results"', 1, true))
     end)
 
+    it("refuses to reuse or close a session from inside its own sink, and finishes the request", function()
+      local s = core.session{ auth = BEARER }
+      local tried = {}
+      local status = s:request{ method = "GET", url = KANDJI, sink = function()
+        tried[#tried + 1] = select(2, pcall(s.request, s, { method = "GET", url = KANDJI }))
+        tried[#tried + 1] = select(2, pcall(s.close, s))
+        tried[#tried + 1] = select(2, pcall(s.multi, s))
+      end }
+      assert.equal(200, status)
+      assert.matches("in use by a running request", tried[1])
+      assert.matches("cannot close during its own request", tried[2])
+      assert.matches("in use by a running request", tried[3])
+      assert.equal(200, (s:request{ method = "GET", url = KANDJI }))
+    end)
+
+    it("streams to a sink past max_body_bytes: the limit bounds buffers, not sinks", function()
+      local s = core.session{ auth = BEARER, max_body_bytes = 1000 }
+      sim.fault{ match = { path = "/kandji/api/v1/users" }, status = 200, huge_bytes = 200000 }
+      local got = 0
+      local status = s:request{ method = "GET", url = KANDJI, sink = function(c) got = got + #c end }
+      assert.equal(200, status)
+      assert.equal(200000, got)
+    end)
+
+    it("sends Content-Length: 0 and no Content-Type on a bodiless PUT, and refuses a body on GET", function()
+      local s = core.session{ auth = BEARER }
+      s:request{ method = "PUT", url = KANDJI .. "/u1" }
+      local r = sim.last_request()
+      assert.equal("PUT", r.method)
+      assert.equal("0", r.headers["content-length"])
+      assert.is_nil(r.headers["content-type"])
+      assert.has_error(function() s:request{ method = "GET", url = KANDJI, body = "x" } end,
+        "bad field 'body' (a GET request has no body)")
+    end)
+
+    if math.maxinteger then
+      it("writes 64-bit integers in a query exactly", function()
+        assert.equal("http://h/?m=-9007199254740993&n=9223372036854775807",
+          core.url("http://h/", { n = math.maxinteger, m = -9007199254740993 }))
+      end)
+    end
+
     it("re-raises an error raised by the sink", function()
       local s = core.session{ auth = BEARER }
       assert.has_error(function()

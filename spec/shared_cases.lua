@@ -59,6 +59,34 @@ function cases.create_and_delete(c)
   return { created = type(created.id), deleted = deleted }
 end
 
+-- Queues a simulator fault through the client's own transport (cosockets in nginx).
+local function fault(c, f)
+  local status = c.kandji.transport:request{ method = "POST", url = c.sim_url .. "/_sim/faults",
+    body = json.encode(f), auth = false, headers = { ["Content-Type"] = "application/json" } }
+  assert(status == 200, "fault not queued")
+end
+
+function cases.malformed_body(c)
+  fault(c, { match = { vendor = "kandji" }, malformed = true })
+  local ok, err = c.kandji:get_user("69c009ca-1f78-4bdf-bb93-08d6d39041db")
+  return { ok = ok or false, kind = err.kind, status = err.status, retryable = err.retryable }
+end
+
+function cases.dropped_connection(c)
+  fault(c, { match = { vendor = "kandji" }, drop = "mid" })
+  local ok, err = c.kandji:get_user("69c009ca-1f78-4bdf-bb93-08d6d39041db")
+  return { ok = ok or false, failed = err ~= nil, has_status = err.status ~= nil, retryable = err.retryable }
+end
+
+function cases.retry_after(c)
+  fault(c, { match = { vendor = "kandji" }, status = 503, headers = { ["Retry-After"] = "0" } })
+  local userapi = require "userapi"
+  local kandji = userapi.kandji{ base_url = c.sim_url .. "/kandji", token = "kandji-test-token",
+                                 rate_limit = false, retries = { max = 2, base_ms = 1 } }
+  local u = assert(kandji:get_user("69c009ca-1f78-4bdf-bb93-08d6d39041db"))
+  return { email = u.email, retried = kandji.retried }
+end
+
 --- Clients of the four vendors on the simulator at `url`.
 function cases.clients(userapi, url)
   local base = { opendatasoft = "/ods/api/automation/v1.0", arthur = "/arthur", kandji = "/kandji",
@@ -73,10 +101,11 @@ function cases.clients(userapi, url)
     for k, v in pairs(creds[vendor]) do o[k] = v end
     c[vendor] = userapi[vendor](o)
   end
+  c.sim_url = url
   return c
 end
 
 cases.names = { "get_user", "filtered_list", "not_found", "bad_argument", "walk_all", "bulk", "export_rows",
-                "create_and_delete" }
+                "create_and_delete", "malformed_body", "dropped_connection", "retry_after" }
 
 return cases

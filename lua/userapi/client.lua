@@ -42,8 +42,9 @@ local function bad(opname, what, msg)
   error(format("bad argument %s to '%s' (%s)", pos, opname, msg), 0)
 end
 
+-- integers a double holds exactly: beyond 2^53 a number is no longer the one written
 local function is_integer(v)
-  return type(v) == "number" and floor(v) == v and v - v == 0 -- not inf
+  return type(v) == "number" and floor(v) == v and v >= -2 ^ 53 and v <= 2 ^ 53
 end
 
 local function describe(v)
@@ -155,7 +156,13 @@ local function check_query(op, opname, pos, params)
     else
       v = check_value(opname, "#" .. pos .. " " .. k, spec, v)
       check_line(opname, "#" .. pos .. " " .. k, v)
-      if spec.style == "csv" then v = concat(v, ",") end
+      if spec.style == "csv" then
+        -- one comma-joined value: an item holding a comma would turn into two
+        for i = 1, #v do
+          if find(v[i], ",", 1, true) then bad(opname, "#" .. pos .. " " .. k, "item " .. i .. " contains ','") end
+        end
+        v = concat(v, ",")
+      end
       query[spec.wire or k] = v
     end
   end
@@ -370,6 +377,9 @@ function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, o
 function Client:close()
   local t = self.transport
   if t and t.close then t:close() end
+  -- a fresh transport holds no connection until it is used
+  self.transport = self.transport_module.new(self.session_opts)
+  self.token = nil
 end
 
 --- Sends a built request, renewing the token and retrying as the policy
@@ -566,6 +576,7 @@ function _M.new(vendor, opts)
   end
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
+  self.transport_module, self.session_opts = transport, sopts
   self.transport = transport.new(sopts)
   self.sleep, self.now = transport.sleep, transport.now
   self.retries = retry.policy(opts.retries)

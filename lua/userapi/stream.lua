@@ -30,7 +30,11 @@ local function pull(client, opname, req, on_chunk)
     if status >= 300 or (status > 0 and status < 200) then
       failed[#failed + 1] = chunk -- an error body: small, kept whole
     elseif chunk ~= "" then
-      on_chunk(chunk)
+      local ok, err = pcall(on_chunk, chunk)
+      if not ok then
+        m:close() -- the transfer ends with the reader
+        error(err, 0)
+      end
     end
     if done then
       m:close()

@@ -104,7 +104,7 @@ end
 
 -- Connects (or reuses a pooled connection) and sends the request; returns
 -- the socket, or nil and an error.
-local function open(self, req)
+local function open(self, req, retry)
   if type(req) ~= "table" then error("bad argument #1 to 'request' (table expected, got " .. type(req) .. ")", 3) end
   if type(req.method) ~= "string" or not find(req.method, "^%u+$") then
     error("bad field 'method' (HTTP method expected)", 3)
@@ -123,15 +123,22 @@ local function open(self, req)
   local sock = ngx.socket.tcp()
   local timeout = req.timeout_ms or self.timeout
   sock:settimeouts(min(self.connect_timeout, timeout), timeout, timeout)
-  local ok, err = sock:connect(host, port, { pool = scheme .. ":" .. host .. ":" .. port,
-                                              pool_size = self.pool_size })
+  -- a connection made without verification must never serve a transport that verifies
+  local pool = scheme .. ":" .. host .. ":" .. port .. (self.verify and "" or ":unverified")
+  local ok, err = sock:connect(host, port, { pool = pool, pool_size = self.pool_size })
   if not ok then return fail(kind_of(err, "connect"), "connect to " .. host .. ":" .. port .. ": " .. err) end
   if scheme == "https" and sock:getreusedtimes() == 0 then
     ok, err = sock:sslhandshake(nil, host, self.verify)
     if not ok then sock:close() return fail("tls", "TLS handshake with " .. host .. ": " .. err) end
   end
   ok, err = sock:send(request)
-  if not ok then sock:close() return fail(kind_of(err, "send"), "send: " .. err) end
+  if not ok then
+    local reused = sock:getreusedtimes() > 0
+    sock:close()
+    -- a pooled connection the server had closed: nothing was sent, try a new one
+    if reused and not retry then return open(self, req, true) end
+    return fail(kind_of(err, "send"), "send: " .. err)
+  end
   return sock
 end
 
@@ -140,8 +147,9 @@ end
 local function read_head(sock)
   local line, err = sock:receive("*l")
   if not line then return fail(kind_of(err, "recv"), "reading the status line: " .. err) end
-  local status = tonumber(match(line, "^HTTP/%d%.%d (%d%d%d)"))
-  if not status then return fail("recv", "not an HTTP response") end
+  local minor, code = match(line, "^HTTP/1%.(%d) (%d%d%d)")
+  local status = tonumber(code)
+  if not status then return fail("protocol", "not an HTTP/1.x response") end
   local headers = {}
   while true do
     line, err = sock:receive("*l")
@@ -157,17 +165,28 @@ local function read_head(sock)
     end
   end
   if status < 200 and status >= 100 then return read_head(sock) end
-  return status, headers
+  return status, headers, minor == "0"
 end
 
 local function first(v) return type(v) == "table" and v[1] or v end
 
 -- A body reader: returns a function giving the next chunk, "" at the end,
 -- or nil and an error; and whether the connection can be kept.
-local function body_reader(sock, method, status, headers)
-  local keep = lower(first(headers.connection) or "") ~= "close"
+-- Whether the server keeps the connection: HTTP/1.1 unless it says close,
+-- HTTP/1.0 only if it says keep-alive (Connection is a list of tokens).
+local function keeps_alive(headers, http10)
+  local conn = headers.connection
+  conn = lower(type(conn) == "table" and concat(conn, ",") or conn or "")
+  local has = function(token) return find("," .. conn:gsub("%s", "") .. ",", "," .. token .. ",", 1, true) end
+  if http10 then return has("keep-alive") ~= nil end
+  return not has("close")
+end
+
+local function body_reader(sock, method, status, headers, http10)
+  -- state.keep may turn false while reading (a trailer cut short)
+  local state = { keep = keeps_alive(headers, http10) }
   if method == "HEAD" or status == 204 or status == 304 then
-    return function() return "" end, keep
+    return function() return "" end, state
   end
   local te = lower(first(headers["transfer-encoding"]) or "")
   if find(te, "chunked", 1, true) then
@@ -177,10 +196,12 @@ local function body_reader(sock, method, status, headers)
       if size_left == 0 then
         local line, err = sock:receive("*l")
         if not line then return fail(kind_of(err, "recv"), "reading a chunk size: " .. err) end
-        size_left = tonumber(match(line, "^%x+"), 16)
-        if not size_left then return fail("recv", "bad chunk size") end
+        local hex = match(line, "^%x+")
+        if not hex then return fail("protocol", "bad chunk size") end
+        size_left = tonumber(hex, 16)
         if size_left == 0 then
           repeat line = sock:receive("*l") until not line or line == ""
+          if not line then state.keep = false end -- the trailer did not end cleanly
           finished = true
           return ""
         end
@@ -189,11 +210,23 @@ local function body_reader(sock, method, status, headers)
       local data, err = sock:receive(n)
       if not data then return fail(kind_of(err, "recv"), "reading a chunk: " .. err) end
       size_left = size_left - n
-      if size_left == 0 then sock:receive(2) end -- CRLF after the chunk
+      if size_left == 0 and sock:receive(2) ~= "\r\n" then
+        return fail("protocol", "a chunk does not end with CRLF")
+      end
       return data
-    end, keep
+    end, state
   end
-  local length = tonumber(first(headers["content-length"]))
+  local cl = headers["content-length"]
+  if type(cl) == "table" then
+    for i = 2, #cl do
+      if cl[i] ~= cl[1] then return function() return fail("protocol", "conflicting Content-Length") end, state end
+    end
+    cl = cl[1]
+  end
+  if cl and not match(cl, "^%d+$") then
+    return function() return fail("protocol", "bad Content-Length") end, state
+  end
+  local length = tonumber(cl)
   if length then
     local left = length
     return function()
@@ -203,8 +236,10 @@ local function body_reader(sock, method, status, headers)
       if not data then return fail(kind_of(err, "recv"), "reading the body: " .. err) end
       left = left - n
       return data
-    end, keep
+    end, state
   end
+  -- no length: the body ends when the server closes
+  state.keep = false
   local finished = false
   return function()
     if finished then return "" end
@@ -212,20 +247,28 @@ local function body_reader(sock, method, status, headers)
     if data then return data end
     if err == "closed" then finished = true return partial or "" end
     return fail(kind_of(err, "recv"), "reading the body: " .. err)
-  end, false
+  end, state
 end
 
 local function release(self, sock, keep)
-  if keep then sock:setkeepalive(self.idle_ms, self.pool_size) else sock:close() end
+  if not (keep and sock:setkeepalive(self.idle_ms, self.pool_size)) then sock:close() end
 end
 
 --- Sends one request: status, body, headers, or nil and an error table.
 function T:request(req)
   local sock, err = open(self, req)
   if not sock then return nil, err end
-  local status, headers = read_head(sock)
+  local status, headers, http10 = read_head(sock)
+  if not status and sock:getreusedtimes() > 0 then
+    -- the server closed a pooled connection before reading this request:
+    -- nothing was processed, so once more on a new connection, as curl does
+    sock:close()
+    sock, err = open(self, req)
+    if not sock then return nil, err end
+    status, headers, http10 = read_head(sock)
+  end
   if not status then sock:close() return nil, headers end
-  local next_chunk, keep = body_reader(sock, req.method, status, headers)
+  local next_chunk, state = body_reader(sock, req.method, status, headers, http10)
   local parts, size = {}, 0
   local sink = req.sink and status >= 200 and status < 300 and req.sink
   while true do
@@ -240,7 +283,7 @@ function T:request(req)
       parts[#parts + 1] = chunk
     end
   end
-  release(self, sock, keep)
+  release(self, sock, state.keep)
   return status, concat(parts), headers
 end
 
@@ -307,15 +350,15 @@ function M:read(id)
   if not s.sock then
     local sock, err = open(self.transport, s.req)
     if not sock then return done_with(nil, err) end
-    local status, headers = read_head(sock)
+    local status, headers, http10 = read_head(sock)
     if not status then sock:close() return done_with(nil, headers) end
     s.sock, s.status, s.headers = sock, status, headers
-    s.next_chunk, s.keep = body_reader(sock, s.req.method, status, headers)
+    s.next_chunk, s.state = body_reader(sock, s.req.method, status, headers, http10)
   end
   local chunk, err = s.next_chunk()
   if not chunk then s.sock:close() return done_with(nil, err) end
   if chunk == "" then
-    release(self.transport, s.sock, s.keep)
+    release(self.transport, s.sock, s.state.keep)
     return done_with("", true, s.status, s.headers)
   end
   return chunk, false, s.status, s.headers
