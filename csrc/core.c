@@ -227,6 +227,10 @@ static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const
 /* Header lines for curl; the transfer owns the list as it grows, so a raised
  * error part-way leaves nothing behind. */
 /* Returns 1 when the caller gave a Content-Type. */
+/* Adds the caller's headers; returns HAS_CTYPE and HAS_UA flags for the
+ * ones the core would otherwise add itself. */
+#define HAS_CTYPE 1
+#define HAS_UA 2
 static int add_headers(lua_State *L, int idx, ua_transfer *t) {
   ua_buf *line = NULL;
   char small[256];
@@ -242,7 +246,8 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
       luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
     v = lua_tolstring(L, -1, &vn);
     if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
-    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype = 1;
+    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype |= HAS_CTYPE;
+    if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) has_ctype |= HAS_UA;
     /* "Name;" is curl's way to send a header with an empty value */
     if (kn + vn + 3 <= sizeof small) {
       memcpy(small, k, kn);
@@ -357,8 +362,9 @@ static void build_request(lua_State *L, int idx, session *s, ua_transfer *t, req
   /* curl would otherwise wait for a 100 Continue on larger bodies */
   if (body) t->headers = slist_add(L, t->headers, "Expect:");
   /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
-  if (!body && !has_ctype && ua_sends_length(ri->method))
+  if (!body && !(has_ctype & HAS_CTYPE) && ua_sends_length(ri->method))
     t->headers = slist_add(L, t->headers, "Content-Type:");
+  if (!(has_ctype & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent);
   if (body && ua_buf_add(&t->reqbody, body, n)) oom(L);
   ri->timeout_ms = opt_ms(L, idx, "timeout_ms", 0);
   rawfield(L, idx, "raw_headers");
@@ -557,11 +563,17 @@ static int l_session(lua_State *L) {
     set_auth(L, lua_gettop(L), s);
     lua_pop(L, 1);
   }
-  if (!s->opts.user_agent) {
-    const char *ua = lua_pushfstring(L, "userapi/%s libcurl/%s", USERAPI_VERSION,
+  {
+    /* sent as our own header line: curl would format its User-Agent with
+     * its printf on every request, a tenth of a small call's cost */
+    int top = lua_gettop(L);
+    const char *ua = s->opts.user_agent ? s->opts.user_agent
+                   : lua_pushfstring(L, "userapi/%s libcurl/%s", USERAPI_VERSION,
                                      curl_version_info(CURLVERSION_NOW)->version);
+    ua = lua_pushfstring(L, "User-Agent: %s", ua);
+    free(s->opts.user_agent);
     s->opts.user_agent = strdup(ua);
-    lua_pop(L, 1);
+    lua_settop(L, top);
     if (!s->opts.user_agent) oom(L);
   }
   s->closed = 0;

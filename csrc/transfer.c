@@ -103,7 +103,6 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   SET(CURLOPT_WRITEDATA, t);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, t);
-  SET(CURLOPT_USERAGENT, o->user_agent);
   SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   SET(CURLOPT_SSL_VERIFYPEER, (long)o->verify_tls);
   SET(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);

@@ -9,7 +9,8 @@
 typedef struct ua_opts {
   long timeout_ms, connect_timeout_ms;
   int verify_tls;
-  char *ca_file, *proxy, *user_agent;
+  char *ca_file, *proxy;
+  char *user_agent; /* the whole header line, "User-Agent: ..." */
   size_t max_body;
 } ua_opts;
 

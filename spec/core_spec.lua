@@ -29,6 +29,15 @@ describe("userapi.core", function()
       s:close()
     end)
 
+    it("sends the session's user_agent, or the caller's own User-Agent header instead", function()
+      local s = core.session{ auth = BEARER, user_agent = "ops-bot/1.0" }
+      s:request{ method = "GET", url = KANDJI }
+      assert.equal("ops-bot/1.0", sim.last_request().headers["user-agent"])
+      s:request{ method = "GET", url = KANDJI, headers = { ["User-Agent"] = "mine/2" } }
+      assert.equal("mine/2", sim.last_request().headers["user-agent"])
+      assert.has_error(function() core.session{ user_agent = "x\r\nX-Evil: 1" } end)
+    end)
+
     it("sends a body byte for byte with its length, and no Expect header", function()
       local s = core.session{ auth = BEARER }
       local payload = '{"name":"x","list":[1,2,3]}' .. string.rep("z", 5000)
