@@ -10,8 +10,7 @@ local sh, free_port = sim.sh, sim.free_port
 
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/") or "."
 local PRISM = os.getenv("USERAPI_PRISM") or (ROOT .. "/build/prism/node_modules/.bin/prism")
-local SPECS = "/work/shared/specs/"
-if not io.open(SPECS .. "kandji.openapi.json") then SPECS = ROOT .. "/../shared/specs/" end
+local SPECS = ROOT .. "/spec/openapi/"
 
 -- Starts Prism on one document; returns its base URL and pid.
 local function prism(doc)
