@@ -103,6 +103,28 @@ function helper.state(vendor) return helper.control("GET", "state/" .. vendor) e
 function helper.stats() return helper.control("GET", "stats") end
 function helper.config(c) return helper.control("POST", "config", c) end
 
+--- Asserts a failed call: nil, then an error object read as the README
+-- promises (one attempt). Returns the error.
+function helper.failed(vendor, op, status, message, res, err)
+  local assert = require "luassert"
+  assert.is_nil(res)
+  assert.is_true(require("userapi").is_error(err))
+  assert.equal(vendor, err.vendor)
+  assert.equal(op, err.operation)
+  assert.equal(status, err.status)
+  assert.equal(message, err.message)
+  assert.equal(1, err.attempts)
+  assert.equal(("%s %s: %d %s"):format(vendor, op, status, message), tostring(err))
+  return err
+end
+
+--- Asserts that a call raises `message` and sends nothing.
+function helper.refuses(message, call)
+  local assert = require "luassert"
+  assert.has_error(call, message)
+  assert.same({}, helper.requests())
+end
+
 --- A client of vendor on the simulator; extra options are merged in.
 function helper.client(vendor, extra)
   local opts = { base_url = helper.base[vendor], retries = false }

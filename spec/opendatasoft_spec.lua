@@ -35,23 +35,8 @@ local function sent(want)
 end
 
 -- A failed call: its error object read as the README promises.
-local function failed(op, status, message, res, err)
-  assert.is_nil(res)
-  assert.is_true(userapi.is_error(err))
-  assert.equal("opendatasoft", err.vendor)
-  assert.equal(op, err.operation)
-  assert.equal(status, err.status)
-  assert.equal(message, err.message)
-  assert.equal(1, err.attempts)
-  assert.equal(("opendatasoft %s: %d %s"):format(op, status, message), tostring(err))
-  return err
-end
-
--- A call that raises `message` and sends nothing.
-local function refuses(message, call)
-  assert.has_error(call, message)
-  assert.same({}, sim.requests())
-end
+local function failed(...) return sim.failed("opendatasoft", ...) end
+local refuses = sim.refuses
 
 local function applied() return sim.state("ods").applied end
 
