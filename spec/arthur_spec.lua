@@ -32,14 +32,7 @@ end
 
 -- The call raises `message` (exact, or a plain substring with partial = true)
 -- and nothing reaches the simulator.
-local function refused(fn, message, partial)
-  if partial then
-    assert.error_matches(fn, message, 1, true)
-  else
-    assert.has_error(fn, message)
-  end
-  assert.same({}, sim.requests())
-end
+local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
 
 -- An Arthur client that gets its tokens with the client-credentials grant.
 local function oidc_client(id, secret, extra)

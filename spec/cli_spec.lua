@@ -64,11 +64,7 @@ local function args(vendor, ...)
   return a
 end
 
-local function lines(s)
-  local t = {}
-  for l in s:gmatch("([^\n]*)\n") do t[#t + 1] = l end
-  return t
-end
+local lines = proc.lines
 
 local function jsonl(s)
   local t = {}

@@ -23,11 +23,7 @@ local function methods(reqs)
   return seen
 end
 
-local function lines(s)
-  local t = {}
-  for l in s:gmatch("([^\n]*)\n") do t[#t + 1] = l end
-  return t
-end
+local lines = proc.lines
 
 before_each(function() sim.reset() end)
 

@@ -118,10 +118,15 @@ function helper.failed(vendor, op, status, message, res, err)
   return err
 end
 
---- Asserts that a call raises `message` and sends nothing.
-function helper.refuses(message, call)
+--- Asserts that a call raises `message` (exact, or a plain substring with
+-- partial = true) and sends nothing.
+function helper.refuses(message, call, partial)
   local assert = require "luassert"
-  assert.has_error(call, message)
+  if partial then
+    assert.error_matches(call, message, 1, true)
+  else
+    assert.has_error(call, message)
+  end
   assert.same({}, helper.requests())
 end
 

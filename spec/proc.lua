@@ -74,4 +74,11 @@ function proc.lua_env(extra)
   return env
 end
 
+--- The lines of s, each ended by a newline.
+function proc.lines(s)
+  local t = {}
+  for l in s:gmatch("([^\n]*)\n") do t[#t + 1] = l end
+  return t
+end
+
 return proc

@@ -46,14 +46,7 @@ end
 
 -- The call raises `message` (exact, or a plain substring with partial = true)
 -- and nothing reaches the simulator.
-local function refused(fn, message, partial)
-  if partial then
-    assert.error_matches(fn, message, 1, true)
-  else
-    assert.has_error(fn, message)
-  end
-  assert.same({}, sim.requests())
-end
+local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
 
 local function assert_error(err, f)
   assert.is_true(userapi.is_error(err))
