@@ -10,24 +10,40 @@ local cases = require "spec.shared_cases"
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/nginx_spec%.lua$") or "."
 if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("pwd"):read("*l") .. "/" .. ROOT end
 
+-- Starts nginx on a config file whose text `fill` adapts (paths, port), in
+-- its own prefix; returns its base URL and a function that stops it by pid.
+local function start_nginx(template, pidfile, fill)
+  local prefix = sh("mktemp -d /tmp/userapi-nginx.XXXXXX")
+  os.execute("mkdir -p " .. prefix .. "/tmp " .. prefix .. "/logs")
+  local port = free_port()
+  local conf = fill(assert(io.open(ROOT .. "/" .. template)):read("*a"), prefix, port)
+  local f = assert(io.open(prefix .. "/nginx.conf", "w"))
+  f:write(conf)
+  f:close()
+  -- nginx must not inherit the sanitizer preload of make memcheck
+  local out = sh(("env -u LD_PRELOAD USERAPI_SIM_URL=%s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1; echo rc=$?")
+    :format(sim.url, prefix, prefix))
+  assert(out:find("rc=0", 1, true), "nginx did not start: " .. out)
+  local function stop()
+    local pid = io.open(prefix .. "/" .. pidfile)
+    if pid then
+      os.execute("kill " .. pid:read("*l"))
+      pid:close()
+    end
+    if os.getenv("USERAPI_KEEP_NGINX") then print("nginx prefix kept: " .. prefix) return end
+    os.execute("sleep 0.2; rm -rf " .. prefix)
+  end
+  return "http://127.0.0.1:" .. port, stop
+end
+
 describe("userapi in nginx", function()
-  local prefix, url, session
+  local url, stop, session
 
   setup(function()
     sim.reset()
-    prefix = sh("mktemp -d /tmp/userapi-nginx.XXXXXX")
-    os.execute("mkdir -p " .. prefix .. "/tmp")
-    local port = free_port()
-    local conf = assert(io.open(ROOT .. "/spec/nginx/nginx.conf.in")):read("*a")
-    conf = conf:gsub("@PREFIX@", prefix):gsub("@ROOT@", ROOT):gsub("@PORT@", tostring(port))
-    local f = assert(io.open(prefix .. "/nginx.conf", "w"))
-    f:write(conf)
-    f:close()
-    local out = sh(("env -u LD_PRELOAD USERAPI_SIM_URL=%s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1;"
-      .. " echo rc=$?")
-      :format(sim.url, prefix, prefix))
-    assert(out:find("rc=0", 1, true), "nginx did not start: " .. out)
-    url = "http://127.0.0.1:" .. port
+    url, stop = start_nginx("spec/nginx/nginx.conf.in", "nginx.pid", function(conf, prefix, port)
+      return (conf:gsub("@PREFIX@", prefix):gsub("@ROOT@", ROOT):gsub("@PORT@", tostring(port)))
+    end)
     session = core.session{ timeout_ms = 10000 }
     for _ = 1, 100 do
       if session:request{ method = "GET", url = url .. "/timer" } then break end
@@ -35,15 +51,7 @@ describe("userapi in nginx", function()
     end
   end)
 
-  teardown(function()
-    local pid = io.open(prefix .. "/nginx.pid")
-    if pid then
-      os.execute("kill " .. pid:read("*l"))
-      pid:close()
-    end
-    if os.getenv("USERAPI_KEEP_NGINX") then print("nginx prefix kept: " .. prefix) return end
-    os.execute("sleep 0.2; rm -rf " .. prefix)
-  end)
+  teardown(function() stop() end)
 
   local function get(path)
     local status, body = session:request{ method = "GET", url = url .. path }
@@ -109,20 +117,10 @@ describe("userapi in nginx", function()
 
   it("runs the example config of examples/nginx: a lookup endpoint and a timer walking all users", function()
     sim.reset()
-    local ex = sh("mktemp -d /tmp/userapi-nginx-ex.XXXXXX")
-    os.execute("mkdir -p " .. ex .. "/logs")
-    local port = free_port()
-    local conf = assert(io.open(ROOT .. "/examples/nginx/nginx.conf")):read("*a")
-    conf = conf:gsub("/opt/userapi", ROOT):gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port)
-    local f = assert(io.open(ex .. "/nginx.conf", "w"))
-    f:write(conf)
-    f:close()
-    local out = sh(("env -u LD_PRELOAD USERAPI_SIM_URL=%s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1;"
-      .. " echo rc=$?")
-      :format(sim.url, ex, ex))
-    assert(out:find("rc=0", 1, true), out)
+    local base, stop_example = start_nginx("examples/nginx/nginx.conf", "logs/nginx.pid", function(conf, _, port)
+      return (conf:gsub("/opt/userapi", ROOT):gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port))
+    end)
     local ok, err = pcall(function()
-      local base = "http://127.0.0.1:" .. port
       local status, body
       local ada, nobody = "/users/kandji/69c009ca-1f78-4bdf-bb93-08d6d39041db",
                           "/users/kandji/00000000-0000-0000-0000-000000000000"
@@ -141,9 +139,7 @@ describe("userapi in nginx", function()
       end
       assert.equal("kandji users at last walk: " .. math.floor(sim.state("kandji").count), body:gsub("%s+$", ""))
     end)
-    local pid = io.open(ex .. "/logs/nginx.pid")
-    if pid then os.execute("kill " .. pid:read("*l")) pid:close() end
-    os.execute("sleep 0.2; rm -rf " .. ex)
+    stop_example()
     assert(ok, err)
   end)
 
