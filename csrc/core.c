@@ -698,7 +698,7 @@ static slot *free_slot(lua_State *L, multi *m) {
   int i;
   slot **grown, *sl;
   for (i = 0; i < m->nslots; i++)
-    if (!m->slots[i]->active) return m->slots[i];
+    if (!m->slots[i]->active && m->slots[i]->xfer.easy) return m->slots[i];
   grown = realloc(m->slots, (size_t)(m->nslots + 1) * sizeof *grown);
   if (!grown) oom(L);
   m->slots = grown;
