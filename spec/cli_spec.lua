@@ -2,6 +2,8 @@
 -- cli.main with captured streams (under the suite's Lua), and as a real
 -- subprocess of bin/userapi (Lua 5.4, no LUA_PATH: it finds the checkout).
 local cli = require "userapi.cli"
+local format = require "userapi.format"
+local config = require "userapi.config"
 local csv = require "userapi.csv"
 local cjson = require "cjson"
 local sim = require "spec.helper"
@@ -114,7 +116,7 @@ describe("userapi --help", function()
   end)
 
   it("lists every operation of each vendor with its parameters, from the operation tables", function()
-    for _, vname in ipairs(cli.VENDORS) do
+    for _, vname in ipairs({ "opendatasoft", "arthur", "kandji", "sigfox" }) do
       local code, out = run({ vname, "--help" })
       assert.equal(0, code)
       local vendor = require("userapi").vendors[vname]
@@ -684,20 +686,20 @@ describe("output helpers", function()
   it("to_json sorts keys, keeps slashes, escapes control bytes, writes integers as integers", function()
     local null = require("userapi").null
     assert.equal('{"a":[1,2.5,"x/y"],"b":null,"c":{},"d":"\\u0001\\n\\"","e":1435579813762}',
-      cli.to_json{ e = 1435579813762.0, d = '\1\n"', c = {}, b = null, a = { 1, 2.5, "x/y" } })
-    assert.equal('[\n  {\n    "k": true\n  }\n]', cli.to_json({ { k = true } }, 2))
+      format.to_json{ e = 1435579813762.0, d = '\1\n"', c = {}, b = null, a = { 1, 2.5, "x/y" } })
+    assert.equal('[\n  {\n    "k": true\n  }\n]', format.to_json({ { k = true } }, 2))
   end)
 
   it("cells: null empty, arrays of strings joined, objects as JSON", function()
     local null = require("userapi").null
     assert.same({ "", "", "a;b", '[{"uid":"x"}]', '{"n":1}', "2", "false" },
-      { cli.cell(nil), cli.cell(null), cli.cell{ "a", "b" }, cli.cell{ { uid = "x" } }, cli.cell{ n = 1 },
-        cli.cell(2.0), cli.cell(false) })
+      { format.cell(nil), format.cell(null), format.cell{ "a", "b" }, format.cell{ { uid = "x" } },
+        format.cell{ n = 1 }, format.cell(2.0), format.cell(false) })
   end)
 
-  it("parse_config reads [profile.vendor] sections", function()
+  it("config.parse reads [profile.vendor] sections", function()
     assert.same({ ["default.kandji"] = { token = "t", subdomain = "acme" }, ["ops.sigfox"] = { login = "l" } },
-      cli.parse_config("# c\n[default.kandji]\ntoken = \"t\"\n; c\nsubdomain=acme\n\n[ ops.sigfox ]\nlogin = l\n"))
-    assert.has_error(function() cli.parse_config("token = x\n", "f") end)
+      config.parse("# c\n[default.kandji]\ntoken = \"t\"\n; c\nsubdomain=acme\n\n[ ops.sigfox ]\nlogin = l\n"))
+    assert.has_error(function() config.parse("token = x\n", "f") end)
   end)
 end)
