@@ -34,6 +34,7 @@ build = {
     ["userapi.cli"] = "lua/userapi/cli.lua",
     ["userapi.cli.args"] = "lua/userapi/cli/args.lua",
     ["userapi.cli.help"] = "lua/userapi/cli/help.lua",
+    ["userapi.cli.streams"] = "lua/userapi/cli/streams.lua",
     ["userapi.cli.usage"] = "lua/userapi/cli/usage.lua",
     ["userapi.config"] = "lua/userapi/config.lua",
     ["userapi.format"] = "lua/userapi/format.lua",

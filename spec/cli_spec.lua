@@ -703,3 +703,77 @@ describe("output helpers", function()
     assert.has_error(function() config.parse("token = x\n", "f") end)
   end)
 end)
+
+describe("writing the output", function()
+  -- Opendatasoft pages that never end: full pages, a next link with no offset
+  local function endless_pages()
+    local users = {}
+    for i = 1, 100 do users[i] = { username = "user" .. i, email = "user" .. i .. "@example.com" } end
+    sim.fault{ match = { vendor = "ods", method = "GET", path = ".*/users/" }, times = 0,
+               body = { results = users, next = "http://elsewhere.invalid/users/?more" } }
+  end
+
+  -- a stdout that fails every write after the first `ok` with this error
+  -- (and raises, ending the case, when writes go on long after that)
+  local function failing(ok, msg, code)
+    local s = stream()
+    local n = 0
+    function s:write(...)
+      n = n + 1
+      if n > ok + 100 then error("still writing long after the failure") end
+      if n > ok then return nil, msg, code end
+      return stream().write(self, ...)
+    end
+    function s:flush()
+      if n > ok then return nil, msg, code end
+      return self
+    end
+    return s
+  end
+
+  local function run_to(out, argv)
+    local err = stream()
+    local env = {}
+    for k, v in pairs(ENV) do env[k] = v end
+    local code = cli.main(argv, env, { stdin = stream(), stdout = out, stderr = err,
+                                       isatty = function() return false end })
+    return code, err:text()
+  end
+
+  it("a failed write is exit 1 with a message", function()
+    local code, err = run_to(failing(0, "No space left on device", 28), args("kandji", "get_user", ADA))
+    assert.equal(1, code)
+    assert.equal("userapi: cannot write the output: No space left on device\n", err)
+  end)
+
+  it("> /dev/full is exit 1 with a message, from the real command", function()
+    local r = proc.run(nil, ENV, nil, "sh -c " .. proc.quote("bin/userapi kandji get_user " .. ADA
+      .. " --base-url " .. proc.quote(sim.base.kandji) .. " >/dev/full"))
+    assert.equal(1, r.code)
+    assert.truthy(r.err:find("cannot write the output: No space left on device", 1, true), r.err)
+  end)
+
+  it("a closed pipe stops the walk at once: status 141, no message", function()
+    endless_pages()
+    local code, err = run_to(failing(3, "Broken pipe", 32), args("opendatasoft", "get_users", "--all", "--format",
+      "jsonl"))
+    assert.equal(141, code)
+    assert.equal("", err)
+    assert.equal(1, #sim.requests())  -- the page whose rows did not all go out, and no more
+  end)
+
+  it("| head -1 on pages that never end sends a handful of requests, from the real command", function()
+    endless_pages()
+    local cmd = ("cd %s && env -i PATH=%s USERAPI_ODS_APIKEY=ods-test-key timeout 30 bash -c %s 2>%s/pipe-err")
+      :format(proc.quote(proc.root), proc.quote(os.getenv("PATH")), proc.quote(
+        "bin/userapi ods get_users --all --format jsonl --base-url " .. proc.quote(sim.base.opendatasoft)
+        .. ' | head -1 >/dev/null; echo "${PIPESTATUS[0]}"'), proc.tmpdir())
+    local p = assert(io.popen(cmd))
+    local status = tonumber(p:read("*l"))
+    p:close()
+    assert.equal(141, status)
+    assert.equal("", proc.slurp(proc.tmpdir() .. "/pipe-err"))
+    local n = #sim.requests()
+    assert.truthy(n >= 1 and n <= 10, n .. " requests")
+  end)
+end)

@@ -24,9 +24,10 @@ local args_ = require "userapi.cli.args"
 local help = require "userapi.cli.help"
 local record = require "userapi.transport.record"
 local usage_ = require "userapi.cli.usage"
+local streams_ = require "userapi.cli.streams"
 
 local type, pairs, ipairs, tostring, tonumber, pcall = type, pairs, ipairs, tostring, tonumber, pcall
-local concat, floor, format = table.concat, math.floor, string.format
+local concat, format = table.concat, string.format
 local unpack = table.unpack or unpack
 local usage, is_usage, is_array = usage_.raise, usage_.is, fmt_.is_array
 local path_params = args_.path_params
@@ -52,27 +53,6 @@ local function vendor_name(typed)
 end
 
 -- ---- the command ---------------------------------------------------------------
-
-local function default_isatty(streams, name)
-  local fd = ({ stdin = 0, stdout = 1, stderr = 2 })[name]
-  if streams[name] ~= io[name] then return false end
-  local ok, _, code = os.execute("test -t " .. fd)
-  if type(ok) == "number" then return ok == 0 end -- Lua 5.1/LuaJIT: the status
-  return ok == true and (code == nil or code == 0)
-end
-
-local function progress_bar(err_stream)
-  local last = -1
-  return function(done, n)
-    local cols = 30
-    local filled = n > 0 and floor(cols * done / n) or cols
-    if filled == last and done < n then return end
-    last = filled
-    err_stream:write(format("\r[%s%s] %d/%d", ("#"):rep(filled), ("."):rep(cols - filled), done, n))
-    if done >= n then err_stream:write("\n") end
-    if err_stream.flush then err_stream:flush() end
-  end
-end
 
 local function read_lines(text)
   local items = {}
@@ -296,7 +276,11 @@ end
 
 local function walk_all(req, client, out)
   local w = fmt_.writer(req.fmt, out, req.cols)
-  for user in client:each_user(next(req.query) and req.query or nil) do w.row(user) end
+  for user in client:each_user(next(req.query) and req.query or nil) do
+    w.row(user)
+    -- a reader that has gone stops the walk here, not pages later
+    out:flush()
+  end
   w.finish()
   return 0
 end
@@ -304,7 +288,7 @@ end
 local function run_each(req, client, streams)
   local out, err_out = streams.stdout, streams.stderr
   local items, labels = req.items, req.labels
-  local bar = (#items > 0 and streams.isatty("stderr")) and progress_bar(err_out) or nil
+  local bar = (#items > 0 and streams.isatty("stderr")) and streams_.progress_bar(err_out) or nil
   local results = client:bulk(req.opname, items, { concurrency = req.concurrency, on_progress = bar })
   local rows = {}
   for i, r in ipairs(results) do
@@ -391,12 +375,23 @@ end
 -- @usage os.exit(require("userapi.cli").main(arg), true)
 function _M.main(argv, env, streams)
   streams = streams or {}
-  local s = { stdin = streams.stdin or io.stdin, stdout = streams.stdout or io.stdout,
-              stderr = streams.stderr or io.stderr }
-  s.isatty = streams.isatty or function(name) return default_isatty(s, name) end
-  local ok, code = pcall(run, argv or {}, config.getenv_of(env), s)
+  local raw = { stdin = streams.stdin or io.stdin, stdout = streams.stdout or io.stdout,
+                stderr = streams.stderr or io.stderr }
+  local s = { stdin = raw.stdin, stdout = streams_.checked(raw.stdout), stderr = raw.stderr }
+  s.isatty = streams.isatty or function(name) return streams_.isatty(raw[name], name) end
+  local ok, code = pcall(function()
+    local c = run(argv or {}, config.getenv_of(env), s)
+    s.stdout:flush()
+    return c
+  end)
   if ok then return code end
   local e = code
+  local werr = streams_.write_error(e)
+  if werr and werr.pipe then return streams_.SIGPIPE_STATUS end
+  if werr then
+    s.stderr:write("userapi: cannot write the output: ", werr.message, "\n")
+    return 1
+  end
   if is_usage(e) then
     s.stderr:write("userapi: ", e.message, "\n")
     return 2
