@@ -68,6 +68,13 @@ end
 
 local lines = proc.lines
 
+-- a config file as users keep it: private to them
+local function config_file(name, text)
+  local path = proc.file(name, text)
+  os.execute("chmod 600 " .. path)
+  return path
+end
+
 local function jsonl(s)
   local t = {}
   for i, l in ipairs(lines(s)) do t[i] = cjson.decode(l) end
@@ -566,7 +573,7 @@ describe("--dry-run", function()
   end)
 
   it("redacts an API key sent in the query", function()
-    local cfg = proc.file("config-query", "[default.opendatasoft]\napikey_in = query\n")
+    local cfg = config_file("config-query", "[default.opendatasoft]\napikey_in = query\n")
     local code, out = run(args("opendatasoft", "get_user", "ada.lovelace", "--dry-run"),
       { env = { USERAPI_CONFIG = cfg } })
     assert.equal(0, code)
@@ -618,7 +625,7 @@ describe("secrets", function()
   end)
 
   it("come from a config file profile, the environment winning over the file", function()
-    local cfg = proc.file("config", table.concat({
+    local cfg = config_file("config", table.concat({
       "# userapi config",
       "[ops.kandji]",
       "token = \"kandji-test-token\"",
@@ -647,17 +654,46 @@ describe("secrets", function()
   end)
 
   it("a malformed config file or an unknown key is a usage error", function()
-    local bad = proc.file("config-bad", "[default.kandji]\ntoken\n")
+    local bad = config_file("config-bad", "[default.kandji]\ntoken\n")
     local code, _, err = run(args("kandji", "list_users"), { env = { USERAPI_CONFIG = bad } })
     assert.equal(2, code)
     assert.truthy(err:find("config-bad:2: expected [profile.vendor] or key = value", 1, true))
-    local unknown = proc.file("config-unknown", "[default.kandji]\npassword = x\n")
+    local unknown = config_file("config-unknown", "[default.kandji]\npassword = x\n")
     code, _, err = run(args("kandji", "list_users"), { env = { USERAPI_CONFIG = unknown } })
     assert.equal(2, code)
     assert.truthy(err:find("unknown key 'password' for kandji", 1, true))
-    code, _, err = run(args("kandji", "list_users"), { env = { USERAPI_CONFIG = "/nonexistent/config" } })
+  end)
+
+  it("a missing USERAPI_CONFIG is fatal only when a credential is needed from it", function()
+    local code = run(args("kandji", "list_users"), { env = { USERAPI_CONFIG = "/nonexistent/config" } })
+    assert.equal(0, code)
+    local _, err
+    code, _, err = run(args("kandji", "list_users"),
+      { env = { USERAPI_CONFIG = "/nonexistent/config", USERAPI_KANDJI_TOKEN = false } })
     assert.equal(2, code)
-    assert.truthy(err:find("cannot read /nonexistent/config", 1, true))
+    assert.truthy(err:find("missing credentials for kandji (token)", 1, true), err)
+    assert.truthy(err:find("USERAPI_CONFIG: cannot read /nonexistent/config", 1, true), err)
+  end)
+
+  it("refuses a config file others may read or change, or that is not the user's (exit 2, chmod 600)", function()
+    local cfg = config_file("config-perm", "[default.kandji]\ntoken = kandji-test-token\n")
+    local env = { USERAPI_CONFIG = cfg, USERAPI_KANDJI_TOKEN = false }
+    for _, mode in ipairs({ "644", "666", "640", "604", "620" }) do
+      os.execute("chmod " .. mode .. " " .. cfg)
+      local code, out, err = run(args("kandji", "list_users"), { env = env })
+      assert.equal(2, code, mode)
+      assert.equal("", out)
+      assert.truthy(err:find("run chmod 600 " .. cfg, 1, true), err)
+      assert.equal(0, #sim.requests())
+    end
+    os.execute("chmod 600 " .. cfg)
+    assert.equal(0, (run(args("kandji", "list_users"), { env = env })))
+    -- another user's file, however private (root may give it away)
+    if os.execute("chown 65534 " .. cfg .. " 2>/dev/null") then
+      local code, _, err = run(args("kandji", "list_users"), { env = env })
+      assert.equal(2, code)
+      assert.truthy(err:find("belongs to uid 65534, not to you", 1, true), err)
+    end
   end)
 
   it("--token-from-stdin reads the secret from standard input, as a subprocess", function()

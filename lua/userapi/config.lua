@@ -100,6 +100,58 @@ function _M.keys(vendor)
   return allowed
 end
 
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- The permission bits and the owner of a file: lua-posix where there is
+-- one (Debian has it for LuaJIT), else stat(1).
+local function mode_and_owner(path)
+  local ok, pstat = pcall(require, "posix.sys.stat")
+  if ok then
+    local st = pstat.stat(path)
+    if st then return st.st_mode % 4096, st.st_uid end
+  end
+  local p = io.popen("stat -L -c '%a %u' " .. quote(path) .. " 2>/dev/null")
+  local line = p and p:read("*l")
+  if p then p:close() end
+  local mode, uid = (line or ""):match("^(%x+) (%d+)$")
+  if mode then return tonumber(mode, 8), tonumber(uid) end
+end
+
+-- the user running us: lua-posix, else /proc, else id(1)
+local function my_uid()
+  local ok, unistd = pcall(require, "posix.unistd")
+  if ok then return unistd.geteuid() end
+  local f = io.open("/proc/self/status")
+  if f then
+    local text = f:read("*a")
+    f:close()
+    local euid = text:match("\nUid:%s+%d+%s+(%d+)")
+    if euid then return tonumber(euid) end
+  end
+  local p = io.popen("id -u")
+  local uid = p and tonumber(p:read("*l"))
+  if p then p:close() end
+  return uid
+end
+
+--- Refuses a config file that others may read or change, as ssh does for
+-- keys: it holds secrets, and its base_url decides where they are sent.
+-- @tparam string path
+-- @raise a usage error naming the fix (`chmod 600 PATH`)
+function _M.check_private(path)
+  local mode, uid = mode_and_owner(path)
+  if not mode then usage("%s: cannot read its permissions", path) end
+  if mode % 64 ~= 0 then
+    usage("%s holds secrets but its group or others may read or change it (mode %03o): run chmod 600 %s",
+      path, mode, path)
+  end
+  local me = my_uid()
+  if me and uid ~= me then
+    usage("%s holds secrets but belongs to uid %d, not to you (uid %d): run chown %d %s; chmod 600 %s",
+      path, uid, me, me, path, path)
+  end
+end
+
 -- the typed options of one [profile.vendor] section
 local function section_options(vendor, section, where)
   local allowed, name = _M.keys(vendor), select(2, cli_of(vendor))
@@ -126,16 +178,19 @@ end
 -- @tparam[opt] string profile the config section's profile (`USERAPI_PROFILE`, else `default`)
 -- @treturn table options for the vendor's constructor
 -- @treturn string where they came from, for messages
--- @raise a usage error (a table with `message`) on an unreadable or malformed config file
+-- @raise a usage error (a table with `message`) on a malformed config file, or
+-- one that others may read or change (see `check_private`). A missing file is
+-- no error here: `hint` names it when credentials turn out to be missing.
 function _M.options(vendor, env, profile)
   local getenv = _M.getenv_of(env)
   local c, name = cli_of(vendor)
   profile = profile or getenv("USERAPI_PROFILE") or "default"
   local opts, sources = {}, {}
-  local path, explicit = _M.path(getenv)
+  local path = _M.path(getenv)
   if path then
     local f = io.open(path, "rb")
     if f then
+      _M.check_private(path)
       local text = f:read("*a")
       f:close()
       local section = _M.parse(text, path)[profile .. "." .. name]
@@ -143,9 +198,8 @@ function _M.options(vendor, env, profile)
         opts = section_options(vendor, section, path .. " [" .. profile .. "." .. name .. "]")
         sources[#sources + 1] = path
       end
-    elseif explicit then
-      usage("USERAPI_CONFIG: cannot read %s", path)
     end
+    -- a missing USERAPI_CONFIG matters only when credentials are missing: see hint
   end
   for _, pair in ipairs(c.env or {}) do
     local v = getenv(pair[2])
@@ -166,8 +220,14 @@ function _M.hint(vendor, env, profile)
   local c, name = cli_of(vendor)
   local names, keys = {}, {}
   for _, pair in ipairs(c.env or {}) do names[#names + 1], keys[#keys + 1] = pair[2], pair[1] end
-  return format("set %s, or put %s in a [%s.%s] section of %s", concat(names, ", "), concat(keys, ", "),
-    profile or "default", name, _M.path(env) or "~/.config/userapi/config")
+  local path, explicit = _M.path(env)
+  local unreadable = ""
+  if explicit then
+    local f, err = io.open(path, "rb")
+    if f then f:close() else unreadable = " (USERAPI_CONFIG: cannot read " .. tostring(err) .. ")" end
+  end
+  return format("set %s, or put %s in a [%s.%s] section of %s%s", concat(names, ", "), concat(keys, ", "),
+    profile or "default", name, path or "~/.config/userapi/config", unreadable)
 end
 
 return _M
