@@ -813,3 +813,34 @@ describe("writing the output", function()
     assert.truthy(n >= 1 and n <= 10, n .. " requests")
   end)
 end)
+
+describe("vendor text on a terminal", function()
+  local NASTY = "\27]0;pwned\7\27[2J\194\155c gone\tnow"
+
+  it("stderr: the vendor's message has its control characters escaped", function()
+    sim.fault{ match = { vendor = "kandji", op = "get_user" }, status = 400,
+               body = { detail = NASTY } }
+    local code, _, err = run(args("kandji", "get_user", ADA))
+    assert.equal(1, code)
+    assert.falsy(err:find("[\1-\9\11-\31\127]"))
+    assert.falsy(err:find("\194\155", 1, true))
+    assert.truthy(err:find("\\x1b]0;pwned\\x07\\x1b[2J\\u009bc gone\\tnow", 1, true), err)
+  end)
+
+  it("table: escaped; json and csv: the data as it is, in their own escapes", function()
+    local user = { id = ADA, email = "ada@example.com", name = NASTY, ["k\27[2J"] = "v" }
+    sim.fault{ match = { vendor = "kandji", op = "get_user" }, body = user, times = 0 }
+    local code, out = run(args("kandji", "get_user", ADA, "--format", "table"))
+    assert.equal(0, code)
+    assert.falsy(out:find("[\1-\9\11-\31\127]"))
+    assert.falsy(out:find("\194\155", 1, true))
+    assert.truthy(out:find("\\x1b]0;pwned", 1, true))
+    assert.truthy(out:find("k\\x1b[2J", 1, true))
+    code, out = run(args("kandji", "get_user", ADA, "--format", "csv"))
+    assert.equal(0, code)
+    assert.truthy(out:find(NASTY, 1, true))
+    code, out = run(args("kandji", "get_user", ADA))
+    assert.equal(0, code)
+    assert.equal(NASTY, cjson.decode(out).name)
+  end)
+end)

@@ -31,6 +31,7 @@ local concat, format = table.concat, string.format
 local unpack = table.unpack or unpack
 local usage, is_usage, is_array = usage_.raise, usage_.is, fmt_.is_array
 local path_params = args_.path_params
+local term = fmt_.escape_terminal
 
 local _M = {}
 
@@ -214,8 +215,8 @@ local function make_client(o, vname, vendor, getenv, streams, sent)
   elseif o.verbose then
     local err_out = streams.stderr
     copts.on_request = function(e)
-      err_out:write(format("%s %s %s -> %s%s\n", e.operation, e.method, e.url,
-        e.status and tostring(e.status) or tostring(e.error), e.ms and format(" (%.0f ms)", e.ms) or ""))
+      err_out:write(term(format("%s %s %s -> %s%s", e.operation, e.method, e.url,
+        e.status and tostring(e.status) or tostring(e.error), e.ms and format(" (%.0f ms)", e.ms) or "")), "\n")
     end
   end
   local ok, client = pcall(userapi[vname], copts)
@@ -295,7 +296,7 @@ local function run_each(req, client, streams)
     local e = r.err
     rows[i] = { item = labels[i], ok = r.ok, status = e and e.status or nil,
                 error = e and tostring(e) or nil, result = r.value ~= true and r.value or nil }
-    if e then err_out:write(labels[i], ": ", tostring(e), "\n") end
+    if e then err_out:write(term(labels[i] .. ": " .. tostring(e)), "\n") end
   end
   if req.fmt == "json" then
     out:write(#rows == 0 and "[]" or fmt_.to_json(rows, 2), "\n")
@@ -312,7 +313,7 @@ local function run_one(req, client, streams)
   local a = call_args(req.names, req.op, req.body, req.query, req.args)
   local res, err = client[req.opname](client, unpack(a, 1, a.n))
   if res == nil then
-    streams.stderr:write(tostring(err), "\n")
+    streams.stderr:write(term(tostring(err)), "\n")
     return 1
   end
   if type(res) == "string" then
@@ -389,25 +390,22 @@ function _M.main(argv, env, streams)
   local werr = streams_.write_error(e)
   if werr and werr.pipe then return streams_.SIGPIPE_STATUS end
   if werr then
-    s.stderr:write("userapi: cannot write the output: ", werr.message, "\n")
+    s.stderr:write("userapi: cannot write the output: ", term(werr.message), "\n")
     return 1
   end
+  -- what reaches stderr may quote a vendor: escaped for the terminal
   if is_usage(e) then
-    s.stderr:write("userapi: ", e.message, "\n")
+    s.stderr:write("userapi: ", term(e.message), "\n")
     return 2
   end
   if errors.is(e) then
-    s.stderr:write(tostring(e), "\n")
+    s.stderr:write(term(tostring(e)), "\n")
     return 1
   end
   -- the library raises "bad argument" for input it refuses before sending
-  local msg = tostring(e)
-  if msg:find("^bad argument") then
-    s.stderr:write("userapi: ", msg, "\n")
-    return 2
-  end
+  local msg = term(tostring(e))
   s.stderr:write("userapi: ", msg, "\n")
-  return 1
+  return msg:find("^bad argument") and 2 or 1
 end
 
 return _M

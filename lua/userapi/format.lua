@@ -137,10 +137,22 @@ end
 -- display width of UTF-8 text: code points
 local function width(s) return #s - select(2, s:gsub("[\128-\191]", "")) end
 
+local NAMED = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+--- Text from a vendor made safe for a terminal: control characters (C0,
+-- DEL and the C1 range, which terminals read as escape sequences that set the
+-- title or clear the screen) are written as `\n`, `\t`, `\x1b`, `\u009b`.
+-- @tparam string s
+-- @treturn string
+function _M.escape_terminal(s)
+  s = s:gsub("%c", function(c) return NAMED[c] or sformat("\\x%02x", c:byte()) end)
+  return (s:gsub("\194([\128-\159])", function(c) return sformat("\\u%04x", c:byte()) end))
+end
+
 local MAX_CELL = 48
 
 local function fit(s)
-  s = s:gsub("[%c]", " ")
+  s = _M.escape_terminal(s)
   if width(s) <= MAX_CELL then return s end
   -- cut at a code point boundary
   local n, i = 0, 1
@@ -163,8 +175,8 @@ end
 function _M.write_table(out, rows, cols)
   cols = cols or _M.columns(rows)
   if #cols == 0 then return end
-  local cells, widths = {}, {}
-  for j, c in ipairs(cols) do widths[j] = width(c) end
+  local cells, widths, header = {}, {}, {}
+  for j, c in ipairs(cols) do header[j] = fit(c) widths[j] = width(header[j]) end
   for i, r in ipairs(rows) do
     local line = {}
     for j, c in ipairs(cols) do
@@ -182,7 +194,7 @@ function _M.write_table(out, rows, cols)
     end
     out:write((concat(parts, "  "):gsub("%s+$", "")), "\n")
   end
-  emit(cols)
+  emit(header)
   local rule = {}
   for j = 1, #cols do rule[j] = ("-"):rep(widths[j]) end
   emit(rule)
