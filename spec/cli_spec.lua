@@ -844,3 +844,22 @@ describe("vendor text on a terminal", function()
     assert.equal(NASTY, cjson.decode(out).name)
   end)
 end)
+
+describe("server data the library refuses", function()
+  it("is exit 1, not the usage error's 2: a cursor with CR LF in the next page's link", function()
+    sim.fault{ match = { vendor = "kandji", op = "list_users" },
+               body = { results = { { id = ADA, email = "ada@example.com" } },
+                        next = "http://127.0.0.1/api/v1/users?cursor=abc%0D%0AX-Injected:%201" } }
+    local code, out, err = run(args("kandji", "list_users", "--all", "--format", "jsonl"))
+    assert.equal(1, code)
+    assert.equal(1, #lines(out))
+    assert.truthy(err:find("kandji", 1, true), err)
+    assert.equal(1, #sim.requests())
+  end)
+
+  it("input the user gave is still exit 2, nothing sent", function()
+    local code = run(args("kandji", "get_user", "a/b"))
+    assert.equal(2, code)
+    assert.equal(0, #sim.requests())
+  end)
+end)

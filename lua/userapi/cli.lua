@@ -212,9 +212,12 @@ local function make_client(o, vname, vendor, getenv, streams, sent)
   if o["base-url"] then copts.base_url = o["base-url"] end
   if sent then
     copts.transport, copts.rate_limit = record.module(sent), false
-  elseif o.verbose then
-    local err_out = streams.stderr
+  else
+    -- counted: once the server has answered, what the library refuses came from it
+    local err_out, verbose = streams.stderr, o.verbose
     copts.on_request = function(e)
+      streams.exchanges = streams.exchanges + 1
+      if not verbose then return end
       err_out:write(term(format("%s %s %s -> %s%s", e.operation, e.method, e.url,
         e.status and tostring(e.status) or tostring(e.error), e.ms and format(" (%.0f ms)", e.ms) or "")), "\n")
     end
@@ -355,6 +358,7 @@ local function run(argv, getenv, streams)
   end
   local vname, vendor, opname = resolve(o, streams.stdout)
   if not vname then return 0 end
+  streams.doing = vname .. " " .. opname
   local req = request_of(o, vname, vendor, opname, streams)
   local sent = o["dry-run"] and {} or nil
   local client = make_client(o, vname, vendor, getenv, streams, sent)
@@ -378,7 +382,7 @@ function _M.main(argv, env, streams)
   streams = streams or {}
   local raw = { stdin = streams.stdin or io.stdin, stdout = streams.stdout or io.stdout,
                 stderr = streams.stderr or io.stderr }
-  local s = { stdin = raw.stdin, stdout = streams_.checked(raw.stdout), stderr = raw.stderr }
+  local s = { stdin = raw.stdin, stdout = streams_.checked(raw.stdout), stderr = raw.stderr, exchanges = 0 }
   s.isatty = streams.isatty or function(name) return streams_.isatty(raw[name], name) end
   local ok, code = pcall(function()
     local c = run(argv or {}, config.getenv_of(env), s)
@@ -402,8 +406,13 @@ function _M.main(argv, env, streams)
     s.stderr:write(term(tostring(e)), "\n")
     return 1
   end
-  -- the library raises "bad argument" for input it refuses before sending
+  -- "bad argument" is the library refusing input before sending: the user's
+  -- (2), unless a server answered already: then it is the server's data (1)
   local msg = term(tostring(e))
+  if msg:find("^bad argument") and s.exchanges > 0 then
+    s.stderr:write("userapi: ", s.doing or "", ": the server's answer led to a request refused: ", msg, "\n")
+    return 1
+  end
   s.stderr:write("userapi: ", msg, "\n")
   return msg:find("^bad argument") and 2 or 1
 end
