@@ -495,8 +495,12 @@ describe("--each", function()
     local code = run(args("sigfox", "delete_profile_of_api_user", "--each", "-", "5138e7dfa2f1fffaf25fd40a"),
       { stdin = "5f3a9c1e2b4d6f8a0c1e2b4e\n5f3a9c1e2b4d6f8a0c1e2b4f\n" })
     assert.equal(0, code)
-    local reqs = sim.requests()
-    assert.equal("/sigfox/v2/api-users/5f3a9c1e2b4d6f8a0c1e2b4e/profiles/5138e7dfa2f1fffaf25fd40a", reqs[1].path)
+    -- concurrent: either may arrive first
+    local paths = {}
+    for i, r in ipairs(sim.requests()) do paths[i] = r.path end
+    table.sort(paths)
+    assert.same({ "/sigfox/v2/api-users/5f3a9c1e2b4d6f8a0c1e2b4e/profiles/5138e7dfa2f1fffaf25fd40a",
+                  "/sigfox/v2/api-users/5f3a9c1e2b4d6f8a0c1e2b4f/profiles/5138e7dfa2f1fffaf25fd40a" }, paths)
     code = run(args("sigfox", "delete_profile_of_api_user", "--each", "-"),
       { stdin = SIGFOX_ADA .. " 5138e7dfa2f1fffaf25fd409\n" })
     assert.equal(0, code)

@@ -16,53 +16,25 @@
 -- local cli = require "userapi.cli"
 -- local code = cli.main({ "kandji", "list_users", "--archived", "false" }, os.getenv)
 local userapi = require "userapi"
-local json = require "userapi.json"
 local errors = require "userapi.errors"
 local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
-local help = require "userapi.cli.help"
 local record = require "userapi.transport.record"
 local usage_ = require "userapi.cli.usage"
+local request = require "userapi.cli.request"
+local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
 
-local type, pairs, ipairs, tostring, tonumber, pcall = type, pairs, ipairs, tostring, tonumber, pcall
-local concat, format = table.concat, string.format
+local type, ipairs, tostring, pcall, next = type, ipairs, tostring, pcall, next
+local format = string.format
 local unpack = table.unpack or unpack
-local usage, is_usage, is_array = usage_.raise, usage_.is, fmt_.is_array
-local path_params = args_.path_params
+local is_usage, is_array = usage_.is, fmt_.is_array
 local term = fmt_.escape_terminal
 
 local _M = {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
-
-local function read_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then usage("%s: cannot read %s", what, tostring(err)) end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- a vendor's name from what the user typed: its name or its alias
-local function vendor_name(typed)
-  if userapi.vendors[typed] then return typed end
-  for name, v in pairs(userapi.vendors) do
-    if v.cli and v.cli.alias == typed then return name end
-  end
-end
-
 -- ---- the command ---------------------------------------------------------------
-
-local function read_lines(text)
-  local items = {}
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    line = trim(line:gsub("\r$", ""))
-    if line ~= "" and not line:find("^#") then items[#items + 1] = line end
-  end
-  return items
-end
 
 -- The rows a result shows as: the items of a page, the elements of an
 -- array, or the one object.
@@ -75,188 +47,7 @@ local function rows_of(vendor, opname, res)
   return { res }
 end
 
-local function split_columns(s)
-  if not s then return nil end
-  local cols = {}
-  for c in s:gmatch("[^,]+") do cols[#cols + 1] = trim(c) end
-  if #cols == 0 then usage("--columns: at least one column expected") end
-  return cols
-end
-
--- ---- the request: vendor, operation, options, body ----------------------------
-
--- the vendor and operation named on the command line; help when asked
-local function resolve(o, out)
-  local typed = o.positional[1]
-  if not typed then
-    if o.help then out:write(help.general()) return end
-    usage("a vendor and an operation expected (userapi --help)")
-  end
-  local vname = vendor_name(typed)
-  if not vname then usage("unknown vendor '%s' (one of %s)", typed, concat(help.vendor_names(), ", ")) end
-  local vendor = userapi.vendors[vname]
-  local opname = o.positional[2]
-  if opname == nil and o.all and vendor.paging then opname = vendor.paging.op end
-  if opname ~= nil and not vendor.ops[opname] then
-    usage("unknown operation '%s' for %s (see userapi %s --help)", opname, vname, vname)
-  end
-  if o.help then
-    out:write(opname and help.operation(vname, opname) or help.vendor(vname))
-    return
-  end
-  if not opname then usage("an operation expected (see userapi %s --help)", vname) end
-  return vname, vendor, opname
-end
-
--- the global options that go with the operation, checked before anything is read or sent
-local function check_options(o, vname, vendor, opname, names)
-  if o.format ~= nil and not fmt_.NAMES[o.format] then
-    usage("--format: json, jsonl, csv or table expected, got '%s'", o.format)
-  end
-  local concurrency
-  if o.concurrency ~= nil then
-    if not o.each then usage("--concurrency goes with --each") end
-    concurrency = o.concurrency:match("^%d+$") and tonumber(o.concurrency)
-    if not concurrency or concurrency < 1 or concurrency > 64 then
-      usage("--concurrency: an integer 1..64 expected, got '%s'", o.concurrency)
-    end
-  end
-  if o.all and o.each then usage("--all and --each do not go together") end
-  if o.all and not (vendor.paging and vendor.paging.op == opname) then
-    usage("--all walks %s, not %s", vendor.paging and vendor.paging.op or "no list", opname)
-  end
-  if o.each and #names == 0 then usage("--each: %s %s takes no path parameter", vname, opname) end
-  local stdin_users = (o["token-from-stdin"] and 1 or 0) + (o.each == "-" and 1 or 0) + (o.body == "@-" and 1 or 0)
-  if stdin_users > 1 then usage("standard input can feed only one of --token-from-stdin, --each -, --body @-") end
-  return concurrency
-end
-
--- the request body: --body, then the body fields given as options
-local function make_body(o, vname, opname, op, fields, stdin)
-  local body
-  if o.body ~= nil then
-    if not op.body then usage("%s %s takes no body", vname, opname) end
-    local text = o.body
-    if text == "@-" then
-      text = stdin:read("*a") or ""
-    elseif text:sub(1, 1) == "@" then
-      text = read_file(text:sub(2), "--body")
-    end
-    local v, jerr = json.decode(text)
-    if v == nil then usage("--body: bad JSON (%s)", tostring(jerr)) end
-    if type(v) ~= "table" then usage("--body: a JSON object or array expected") end
-    body = v
-  end
-  if next(fields) then
-    if body and is_array(body) then usage("body fields as options do not go with an array --body") end
-    body = body or {}
-    for k, v in pairs(fields) do body[k] = v end
-    if op.body.kind == "array" then body = { body } end
-  end
-  if op.body and body == nil then usage("%s %s needs a body: --body JSON, or its fields as options", vname, opname) end
-  return body
-end
-
--- the path parameters given as ARGS; with --each, how many each line gives
-local function positional_args(o, vname, opname, names)
-  local args = {}
-  for i = 3, #o.positional do args[#args + 1] = o.positional[i] end
-  if not o.each and #args ~= #names then
-    if #args < #names then
-      local missing = {}
-      for i = #args + 1, #names do missing[#missing + 1] = names[i]:upper() end
-      usage("%s %s: missing %s", vname, opname, concat(missing, " "))
-    end
-    usage("%s %s: too many arguments (takes %s)", vname, opname, #names == 0 and "none" or concat(names, ", "))
-  end
-  local fixed = o.each and (#names - #args) or #names
-  if o.each and fixed < 1 then
-    usage("--each: %s %s takes %d path parameter(s), all given as ARGS", vname, opname, #names)
-  end
-  return args, fixed
-end
-
--- ---- the client ------------------------------------------------------------------
-
--- --token-from-stdin: the vendor's secret replaces the credentials it excludes
-local function secret_from_stdin(c, copts, stdin)
-  local line = stdin:read("*l")
-  line = line and trim(line) or ""
-  if line == "" then usage("--token-from-stdin: standard input is empty") end
-  for _, group in ipairs(c.alternatives or {}) do
-    for _, k in ipairs(group) do copts[k] = nil end
-  end
-  copts[c.secret] = line
-end
-
--- the constructor's message as a usage error, naming what is missing and where to put it
-local function client_failure(vname, vendor, msg, getenv, profile)
-  msg = msg:gsub("^userapi%.[%w_]+: ", "")
-  local what = msg:match("^credentials missing %((.-)%)")
-  if msg:find("base_url (or the vendor's host options) required", 1, true) then
-    local host = (vendor.cli or {}).host
-    what = (host and (host .. " or ") or "") .. "base_url"
-  elseif not what and msg:find("required", 1, true) then
-    what = msg:gsub(" required$", "")
-  end
-  if what then
-    usage("missing credentials for %s (%s): %s", vname, what, config.hint(vendor, getenv, profile))
-  end
-  usage("%s: %s", vname, msg)
-end
-
-local function make_client(o, vname, vendor, getenv, streams, sent)
-  local profile = o.profile or getenv("USERAPI_PROFILE") or "default"
-  local copts = config.options(vendor, getenv, profile)
-  if o["token-from-stdin"] then secret_from_stdin(vendor.cli or {}, copts, streams.stdin) end
-  if o["base-url"] then copts.base_url = o["base-url"] end
-  if sent then
-    copts.transport, copts.rate_limit = record.module(sent), false
-  else
-    -- counted: once the server has answered, what the library refuses came from it
-    local err_out, verbose = streams.stderr, o.verbose
-    copts.on_request = function(e)
-      streams.exchanges = streams.exchanges + 1
-      if not verbose then return end
-      err_out:write(term(format("%s %s %s -> %s%s", e.operation, e.method, e.url,
-        e.status and tostring(e.status) or tostring(e.error), e.ms and format(" (%.0f ms)", e.ms) or "")), "\n")
-    end
-  end
-  local ok, client = pcall(userapi[vname], copts)
-  if not ok then client_failure(vname, vendor, tostring(client), getenv, profile) end
-  return client
-end
-
 -- ---- running it ------------------------------------------------------------------
-
--- the argument list of one call: path parameters, then the body or the query
-local function call_args(names, op, body, query, ids)
-  local a = {}
-  for i = 1, #names do a[i] = ids[i] end
-  if op.body then
-    a[#names + 1] = body
-  elseif next(query) then
-    a[#names + 1] = query
-  end
-  a.n = #names + 1
-  return a
-end
-
--- --each: the items, each line's fields first, then the ARGS
-local function each_items(o, req, stdin)
-  local text = o.each == "-" and (stdin:read("*a") or "") or read_file(o.each, "--each")
-  local items, labels = {}, {}
-  for i, line in ipairs(read_lines(text)) do
-    local ids = {}
-    for f in line:gmatch("%S+") do ids[#ids + 1] = f end
-    if #ids ~= req.fixed then
-      usage("--each: line %d has %d field(s), %s %s needs %d", i, #ids, req.vname, req.opname, req.fixed)
-    end
-    for _, a in ipairs(req.args) do ids[#ids + 1] = a end
-    items[i], labels[i] = call_args(req.names, req.op, req.body, req.query, ids), line
-  end
-  return items, labels
-end
 
 -- the dry run: the requests go to the recording transport, then out as text
 local function dry_run(req, client, sent, streams)
@@ -266,7 +57,7 @@ local function dry_run(req, client, sent, streams)
     -- the first page, as the iterator asks for it
     client:pages(next(req.query) and req.query or nil)()
   else
-    local a = call_args(req.names, req.op, req.body, req.query, req.args)
+    local a = request.call_args(req.names, req.op, req.body, req.query, req.args)
     client[req.opname](client, unpack(a, 1, a.n))
   end
   for i, e in ipairs(sent) do
@@ -313,7 +104,7 @@ end
 
 local function run_one(req, client, streams)
   local out = streams.stdout
-  local a = call_args(req.names, req.op, req.body, req.query, req.args)
+  local a = request.call_args(req.names, req.op, req.body, req.query, req.args)
   local res, err = client[req.opname](client, unpack(a, 1, a.n))
   if res == nil then
     streams.stderr:write(term(tostring(err)), "\n")
@@ -333,36 +124,19 @@ local function run_one(req, client, streams)
   return 0
 end
 
--- everything the command line asks for, checked: nothing read from stdin or sent yet
-local function request_of(o, vname, vendor, opname, streams)
-  local op = vendor.ops[opname]
-  local req = { o = o, vname = vname, vendor = vendor, opname = opname, op = op, names = path_params(op),
-                all = o.all }
-  req.concurrency = check_options(o, vname, vendor, opname, req.names)
-  req.cols = split_columns(o.columns)
-  local fields
-  req.query, fields = args_.collect(vname, opname, op, o.order)
-  req.body = make_body(o, vname, opname, op, fields, streams.stdin)
-  -- users_export: the raw CSV unless a format asks for rows
-  if op.response == "csv" and o.format and req.query.parse == nil then req.query.parse = true end
-  req.fmt = o.format or "json"
-  req.args, req.fixed = positional_args(o, vname, opname, req.names)
-  return req
-end
-
 local function run(argv, getenv, streams)
   local o = args_.parse(argv)
   if o.version then
     streams.stdout:write("userapi ", userapi._VERSION, "\n")
     return 0
   end
-  local vname, vendor, opname = resolve(o, streams.stdout)
+  local vname, vendor, opname = request.resolve(o, streams.stdout)
   if not vname then return 0 end
   streams.doing = vname .. " " .. opname
-  local req = request_of(o, vname, vendor, opname, streams)
+  local req = request.of(o, vname, vendor, opname, streams)
   local sent = o["dry-run"] and {} or nil
-  local client = make_client(o, vname, vendor, getenv, streams, sent)
-  if o.each then req.items, req.labels = each_items(o, req, streams.stdin) end
+  local client = cli_client.make(o, vname, vendor, getenv, streams, sent)
+  if o.each then req.items, req.labels = request.each_items(o, req, streams.stdin) end
   if sent then return dry_run(req, client, sent, streams) end
   if o.all then return walk_all(req, client, streams.stdout) end
   if req.items then return run_each(req, client, streams) end
