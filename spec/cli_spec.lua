@@ -450,15 +450,15 @@ describe("--each", function()
     assert.equal(ADA, res[1].result.id)
     assert.equal(404, res[2].status)
     assert.equal("kandji get_user: 404 Not found.", res[2].error)
-    assert.equal("not-a-user: kandji get_user: 404 Not found.\n", err)
+    assert.equal("not-a-user: kandji get_user: 404 Not found.\n2 ok, 1 failed\n", err)
   end)
 
   it("deletes from stdin with --concurrency, every format", function()
     local list = seed_sigfox(12)
     local code, out, err = run(args("sigfox", "delete_api_user", "--each", "-", "--concurrency", "4",
       "--format", "csv"), { stdin = table.concat(list, "\n", 1, 6) .. "\n" })
-    assert.equal(0, code)
-    assert.equal("", err)                                  -- not a terminal: no progress bar
+    assert.equal(0, code, err)
+    assert.equal("6 ok, 0 failed\n", err)                 -- not a terminal: no progress bar; the summary
     local rows = csv.parse(out)
     assert.equal(6, #rows)
     assert.same({ item = list[1], ok = "true", status = "", error = "", result = "" }, rows[1])
@@ -518,7 +518,7 @@ describe("--each", function()
     -- a real subprocess: stderr is a pipe
     local r = userapi(args("sigfox", "get_api_user", "--each", "-", "--format", "jsonl"), nil, table.concat(list, "\n"))
     assert.equal(0, r.code)
-    assert.equal("", r.err)
+    assert.equal("5 ok, 0 failed\n", r.err)
     assert.equal(5, #lines(r.out))
   end)
 
@@ -865,5 +865,113 @@ describe("server data the library refuses", function()
     local code = run(args("kandji", "get_user", "a/b"))
     assert.equal(2, code)
     assert.equal(0, #sim.requests())
+  end)
+end)
+
+describe("as users of gh and the AWS CLI expect", function()
+  it("did-you-mean for an unknown vendor, operation, parameter, option and column (exit 2)", function()
+    local cases = {
+      { { "kandij", "list_users" }, "unknown vendor 'kandij' (did you mean 'kandji'?)" },
+      { { "kandji", "list_user" }, "unknown operation 'list_user' for kandji (did you mean 'list_users'?)" },
+      { { "kandji", "list_users", "--emial", "x" }, "(did you mean '--email'?)" },
+      { { "kandji", "list_users", "--fromat", "csv" }, "(did you mean '--format'?)" },
+    }
+    for _, c in ipairs(cases) do
+      local argv = c[1]
+      argv[#argv + 1], argv[#argv + 2] = "--base-url", sim.base.kandji
+      local code, out, err = run(argv)
+      assert.equal(2, code, err)
+      assert.equal("", out)
+      assert.truthy(err:find(c[2], 1, true), err)
+    end
+    assert.equal(0, #sim.requests())
+    local code, out, err = run(args("kandji", "list_users", "--format", "csv", "--columns", "id,emial"))
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.truthy(err:find("--columns: no record has 'emial' (did you mean 'email'?)", 1, true), err)
+  end)
+
+  it("dashed operation names, -o for --format", function()
+    local code, out = run(args("kandji", "list-users", "-o", "jsonl"))
+    assert.equal(0, code)
+    assert.equal(5, #jsonl(out))
+    assert.equal(0, (run(args("kandji", "get-user", "--help"))))
+  end)
+
+  it("--max-items N ends the walk after N items, asking for pages no larger", function()
+    local code, out = run(args("opendatasoft", "get_users", "--all", "--max-items", "2", "-o", "jsonl"))
+    assert.equal(0, code)
+    assert.equal(2, #jsonl(out))
+    assert.equal(1, #sim.requests())
+    assert.truthy(sim.last_request().query:find("limit=2", 1, true))
+    sim.reset()
+    sim.config{ kandji_page_size = 2 }
+    code, out = run(args("kandji", "list_users", "--all", "--max-items", "3", "-o", "jsonl"))
+    assert.equal(0, code)
+    assert.equal(3, #jsonl(out))
+    assert.equal(2, #sim.requests())                      -- of the 3 pages
+    code = run(args("kandji", "list_users", "--max-items", "3"))
+    assert.equal(2, code)                                 -- without --all
+  end)
+
+  it("--page-size N sets the vendor's page size parameter; refused where pages have a fixed size", function()
+    local code = run(args("opendatasoft", "get_users", "--all", "--page-size", "2", "-o", "jsonl"))
+    assert.equal(0, code)
+    assert.truthy(sim.requests()[1].query:find("limit=2", 1, true))
+    assert.equal(3, #sim.requests())                      -- 5 users, 2 a page
+    sim.reset()
+    assert.equal(0, (run(args("arthur", "get_organization_users", "--all", "--page-size", "1", "-o", "jsonl"))))
+    assert.truthy(sim.requests()[1].query:find("page_size=1", 1, true))
+    local _, _, err = run(args("kandji", "list_users", "--all", "--page-size", "10"))
+    assert.truthy(err:find("kandji pages have a size of their own", 1, true), err)
+  end)
+
+  it("--each ends with a summary on stderr", function()
+    local file = proc.file("ids-summary.txt", ADA .. "\nnot-a-user\n" .. ALAN .. "\n")
+    local code, _, err = run(args("kandji", "get_user", "--each", file, "-o", "jsonl"))
+    assert.equal(1, code)
+    assert.truthy(err:find("\n2 ok, 1 failed\n$"), err)
+  end)
+
+  it("every field of the body model is a flag, required ones included", function()
+    local code, out = run(args("opendatasoft", "update_user", "louise.data", "--email", "louise@example.org",
+      "--first_name", "Lou", "--last-name", "Data"))
+    assert.equal(0, code)
+    assert.same({ email = "louise@example.org", first_name = "Lou", last_name = "Data" },
+      cjson.decode(sim.last_request().body))
+    assert.equal("Lou", cjson.decode(out).first_name)
+    local _, help = run({ "opendatasoft", "provision_users", "--help" })
+    assert.truthy(help:find("--email TEXT (required)", 1, true), help)
+    assert.truthy(help:find("--identity_provider JSON (required)", 1, true), help)
+  end)
+
+  it("--columns reaches into nested objects", function()
+    local code, out = run(args("kandji", "list_users", "-o", "csv", "--columns", "email,integration.name"))
+    assert.equal(0, code)
+    local rows = csv.parse(out)
+    assert.equal(5, #rows)
+    assert.truthy(rows[1]["integration.name"] ~= "", out)
+  end)
+
+  it("JSON arrays stay arrays: [] prints as [] and goes back as []", function()
+    local body = '{"username":"louise.data","email":"louise@example.org","groups":[],"tags":[],' ..
+                 '"limits":{"ids":[],"o":{}}}'
+    sim.fault{ match = { vendor = "ods", method = "GET", path = ".*/users/louise.data/" }, body = body, times = 0 }
+    local code, out = run(args("opendatasoft", "get_user", "louise.data"))
+    assert.equal(0, code)
+    assert.truthy(out:find('"tags": []', 1, true), out)
+    assert.truthy(out:find('"ids": []', 1, true), out)
+    assert.truthy(out:find('"o": {}', 1, true), out)
+    code, out = run(args("opendatasoft", "get_user", "louise.data", "-o", "jsonl"))
+    assert.equal(0, code)
+    assert.truthy(out:find('"tags":[]', 1, true), out)
+    -- read, then sent back
+    local file = proc.file("louise.json", out)
+    code = run(args("opendatasoft", "update_user", "louise.data", "--body", "@" .. file))
+    assert.equal(0, code)
+    local sent = sim.last_request().body
+    assert.truthy(sent:find('"tags":[]', 1, true), sent)
+    assert.truthy(sent:find('"ids":[]', 1, true), sent)
+    assert.truthy(sent:find('"o":{}', 1, true), sent)
   end)
 end)

@@ -29,7 +29,7 @@ local streams_ = require "userapi.cli.streams"
 local type, ipairs, tostring, pcall, next = type, ipairs, tostring, pcall, next
 local format = string.format
 local unpack = table.unpack or unpack
-local is_usage, is_array = usage_.is, fmt_.is_array
+local usage, is_usage, did_you_mean, is_array = usage_.raise, usage_.is, usage_.did_you_mean, fmt_.is_array
 local term = fmt_.escape_terminal
 
 local _M = {}
@@ -69,22 +69,46 @@ local function dry_run(req, client, sent, streams)
   return 0
 end
 
-local function walk_all(req, client, out)
-  local w = fmt_.writer(req.fmt, out, req.cols)
-  for user in client:each_user(next(req.query) and req.query or nil) do
-    w.row(user)
-    -- a reader that has gone stops the walk here, not pages later
-    out:flush()
+-- the rows written out, once the --columns given have been checked against them
+local function finish(w, given)
+  local unknown = given and w.unknown() or {}
+  if #unknown > 0 then
+    usage("--columns: no record has '%s'%s", unknown[1], did_you_mean(unknown[1], fmt_.columns(w.rows())))
   end
   w.finish()
+end
+
+local function walk_all(req, client, out)
+  local w = fmt_.writer(req.fmt, out, req.cols)
+  local left = req.max_items
+  if left ~= 0 then
+    for user in client:each_user(next(req.query) and req.query or nil) do
+      w.row(user)
+      -- a reader that has gone stops the walk here, not pages later
+      out:flush()
+      if left then
+        left = left - 1
+        if left == 0 then break end
+      end
+    end
+  end
+  finish(w, req.cols)
   return 0
+end
+
+-- "498 ok, 2 failed" (and the skipped, when there are some)
+local function summary(results)
+  local s = format("%d ok, %d failed", results.ok or 0, results.failed or 0)
+  if (results.skipped or 0) > 0 then s = s .. format(", %d skipped", results.skipped) end
+  return s
 end
 
 local function run_each(req, client, streams)
   local out, err_out = streams.stdout, streams.stderr
   local items, labels = req.items, req.labels
   local bar = (#items > 0 and streams.isatty("stderr")) and streams_.progress_bar(err_out) or nil
-  local results = client:bulk(req.opname, items, { concurrency = req.concurrency, on_progress = bar })
+  local results = client:bulk(req.opname, items, { concurrency = req.concurrency, on_progress = bar,
+                                                   journal = req.o.journal })
   local rows = {}
   for i, r in ipairs(results) do
     local e = r.err
@@ -97,8 +121,9 @@ local function run_each(req, client, streams)
   else
     local w = fmt_.writer(req.fmt, out, req.cols or { "item", "ok", "status", "error", "result" })
     for _, r in ipairs(rows) do w.row(r) end
-    w.finish()
+    finish(w, req.cols)
   end
+  err_out:write(summary(results), "\n")
   return results.failed > 0 and 1 or 0
 end
 
@@ -119,7 +144,7 @@ local function run_one(req, client, streams)
   else
     local w = fmt_.writer(req.fmt, out, req.cols)
     for _, r in ipairs(rows_of(req.vendor, req.opname, res)) do w.row(r) end
-    w.finish()
+    finish(w, req.cols)
   end
   return 0
 end

@@ -3,7 +3,8 @@
 -- @module userapi.cli.help
 local userapi = require "userapi"
 local config = require "userapi.config"
-local path_params = require("userapi.cli.args").path_params
+local args = require "userapi.cli.args"
+local path_params, body_fields = args.path_params, args.body_fields
 
 local pairs, ipairs, tostring = pairs, ipairs, tostring
 local concat, sort, format = table.concat, table.sort, string.format
@@ -83,14 +84,10 @@ local function op_help_lines(vendor, opname, op)
   end
   wrap(lines, "      ", opts)
   if op.body then
-    local required, fields = {}, {}
-    for _, k in ipairs(op.body.required or {}) do required[k] = true end
-    local names = sorted_keys(op.body.fields or {})
-    for _, k in ipairs(op.body.required or {}) do
-      if not (op.body.fields or {})[k] then names[#names + 1] = k end
-    end
-    for _, k in ipairs(names) do
-      local spec = (op.body.fields or {})[k] or { type = "string" }
+    local model, required = body_fields(op)
+    local fields = {}
+    for _, k in ipairs(sorted_keys(model)) do
+      local spec = model[k]
       local notes = {}
       if spec.type == "array" or spec.type == "array_of_objects" then notes[#notes + 1] = "repeat" end
       if required[k] then notes[#notes + 1] = "required" end

@@ -7,7 +7,8 @@ local json = require "userapi.json"
 local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
 local help = require "userapi.cli.help"
-local usage = require("userapi.cli.usage").raise
+local usage_ = require "userapi.cli.usage"
+local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
 local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
 local concat = table.concat
@@ -66,12 +67,17 @@ function _M.resolve(o, out)
     usage("a vendor and an operation expected (userapi --help)")
   end
   local vname = vendor_name(typed)
-  if not vname then usage("unknown vendor '%s' (one of %s)", typed, concat(help.vendor_names(), ", ")) end
+  if not vname then
+    local names = help.vendor_names()
+    usage("unknown vendor '%s'%s (one of %s)", typed, did_you_mean(typed, names), concat(names, ", "))
+  end
   local vendor = userapi.vendors[vname]
-  local opname = o.positional[2]
+  -- list-users is list_users
+  local opname = o.positional[2] and o.positional[2]:gsub("%-", "_")
   if opname == nil and o.all and vendor.paging then opname = vendor.paging.op end
   if opname ~= nil and not vendor.ops[opname] then
-    usage("unknown operation '%s' for %s (see userapi %s --help)", opname, vname, vname)
+    usage("unknown operation '%s' for %s%s (see userapi %s --help)", o.positional[2], vname,
+      did_you_mean(opname, vendor.ops), vname)
   end
   if o.help then
     out:write(opname and help.operation(vname, opname) or help.vendor(vname))
@@ -99,6 +105,8 @@ local function check_options(o, vname, vendor, opname, names)
     usage("--all walks %s, not %s", vendor.paging and vendor.paging.op or "no list", opname)
   end
   if o.each and #names == 0 then usage("--each: %s %s takes no path parameter", vname, opname) end
+  if o.journal and not o.each then usage("--journal goes with --each") end
+  if o["max-items"] ~= nil and not o.all then usage("--max-items goes with --all") end
   local stdin_users = (o["token-from-stdin"] and 1 or 0) + (o.each == "-" and 1 or 0) + (o.body == "@-" and 1 or 0)
   if stdin_users > 1 then usage("standard input can feed only one of --token-from-stdin, --each -, --body @-") end
   return concurrency
@@ -190,6 +198,28 @@ function _M.each_items(o, req, stdin)
   return items, labels
 end
 
+-- a count given as an option: an integer from min
+local function count(text, flag, min)
+  local n = text:match("^%d+$") and tonumber(text)
+  if not n or n < min then usage("%s: an integer from %d expected, got '%s'", flag, min, text) end
+  return n
+end
+
+-- --page-size, and --max-items when it is smaller than a page: the query
+-- parameter the vendor's cli.page_size names
+local function page_size(o, req)
+  local param = (req.vendor.cli or {}).page_size
+  local size = o["page-size"] and count(o["page-size"], "--page-size", 1)
+  if size and not param then usage("--page-size: %s pages have a size of their own", req.vname) end
+  if not param then return end
+  if size and req.query[param] ~= nil then usage("--page-size and --%s do not go together", param) end
+  local max = (req.vendor.paging or {}).max
+  if not size and req.max_items and req.max_items > 0 and max and req.max_items < max and req.query[param] == nil then
+    size = req.max_items
+  end
+  req.query[param] = size or req.query[param]
+end
+
 --- Everything the command line asks for, checked: nothing sent yet, and
 -- standard input read only for `--body @-`.
 -- @tparam table o the parsed options
@@ -211,6 +241,8 @@ function _M.of(o, vname, vendor, opname, streams)
   -- users_export: the raw CSV unless a format asks for rows
   if op.response == "csv" and o.format and req.query.parse == nil then req.query.parse = true end
   req.fmt = o.format or "json"
+  req.max_items = o["max-items"] and count(o["max-items"], "--max-items", 0)
+  page_size(o, req)
   req.args, req.fixed = positional_args(o, vname, opname, req.names)
   return req
 end
