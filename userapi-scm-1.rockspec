@@ -35,6 +35,7 @@ build = {
     ["userapi.cli.args"] = "lua/userapi/cli/args.lua",
     ["userapi.cli.client"] = "lua/userapi/cli/client.lua",
     ["userapi.cli.help"] = "lua/userapi/cli/help.lua",
+    ["userapi.cli.man"] = "lua/userapi/cli/man.lua",
     ["userapi.cli.request"] = "lua/userapi/cli/request.lua",
     ["userapi.cli.streams"] = "lua/userapi/cli/streams.lua",
     ["userapi.cli.usage"] = "lua/userapi/cli/usage.lua",

@@ -117,7 +117,7 @@ describe("userapi --help", function()
     for _, s in ipairs({ "Usage: userapi VENDOR OPERATION", "opendatasoft", "arthur", "kandji", "sigfox",
                          "json|jsonl|csv|table", "--all", "--each FILE", "--concurrency N", "--dry-run",
                          "--base-url", "--profile", "USERAPI_KANDJI_TOKEN", "USERAPI_ARTHUR_CLIENT_SECRET",
-                         "Exit codes: 0 success" }) do
+                         "Exit codes:", "141", "USERAPI_PROFILE", "completion bash|zsh" }) do
       assert.truthy(out:find(s, 1, true), s)
     end
   end)
@@ -973,5 +973,62 @@ describe("as users of gh and the AWS CLI expect", function()
     assert.truthy(sent:find('"tags":[]', 1, true), sent)
     assert.truthy(sent:find('"ids":[]', 1, true), sent)
     assert.truthy(sent:find('"o":{}', 1, true), sent)
+  end)
+end)
+
+describe("userapi completion and userapi man", function()
+  -- what bash completes after these words, with the script the command prints
+  local function complete(line)
+    local script = proc.file("completion.bash", select(2, run({ "completion", "bash" })))
+    local cmd = ("bash -c %s"):format(proc.quote(". " .. script .. "; COMP_WORDS=(" .. line .. "); "
+      .. "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _userapi; echo \"${COMPREPLY[*]}\""))
+    if line:sub(-1) == " " then cmd = cmd:gsub("COMP_WORDS%[@%]} %- 1", "COMP_WORDS[@]}") end
+    local p = assert(io.popen(cmd))
+    local out = p:read("*l")
+    p:close()
+    return out
+  end
+
+  it("completes vendors, operations, parameters and option values from the operation tables", function()
+    assert.equal("kandji", complete("userapi kan"))
+    assert.equal("list_users", complete("userapi kandji li"))
+    assert.equal("invite_users", complete("userapi ods inv"))
+    assert.equal("--first_name", complete("userapi ods update_user louise --fir"))
+    assert.equal("--format", complete("userapi kandji list_users --form"))
+    assert.equal("jsonl", complete("userapi kandji list_users --format jsonl"))
+    assert.equal("bash", complete("userapi completion ba"))
+  end)
+
+  it("zsh gets the same function through bashcompinit; another shell is a usage error", function()
+    local code, out = run({ "completion", "zsh" })
+    assert.equal(0, code)
+    assert.truthy(out:find("^#compdef userapi\n"))
+    assert.truthy(out:find("bashcompinit", 1, true))
+    assert.truthy(out:find("complete -F _userapi userapi", 1, true))
+    assert.equal(2, (run({ "completion", "fish" })))
+  end)
+
+  it("userapi man is a manual page with every option, operation, variable and exit status", function()
+    local code, out = run({ "man" })
+    assert.equal(0, code)
+    assert.truthy(out:find("^%.TH USERAPI 1"))
+    for _, s in ipairs({ "\\-\\-max\\-items", "\\-\\-journal", "USERAPI_PROFILE", "USERAPI_CONFIG", "USERAPI_VENDORS",
+                         "USERAPI_KANDJI_TOKEN", "provision_users", "141", "chmod 600" }) do
+      assert.truthy(out:find(s, 1, true), s)
+    end
+    -- text lines never read as roff requests: only ours start with . or '
+    local REQUESTS = { TH = true, SH = true, TP = true, B = true, nf = true, fi = true }
+    for line in out:gmatch("[^\n]+") do
+      local req = line:match("^[%.']([%a]+)")
+      if line:find("^[%.']") then assert.truthy(REQUESTS[req], line) end
+    end
+    local found = os.execute("command -v man >/dev/null 2>&1")
+    if found == true or found == 0 then
+      local page = proc.file("userapi.1", out)
+      local p = assert(io.popen("MANWIDTH=100 man -l " .. page .. " 2>&1"))
+      local text = p:read("*a")
+      p:close()
+      assert.truthy(text:find("--max-items N", 1, true), text:sub(1, 500))
+    end
   end)
 end)

@@ -149,12 +149,27 @@ local function run_one(req, client, streams)
   return 0
 end
 
+-- userapi completion bash|zsh, userapi man
+local function generated(o, out)
+  local man = require "userapi.cli.man"
+  if o.positional[1] == "man" then
+    out:write(man.page())
+    return 0
+  end
+  local script = man.completion(o.positional[2])
+  if not script then usage("completion: bash or zsh expected, got '%s'", tostring(o.positional[2])) end
+  out:write(script)
+  return 0
+end
+
 local function run(argv, getenv, streams)
   local o = args_.parse(argv)
   if o.version then
     streams.stdout:write("userapi ", userapi._VERSION, "\n")
     return 0
   end
+  local first = o.positional[1]
+  if first == "completion" or first == "man" then return generated(o, streams.stdout) end
   local vname, vendor, opname = request.resolve(o, streams.stdout)
   if not vname then return 0 end
   streams.doing = vname .. " " .. opname
