@@ -34,6 +34,10 @@ local find, sub, gsub = string.find, string.sub, string.gsub
 
 local mt = {}
 mt.__index = mt
+--- The metatable of every @{Error}: the C core and the transports give their
+-- error tables this one, so one type prints and tests the same everywhere.
+-- @table mt
+_M.mt = mt
 
 --- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`,
 -- or for a failure without an answer `kandji list_users: timeout (...)`.
