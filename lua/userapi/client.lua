@@ -97,7 +97,7 @@ local function decode_json(self, opname, status, body, headers)
     headers = parse_headers(headers)
     return nil, errors.new{ vendor = self.vendor.name, operation = opname, status = status,
       kind = "decode", body = body, headers = headers, secrets = self.secrets,
-      message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body) }
+      message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body, self.secrets) }
   end
   return v
 end
@@ -266,7 +266,8 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
     for k, v in pairs(headers) do
       if find(k, "ratelimit", 1, true) or k == "retry-after" then
         seen = seen or {}
-        seen[k] = v
+        -- a header copy is kept: a vendor echoing a secret in it must not leak it
+        seen[k] = errors.redact(v, self.secrets)
       end
     end
     if seen then self.rate_limit = seen end
@@ -275,7 +276,7 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
   if hook then
     hook{
       vendor = self.vendor.name, operation = opname, method = req.method,
-      url = redact_url(req.url, req.query), attempt = attempt + 1,
+      url = errors.redact(redact_url(req.url, req.query), self.secrets), attempt = attempt + 1,
       status = status, error = not status and tostring(body) or nil,
       ms = started and (self.now() - started),
     }
@@ -356,17 +357,15 @@ function _M.new(vendor, opts)
   if type(opts) ~= "table" then error("userapi." .. vendor.name .. ": options table expected", 2) end
   local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
   self.base_url = options.base_url(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
+  local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do self.secrets[#self.secrets + 1] = f end end
   for _, k in ipairs(vendor.credentials) do
     local v = opts[k]
     if v ~= nil then
       if type(v) ~= "string" then error("userapi." .. vendor.name .. ": " .. k .. " must be a string", 2) end
-      self.secrets[#self.secrets + 1] = v
-      -- as it travels in a query or a form body, should a vendor echo that back
-      local escaped = escape(v)
-      if escaped ~= v then self.secrets[#self.secrets + 1] = escaped end
+      -- in every form it travels in, should a vendor echo it back
+      hide(v)
     end
   end
-  self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
@@ -375,6 +374,10 @@ function _M.new(vendor, opts)
       error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 2)
     end
   end
+  if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
+    hide(errors.base64(auth.user .. ":" .. auth.password))
+  end
+  self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
   self.transport_module, self.session_opts = transport, sopts
