@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <ctype.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -29,6 +30,19 @@ typedef struct pool {
   int refs;
 } pool;
 
+/* After a fork (nginx master -> workers) the child holds copies of the
+ * parent's curl handles, and the connections in them are sockets the parent
+ * still reads and writes. The child must never use them, and must not clean
+ * them up through curl either: curl_easy_cleanup / curl_share_cleanup /
+ * curl_multi_cleanup would shut down TLS (a close_notify written on the
+ * parent's socket) and close connections the parent is using. Closing only
+ * their file descriptors would be tidier, but curl offers no way to reach
+ * the sockets of a share's connection cache. So the child abandons them: the
+ * handles are leaked (a few kB of copy-on-write memory and a few fds per
+ * object made before the fork, once per process) and fresh ones are built.
+ * Each object records the pid that made its handles and checks it on use. */
+static int inherited(pid_t made_by) { return made_by != getpid(); }
+
 typedef struct session {
   pool *pool;
   CURL *easy;
@@ -36,6 +50,7 @@ typedef struct session {
   ua_opts opts;
   ua_auth_scheme scheme;
   ua_buf auth; /* the Authorization header line, or the apikey query pair */
+  pid_t pid;    /* the process that made easy and pool */
   int closed;
   int busy; /* inside curl_easy_perform: a sink must not reuse or close us */
 } session;
@@ -53,6 +68,7 @@ typedef struct multi {
   slot **slots;
   int nslots, pending;
   lua_Integer next_id;
+  pid_t pid; /* the process that made handle and the slots' easy handles */
   int closed;
 } multi;
 
@@ -435,9 +451,24 @@ static int l_parse_headers(lua_State *L) {
 
 /* ---- sessions --------------------------------------------------------- */
 
+/* In a child of the process that made s: abandons its curl handles (see
+ * inherited()) and gives it fresh ones. */
+static void session_adopt(lua_State *L, session *s) {
+  if (!inherited(s->pid)) return;
+  ua_transfer_clear(&s->xfer);
+  s->easy = s->xfer.easy = NULL;
+  s->pool = NULL;
+  s->xfer.configured = 0;
+  s->pid = getpid();
+  s->pool = pool_new();
+  s->easy = s->xfer.easy = curl_easy_init();
+  if (!s->pool || !s->easy) luaL_error(L, "userapi: cannot create a curl handle");
+}
+
 static session *check_session(lua_State *L, int idx) {
   session *s = luaL_checkudata(L, idx, SESSION_MT);
   if (s->closed) luaL_error(L, "userapi.session: attempt to use a closed session");
+  session_adopt(L, s);
   return s;
 }
 
@@ -539,6 +570,7 @@ static int l_session(lua_State *L) {
   ua_buf_init(&s->auth, 0);
   luaL_getmetatable(L, SESSION_MT);
   lua_setmetatable(L, -2);
+  s->pid = getpid();
   s->pool = pool_new();
   s->easy = curl_easy_init();
   if (!s->pool || !s->easy) return luaL_error(L, "userapi: cannot create a curl handle");
@@ -582,6 +614,7 @@ static int l_session(lua_State *L) {
 
 static void session_free(session *s) {
   ua_transfer_free(&s->xfer);
+  if (inherited(s->pid)) s->easy = NULL, s->pool = NULL; /* abandoned, see inherited() */
   if (s->easy) curl_easy_cleanup(s->easy);
   s->easy = NULL;
   pool_release(s->pool);
@@ -668,9 +701,35 @@ static int l_session_request(lua_State *L) {
 
 /* ---- multi: many transfers at once on the session's pool -------------- */
 
+/* In a child of the process that made m: abandons its curl handles (see
+ * inherited()) for fresh ones. Transfers that were running at the fork end
+ * with kind "aborted", reported by the next wait or read. */
+static void multi_adopt(lua_State *L, multi *m) {
+  int i, failed = 0;
+  if (!inherited(m->pid)) return;
+  m->pid = getpid();
+  m->pool = NULL; /* the session hands its fresh pool to the next add */
+  m->handle = curl_multi_init();
+  if (m->handle) curl_multi_setopt(m->handle, CURLMOPT_MAXCONNECTS, 64L);
+  failed = !m->handle;
+  for (i = 0; i < m->nslots; i++) {
+    ua_transfer *t = &m->slots[i]->xfer;
+    t->easy = curl_easy_init();
+    t->configured = 0;
+    failed |= !t->easy;
+    if (!m->slots[i]->active) continue;
+    t->abandoned = t->done = 1;
+    t->paused = 0;
+    t->result = CURLE_ABORTED_BY_CALLBACK;
+    snprintf(t->errbuf, sizeof t->errbuf, "transfer started before the process forked");
+  }
+  if (failed) luaL_error(L, "userapi: cannot create a curl handle");
+}
+
 static multi *check_multi(lua_State *L, int idx) {
   multi *m = luaL_checkudata(L, idx, MULTI_MT);
   if (m->closed) luaL_error(L, "userapi.multi: attempt to use a closed multi");
+  multi_adopt(L, m);
   return m;
 }
 
@@ -680,6 +739,7 @@ static int l_session_multi(lua_State *L) {
   memset(m, 0, sizeof *m);
   m->closed = 1;
   m->session_ref = LUA_NOREF;
+  m->pid = getpid();
   luaL_getmetatable(L, MULTI_MT);
   lua_setmetatable(L, -2);
   m->handle = curl_multi_init();
@@ -726,6 +786,10 @@ static int l_multi_add(lua_State *L) {
   slot *sl = free_slot(L, m);
   reqinfo ri;
   CURLcode rc;
+  if (!m->pool) { /* abandoned at a fork: share the session's fresh one */
+    m->pool = s->pool;
+    m->pool->refs++;
+  }
   ua_transfer_clear(&sl->xfer);
   build_request(L, 2, s, &sl->xfer, &ri);
   sl->raw_headers = ri.raw_headers;
@@ -797,11 +861,15 @@ static int l_multi_wait(lua_State *L) {
   multi *m = check_multi(L, 1);
   lua_Integer wait_ms = luaL_optinteger(L, 2, 1000);
   long deadline;
+  int i;
   /* clamped: now + a huge timeout must not overflow */
   if (wait_ms < 0) wait_ms = 0;
   if (wait_ms > 86400000) wait_ms = 86400000;
   deadline = now_ms() + (long)wait_ms;
   lua_newtable(L);
+  for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork */
+    if (m->slots[i]->active && m->slots[i]->xfer.abandoned && !m->slots[i]->xfer.stream)
+      multi_done(L, m, m->slots[i], m->slots[i]->xfer.result);
   for (;;) {
     int running, left;
     long remaining;
@@ -866,8 +934,11 @@ static int l_multi_pending(lua_State *L) {
 static int l_multi_close(lua_State *L) {
   multi *m = luaL_checkudata(L, 1, MULTI_MT);
   int i;
+  int abandon = inherited(m->pid); /* never clean up a parent's handles */
+  if (abandon) m->handle = NULL, m->pool = NULL;
   for (i = 0; i < m->nslots; i++) {
     slot *sl = m->slots[i];
+    if (abandon) sl->xfer.easy = NULL, sl->active = 0;
     if (sl->active) curl_multi_remove_handle(m->handle, sl->xfer.easy);
     ua_transfer_free(&sl->xfer);
     if (sl->xfer.easy) curl_easy_cleanup(sl->xfer.easy);

@@ -27,6 +27,7 @@ typedef struct ua_transfer {
   ua_sink_fn sink;
   void *sink_ctx;
   int too_large, sink_failed;
+  int abandoned; /* started before a fork: its handle belongs to the parent */
   /* streamed (multi): the body is drained by the reader, and the transfer
    * pauses while more than UA_STREAM_HWM bytes wait to be read */
   int stream, paused, done;
