@@ -97,5 +97,7 @@ int luaopen_userapi_core(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
+  lua_pushliteral(L, LIBCURL_VERSION); /* the headers it was compiled with */
+  lua_setfield(L, -2, "curl_build_version");
   return 1;
 }
