@@ -16,7 +16,8 @@ build = {
   type = "builtin",
   modules = {
     ["userapi.core"] = {
-      sources = { "csrc/core.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c" },
+      sources = { "csrc/core.c", "csrc/session.c", "csrc/multi.c", "csrc/request.c", "csrc/response.c",
+                  "csrc/errors.c", "csrc/pool.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
