@@ -66,7 +66,11 @@ function _M.new(opts)
     -- read by connect before it yields: one table serves every call
     connect_opts = { pool_size = pool_size, backlog = positive_int(opts, "backlog", nil, true) },
     proxy = p,
+    pools = { http = {}, https = {} },
   }, T)
+  -- nginx sizes a pool when it makes it: a pool per size keeps each client's options
+  self.pool_tag = "#" .. pool_size .. (self.connect_opts.backlog and ("/" .. self.connect_opts.backlog) or "")
+    .. (self.verify and "" or ":unverified")
   if find(self.ua_line, "[\r\n%z]", 3) then error("bad option 'user_agent' (contains CR, LF or NUL)", 0) end
   if p then
     self.proxy_line = p.authorization and ("\r\nProxy-Authorization: " .. p.authorization) or ""
@@ -172,22 +176,37 @@ end
 
 -- A connected socket to host:port (directly, through the proxy or its
 -- tunnel), TLS done for https; or nil and an error.
+-- The name of the pool of connections to host:port: by way of the proxy,
+-- with the pool's size and (a connection made without verification must
+-- never serve a transport that verifies) the TLS verification.
+local function pool_name(self, scheme, host, port)
+  local p = self.proxy
+  if p and scheme == "http" then return "proxy:" .. self.proxy_id .. self.pool_tag end
+  local key = scheme .. "://" .. host .. ":" .. port
+  if p then key = "tunnel:" .. self.proxy_id .. ":" .. key end
+  return key .. self.pool_tag
+end
+
 local function connect(self, scheme, host, port, deadline)
   local left = remaining(deadline)
   if left < 1 then return fail("timeout", "deadline reached before connecting") end
   local sock = tcp()
   sock:settimeouts(min(self.connect_timeout, left), left, left)
   local copts, p = self.connect_opts, self.proxy
-  -- a connection made without verification must never serve a transport that verifies
-  local tls_tag = scheme == "https" and (self.verify and "" or ":unverified") or ""
+  -- names made once per host: a string built per call would cost more than the lookups
+  local by_host = self.pools[scheme][host]
+  if not by_host then by_host = {} self.pools[scheme][host] = by_host end
+  local pool = by_host[port]
+  if not pool then
+    pool = pool_name(self, scheme, host, port)
+    by_host[port] = pool
+  end
+  copts.pool = pool
   local ok, err
   if not p then
-    copts.pool = scheme .. ":" .. host .. ":" .. port .. tls_tag
     ok, err = sock:connect(host, port, copts)
     if not ok then return fail(connect_kind(err), "connect to " .. host .. ":" .. port .. ": " .. err) end
   else
-    copts.pool = scheme == "https" and ("tunnel:" .. self.proxy_id .. ":" .. host .. ":" .. port .. tls_tag)
-      or ("proxy:" .. self.proxy_id)
     ok, err = sock:connect(p.host, p.port, copts)
     if not ok then
       return fail(connect_kind(err), "connect to the proxy " .. p.host .. ":" .. p.port .. ": " .. err)
