@@ -255,6 +255,9 @@ function Client:exchange(opname, req, opts)
       end
       attempt = attempt + 1
       self.retried = self.retried + 1
+      self.warn(format("userapi %s %s: %s, retry %d of %d in %d ms", self.vendor.name, opname,
+        status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
+        attempt, self.retries.max, wait))
       self.sleep(wait)
     end
   end
@@ -381,6 +384,8 @@ function _M.new(vendor, opts)
       hide(v)
     end
   end
+  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
+  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
@@ -398,6 +403,11 @@ function _M.new(vendor, opts)
   self.transport_module, self.session_opts = transport, sopts
   self.transport = transport.new(sopts)
   self.sleep, self.now = transport.sleep, transport.now
+  if opts.log ~= nil and opts.log ~= false and type(opts.log) ~= "function" then
+    error("userapi." .. vendor.name .. ": log must be false or a function", 2)
+  end
+  -- retries and throttling waits are reported here (nginx: the error log at WARN)
+  self.warn = opts.log or (opts.log == nil and transport.warn) or function() end
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)

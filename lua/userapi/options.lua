@@ -8,7 +8,7 @@ local _M = {}
 --- The options that reach the transport's session (timeouts, TLS, limits).
 -- @table SESSION
 _M.SESSION = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
-               "user_agent", "max_body_bytes" }
+               "user_agent", "max_body_bytes", "pool_size", "keepalive_timeout_ms", "backlog" }
 
 -- loopback as a whole host name: "127.0.0.1.example.com" is not
 local function is_loopback(host)
