@@ -16,13 +16,17 @@ build = {
   type = "builtin",
   modules = {
     ["userapi.core"] = {
-      sources = { "csrc/core.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c" },
+      sources = { "csrc/core.c", "csrc/session.c", "csrc/multi.c", "csrc/request.c", "csrc/response.c",
+                  "csrc/errors.c", "csrc/pool.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
     },
     ["userapi"] = "lua/userapi/init.lua",
     ["userapi.client"] = "lua/userapi/client.lua",
+    ["userapi.check"] = "lua/userapi/check.lua",
+    ["userapi.vendor"] = "lua/userapi/vendor.lua",
+    ["userapi.options"] = "lua/userapi/options.lua",
     ["userapi.errors"] = "lua/userapi/errors.lua",
     ["userapi.json"] = "lua/userapi/json.lua",
     ["userapi.csv"] = "lua/userapi/csv.lua",

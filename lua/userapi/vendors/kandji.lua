@@ -85,4 +85,20 @@ return {
     delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}", ok = 204 },
   },
   paging = { op = "list_users", style = "cursor", items = "results" },
+  -- desired state (userapi.state): users come from the directory integration,
+  -- so the API can find and delete them, not create or change them
+  people = {
+    lookup = { email = { op = "list_users", params = function(email) return { email = email } end },
+               id = { op = "get_user" } },
+    normalize = function(u)
+      return { id = u.id, email = u.email, name = u.name, kind = "user",
+               active = u.archived == true and false or u.active, created_at = u.created_at,
+               devices = u.device_count }
+    end,
+    fields = {},
+    cannot_create = "Kandji users come from the tenant's directory integration: "
+      .. "the person appears at its next sync (the API cannot create users)",
+    cannot_update = "Kandji users come from the tenant's directory integration: change them there",
+    delete = { op = "delete_user" },
+  },
 }
