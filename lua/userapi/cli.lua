@@ -162,7 +162,23 @@ local function generated(o, out)
   return 0
 end
 
+-- USERAPI_VENDORS=mod1,mod2: modules required at start; each registers its
+-- vendor (userapi.register) or returns a vendor table, registered here
+local function load_vendors(getenv)
+  local list = getenv("USERAPI_VENDORS")
+  for name in (list or ""):gmatch("[^,%s]+") do
+    local ok, v = pcall(require, name)
+    if not ok then usage("USERAPI_VENDORS: cannot load %s: %s", name, tostring(v)) end
+    if type(v) == "table" and type(v.name) == "string" and type(v.ops) == "table" then
+      -- registering a table twice is harmless: it is compiled once
+      local rok, err = pcall(userapi.register, v)
+      if not rok then usage("USERAPI_VENDORS: %s: %s", name, tostring(err)) end
+    end
+  end
+end
+
 local function run(argv, getenv, streams)
+  load_vendors(getenv)
   local o = args_.parse(argv)
   if o.version then
     streams.stdout:write("userapi ", userapi._VERSION, "\n")
