@@ -103,12 +103,10 @@ local function summary(results)
   return s
 end
 
-local function run_each(req, client, streams)
+-- Results item by item (--each, or a batch operation's answer): one row
+-- each, the failures on stderr, then the summary; exit 1 when one failed.
+local function report(req, results, labels, streams)
   local out, err_out = streams.stdout, streams.stderr
-  local items, labels = req.items, req.labels
-  local bar = (#items > 0 and streams.isatty("stderr")) and streams_.progress_bar(err_out) or nil
-  local results = client:bulk(req.opname, items, { concurrency = req.concurrency, on_progress = bar,
-                                                   journal = req.o.journal })
   local rows = {}
   for i, r in ipairs(results) do
     local e = r.err
@@ -124,7 +122,27 @@ local function run_each(req, client, streams)
     finish(w, req.cols)
   end
   err_out:write(summary(results), "\n")
-  return results.failed > 0 and 1 or 0
+  return (results.failed or 0) > 0 and 1 or 0
+end
+
+local function run_each(req, client, streams)
+  local bar = (#req.items > 0 and streams.isatty("stderr")) and streams_.progress_bar(streams.stderr) or nil
+  local results = client:bulk(req.opname, req.items, { concurrency = req.concurrency, on_progress = bar,
+                                                       journal = req.o.journal })
+  return report(req, results, req.labels, streams)
+end
+
+-- what names an item of a batch body in the report: an identifying field, else its position
+local function batch_labels(req, n)
+  local body = req.body
+  if type(body) == "table" and not is_array(body) then body = { body } end
+  local labels = {}
+  for i = 1, n do
+    local item = type(body) == "table" and body[i]
+    local name = type(item) == "table" and (item.email or item.username or item.id or item.name)
+    labels[i] = type(name) == "string" and name or tostring(i)
+  end
+  return labels
 end
 
 local function run_one(req, client, streams)
@@ -134,6 +152,10 @@ local function run_one(req, client, streams)
   if res == nil then
     streams.stderr:write(term(tostring(err)), "\n")
     return 1
+  end
+  if req.op.chunk and type(res) == "table" and type(res.failed) == "number" then
+    -- a batch operation: the library read its answer item by item
+    return report(req, res, batch_labels(req, #res), streams)
   end
   if type(res) == "string" then
     out:write(res)

@@ -17,6 +17,8 @@ _M.GLOBAL = {
   ["max-items"] = true, ["page-size"] = true, journal = true,
 }
 local GLOBAL = _M.GLOBAL
+-- written with _ these are an operation's own parameters (Arthur's page_size)
+local DASH_ONLY = { ["max-items"] = true, ["page-size"] = true }
 local SHORT = { h = "help", v = "verbose", o = "format" }
 
 --- The names of the path parameters of an operation, in URL order.
@@ -48,6 +50,7 @@ function _M.parse(argv)
       if not name then usage("unknown option '%s'", a) end
       local gname = name:gsub("_", "-")
       local takes = GLOBAL[gname]
+      if DASH_ONLY[gname] and name ~= gname then takes = nil end
       if takes == nil then
         -- an operation parameter: always a value
         if value == nil then
