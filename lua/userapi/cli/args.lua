@@ -25,6 +25,8 @@ local SHORT = { h = "help", v = "verbose", o = "format" }
 -- @tparam table op an operation
 -- @treturn {string,...}
 function _M.path_params(op)
+  -- a compiled vendor table (userapi.vendor) has them already
+  if op.path_params then return op.path_params end
   local names = {}
   for name in op.path:gmatch("{([%w_]+)}") do names[#names + 1] = name end
   return names
