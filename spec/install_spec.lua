@@ -79,8 +79,10 @@ describe("luarocks make (every Lua the rockspec admits, one tree)", function()
   setup(function()
     dir = proc.tmpdir() .. "/install"
     src, tree = dir .. "/userapi", dir .. "/tree"
-    assert(os.execute(("rm -rf %s && mkdir -p %s %s/elsewhere && cp -r %s/csrc %s/lua %s/bin %s/userapi-scm-1.rockspec %s")
-      :format(q(dir), q(src), q(dir), q(proc.root), q(proc.root), q(proc.root), q(proc.root), q(src))))
+    local checkout = {}
+    for i, f in ipairs({ "csrc", "lua", "bin", "userapi-scm-1.rockspec" }) do checkout[i] = q(proc.root .. "/" .. f) end
+    assert(os.execute(("rm -rf %s && mkdir -p %s %s/elsewhere && cp -r %s %s")
+      :format(q(dir), q(src), q(dir), table.concat(checkout, " "), q(src))))
     local f = assert(io.open(dir .. "/elsewhere/first.lua", "w"))
     f:write(FIRST_SCRIPT)
     f:close()
