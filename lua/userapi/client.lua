@@ -18,7 +18,7 @@ local options = require "userapi.options"
 
 local type, pairs, ipairs, select, tostring, error = type, pairs, ipairs, select, tostring, error
 local setmetatable, next, concat = setmetatable, next, table.concat
-local find = string.find
+local find, format = string.find, string.format
 local escape = core.escape
 local bad, describe = check.bad, check.describe
 
