@@ -18,8 +18,8 @@ SRC        = $(wildcard csrc/*.c)
 HDR        = $(wildcard csrc/*.h)
 CORE       = $(BUILD)/userapi/core.so
 BUSTED     = $(LUA) /usr/bin/busted
-# libcurl: 7.81.0 (Ubuntu 22.04's) or newer; csrc/compat.h says the same to a build
-CURL_MIN   = 7.81.0
+# the oldest libcurl the core builds against: csrc/transfer.h says the same to a build
+CURL_MIN   = 7.66.0
 DEB_DEPS   = lua5.4 liblua5.4-dev libcurl4-openssl-dev pkg-config \
              lua-cjson lua-busted lua-socket lua-sec lua-check luarocks valgrind clang openssl \
              lua-ldoc lua-discount redis-server lua-redis lua-nginx-redis lua-posix ansible-core \

@@ -7,7 +7,7 @@ description = {
   detailed = [[
     Every users operation of four vendor REST APIs as Lua functions, over a
     small libcurl core: connection reuse, concurrent requests, retries, paging.
-    Needs libcurl >= 7.81.0 (development files) and lua-cjson.
+    Needs libcurl >= 7.66.0 (development files) and lua-cjson.
   ]],
   license = "MIT",
 }
@@ -20,7 +20,7 @@ description = {
 -- cjson is reported when userapi loads, with both ways to install it
 -- (lua/userapi/json.lua); README "Install" says the same.
 dependencies = { "lua >= 5.1, < 5.5" }
--- libcurl 7.81.0 or newer (csrc/compat.h stops the build with a clear message
+-- libcurl 7.66.0 or newer (csrc/transfer.h stops the build with a clear message
 -- on an older one). Only the library is looked up: finding curl/curl.h is the
 -- compiler's job, and its default search path has the multiarch directory
 -- (/usr/include/x86_64-linux-gnu) where Debian and Ubuntu put it, which

@@ -6,24 +6,12 @@
  * references no symbol that only some interpreters export: one built against
  * Lua 5.1's headers also loads in LuaJIT (they share lib/lua/5.1 in a
  * luarocks tree), and LuaJIT's own extras (luaL_setfuncs, luaL_testudata)
- * are never needed from the host.
- *
- * Also the build's one requirement on libcurl, checked before any code that
- * needs it, so an old libcurl stops the build with this message rather than
- * with an unknown CURLOPT_ name. */
+ * are never needed from the host. */
 #ifndef USERAPI_COMPAT_H
 #define USERAPI_COMPAT_H
 
 #include <lua.h>
 #include <lauxlib.h>
-#include <curl/curlver.h>
-
-/* Ubuntu 22.04's libcurl; the Makefile's CURL_MIN and the README say the same */
-#define USERAPI_CURL_MIN_NUM 0x075100
-#define USERAPI_CURL_MIN "7.81.0"
-#if LIBCURL_VERSION_NUM < USERAPI_CURL_MIN_NUM
-#error "userapi needs libcurl 7.81.0 or newer: these curl/curlver.h headers are older (install a newer libcurl4-openssl-dev, or point CURL_DIR at one)"
-#endif
 
 #ifndef LUA_OK
 #define LUA_OK 0
