@@ -3,7 +3,8 @@
 #   make demo            start the simulator and run the demo workflow against it
 #   make test            install what is missing, build for both, run busted under both
 #   make memcheck        specs under valgrind and under an ASan/UBSan build
-#   make docs            check every public function has a doc comment, build the LDoc reference in doc/
+#   make docs            check every public function has a doc comment, build the LDoc reference in doc/, check its HTML
+#   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
 #   make fuzz            libFuzzer targets over the plain-C parsers (FUZZ_SECONDS each)
 LUA       ?= lua5.4
