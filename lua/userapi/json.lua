@@ -2,7 +2,13 @@
 -- `json.null` (cjson.null), which encodes back to null, so a value read from a
 -- vendor can be sent back unchanged.
 -- @module userapi.json
-local cjson = require "cjson.safe"
+
+-- not a rockspec dependency (LuaRocks cannot see Debian's package): say how to get it
+local found, cjson = pcall(require, "cjson.safe")
+if not found then
+  error("userapi needs lua-cjson: apt-get install lua-cjson (Debian, Ubuntu) or luarocks install lua-cjson\n"
+        .. tostring(cjson), 0)
+end
 
 local type, pairs, next, getmetatable, setmetatable = type, pairs, next, getmetatable, setmetatable
 local find, match, sub, byte, concat = string.find, string.match, string.sub, string.byte, table.concat

@@ -138,6 +138,7 @@ return {
     },
     -- The spec's schema is one object, its prose and response speak of items:
     -- a Lua array goes out as an array, a table with keys as one object.
+
     --- Creates users linked to an identity provider, active at once: one user
     -- (a table with keys) or an array of them, sent in requests of 100.
     -- `POST /users/provision/`
