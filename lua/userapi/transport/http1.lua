@@ -40,15 +40,16 @@ function _M.arm(r)
 end
 local arm = _M.arm
 
--- The error of a failed socket operation while `doing` something.
-local function socket_error(r, err, doing)
+--- The error of a socket operation that failed with `err` while `doing`
+-- something: `timeout` (the deadline, or idle_timeout_ms) or `recv`.
+function _M.socket_error(r, err, doing)
   if err == "timeout" then
     local whole = r.deadline - now_ms() < 1 or not r.idle
     return fail("timeout", (whole and "deadline reached while " or "no byte for idle_timeout_ms while ") .. doing)
   end
   return fail("recv", doing .. ": " .. err)
 end
-_M.socket_error = socket_error
+local socket_error = _M.socket_error
 
 -- Reads at most `max` more bytes from the socket into the buffer.
 local function fill(r, max, doing)
