@@ -53,12 +53,19 @@ function _M.drive()
   ods = ods or userapi.opendatasoft{ base_url = BASE, apikey = "bench-key", retries = false }
   local call = ngx.var.arg_peer == "handmade" and handmade or with_userapi
   local n = tonumber(ngx.var.arg_n)
+  -- &profile=FILE: LuaJIT's sampling profiler over the run (a development aid)
+  local profile = ngx.var.arg_profile
+  if profile then require("jit.p").start("Fli1", profile) end
+  if ngx.var.arg_jitv then require("jit.v").start(ngx.var.arg_jitv) end
   local t0 = cpu_ticks()
   for i = 1, n do
     local u = call(("user%07d"):format(i % 5000 + 1))
     assert(u.username)
   end
-  ngx.say(cpu_ticks() - t0)
+  local ticks = cpu_ticks() - t0
+  if profile then require("jit.p").stop() end
+  if ngx.var.arg_jitv then require("jit.v").off() end
+  ngx.say(ticks)
 end
 
 return _M
