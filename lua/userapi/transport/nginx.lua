@@ -166,24 +166,55 @@ local function checked(s, bad_pattern)
   return true
 end
 
+-- "\r\nName: value" for each header; raises on bytes that would split the head.
+local function serialize(headers)
+  local lines = {}
+  for k, v in pairs(headers) do
+    if type(v) ~= "string" then v = tostring(v) end
+    if type(k) ~= "string" or not checked(k, "[^%w!#$&'*+%-.^_`|~]") then
+      error("bad header name (a token expected)", 4)
+    end
+    if not checked(v, "[\r\n%z]") then error("header '" .. k .. "' contains CR, LF or NUL", 4) end
+    lines[#lines + 1] = "\r\n" .. k .. ": " .. v
+  end
+  return concat(lines)
+end
+
+-- The header lines of a headers table, serialized once per table (a
+-- client's operation sends the same table on every call). A table of up to
+-- three headers is checked against the copy kept with its lines, key by key
+-- in next() order, so any change to it is seen; this check has no loop, as
+-- a loop here would keep LuaJIT from compiling every caller.
+local header_cache = setmetatable({}, { __mode = "k" })
+
+local function header_lines(hs)
+  local c = header_cache[hs]
+  if c then
+    local k1, k2, k3 = c[1], c[3], c[5]
+    if next(hs) == k1 and (k1 == nil or (hs[k1] == c[2] and next(hs, k1) == k2
+        and (k2 == nil or (hs[k2] == c[4] and next(hs, k2) == k3
+        and (k3 == nil or (hs[k3] == c[6] and next(hs, k3) == nil)))))) then
+      return c.lines
+    end
+  end
+  local lines = serialize(hs)
+  local k1 = next(hs)
+  local k2 = k1 ~= nil and next(hs, k1) or nil
+  local k3 = k2 ~= nil and next(hs, k2) or nil
+  if k3 == nil or next(hs, k3) == nil then
+    header_cache[hs] = { k1, k1 ~= nil and hs[k1], k2, k2 ~= nil and hs[k2], k3, k3 ~= nil and hs[k3],
+                         lines = lines }
+  end
+  return lines
+end
+
 -- The request's bytes; raises on bytes that would split the head.
 local function request_bytes(self, req, o, target)
   local authority = o.authority
   -- a proxy is asked for http:// targets in absolute form; https ones go through a tunnel
   if self.proxy and o.scheme == "http" then target = "http://" .. authority .. target end
-  local parts, n = { req.method, " ", target, " HTTP/1.1\r\nHost: ", authority, self.ua_line }, 6
-  for k, v in pairs(req.headers or NO_HEADERS) do
-    if type(v) ~= "string" then v = tostring(v) end
-    if type(k) ~= "string" or not checked(k, "[^%w!#$&'*+%-.^_`|~]") then
-      error("bad header name (a token expected)", 3)
-    end
-    if not checked(v, "[\r\n%z]") then error("header '" .. k .. "' contains CR, LF or NUL", 3) end
-    parts[n + 1] = "\r\n"
-    parts[n + 2] = k
-    parts[n + 3] = ": "
-    parts[n + 4] = v
-    n = n + 4
-  end
+  local parts, n = { req.method, " ", target, " HTTP/1.1\r\nHost: ", authority, self.ua_line,
+                     header_lines(req.headers or NO_HEADERS) }, 7
   if req.auth ~= false then
     n = n + 1
     parts[n] = self.auth_line
