@@ -132,6 +132,7 @@ for d = 0, 9 do DIGIT[48 + d] = d end
 -- The end of the head in the buffer: plain CRLF CRLF first (a plain find
 -- is compiled by LuaJIT, a pattern is not), bare LFs as servers may send.
 local function head_end(r)
+  if r.pos > #r.buf then return nil end -- nothing read yet: the usual case
   local _, e = find(r.buf, "\r\n\r\n", r.pos, true)
   if e then return e end
   _, e = find(r.buf, "\n\r?\n", r.pos)
