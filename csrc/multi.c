@@ -255,7 +255,9 @@ static int l_multi_close(lua_State *L) {
   multi *m = luaL_checkudata(L, 1, MULTI_MT);
   int i;
   int abandon = ua_inherited(m->pid); /* never clean up a parent's handles */
+  ua_sigpipe guard;
   if (abandon) m->handle = NULL, m->pool = NULL;
+  ua_sigpipe_ignore(&guard);
   for (i = 0; i < m->nslots; i++) {
     slot *sl = m->slots[i];
     if (abandon) sl->xfer.easy = NULL, sl->active = 0;
@@ -268,6 +270,7 @@ static int l_multi_close(lua_State *L) {
   m->slots = NULL;
   m->nslots = m->pending = 0;
   if (m->handle) curl_multi_cleanup(m->handle);
+  ua_sigpipe_restore(&guard);
   m->handle = NULL;
   ua_pool_release(m->pool);
   m->pool = NULL;

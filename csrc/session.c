@@ -178,7 +178,12 @@ int ua_session_new(lua_State *L) {
 static void session_free(session *s) {
   ua_transfer_free(&s->xfer);
   if (ua_inherited(s->pid)) s->easy = NULL, s->pool = NULL; /* abandoned, see ua_inherited() */
-  if (s->easy) curl_easy_cleanup(s->easy);
+  if (s->easy) {
+    ua_sigpipe guard;
+    ua_sigpipe_ignore(&guard);
+    curl_easy_cleanup(s->easy);
+    ua_sigpipe_restore(&guard);
+  }
   s->easy = NULL;
   ua_pool_release(s->pool);
   s->pool = NULL;

@@ -58,29 +58,28 @@ static int is_2xx(const ua_transfer *t) {
 }
 
 /* SIGPIPE. A write to a socket whose peer has gone raises SIGPIPE, which
- * ends the process unless it is ignored. The core never changes the host's
- * disposition for good: a command must still die quietly when its stdout
- * closes (`| head`), and nginx sets its own. libcurl's plain socket writes
- * use MSG_NOSIGNAL, but a TLS library's may not (OpenSSL before curl 7.88's
- * own BIO). So libcurl is asked to guard its calls: with CURLOPT_NOSIGNAL
- * off it ignores SIGPIPE for the length of each call (perform, cleanup) and
- * restores the host's handler after. NOSIGNAL off has one other effect: a
- * synchronous resolver would time DNS out with SIGALRM, disturbing hosts
- * with timers of their own (nginx). So it is off only where libcurl resolves
- * in a thread or with c-ares (Debian's and Ubuntu's builds); else it stays
- * on and ua_sigpipe_ignore guards the core's perform calls itself. */
-int ua_curl_guards_sigpipe(void) {
-  return (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS) != 0;
-}
-
+ * ends the process unless it is ignored or handled. The core never changes
+ * the host's disposition for good: a command must still die quietly when
+ * its stdout closes (`| head`). libcurl's own socket writes use MSG_NOSIGNAL,
+ * but a TLS library's may not (OpenSSL before curl's own BIO), nor a TLS
+ * shutdown at cleanup. libcurl can guard its calls itself (CURLOPT_NOSIGNAL
+ * off), but that costs six sigaction calls per request, each handle of a
+ * multi included, and lets a synchronous resolver time DNS out with SIGALRM,
+ * which would disturb hosts with timers of their own (nginx). So NOSIGNAL
+ * stays on, and the core guards each call that may write (perform, cleanup):
+ * one sigaction to read the disposition; only where it is the default (a
+ * command) is SIGPIPE ignored for the call and the default put back after.
+ * A host that ignores it (nginx, LuaSocket) or handles it keeps its own. In
+ * a threaded host another thread could see SIGPIPE ignored for that while. */
 void ua_sigpipe_ignore(ua_sigpipe *g) {
   struct sigaction ign;
-  g->active = !ua_curl_guards_sigpipe();
-  if (!g->active) return;
+  g->active = 0;
+  if (sigaction(SIGPIPE, NULL, &g->old) != 0) return;
+  if ((g->old.sa_flags & SA_SIGINFO) || g->old.sa_handler != SIG_DFL) return;
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigemptyset(&ign.sa_mask);
-  if (sigaction(SIGPIPE, &ign, &g->old) != 0) g->active = 0;
+  g->active = sigaction(SIGPIPE, &ign, NULL) == 0;
 }
 
 void ua_sigpipe_restore(ua_sigpipe *g) {
@@ -163,7 +162,8 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   curl_easy_reset(e);
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
   SET(CURLOPT_SHARE, share);
-  SET(CURLOPT_NOSIGNAL, ua_curl_guards_sigpipe() ? 0L : 1L);
+  /* no signals from libcurl (SIGALRM for DNS); SIGPIPE: see ua_sigpipe_ignore */
+  SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_MAXCONNECTS, 64L);
   SET(CURLOPT_TCP_NODELAY, 1L);
   SET(CURLOPT_FOLLOWLOCATION, 0L);

@@ -84,10 +84,9 @@ int ua_header_next(const char *head, size_t len, size_t *pos, ua_span *name, ua_
  * PATCH): they say Content-Length: 0 rather than nothing. */
 int ua_sends_length(const char *method);
 
-/* 1 when libcurl ignores SIGPIPE during its own calls and restores the
- * host's handler after (see transfer.c); else the caller guards its
- * perform calls with ua_sigpipe_ignore / ua_sigpipe_restore. */
-int ua_curl_guards_sigpipe(void);
+/* Around every curl call that may write to a socket (perform, cleanup):
+ * SIGPIPE is ignored for the call where the host has it at its default, and
+ * the default put back after (see transfer.c). */
 typedef struct ua_sigpipe {
   int active;
   struct sigaction old;
