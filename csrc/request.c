@@ -156,6 +156,7 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
     } else {
       if (!line) {
         line = ua_scratch(L);
+        ua_buf_secret(line); /* a header may carry a credential */
         lua_insert(L, -3); /* below the key and value */
       }
       ua_buf_reset(line);

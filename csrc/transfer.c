@@ -8,7 +8,9 @@ void ua_transfer_init(ua_transfer *t) {
   memset(t, 0, sizeof *t);
   ua_buf_init(&t->url, 0);
   ua_buf_init(&t->reqbody, 0);
-  /* an API key in the query, a client secret in a token request's form */
+  /* an API key in the query, a client secret in a token request's form. Not
+   * the response body: a token answer is handed to Lua as a string, a copy
+   * no C code can wipe, and wiping every large body would cost for nothing */
   ua_buf_secret(&t->url);
   ua_buf_secret(&t->reqbody);
   ua_buf_init(&t->body, 0);
