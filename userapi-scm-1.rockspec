@@ -26,6 +26,7 @@ build = {
     ["userapi.check"] = "lua/userapi/check.lua",
     ["userapi.vendor"] = "lua/userapi/vendor.lua",
     ["userapi.options"] = "lua/userapi/options.lua",
+    ["userapi.class"] = "lua/userapi/class.lua",
     ["userapi.errors"] = "lua/userapi/errors.lua",
     ["userapi.json"] = "lua/userapi/json.lua",
     ["userapi.csv"] = "lua/userapi/csv.lua",

@@ -15,10 +15,11 @@ local stream = require "userapi.stream"
 local check = require "userapi.check"
 local vendors = require "userapi.vendor"
 local options = require "userapi.options"
+local class = require "userapi.class"
 
 local type, pairs, ipairs, select, tostring, error = type, pairs, ipairs, select, tostring, error
-local setmetatable, next, concat = setmetatable, next, table.concat
-local find = string.find
+local setmetatable, getmetatable, next, concat = setmetatable, getmetatable, next, table.concat
+local find, format = string.find, string.format
 local escape = core.escape
 local bad, describe = check.bad, check.describe
 
@@ -42,6 +43,16 @@ local redact_url
 -- rate-limit headers seen), `retried` (retries so far).
 -- @type Client
 
+-- The operation named, or a raised did-you-mean naming the method called.
+local function op_of(self, opname, method)
+  local vendor = self.vendor
+  local op = vendor.ops[opname]
+  if op then return op end
+  local near = check.nearest(opname, vendor.op_names)
+  error(format("bad argument #1 to '%s' (%s has no operation '%s'; %s)", method, vendor.name, tostring(opname),
+    near and ("did you mean '" .. near .. "'?") or ("its operations: " .. concat(vendor.op_names, ", "))), 0)
+end
+
 --- Checks the arguments of one operation call and returns the request table
 -- for the transport, plus the local options (never sent). Sends nothing: the
 -- dry run of the `userapi` command prints what this returns.
@@ -55,7 +66,7 @@ local redact_url
 -- @usage local req = kandji:build("list_users", { email = "ada" })
 -- print(req.method, req.url, req.query.email)   -- GET https://acme.api.kandji.io/api/v1/users ada
 function Client:build(opname, ...)
-  local op = self.vendor.ops[opname]
+  local op = op_of(self, opname, "build")
   local names, nargs = op.path_params, select("#", ...)
   local path = op.path
   if #names > 0 then
@@ -142,7 +153,7 @@ end
 -- @raise `bad argument ...` on input the operation refuses; nothing is sent then
 -- @usage local page, err = kandji:call("list_users", { archived = false })
 function Client:call(opname, ...)
-  local op = self.vendor.ops[opname]
+  local op = op_of(self, opname, "call")
   local list = op.chunk and select("#", ...) == 1 and ...
   if type(list) == "table" and #list > op.chunk then
     for i = 1, #list do self:build(opname, { list[i] }) end -- check all before sending any
@@ -198,14 +209,27 @@ end
 -- print(res.ok, "deleted,", res.failed, "failed")
 function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
 
+-- A closed client's transport: nothing is opened until the next use needs it.
+local Closed = {}
+Closed.__index = Closed
+local function reopen(t)
+  local client = t.client
+  client.transport = client.transport_module.new(client.session_opts)
+  return client.transport
+end
+function Closed.request(t, ...) local n = reopen(t) return n:request(...) end
+function Closed.multi(t, ...) local n = reopen(t) return n:multi(...) end
+function Closed.set_auth(t, ...) local n = reopen(t) return n:set_auth(...) end
+function Closed.close() end
+
 --- Closes the client's connections; a later call opens new ones. Also runs
--- on `__close` (a `<close>` variable in Lua 5.4) and at garbage collection.
+-- on `__close` (a `<close>` variable in Lua 5.4); closing twice is harmless.
 -- @usage local kandji <close> = userapi.kandji(opts)
 function Client:close()
   local t = self.transport
+  if getmetatable(t) == Closed then return end
   if t and t.close then t:close() end
-  -- a fresh transport holds no connection until it is used
-  self.transport = self.transport_module.new(self.session_opts)
+  self.transport = setmetatable({ client = self }, Closed)
   self.token = nil
 end
 
@@ -293,36 +317,21 @@ end
 
 -- ---- classes and construction ----------------------------------------------
 
-local classes = {}
-
--- One class per vendor: the generic methods plus one method per operation.
-local function class_of(vendor)
-  vendor = vendors.compile(vendor)
-  local cls = classes[vendor]
-  if cls then return cls end
-  cls = setmetatable({}, { __index = Client })
-  -- the generic methods copied in: one table lookup per call instead of two
-  for k, v in pairs(Client) do cls[k] = v end
-  cls.__index = cls
-  cls.__close = Client.close
-  cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
-  for opname in pairs(vendor.ops) do
-    cls[opname] = function(self, ...) return self:call(opname, ...) end
-  end
-  classes[vendor] = cls
-  return cls
-end
 --- Construction.
 -- @section construction
 
 --- The class of a vendor's clients: the generic methods plus one method per
 -- operation (made once per vendor table).
--- @function class_of
 -- @tparam table vendor a vendor table, raw or compiled (@{userapi.vendor.compile})
 -- @treturn table the metatable of its clients
-_M.class_of = class_of
+function _M.class_of(vendor) return class.of(vendor, Client) end
+local class_of = _M.class_of
 
 local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
+
+-- the options that reach the transport's session
+local SESSION_OPTS = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
+                       "user_agent", "max_body_bytes" }
 
 --- The options every constructor takes (besides the vendor's own: see @{userapi}).
 -- @table options
@@ -354,24 +363,20 @@ local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user"
 -- @usage local c = require("userapi.client").new(require("userapi.vendors.kandji"), { subdomain = "acme", token = T })
 function _M.new(vendor, opts)
   vendor = vendors.compile(vendor)
-  if type(opts) ~= "table" then error("userapi." .. vendor.name .. ": options table expected", 2) end
+  opts = options.check(vendor, opts)
   local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
   self.base_url = options.base_url(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
   local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do self.secrets[#self.secrets + 1] = f end end
-  for _, k in ipairs(vendor.credentials) do
-    local v = opts[k]
-    if v ~= nil then
-      if type(v) ~= "string" then error("userapi." .. vendor.name .. ": " .. k .. " must be a string", 2) end
-      -- in every form it travels in, should a vendor echo it back
-      hide(v)
-    end
+  for k, kind in pairs(vendor.options or {}) do
+    -- in every form it travels in, should a vendor echo it back
+    if kind == "secret" and opts[k] ~= nil then hide(opts[k]) end
   end
   local sopts = {}
-  for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
+  for _, k in ipairs(SESSION_OPTS) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
   for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
     if auth[k] == nil then
-      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 2)
+      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
     end
   end
   if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
@@ -386,9 +391,6 @@ function _M.new(vendor, opts)
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)
-  if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
-    error("userapi." .. vendor.name .. ": on_request must be a function", 2)
-  end
   self.on_request = opts.on_request
   if vendor.discovery then oidc.setup(self, opts) end
   return self

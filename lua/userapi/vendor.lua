@@ -33,7 +33,7 @@ local FIELDS = {
 
 local OP_FIELDS = {
   method = "string", path = "string", query = "table", body = "table", options = "table",
-  accept = "string", response = "string", chunk = "number", ok = "number",
+  accept = "string", response = "string", chunk = "number",
 }
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
@@ -145,6 +145,9 @@ function _M.compile(raw)
     if type(k) ~= "string" or not (OPTION_KINDS[kind] or type(kind) == "table") then
       fail(vname, "options.%s: one of secret, host, string, function, boolean or an enum expected", tostring(k))
     end
+  end
+  for _, k in ipairs(raw.credentials or {}) do
+    if (raw.options or {})[k] ~= "secret" then fail(vname, "credentials: '%s' must be a secret option", k) end
   end
   local v = {}
   for k, x in pairs(raw) do v[k] = x end

@@ -27,6 +27,7 @@ return {
   default_base = function(o)
     if o.domain then return "https://" .. o.domain .. "/api/automation/v1.0" end
   end,
+  options = { domain = "host", apikey = "secret", apikey_in = { "header", "query" } },
   credentials = { "apikey" },
   auth = function(o)
     return { scheme = "apikey", key = o.apikey, ["in"] = o.apikey_in or "header" }
@@ -51,7 +52,7 @@ return {
     -- sort outside the list, a limit out of range
     -- @usage local page = assert(ods:get_users{ search = "ada", sort = "-last_seen_at", limit = 100 })
     get_users = {
-      method = "GET", path = "/users/", ok = 200,
+      method = "GET", path = "/users/",
       query = {
         search = json,
         -- the spec's fields, and "-field" for descending (documented on other ODS lists)
@@ -76,7 +77,7 @@ return {
     -- @treturn[2] userapi.errors.Error 404 `not_found`, 401, a network failure
     -- @raise `bad argument #1 to 'get_user'` when username is not a plain id
     -- @usage local u = assert(ods:get_user("louise.data", { expand = "groups" }))
-    get_user = { method = "GET", path = "/users/{username}/", ok = 200, query = { expand = json } },
+    get_user = { method = "GET", path = "/users/{username}/", query = { expand = json } },
     --- Updates a user: the fields given change, `email` is required.
     -- `PUT /users/{username}/`
     -- @function update_user
@@ -94,7 +95,7 @@ return {
     -- @raise `bad argument #2 to 'update_user'` when email is missing or a field has the wrong type
     -- @usage ods:update_user("louise.data", { email = "louise@example.org", first_name = "Louise" })
     update_user = {
-      method = "PUT", path = "/users/{username}/", ok = 200,
+      method = "PUT", path = "/users/{username}/",
       body = { kind = "object", required = { "email" }, fields = user_fields },
     },
     --- Deletes a user. The only domain administrator cannot be deleted.
@@ -106,7 +107,7 @@ return {
     -- @treturn[2] userapi.errors.Error 400 `only_domain_administrator`, 404, 401, a network failure
     -- @raise `bad argument #1 to 'delete_user'` when username is not a plain id
     -- @usage assert(ods:delete_user("ada.lovelace"))
-    delete_user = { method = "DELETE", path = "/users/{username}/", ok = 204 },
+    delete_user = { method = "DELETE", path = "/users/{username}/" },
     --- Invites users by email: each gets an invitation and a local account.
     -- More than 100 users go out in requests of 100, the results merged.
     -- `POST /users/invite/`
@@ -123,7 +124,7 @@ return {
     -- @usage local res = assert(ods:invite_users{ { email = "marie@example.com", first_name = "Marie" } })
     -- if res["0"].status_code ~= "success" then print(res["0"].error.message) end
     invite_users = {
-      method = "POST", path = "/users/invite/", ok = 200, chunk = 100,
+      method = "POST", path = "/users/invite/", chunk = 100,
       body = { kind = "array", required = { "email" }, fields = user_fields },
     },
     -- The spec's schema is one object, its prose and response speak of items:
@@ -140,7 +141,7 @@ return {
     -- @raise `bad argument #1 to 'provision_users'` when a required field is missing
     -- @usage ods:provision_users{ email = "grace@example.com", identity_provider = { uid = "saml" } }
     provision_users = {
-      method = "POST", path = "/users/provision/", ok = 200, chunk = 100,
+      method = "POST", path = "/users/provision/", chunk = 100,
       body = {
         kind = "object_or_array", required = { "email", "identity_provider" },
         fields = setmetatable({ identity_provider = { type = "object", required = { "uid" } } },
@@ -163,7 +164,7 @@ return {
     -- @raise `bad argument #1 to 'users_export'` on a delimiter that is not one character
     -- @usage for _, row in ipairs(assert(ods:users_export{ parse = true })) do print(row.email) end
     users_export = {
-      method = "GET", path = "/users/export/", ok = 200,
+      method = "GET", path = "/users/export/",
       accept = "text/csv, application/json", response = "csv",
       query = { subdomains = json, delimiter = { type = "string", min_len = 1, max_len = 1 } },
       options = { parse = "boolean" },
