@@ -27,6 +27,7 @@ build = {
     ["userapi.vendor"] = "lua/userapi/vendor.lua",
     ["userapi.options"] = "lua/userapi/options.lua",
     ["userapi.class"] = "lua/userapi/class.lua",
+    ["userapi.vendors"] = "lua/userapi/vendors/init.lua",
     ["userapi.errors"] = "lua/userapi/errors.lua",
     ["userapi.json"] = "lua/userapi/json.lua",
     ["userapi.csv"] = "lua/userapi/csv.lua",

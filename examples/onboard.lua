@@ -52,12 +52,11 @@ local STEPS = {
     local res, err = send(c, "invite_users", { { email = email, first_name = first, last_name = last } })
     if not res then return tostring(err) end
     if dry then return "would invite: " .. res, "done" end
-    local item = res["0"]
-    if type(item) ~= "table" or item.status_code ~= "success" then
-      local e = type(item) == "table" and item.error or {}
-      return "invitation refused: " .. tostring(e.message or e.error_code or "no result")
+    local item = res[1]
+    if not (item and item.ok) then
+      return "invitation refused: " .. tostring(item and item.err and item.err.message or "no result")
     end
-    return "invited as " .. tostring(item.data and item.data.username), "done"
+    return "invited as " .. tostring(item.value and item.value.username), "done"
   end,
   -- an invitation is not a user yet: a second run invites again
   arthur = function(c)

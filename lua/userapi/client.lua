@@ -97,6 +97,10 @@ function Client:build(opname, ...)
     if not op.query and not op.options then bad(opname, "#" .. pos, "no parameters expected") end
     req.query = check.query(op, opname, pos, arg)
   end
+  if op.chunk then
+    -- a batch: its answer is read item by item (bulk.items)
+    return req, { batch = (arg[1] ~= nil) and #arg or 1 }
+  end
   return req, (not op.body) and arg or nil
 end
 
@@ -129,7 +133,7 @@ function Client:result(opname, opts, status, body, headers)
   if status < 200 or status > 299 then
     local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
     return nil, errors.from_response({ vendor = self.vendor.name, operation = opname, secrets = self.secrets },
-                                     status, body, parse_headers(headers), decoded)
+                                     status, body, parse_headers(headers), decoded, self.vendor.error_message)
   end
   local op = self.vendor.ops[opname]
   if op.response == "csv" then
@@ -139,7 +143,9 @@ function Client:result(opname, opts, status, body, headers)
     return body
   end
   if status == 204 or body == "" then return true end
-  return decode_json(self, opname, status, body, headers)
+  local value, err = decode_json(self, opname, status, body, headers)
+  if value ~= nil and op.chunk then return bulk.items(self, opname, value, opts and opts.batch or 1) end
+  return value, err
 end
 
 --- Calls one operation: check, build, exchange. `client:get_user(id)` is

@@ -117,7 +117,7 @@ function _M.register(vendor_table)
   return new
 end
 
-for _, name in ipairs({ "opendatasoft", "arthur", "kandji", "sigfox" }) do
+for _, name in ipairs(require "userapi.vendors") do
   _M.register(require("userapi.vendors." .. name))
 end
 

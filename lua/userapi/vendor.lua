@@ -154,6 +154,7 @@ function _M.compile(raw)
   v.ops, v.op_names = {}, {}
   for opname, op in pairs(raw.ops) do
     v.ops[opname] = compile_op(vname, opname, op)
+    if op.chunk and not raw.bulk_result then fail(vname, "op '%s': chunk needs the bulk_result hook", opname) end
     v.op_names[#v.op_names + 1] = opname
   end
   table.sort(v.op_names)

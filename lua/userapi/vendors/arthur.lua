@@ -18,12 +18,35 @@
 local str = { type = "string" }
 local USER_TYPES = { "user", "data_plane", "service_account" }
 
+-- {"detail": "..."}, or FastAPI's 422 {"detail": [{ loc = { "body", "email" }, msg }]}
+local function error_message(t)
+  local detail = t.detail
+  if type(detail) == "string" then return detail end
+  if type(detail) ~= "table" then return nil end
+  local parts = {}
+  for _, e in ipairs(detail) do
+    if type(e) == "table" then
+      local msg = tostring(e.msg)
+      if type(e.loc) == "table" then
+        local loc = {}
+        for i, l in ipairs(e.loc) do
+          loc[i] = (type(l) == "number" and l % 1 == 0) and string.format("%d", l) or tostring(l)
+        end
+        msg = table.concat(loc, ".") .. ": " .. msg
+      end
+      parts[#parts + 1] = msg
+    end
+  end
+  if #parts > 0 then return table.concat(parts, "; ") end
+end
+
 return {
   name = "arthur",
   default_base = function() return "https://platform.arthur.ai" end,
   options = { access_token = "secret", token = "function", client_id = "string", client_secret = "secret",
               token_url = "string" },
   credentials = { "access_token", "client_secret" },
+  error_message = error_message,
   auth = function(o)
     if o.access_token then return { scheme = "bearer", token = o.access_token } end
   end,

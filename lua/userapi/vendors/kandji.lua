@@ -12,6 +12,11 @@
 -- @module userapi.vendors.kandji
 local str = { type = "string" }
 
+-- { "detail": "..." }
+local function error_message(t)
+  if type(t.detail) == "string" then return t.detail end
+end
+
 return {
   name = "kandji",
   -- the constructor's own options (checked before default_base reads them)
@@ -22,6 +27,7 @@ return {
     end
   end,
   credentials = { "token" },
+  error_message = error_message,
   auth = function(o) return { scheme = "bearer", token = o.token } end,
   -- Kandji allows 10,000 requests an hour and 50 a second per tenant
   rate_limit = { per_second = 50, per_hour = 10000 },

@@ -18,6 +18,46 @@
 -- `{ uid }`), `identity_providers`, `explore_limits`, `management_limits`.
 -- @module userapi.vendors.opendatasoft
 local json = { type = "string" }
+
+-- An error body, or the error of one item of a batch:
+-- { error_code, message, detail = "..." | { field = { "message", ... } } }.
+local function error_message(t)
+  if type(t.detail) == "string" then return t.detail, t.error_code end
+  local parts = {}
+  if type(t.message) == "string" then parts[1] = t.message end
+  if type(t.detail) == "table" then
+    local fields = {}
+    for k in pairs(t.detail) do if type(k) == "string" then fields[#fields + 1] = k end end
+    table.sort(fields)
+    for _, k in ipairs(fields) do
+      local v = t.detail[k]
+      if type(v) == "table" then
+        local msgs = {}
+        for _, m in ipairs(v) do msgs[#msgs + 1] = tostring(m) end
+        v = table.concat(msgs, " ")
+      end
+      parts[#parts + 1] = k .. ": " .. tostring(v)
+    end
+  end
+  local code = type(t.error_code) == "string" and t.error_code or nil
+  if #parts > 0 then return table.concat(parts, "; "), code end
+  return nil, code
+end
+
+-- A 200 to invite or provision holds one result per item, keyed from "0":
+-- { status_code = "success", data = user } or { status_code = "error", error = {...} }.
+local function bulk_result(answer, n)
+  local out = {}
+  for i = 1, n do
+    local item = type(answer) == "table" and answer[tostring(i - 1)]
+    if type(item) == "table" and item.status_code == "success" then
+      out[i] = { ok = true, value = item.data }
+    else
+      out[i] = { ok = false, error = type(item) == "table" and item.error or nil }
+    end
+  end
+  return out
+end
 -- arrays of the User model: an empty Lua table goes out as []
 local user_fields = { email = json, permissions = { type = "array" }, groups = { type = "array_of_objects" },
                       identity_providers = { type = "array_of_objects" } }
@@ -29,6 +69,8 @@ return {
   end,
   options = { domain = "host", apikey = "secret", apikey_in = { "header", "query" } },
   credentials = { "apikey" },
+  error_message = error_message,
+  bulk_result = bulk_result,
   auth = function(o)
     return { scheme = "apikey", key = o.apikey, ["in"] = o.apikey_in or "header" }
   end,
@@ -114,15 +156,15 @@ return {
     -- @function invite_users
     -- @tparam {table,...} users the users: each with `email` (required), and
     -- optionally `first_name`, `last_name`, `permissions`, `groups`
-    -- @treturn[1] table one result per user, keyed by its position from `"0"`:
-    -- `{ status_code = "success", data = user }` or
-    -- `{ status_code = "error", error = { error_code, message, detail } }`
+    -- @treturn[1] table one result per user, in input order: `{ ok = true, value = user }` or
+    -- `{ ok = false, err = Error }` (`err.kind` `"item"`, `err.item` the position, `err.message`
+    -- and `err.code` the vendor's), and the counts `ok` and `failed`
     -- @treturn[2] nil
     -- @treturn[2] userapi.errors.Error the whole request failed (401, 400, a network failure)
     -- @raise `bad argument #1 to 'invite_users'` when users is not a non-empty array of
     -- objects with an email
     -- @usage local res = assert(ods:invite_users{ { email = "marie@example.com", first_name = "Marie" } })
-    -- if res["0"].status_code ~= "success" then print(res["0"].error.message) end
+    -- if res.failed > 0 then print(res[1].err) end  -- opendatasoft invite_users: item 1: ...
     invite_users = {
       method = "POST", path = "/users/invite/", chunk = 100,
       body = { kind = "array", required = { "email" }, fields = user_fields },
@@ -135,7 +177,7 @@ return {
     -- @function provision_users
     -- @tparam table users one user or an array of users, each with `email` and
     -- `identity_provider` (`{ uid = "saml" }`) required
-    -- @treturn[1] table one result per user, keyed `"0"`, `"1"`, ... (as `invite_users`)
+    -- @treturn[1] table one result per user, in input order, and the counts (as `invite_users`)
     -- @treturn[2] nil
     -- @treturn[2] userapi.errors.Error the whole request failed
     -- @raise `bad argument #1 to 'provision_users'` when a required field is missing

@@ -24,11 +24,27 @@ local name = { type = "string", max_len = 100 }
 -- say profileIds: the latter is what we send.
 local profile_ids = { type = "array" }
 
+-- { message, errors = { { field, message }, ... } }
+local function error_message(t)
+  local parts = {}
+  if type(t.message) == "string" then parts[1] = t.message end
+  if type(t.errors) == "table" then
+    for _, e in ipairs(t.errors) do
+      if type(e) == "table" then
+        local msg = tostring(e.message)
+        parts[#parts + 1] = e.field and (tostring(e.field) .. ": " .. msg) or msg
+      end
+    end
+  end
+  if #parts > 0 then return table.concat(parts, "; ") end
+end
+
 return {
   name = "sigfox",
   default_base = function() return "https://api.sigfox.com/v2" end,
   options = { login = "string", password = "secret" },
   credentials = { "password" },
+  error_message = error_message,
   auth = function(o) return { scheme = "basic", user = o.login, password = o.password } end,
   ops = {
     --- One page of API users; `sigfox:each_user(params)` walks every page.
