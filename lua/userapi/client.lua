@@ -215,6 +215,21 @@ end
 -- print(res.ok, "deleted,", res.failed, "failed")
 function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
 
+--- Makes one person present: created or invited, updated when fields differ;
+-- see @{userapi.state.ensure_user}.
+-- @tparam table spec `email` (or `id`, `username`) and the fields to hold
+-- @tparam[opt] table opts `check = true`: plan, send no write
+-- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
+-- @usage local res = assert(ods:ensure_user{ email = "marie@example.com", first_name = "Marie" })
+function Client:ensure_user(spec, opts) return require("userapi.state").ensure_user(self, spec, opts) end
+
+--- Makes one person absent (already gone is success); see @{userapi.state.ensure_absent}.
+-- @tparam string|table selector an email, or `{ id = }`, `{ username = }`
+-- @tparam[opt] table opts `check = true`: plan, send no write
+-- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
+-- @usage assert(kandji:ensure_absent("ada@example.com", { check = true }))
+function Client:ensure_absent(selector, opts) return require("userapi.state").ensure_absent(self, selector, opts) end
+
 -- A closed client's transport: nothing is opened until the next use needs it.
 local Closed = {}
 Closed.__index = Closed
@@ -270,6 +285,9 @@ function Client:exchange(opname, req, opts)
       end
       attempt = attempt + 1
       self.retried = self.retried + 1
+      self.warn(format("userapi %s %s: %s, retry %d of %d in %d ms", self.vendor.name, opname,
+        status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
+        attempt, self.retries.max, wait))
       self.sleep(wait)
     end
   end
@@ -335,10 +353,6 @@ local class_of = _M.class_of
 
 local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
 
--- the options that reach the transport's session
-local SESSION_OPTS = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
-                       "user_agent", "max_body_bytes" }
-
 --- The options every constructor takes (besides the vendor's own: see @{userapi}).
 -- @table options
 -- @field base_url where the API lives (a self-hosted install, a proxy, the
@@ -377,8 +391,10 @@ function _M.new(vendor, opts)
     -- in every form it travels in, should a vendor echo it back
     if kind == "secret" and opts[k] ~= nil then hide(opts[k]) end
   end
+  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
+  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
   local sopts = {}
-  for _, k in ipairs(SESSION_OPTS) do sopts[k] = opts[k] end
+  for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
   for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
     if auth[k] == nil then
@@ -394,6 +410,11 @@ function _M.new(vendor, opts)
   self.transport_module, self.session_opts = transport, sopts
   self.transport = transport.new(sopts)
   self.sleep, self.now = transport.sleep, transport.now
+  if opts.log ~= nil and opts.log ~= false and type(opts.log) ~= "function" then
+    error("userapi." .. vendor.name .. ": log must be false or a function", 2)
+  end
+  -- retries and throttling waits are reported here (nginx: the error log at WARN)
+  self.warn = opts.log or (opts.log == nil and transport.warn) or function() end
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)

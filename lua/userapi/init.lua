@@ -127,4 +127,8 @@ end
 -- @treturn boolean
 _M.is_error = errors.is
 
+--- A person's accounts across vendors; see @{userapi.directory}.
+-- @function directory
+_M.directory = function(clients) return require("userapi.directory").new(clients) end
+
 return _M

@@ -10,6 +10,11 @@ local floor, tointeger = math.floor, math.tointeger
 
 local _M = {}
 
+--- The options that reach the transport's session (timeouts, TLS, limits).
+-- @table SESSION
+_M.SESSION = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
+               "user_agent", "max_body_bytes", "pool_size", "keepalive_timeout_ms", "backlog" }
+
 -- Every constructor's options and their kinds: "count" (an integer > 0; an
 -- integral float such as 5e3 is taken as that integer), a Lua type name, or
 -- "any" (checked where the option is used).
