@@ -12,8 +12,6 @@ local unpack = table.unpack or unpack
 
 local _M = {}
 
-local THROTTLE = { [429] = true, [503] = true }
-
 local function check_opts(opts, n)
   if opts ~= nil and type(opts) ~= "table" then error("bad argument #3 to 'bulk' (table expected)", 3) end
   opts = opts or {}
@@ -80,9 +78,10 @@ function _M.run(client, opname, items, opts)
     end
   end
 
-  local function finish(job, status, body, headers)
-    local value, err = client:result(opname, locals[job.index], status, body, headers)
-    if err then err.attempts = job.attempt + 1 end
+  local function finish(job, status, body, headers, failed)
+    local value, err = nil, failed
+    if not failed then value, err = client:result(opname, locals[job.index], status, body, headers) end
+    if err and not failed then err.attempts = job.attempt + 1 end
     results[job.index] = err and { ok = false, err = err } or { ok = true, value = value }
     results[err and "failed" or "ok"] = results[err and "failed" or "ok"] + 1
     done = done + 1
@@ -96,18 +95,17 @@ function _M.run(client, opname, items, opts)
     -- the curl transport hands a raw header block; it is read only when needed
     if status and status >= 300 and type(headers) == "string" then headers = core.parse_headers(headers) end
     headers = client:observe(opname, reqs[job.index], status, body, headers, job.started, job.attempt)
-    if status == 401 and client.token_provider and not job.renewed then
-      job.renewed, job.not_before = true, 0
+    local action, wait, throttled = retry.decide(client, job, opname, reqs[job.index].method, status, body, headers)
+    if action == "done" then return finish(job, status, body, headers) end
+    if action == "renew" then
+      -- a failed renewal is the token call's own error, here as from exchange
       local ok, err = oidc.refresh(client, true)
-      if ok then waiting[#waiting + 1] = job return end
-      return finish(job, nil, { kind = "auth", message = tostring(err) })
+      if not ok then return finish(job, nil, nil, nil, err) end
+      wait = 0
+    else
+      results.retried = results.retried + 1
     end
-    local wait = retry.wait(client.retries, reqs[job.index].method, job.attempt, status, body, headers)
-    if not wait then return finish(job, status, body, headers) end
-    job.attempt = job.attempt + 1
-    results.retried = results.retried + 1
-    client.retried = client.retried + 1
-    if THROTTLE[status] then
+    if throttled then
       -- the server speaks for the whole batch: everyone waits
       results.throttled = results.throttled + 1
       pause_until = max(pause_until, now() + wait)
@@ -115,6 +113,7 @@ function _M.run(client, opname, items, opts)
     job.not_before = now() + wait
     waiting[#waiting + 1] = job
   end
+
 
   -- the loop as a function: whatever it raises (on_progress, a token
   -- provider, a sleep), the multi is closed and no transfer is left behind

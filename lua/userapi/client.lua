@@ -261,7 +261,7 @@ end
 -- @tparam[opt] table opts the call's local options
 -- @return as `call`
 function Client:exchange(opname, req, opts)
-  local attempt, renewed = 0, false
+  local state = { attempt = 0 }
   while true do
     if self.token_provider then
       local ok, err = oidc.refresh(self, false)
@@ -271,23 +271,17 @@ function Client:exchange(opname, req, opts)
     local started = self.on_request and self.now()
     local status, body, headers = self.transport:request(req)
     if status and status >= 300 then headers = parse_headers(headers) end
-    headers = self:observe(opname, req, status, body, headers, started, attempt)
-    if status == 401 and self.token_provider and not renewed then
-      renewed = true
+    headers = self:observe(opname, req, status, body, headers, started, state.attempt)
+    local action, wait = retry.decide(self, state, opname, req.method, status, body, headers)
+    if action == "done" then
+      local res, err = self:result(opname, opts, status, body, headers)
+      if err then err.attempts = state.attempt + 1 end
+      return res, err
+    elseif action == "renew" then
+      -- a failed renewal is the token call's own error, from here as from bulk
       local ok, err = oidc.refresh(self, true)
       if not ok then return nil, err end
     else
-      local wait = retry.wait(self.retries, req.method, attempt, status, body, headers)
-      if not wait then
-        local res, err = self:result(opname, opts, status, body, headers)
-        if err then err.attempts = attempt + 1 end
-        return res, err
-      end
-      attempt = attempt + 1
-      self.retried = self.retried + 1
-      self.warn(format("userapi %s %s: %s, retry %d of %d in %d ms", self.vendor.name, opname,
-        status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
-        attempt, self.retries.max, wait))
       self.sleep(wait)
     end
   end

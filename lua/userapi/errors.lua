@@ -8,6 +8,8 @@
 --   print(err)                        -- kandji delete_user: 400 User still assigned to one or more devices.
 --   if err.retryable then ... end     -- 408, 429, 502, 503, 504, timeouts, connection failures
 -- end
+local retry = require "userapi.retry"
+
 local _M = {}
 
 --- The error object (a table with a metatable; test with `userapi.is_error`).
@@ -53,10 +55,6 @@ function mt:__tostring()
   return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")"
 end
 
--- Statuses and transport failures worth another try: the request may succeed
--- unchanged later.
-local RETRYABLE_STATUS = { [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
-local RETRYABLE_KIND = { timeout = true, connect = true, resolve = true, recv = true, send = true }
 
 local function redact(s, secrets)
   if type(s) ~= "string" or not secrets then return s end
@@ -170,7 +168,7 @@ function _M.new(f)
   local secrets = f.secrets
   f.secrets = nil
   if f.retryable == nil then
-    f.retryable = (f.status and RETRYABLE_STATUS[f.status]) or (f.kind and RETRYABLE_KIND[f.kind]) or false
+    f.retryable = retry.retryable(f.status, f.kind)
   end
   f.message = redact(f.message, secrets)
   f.body = redact(f.body, secrets)
