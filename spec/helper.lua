@@ -144,6 +144,48 @@ function helper.refuses(message, call, partial)
   assert.same({}, helper.requests())
 end
 
+--- A clock to inject as a client's `clock` option: time moves only when the
+-- client sleeps (or the spec calls `advance`), and every sleep is recorded.
+-- @treturn table `now()`, `sleep(ms)`, `advance(ms)`, `slept` (the sleeps, in
+-- order), `total()` (their sum)
+function helper.clock()
+  local c = { t = 0, slept = {} }
+  function c.now() return c.t end
+  function c.sleep(ms)
+    c.slept[#c.slept + 1] = ms
+    if ms > 0 then c.t = c.t + ms end
+  end
+  function c.advance(ms) c.t = c.t + ms end
+  function c.total()
+    local sum = 0
+    for _, ms in ipairs(c.slept) do sum = sum + ms end
+    return sum
+  end
+  return c
+end
+
+--- Asserts the headers every call of a vendor carries: its Authorization,
+-- Accept JSON, and Content-Type (nil: none, for a call without body).
+function helper.assert_headers(r, authorization, content_type)
+  local assert = require "luassert"
+  assert.equal(authorization, r.headers["authorization"])
+  assert.equal("application/json", r.headers["accept"])
+  assert.equal(content_type, r.headers["content-type"])
+end
+
+--- Asserts an error object of vendor: its fields `operation`, `status`,
+-- `message`, `retryable` (false when absent) as given in f, and its sentence.
+function helper.assert_error(vendor, err, f)
+  local assert = require "luassert"
+  assert.is_true(require("userapi").is_error(err))
+  assert.equal(vendor, err.vendor)
+  assert.equal(f.operation, err.operation)
+  assert.equal(f.status, err.status)
+  assert.equal(f.message, err.message)
+  assert.equal(f.retryable or false, err.retryable)
+  assert.equal(vendor .. " " .. f.operation .. ": " .. f.status .. " " .. f.message, tostring(err))
+end
+
 --- A client of vendor on the simulator; extra options are merged in.
 function helper.client(vendor, extra)
   local opts = { base_url = helper.base[vendor], retries = false }

@@ -367,6 +367,10 @@ local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user"
 -- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
 -- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
 -- they work, libcurl elsewhere)
+-- @field clock `{ now = function() -> ms, sleep = function(ms) }`: the client's one
+-- clock (retry waits, rate limits, token expiry) instead of the transport's; for tests
+-- @field log `false` (silent) or `function(msg)`: retry waits are reported through it
+-- (default: nginx's error log at WARN under nginx, nothing in plain Lua)
 
 --- Creates a client of a vendor table with the given options.
 -- The constructors of @{userapi} call this with their vendor's table.
@@ -403,7 +407,9 @@ function _M.new(vendor, opts)
   local transport = require("userapi.transport").resolve(opts.transport)
   self.transport_module, self.session_opts = transport, sopts
   self.transport = transport.new(sopts)
-  self.sleep, self.now = transport.sleep, transport.now
+  -- the one clock: the transport's, or one injected (tests, a host's own loop)
+  local clock = opts.clock or transport
+  self.sleep, self.now = clock.sleep, clock.now
   if opts.log ~= nil and opts.log ~= false and type(opts.log) ~= "function" then
     error("userapi." .. vendor.name .. ": log must be false or a function", 2)
   end
