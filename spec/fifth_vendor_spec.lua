@@ -54,8 +54,8 @@ return {
 
 --- The stand-in server (Lua 5.4, the simulator's HTTP loop); ROOT is filled in.
 M.SERVER = [=[
-package.path = "ROOT/sim/?.lua;" .. package.path
-local http = require "http"
+package.path = "ROOT/?.lua;" .. package.path
+local http = require "sim.http"
 local cjson = require "cjson"
 
 local port_file, watch = arg[2], tonumber(arg[4])
