@@ -89,6 +89,28 @@ describe("client", function()
       end
     end)
 
+    it("leaves no form of a random secret in any text it redacts", function()
+      local errors = require "userapi.errors"
+      math.randomseed(4711)
+      local function bytes(n, lo, hi)
+        local t = {}
+        for i = 1, n do t[i] = string.char(math.random(lo, hi)) end
+        return table.concat(t)
+      end
+      for _ = 1, 300 do
+        local secret = bytes(math.random(4, 24), 32, 126)
+        local login = bytes(math.random(1, 8), 97, 122)
+        local secrets = errors.secret_forms(secret)
+        local blob = errors.base64(login .. ":" .. secret)
+        secrets[#secrets + 1] = blob
+        for _, form in ipairs(secrets) do
+          local text = bytes(math.random(0, 40), 32, 126) .. form .. bytes(math.random(0, 40), 32, 126)
+          local out = errors.redact(text, secrets)
+          assert.is_nil(out:find(form, 1, true), ("%q survived in %q"):format(form, out))
+        end
+      end
+    end)
+
     it("redacts the response headers of an error like its message and body", function()
       local kandji = sim.client("kandji", { token = "kandji-WRONG-token-4714" })
       sim.fault{ match = { vendor = "kandji" }, status = 401, body = '{"detail":"no"}',

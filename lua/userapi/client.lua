@@ -347,35 +347,10 @@ local class_of = _M.class_of
 
 local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
 
---- The options every constructor takes (besides the vendor's own: see @{userapi}).
--- @table options
--- @field base_url where the API lives (a self-hosted install, a proxy, the
--- simulator); plain `http://` only to loopback unless `allow_insecure = true`
--- @field allow_insecure allow plain `http://` to another host
--- @field timeout_ms per request, 30000 by default
--- @field connect_timeout_ms 10000 by default
--- @field verify_tls `true` by default
--- @field ca_file a CA bundle instead of the system's
--- @field proxy a proxy URL
--- @field user_agent `userapi/<version> libcurl/<version>` by default
--- @field max_body_bytes 64 MiB by default: a larger answer fails with `kind = "too_large"`
--- @field retries `{ max = 3, base_ms = 200, max_ms = 20000, unsafe = false }` merged
--- over these defaults, or `false`; see @{userapi.retry.policy}
--- @field rate_limit `{ per_second = N, per_hour = N }` to stay under, client side
--- (Kandji's by default), or `false`
--- @field on_request `function(event)` after each exchange: `vendor`, `operation`,
--- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
--- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
--- they work, libcurl elsewhere)
--- @field clock `{ now = function() -> ms, sleep = function(ms) }`: the client's one
--- clock (retry waits, rate limits, token expiry) instead of the transport's; for tests
--- @field log `false` (silent) or `function(msg)`: retry waits are reported through it
--- (default: nginx's error log at WARN under nginx, nothing in plain Lua)
-
 --- Creates a client of a vendor table with the given options.
 -- The constructors of @{userapi} call this with their vendor's table.
 -- @tparam table vendor an operation table (`userapi.vendors.kandji`)
--- @tparam table opts the @{options} and the vendor's own
+-- @tparam table opts the @{userapi.options.options} and the vendor's own
 -- @treturn Client
 -- @raise on missing credentials or options of the wrong type
 -- @usage local c = require("userapi.client").new(require("userapi.vendors.kandji"), { subdomain = "acme", token = T })
@@ -384,13 +359,6 @@ function _M.new(vendor, opts)
   opts = options.check(vendor, opts)
   local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
   self.base_url = options.base_url(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
-  local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do self.secrets[#self.secrets + 1] = f end end
-  for k, kind in pairs(vendor.options or {}) do
-    -- in every form it travels in, should a vendor echo it back
-    if kind == "secret" and opts[k] ~= nil then hide(opts[k]) end
-  end
-  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
-  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
@@ -399,9 +367,7 @@ function _M.new(vendor, opts)
       error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
     end
   end
-  if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
-    hide(errors.base64(auth.user .. ":" .. auth.password))
-  end
+  self.secrets = options.secrets(vendor, opts, auth)
   self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
@@ -410,9 +376,6 @@ function _M.new(vendor, opts)
   -- the one clock: the transport's, or one injected (tests, a host's own loop)
   local clock = opts.clock or transport
   self.sleep, self.now = clock.sleep, clock.now
-  if opts.log ~= nil and opts.log ~= false and type(opts.log) ~= "function" then
-    error("userapi." .. vendor.name .. ": log must be false or a function", 2)
-  end
   -- retries and throttling waits are reported here (nginx: the error log at WARN)
   self.warn = opts.log or (opts.log == nil and transport.warn) or function() end
   self.retries = retry.policy(opts.retries)

@@ -29,9 +29,35 @@ local COMMON = {
   idle_timeout_ms = "count", stream_timeout_ms = "count",                   -- streams
   max_pages = "count", max_row_bytes = "count",        -- paging, CSV export
 }
---- The options every constructor takes, by name (see @{userapi.client.options}).
+--- The options every constructor takes, by name, and their kinds (see @{options}).
 -- @table COMMON
 _M.COMMON = COMMON
+
+--- The options every constructor takes (besides the vendor's own: see @{userapi}).
+-- Others are refused, naming the nearest valid one.
+-- @table options
+-- @field base_url where the API lives (a self-hosted install, a proxy, the
+-- simulator); plain `http://` only to loopback unless `allow_insecure = true`
+-- @field allow_insecure allow plain `http://` to another host
+-- @field timeout_ms per request, 30000 by default
+-- @field connect_timeout_ms 10000 by default
+-- @field verify_tls `true` by default
+-- @field ca_file a CA bundle instead of the system's
+-- @field proxy a proxy URL
+-- @field user_agent `userapi/<version> libcurl/<version>` by default
+-- @field max_body_bytes 64 MiB by default: a larger answer fails with `kind = "too_large"`
+-- @field retries `{ max = 3, base_ms = 200, max_ms = 20000, unsafe = false }` merged
+-- over these defaults, or `false`; see @{userapi.retry.policy}
+-- @field rate_limit `{ per_second = N, per_hour = N }` to stay under, client side
+-- (Kandji's by default), or `false`
+-- @field on_request `function(event)` after each exchange: `vendor`, `operation`,
+-- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
+-- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
+-- they work, libcurl elsewhere)
+-- @field clock `{ now = function() -> ms, sleep = function(ms) }`: the client's one
+-- clock (retry waits, rate limits, token expiry) instead of the transport's; for tests
+-- @field log `false` (silent) or `function(msg)`: retry waits are reported through it
+-- (default: nginx's error log at WARN under nginx, nothing in plain Lua)
 
 local function bad(vname, what, msg) check.bad("userapi." .. vname, "#1 " .. what, msg) end
 
@@ -150,6 +176,29 @@ function _M.check(vendor, opts)
     copy[k] = check_one(vname, k, kind, v)
   end
   return copy
+end
+
+--- Every form of every secret of a client, to redact (@{userapi.errors.secret_forms}):
+-- the vendor's secret options, the proxy's password, and the Basic blob
+-- `base64(login:password)`.
+-- @tparam table vendor a compiled vendor table
+-- @tparam table opts the checked options
+-- @tparam ?table auth the transport's auth table
+-- @treturn {string,...}
+function _M.secrets(vendor, opts, auth)
+  local errors = require "userapi.errors"
+  local list = {}
+  local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do list[#list + 1] = f end end
+  for k, kind in pairs(vendor.options or {}) do
+    -- in every form it travels in, should a vendor echo it back
+    if kind == "secret" and opts[k] ~= nil then hide(opts[k]) end
+  end
+  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
+  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
+  if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
+    hide(errors.base64(auth.user .. ":" .. auth.password))
+  end
+  return list
 end
 
 return _M
