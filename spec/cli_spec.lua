@@ -317,7 +317,7 @@ describe("parameters", function()
     -- an array body from fields: one item
     local code, out = run(args("opendatasoft", "invite_users", "--email", "new@example.com"))
     assert.equal(0, code)
-    assert.equal("success", cjson.decode(out)["0"].status_code)
+    assert.is_true(cjson.decode(out)["1"].ok)
     assert.same({ { email = "new@example.com" } }, cjson.decode(sim.last_request().body))
   end)
 
