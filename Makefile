@@ -93,6 +93,9 @@ docs:
 	lua5.4 tools/doccheck.lua $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
 	rm -rf doc && ldoc -q .
 	lua5.4 tools/doccheck.lua --html doc $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
+	@test -s doc/index.html && echo "docs: doc/index.html"
+	$(MAKE) -s all LUA=lua5.4 && lua5.4 bin/userapi man > doc/userapi.1
+	@test -s doc/userapi.1 && echo "docs: doc/userapi.1 (man -l doc/userapi.1)"
 
 sim:
 	lua5.4 sim/server.lua --port 8089

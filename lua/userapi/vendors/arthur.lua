@@ -55,6 +55,7 @@ return {
     env = { { "access_token", "USERAPI_ARTHUR_TOKEN" }, { "client_id", "USERAPI_ARTHUR_CLIENT_ID" },
             { "client_secret", "USERAPI_ARTHUR_CLIENT_SECRET" } },
     secret = "access_token",
+    page_size = "page_size",
     -- one of these sets of credentials, not both
     alternatives = { { "access_token" }, { "client_id", "client_secret" } },
     examples = { "delete_user --each ids.txt --concurrency 4 --dry-run" },
