@@ -34,6 +34,7 @@ build = {
     ["userapi.state"] = "lua/userapi/state.lua",
     ["userapi.directory"] = "lua/userapi/directory.lua",
     ["userapi.journal"] = "lua/userapi/journal.lua",
+    ["userapi.ansible"] = "lua/userapi/ansible.lua",
     ["userapi.cli"] = "lua/userapi/cli.lua",
     ["userapi.transport"] = "lua/userapi/transport/init.lua",
     ["userapi.transport.curl"] = "lua/userapi/transport/curl.lua",
