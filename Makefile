@@ -60,6 +60,7 @@ build/prism/node_modules/.bin/prism:
 	mkdir -p build/prism && npm install --prefix build/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5 >/dev/null
 
 test-one: $(CORE)
+	@$(LUA) -e 'local c = require "userapi.core" print(("$(LUA): userapi core built against libcurl %s (running %s)"):format(c.curl_build_version, c.curl_version))'
 	$(BUSTED) --lua=$(LUA) spec
 
 demo: deps $(CORE)

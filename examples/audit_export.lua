@@ -22,7 +22,7 @@ if #pos > 0 then common.usage("usage: audit_export.lua [--output FILE]") end
 local COLUMNS = { "vendor", "id", "email", "name", "kind", "active", "created_at", "last_seen_at", "devices" }
 
 -- a cell: "" for nil and null, 2 for the float 2.0 that JSON decoding gives
-local cell = common.cli.cell
+local cell = common.format.cell
 
 local out = io.stdout
 if opts.output then

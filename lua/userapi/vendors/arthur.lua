@@ -25,6 +25,15 @@ return {
   auth = function(o)
     if o.access_token then return { scheme = "bearer", token = o.access_token } end
   end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "access_token", "USERAPI_ARTHUR_TOKEN" }, { "client_id", "USERAPI_ARTHUR_CLIENT_ID" },
+            { "client_secret", "USERAPI_ARTHUR_CLIENT_SECRET" } },
+    secret = "access_token",
+    -- one of these sets of credentials, not both
+    alternatives = { { "access_token" }, { "client_id", "client_secret" } },
+    examples = { "delete_user --each ids.txt --concurrency 4 --dry-run" },
+  },
   -- OIDC discovery for the client-credentials grant, relative to the base URL
   discovery = "/api/v1/auth/oidc/.well-known/openid-configuration",
   ops = {

@@ -23,6 +23,14 @@ return {
   end,
   credentials = { "token" },
   auth = function(o) return { scheme = "bearer", token = o.token } end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "token", "USERAPI_KANDJI_TOKEN" }, { "subdomain", "USERAPI_KANDJI_SUBDOMAIN" },
+            { "region", "USERAPI_KANDJI_REGION" } },
+    host = "subdomain",
+    secret = "token",
+    examples = { "list_users --archived false --format table", "list_users --all --format jsonl" },
+  },
   -- Kandji allows 10,000 requests an hour and 50 a second per tenant
   rate_limit = { per_second = 50, per_hour = 10000 },
   ops = {

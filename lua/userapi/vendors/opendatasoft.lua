@@ -31,6 +31,15 @@ return {
   auth = function(o)
     return { scheme = "apikey", key = o.apikey, ["in"] = o.apikey_in or "header" }
   end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    alias = "ods",
+    env = { { "apikey", "USERAPI_ODS_APIKEY" }, { "domain", "USERAPI_ODS_DOMAIN" } },
+    host = "domain",                  -- the option naming the tenant's host
+    secret = "apikey",                -- what --token-from-stdin fills
+    keys = { apikey_in = "string" },  -- config file keys besides env's and the common ones
+    examples = { "get_users --search ada --format csv" },
+  },
   ops = {
     --- One page of the domain's users; `ods:each_user(params)` walks every page.
     -- `GET /users/`

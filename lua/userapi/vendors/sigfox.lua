@@ -29,6 +29,12 @@ return {
   default_base = function() return "https://api.sigfox.com/v2" end,
   credentials = { "password" },
   auth = function(o) return { scheme = "basic", user = o.login, password = o.password } end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
+    secret = "password",
+    examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
+  },
   ops = {
     --- One page of API users; `sigfox:each_user(params)` walks every page.
     -- `GET /api-users/`
