@@ -46,7 +46,7 @@ local function client_of(args)
   if not VENDORS[vendor] then
     return nil, "vendor: one of opendatasoft (ods), arthur, kandji, sigfox expected, got " .. tostring(args.vendor)
   end
-  local ok, opts = pcall(require("userapi.cli").options, vendor)
+  local ok, opts = pcall(require("userapi.config").options, vendor)
   if not ok then return nil, type(opts) == "table" and tostring(opts.message) or tostring(opts) end
   if args.credentials ~= nil and type(args.credentials) ~= "table" then return nil, "credentials: a dict expected" end
   for k, v in pairs(args.credentials or {}) do opts[k] = v end
