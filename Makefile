@@ -101,7 +101,7 @@ sim:
 	lua5.4 sim/server.lua --port 8089
 
 lint:
-	luacheck -q lua spec examples bench sim tools bin/userapi
+	luacheck -q lua spec examples bench sim tools bin/userapi ansible/library/userapi_user ansible/library/userapi_info
 
 memcheck: deps
 	$(MAKE) clean-asan
