@@ -197,5 +197,6 @@ return {
     -- store(res.credentials.client_id, res.credentials.client_secret)
     post_user_creds = { method = "POST", path = "/api/v1/users/{user_id}/credentials", ok = 200 },
   },
-  paging = { op = "get_organization_users", style = "page", items = "records", max = 1000 },
+  paging = { op = "get_organization_users", style = "page", items = "records", max = 1000,
+              total_pages = "pagination.total_pages" },
 }

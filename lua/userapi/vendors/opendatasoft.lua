@@ -170,5 +170,5 @@ return {
     },
   },
   export = "users_export",
-  paging = { op = "get_users", style = "offset", items = "results", max = 1000 },
+  paging = { op = "get_users", style = "offset", items = "results", total_count = "total_count", max = 1000 },
 }

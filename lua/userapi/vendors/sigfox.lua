@@ -158,5 +158,5 @@ return {
     -- store(id, res.accessToken)
     renew_credential = { method = "PUT", path = "/api-users/{id}/renew-credential", ok = 200 },
   },
-  paging = { op = "list_api_users", style = "offset", items = "data", next = "paging", max = 100 },
+  paging = { op = "list_api_users", style = "offset", items = "data", next = "paging.next", max = 100 },
 }
