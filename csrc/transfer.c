@@ -26,7 +26,7 @@ void ua_transfer_clear(ua_transfer *t) {
   recycle(&t->head, 0);
   t->sink = NULL;
   t->sink_ctx = NULL;
-  t->too_large = t->sink_failed = 0;
+  t->too_large = t->sink_failed = t->abandoned = 0;
   t->stream = t->paused = t->done = 0;
   t->head_done = 0;
   t->result = CURLE_OK;
@@ -97,7 +97,11 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   SET(CURLOPT_MAXCONNECTS, 64L);
   SET(CURLOPT_TCP_NODELAY, 1L);
   SET(CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
   SET(CURLOPT_ERRORBUFFER, t->errbuf);
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, t);
@@ -145,7 +149,7 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
 
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
   if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) return "too_large";
-  if (t->sink_failed) return "aborted";
+  if (t->sink_failed || t->abandoned) return "aborted";
   switch (rc) {
   case CURLE_OPERATION_TIMEDOUT: return "timeout";
   case CURLE_COULDNT_RESOLVE_HOST:

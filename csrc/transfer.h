@@ -6,6 +6,13 @@
 #include <curl/curl.h>
 #include "buf.h"
 
+/* The oldest libcurl the core builds against: 7.66.0, for curl_multi_poll.
+ * Ubuntu 22.04's 7.81 is fine: CURLOPT_PROTOCOLS_STR (7.85) is used where it
+ * exists, CURLOPT_PROTOCOLS before. */
+#if LIBCURL_VERSION_NUM < 0x074200
+#error "userapi needs libcurl 7.66.0 or newer (curl_multi_poll); this one is older"
+#endif
+
 typedef struct ua_opts {
   long timeout_ms, connect_timeout_ms;
   int verify_tls;
@@ -27,6 +34,7 @@ typedef struct ua_transfer {
   ua_sink_fn sink;
   void *sink_ctx;
   int too_large, sink_failed;
+  int abandoned; /* started before a fork: its handle belongs to the parent */
   /* streamed (multi): the body is drained by the reader, and the transfer
    * pauses while more than UA_STREAM_HWM bytes wait to be read */
   int stream, paused, done;

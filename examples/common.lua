@@ -11,7 +11,7 @@
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 do
-  local f = io.open(root .. "/lua/userapi/cli.lua")
+  local f = io.open(root .. "/lua/userapi/init.lua")
   if f then
     f:close()
     local build = root .. "/build/" .. (jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+")))
@@ -21,9 +21,12 @@ do
 end
 
 local userapi = require "userapi"
-local cli = require "userapi.cli"
+local config = require "userapi.config"
+local format = require "userapi.format"
+local record = require "userapi.transport.record"
 
-local M = { userapi = userapi, cli = cli }
+-- cli: the name the examples first used for the format functions
+local M = { userapi = userapi, config = config, format = format, cli = format }
 
 --- The simulator's URL, or nil against real tenants.
 M.sim = os.getenv("USERAPI_SIM_URL")
@@ -47,7 +50,7 @@ function M.options(vendor)
     for k, v in pairs(SIM[vendor][2]) do o[k] = v end
     return o
   end
-  local ok, opts = pcall(cli.options, vendor)
+  local ok, opts = pcall(config.options, vendor)
   if not ok then return nil, type(opts) == "table" and opts.message or tostring(opts) end
   return opts
 end
@@ -60,7 +63,7 @@ function M.client(vendor, extra)
   local ok, c = pcall(userapi[vendor], opts)
   if not ok then
     local names = {}
-    for _, pair in ipairs(cli.ENV[vendor]) do names[#names + 1] = pair[2] end
+    for _, pair in ipairs(config.env(vendor)) do names[#names + 1] = pair[2] end
     return nil, tostring(c):gsub("^userapi%.[%w_]+: ", "") .. " (set " .. table.concat(names, ", ") .. ")"
   end
   return c
@@ -153,9 +156,15 @@ function M.find(vendor, client, email)
 end
 
 --- The request line of a call as it would be sent: "METHOD URL".
+-- A twin of the client on the recording transport makes the call: the line
+-- carries what the real transport would add (an API key in the query).
 function M.request_line(client, opname, ...)
-  local req = client:build(opname, ...)
-  return (cli.describe_request(client, req):match("^[^\n]*"))
+  local sent, opts = {}, {}
+  for k, v in pairs(client.opts) do opts[k] = v end
+  opts.transport, opts.rate_limit, opts.on_request = record.module(sent), false, nil
+  local twin = userapi[client.vendor.name](opts)
+  twin[opname](twin, ...)
+  return (record.describe(sent[1], client.secrets):match("^[^\n]*"))
 end
 
 --- Where the run goes, for the first line of output.

@@ -86,7 +86,7 @@ describe("userapi.core", function()
       assert.is_nil(ok)
       assert.equal("timeout", err.kind)
       assert.equal(28, err.code)
-      assert.matches("^timeout: ", tostring(err))
+      assert.matches("timeout %(.+%)$", tostring(err))
       assert.is_true(core.now() - t0 < 1400)
       -- the per-request timeout wins over the session's
       sim.fault{ match = { path = "/kandji/api/v1/users" }, delay_ms = 300 }
@@ -260,6 +260,47 @@ describe("userapi.core", function()
         assert.matches("CR, LF", tostring(err) .. " CR, LF") -- a clear message
       end
       assert.same({}, sim.requests())
+    end)
+  end)
+
+  describe("errors", function()
+    -- a fresh Lua state, as each luaopen reads userapi.errors once; `preload`
+    -- stands in for that module. Prints what the script returns.
+    local function fresh(preload, script)
+      local lua = jit and "luajit" or "lua5.4"
+      local cpath = package.cpath:match("[^;]*build/[^;]*") or ""
+      local code = ("package.cpath = %q .. ';' .. package.cpath\n%s\n%s"):format(cpath, preload, script)
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write(code)
+      f:close()
+      local p = io.popen(lua .. " " .. path .. " 2>&1")
+      local out = p:read("*a")
+      p:close()
+      os.remove(path)
+      return (out:gsub("%s+$", ""))
+    end
+    local FAIL = [[
+      local core = require "userapi.core"
+      MT = MT or debug.getregistry()["userapi.core.error"] -- the fallback
+      local ok, err = core.session():request{ method = "GET", url = "http://127.0.0.1:1/" }
+      print(ok == nil and getmetatable(err) == MT, err.kind, tostring(err))
+    ]]
+
+    it("gives its error tables the metatable of userapi.errors, the one error type", function()
+      local out = fresh([[MT = { __tostring = function(e) return "one type: " .. e.kind end }
+        package.preload["userapi.errors"] = function() return { mt = MT } end]], FAIL)
+      assert.equal("true\tconnect\tone type: connect", out)
+    end)
+
+    it("falls back to a metatable of its own when userapi.errors cannot be loaded", function()
+      for _, preload in ipairs({
+        [[package.preload["userapi.errors"] = function() error("broken") end]],
+        [[package.preload["userapi.errors"] = function() return { new = print } end]],
+      }) do
+        local out = fresh(preload, FAIL)
+        assert.matches("^true\tconnect\tconnect %(.+%)$", out)
+      end
     end)
   end)
 

@@ -56,6 +56,7 @@ end
 -- @usage local res = bulk.run(kandji, "get_user", { id1, id2 }, { concurrency = 2 })
 -- for i, r in ipairs(res) do print(i, r.ok and r.value.email or tostring(r.err)) end
 function _M.run(client, opname, items, opts)
+  if type(opts) == "table" and opts.journal then return require("userapi.journal").run(client, opname, items, opts) end
   if not client.vendor.ops[opname] then
     error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)
   end

@@ -30,10 +30,15 @@ local _M = {}
 -- @field attempts how many times the request was sent (retries included)
 
 local type, tostring, setmetatable, concat = type, tostring, setmetatable, table.concat
-local find, sub, gsub = string.find, string.sub, string.gsub
+local pairs, ipairs, floor = pairs, ipairs, math.floor
+local find, sub, gsub, byte, format = string.find, string.sub, string.gsub, string.byte, string.format
 
 local mt = {}
 mt.__index = mt
+--- The metatable of every @{Error}: the C core and the transports give their
+-- error tables this one, so one type prints and tests the same everywhere.
+-- @table mt
+_M.mt = mt
 
 --- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`,
 -- or for a failure without an answer `kandji list_users: timeout (...)`.
@@ -62,7 +67,76 @@ local function redact(s, secrets)
   return s
 end
 
-local function excerpt(s)
+--- s with every form of every secret replaced by `[REDACTED]`.
+-- @function redact
+-- @param s a string (anything else is returned as it is)
+-- @tparam ?{string,...} secrets the forms to hide (see `secret_forms`)
+-- @return s redacted
+_M.redact = redact
+
+-- header values are strings, or arrays of them for a repeated header
+local function redact_headers(h, secrets)
+  if type(h) == "string" then return redact(h, secrets) end
+  if type(h) ~= "table" or not secrets then return h end
+  local copy = {}
+  for k, v in pairs(h) do
+    if type(v) == "table" then
+      local vs = {}
+      for i, x in ipairs(v) do vs[i] = redact(x, secrets) end
+      v = vs
+    end
+    copy[k] = redact(v, secrets)
+  end
+  return copy
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+--- Standard base64 (RFC 4648, padded): the form of HTTP Basic credentials.
+-- @tparam string s bytes
+-- @treturn string
+-- @usage errors.base64("login:pass")  --> "bG9naW46cGFzcw=="
+function _M.base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = byte(s, i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q = { floor(n / 262144) % 64, floor(n / 4096) % 64, floor(n / 64) % 64, n % 64 }
+    local quad = {}
+    for k = 1, 4 do quad[k] = sub(B64, q[k] + 1, q[k] + 1) end
+    if not b then quad[3] = "=" end
+    if not c then quad[4] = "=" end
+    out[#out + 1] = concat(quad)
+  end
+  return concat(out)
+end
+
+local function percent(s, fmt)
+  return (gsub(s, "[^%w%-%._~]", function(c) return format(fmt, byte(c)) end))
+end
+
+--- Every form in which a secret may come back from a server: as given,
+-- percent-encoded (upper- and lower-case hex), form-encoded (`+` for a
+-- space), and JSON-escaped.
+-- @tparam string secret
+-- @treturn {string,...} the distinct forms
+-- @usage errors.secret_forms("a b/c")  --> "a b/c", "a%20b%2Fc", "a%20b%2fc", "a+b%2Fc", ...
+function _M.secret_forms(secret)
+  local forms, seen = {}, {}
+  local function add(f) if not seen[f] then seen[f] = true forms[#forms + 1] = f end end
+  add(secret)
+  for _, fmt in ipairs({ "%%%02X", "%%%02x" }) do
+    local pct = percent(secret, fmt)
+    add(pct)
+    add((gsub(pct, "%%20", "+")))
+  end
+  add((gsub(secret, '[\\"/]', "\\%0")))
+  return forms
+end
+
+-- Redact first, then cut: a secret straddling the cut must not leave a half.
+local function excerpt(s, secrets)
+  s = redact(s, secrets)
   if #s > 200 then return sub(s, 1, 200) .. "..." end
   return s
 end
@@ -132,6 +206,7 @@ function _M.new(f)
   end
   f.message = redact(f.message, secrets)
   f.body = redact(f.body, secrets)
+  f.headers = redact_headers(f.headers, secrets)
   return setmetatable(f, mt)
 end
 
@@ -147,7 +222,7 @@ function _M.from_response(base, status, body, headers, decoded)
   base.message = body_message(decoded)
   if type(decoded) == "table" and type(decoded.error_code) == "string" then base.code = decoded.error_code end
   if not base.message then
-    base.message = (body ~= "" and not find(body, "^%s*[<{%[]")) and excerpt(body) or ("HTTP " .. status)
+    base.message = (body ~= "" and not find(body, "^%s*[<{%[]")) and excerpt(body, base.secrets) or ("HTTP " .. status)
   end
   return _M.new(base)
 end
@@ -161,9 +236,10 @@ function _M.from_transport(base, err)
   return _M.new(base)
 end
 
---- The first 200 bytes of a body, for messages.
+--- The first 200 bytes of a body, for messages, redacted before it is cut.
 -- @function excerpt
 -- @tparam string s
+-- @tparam ?{string,...} secrets the forms to hide
 -- @treturn string
 _M.excerpt = excerpt
 

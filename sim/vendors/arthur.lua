@@ -398,6 +398,11 @@ local function invite(ctx, req)
   end
   if #errs > 0 then return verr(ctx, errs) end
   if email_owner(b.email) then return D(400, "User with email " .. b.email .. " is already in the organization.") end
+  for _, old in ipairs(V.invites) do
+    if old.status == "pending" and old.email:lower() == b.email:lower() then
+      return D(400, "User with email " .. b.email .. " has already been invited.")
+    end
+  end
   local inv = { id = util.uuid(), email = b.email, organization_id = ORG_ID, status = "pending",
     role_binding = rb, group_ids = json.array(b.group_ids ~= json.null and b.group_ids or {}),
     created_at = util.iso() }

@@ -25,6 +25,15 @@ return {
   auth = function(o)
     if o.access_token then return { scheme = "bearer", token = o.access_token } end
   end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "access_token", "USERAPI_ARTHUR_TOKEN" }, { "client_id", "USERAPI_ARTHUR_CLIENT_ID" },
+            { "client_secret", "USERAPI_ARTHUR_CLIENT_SECRET" } },
+    secret = "access_token",
+    -- one of these sets of credentials, not both
+    alternatives = { { "access_token" }, { "client_id", "client_secret" } },
+    examples = { "delete_user --each ids.txt --concurrency 4 --dry-run" },
+  },
   -- OIDC discovery for the client-credentials grant, relative to the base URL
   discovery = "/api/v1/auth/oidc/.well-known/openid-configuration",
   ops = {
@@ -199,4 +208,37 @@ return {
   },
   paging = { op = "get_organization_users", style = "page", items = "records", max = 1000,
               total_pages = "pagination.total_pages" },
+  -- desired state (userapi.state): a person is a user of the organization;
+  -- with a password they are created at once, otherwise invited by email
+  people = {
+    lookup = {
+      email = { op = "get_organization_users", params = function(email)
+        return { search = email, user_types = USER_TYPES, page_size = 1000 }
+      end },
+      id = { op = "get_organization_users", params = function(id)
+        return { user_ids = { id }, user_types = USER_TYPES }
+      end },
+    },
+    all = { user_types = USER_TYPES, page_size = 1000 },
+    normalize = function(u)
+      return { id = u.id, email = u.email, kind = u.user_type, created_at = u.created_at,
+               name = ((u.first_name or "") .. " " .. (u.last_name or "")):match("^%s*(.-)%s*$"),
+               first_name = u.first_name, last_name = u.last_name, picture = u.picture }
+    end,
+    fields = { email = "email", first_name = "string", last_name = "string", picture = "string" },
+    create_only = { password = true, group_ids = true, role_binding = true },
+    create = {
+      { op = "post_organization_user", action = "created", needs = { "password", "first_name" },
+        body = function(s)
+          return { email = s.email, first_name = s.first_name, last_name = s.last_name, password = s.password,
+                   picture = s.picture }
+        end },
+      -- invitations cannot be listed: one already out is known when the vendor refuses another
+      { op = "post_organization_user_invite", action = "invited", already = "already been invited",
+        body = function(s) return { email = s.email, group_ids = s.group_ids, role_binding = s.role_binding } end,
+        result = function() return {} end },
+    },
+    update = { op = "patch_user", body = function(changes) return changes end },
+    delete = { op = "delete_user" },
+  },
 }

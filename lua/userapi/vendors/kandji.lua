@@ -23,6 +23,14 @@ return {
   end,
   credentials = { "token" },
   auth = function(o) return { scheme = "bearer", token = o.token } end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "token", "USERAPI_KANDJI_TOKEN" }, { "subdomain", "USERAPI_KANDJI_SUBDOMAIN" },
+            { "region", "USERAPI_KANDJI_REGION" } },
+    host = "subdomain",
+    secret = "token",
+    examples = { "list_users --archived false --format table", "list_users --all --format jsonl" },
+  },
   -- Kandji allows 10,000 requests an hour and 50 a second per tenant
   rate_limit = { per_second = 50, per_hour = 10000 },
   ops = {
@@ -77,4 +85,20 @@ return {
     delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}", ok = 204 },
   },
   paging = { op = "list_users", style = "cursor", items = "results" },
+  -- desired state (userapi.state): users come from the directory integration,
+  -- so the API can find and delete them, not create or change them
+  people = {
+    lookup = { email = { op = "list_users", params = function(email) return { email = email } end },
+               id = { op = "get_user" } },
+    normalize = function(u)
+      return { id = u.id, email = u.email, name = u.name, kind = "user",
+               active = u.archived == true and false or u.active, created_at = u.created_at,
+               devices = u.device_count }
+    end,
+    fields = {},
+    cannot_create = "Kandji users come from the tenant's directory integration: "
+      .. "the person appears at its next sync (the API cannot create users)",
+    cannot_update = "Kandji users come from the tenant's directory integration: change them there",
+    delete = { op = "delete_user" },
+  },
 }

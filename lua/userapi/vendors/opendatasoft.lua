@@ -31,6 +31,15 @@ return {
   auth = function(o)
     return { scheme = "apikey", key = o.apikey, ["in"] = o.apikey_in or "header" }
   end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    alias = "ods",
+    env = { { "apikey", "USERAPI_ODS_APIKEY" }, { "domain", "USERAPI_ODS_DOMAIN" } },
+    host = "domain",                  -- the option naming the tenant's host
+    secret = "apikey",                -- what --token-from-stdin fills
+    keys = { apikey_in = "string" },  -- config file keys besides env's and the common ones
+    examples = { "get_users --search ada --format csv" },
+  },
   ops = {
     --- One page of the domain's users; `ods:each_user(params)` walks every page.
     -- `GET /users/`
@@ -171,4 +180,41 @@ return {
   },
   export = "users_export",
   paging = { op = "get_users", style = "offset", items = "results", total_count = "total_count", max = 1000 },
+  -- desired state (userapi.state): a person is a user, found by email or username
+  people = {
+    lookup = { email = { op = "get_users", params = function(email) return { search = email } end },
+               id = { op = "get_user" } },
+    normalize = function(u)
+      local name = u.display_name
+      if not name or name == "" then
+        name = ((u.first_name or "") .. " " .. (u.last_name or "")):match("^%s*(.-)%s*$")
+      end
+      return { id = u.username, email = u.email, name = name, kind = u.account_type, active = u.is_active,
+               -- an invitation not yet accepted: a local account, inactive, never logged in
+               pending = u.is_active == false and u.last_login_at == nil or nil,
+               created_at = u.joined_at, last_seen_at = u.last_seen_at,
+               first_name = u.first_name, last_name = u.last_name, permissions = u.permissions }
+    end,
+    fields = { email = "email", first_name = "string", last_name = "string", permissions = "set" },
+    create = { {
+      op = "invite_users", action = "invited",
+      body = function(s)
+        return { { email = s.email, first_name = s.first_name, last_name = s.last_name, permissions = s.permissions } }
+      end,
+      -- one result per item: an item can fail inside a 200
+      result = function(res)
+        local item = res["0"] or {}
+        if item.status_code == "success" then return item.data or {} end
+        local e = type(item.error) == "table" and item.error or {}
+        return nil, tostring(e.message or e.error_code or item.error or "invitation refused")
+          .. (type(e.detail) == "table" and e.detail.email and (": " .. tostring(e.detail.email[1] or "")) or "")
+      end,
+    } },
+    -- PUT wants the email every time
+    update = { op = "update_user", body = function(changes, current)
+      changes.email = changes.email or current.email
+      return changes
+    end },
+    delete = { op = "delete_user" },
+  },
 }

@@ -29,6 +29,12 @@ return {
   default_base = function() return "https://api.sigfox.com/v2" end,
   credentials = { "password" },
   auth = function(o) return { scheme = "basic", user = o.login, password = o.password } end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
+    secret = "password",
+    examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
+  },
   ops = {
     --- One page of API users; `sigfox:each_user(params)` walks every page.
     -- `GET /api-users/`
@@ -159,4 +165,34 @@ return {
     renew_credential = { method = "PUT", path = "/api-users/{id}/renew-credential", ok = 200 },
   },
   paging = { op = "list_api_users", style = "offset", items = "data", next = "paging.next", max = 100 },
+  -- desired state (userapi.state): API users have no email; a person's is
+  -- named after them ("ada@example.com automation") and found by that name
+  people = {
+    lookup = { email = { op = "list_api_users", params = function() return { limit = 100 } end },
+               id = { op = "get_api_user" } },
+    normalize = function(u)
+      local created = tonumber(u.creationTime)
+      local ids = {}
+      for i, p in ipairs(type(u.profiles) == "table" and u.profiles or {}) do ids[i] = p.id end
+      local group = type(u.group) == "table" and u.group or {}
+      return { id = u.id, email = type(u.name) == "string" and u.name:match("^(%S+@%S+)") or nil, name = u.name,
+               kind = "api_user", timezone = u.timezone, group_id = group.id or group[1] and group[1].id,
+               profile_ids = ids,
+               created_at = created and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(created / 1000)) or nil }
+    end,
+    fields = { name = "string", timezone = "string", profile_ids = "set" },
+    create_only = { group_id = true },
+    create = { {
+      op = "create_api_user", action = "created", needs = { "group_id", "profile_ids" },
+      body = function(s)
+        return { groupId = s.group_id, name = s.name or (s.email .. " automation"), timezone = s.timezone or "UTC",
+                 profileIds = s.profile_ids }
+      end,
+    } },
+    cannot_create = "creating a Sigfox API user needs group_id and profile_ids",
+    update = { op = "update_api_user", body = function(c)
+      return { name = c.name, timezone = c.timezone, profileIds = c.profile_ids }
+    end },
+    delete = { op = "delete_api_user" },
+  },
 }
