@@ -33,6 +33,14 @@ local function fail(base, kind, message, status)
                      kind = kind, status = status, message = message }
 end
 
+-- Which bound a stream passed, for the message.
+local function timed_out(limits, elapsed, idle)
+  if elapsed >= limits.stream_timeout_ms then
+    return "the stream outlasted stream_timeout_ms (" .. limits.stream_timeout_ms .. " ms)"
+  end
+  return "no byte for idle_timeout_ms (" .. limits.idle_timeout_ms .. " ms)"
+end
+
 -- Reads the body of one request chunk by chunk: calls on_chunk(chunk) for a
 -- 2xx body, returns true, or nil and the structured error. `limits` holds the
 -- stream options; the time the caller spends in on_chunk counts towards the
@@ -58,8 +66,14 @@ local function pull(client, opname, req, limits, on_chunk)
   end
   while true do
     local chunk, done, status, headers = m:read(id)
-    if chunk == nil then return stop(nil, errors.from_transport(base, done)) end
     local t = now()
+    if chunk == nil then
+      -- the transport's own deadline: say which bound it was
+      if done.kind == "timeout" then
+        return stop(nil, fail(base, "timeout", timed_out(limits, t - started, t - last_byte) .. ": " .. done.message))
+      end
+      return stop(nil, errors.from_transport(base, done))
+    end
     if chunk ~= "" then last_byte = t end
     if status >= 300 or (status > 0 and status < 200) then
       -- an error body: kept whole for the error, up to max_body_bytes
@@ -85,15 +99,10 @@ local function pull(client, opname, req, limits, on_chunk)
       end
       return true
     end
-    if t - started >= limits.stream_timeout_ms then
-      return stop(nil, fail(base, "timeout", "the stream outlasted stream_timeout_ms ("
-        .. limits.stream_timeout_ms .. " ms)"))
+    if t - started >= limits.stream_timeout_ms or (chunk == "" and t - last_byte >= limits.idle_timeout_ms) then
+      return stop(nil, fail(base, "timeout", timed_out(limits, t - started, t - last_byte)))
     end
     if chunk == "" then
-      if t - last_byte >= limits.idle_timeout_ms then
-        return stop(nil, fail(base, "timeout", "no byte for idle_timeout_ms ("
-          .. limits.idle_timeout_ms .. " ms)"))
-      end
       local left = min(100, limits.idle_timeout_ms - (t - last_byte), limits.stream_timeout_ms - (t - started))
       m:wait(floor(left) + 1)
     end
