@@ -232,7 +232,8 @@ return {
     -- store(res.credentials.client_id, res.credentials.client_secret)
     post_user_creds = { method = "POST", path = "/api/v1/users/{user_id}/credentials" },
   },
-  paging = { op = "get_organization_users", style = "page", items = "records", max = 1000 },
+  paging = { op = "get_organization_users", style = "page", items = "records", max = 1000,
+              total_pages = "pagination.total_pages" },
   -- desired state (userapi.state): a person is a user of the organization;
   -- with a password they are created at once, otherwise invited by email
   people = {
