@@ -113,6 +113,12 @@ describe("bulk with a journal", function()
     assert.equal(404, res[1].err.status)
   end)
 
+  it("fsyncs through lua-posix where this Lua has it, and says so", function()
+    local journal = require "userapi.journal"
+    local has_posix = pcall(require, "posix.unistd")
+    assert.equal(has_posix, journal.durable)
+  end)
+
   it("refuses a journal written for another operation", function()
     local journal = proc.tmpdir() .. "/other.journal"
     local ods = sim.client("opendatasoft")
