@@ -18,9 +18,16 @@ local concat, format = table.concat, string.format
 
 local _M = {}
 
---- The keys any section may hold, with their types.
-_M.KEYS = { base_url = "string", timeout_ms = "number", connect_timeout_ms = "number",
-            verify_tls = "boolean", ca_file = "string", proxy = "string", allow_insecure = "boolean" }
+-- a constructor option's kind (userapi.options) as a config value's type
+local KIND_TYPES = { string = "string", boolean = "boolean", count = "number" }
+
+--- The keys any section may hold, with their types: every constructor
+-- option a line of text can give (`base_url`, `timeout_ms`, `verify_tls`,
+-- `max_pages`, ...).
+_M.KEYS = {}
+for k, kind in pairs(require("userapi.options").COMMON) do
+  if KIND_TYPES[kind] then _M.KEYS[k] = KIND_TYPES[kind] end
+end
 
 --- A function like `os.getenv` from an environment: nil (the process's), a
 -- table of variables, or such a function.
@@ -41,10 +48,25 @@ local function cli_of(vendor)
   return v.cli or {}, v.name
 end
 
---- The `{ option, ENV_NAME }` pairs of a vendor, in the order its help lists them.
+-- option kinds (userapi.vendor) that may come from the environment
+local ENV_KINDS = { secret = true, host = true, string = true }
+
+--- The `{ option, ENV_NAME }` pairs of a vendor, in the order its help lists
+-- them: its `cli.env`, else `USERAPI_<VENDOR>_<OPTION>` for each of its
+-- secret, host and string options.
 -- @tparam string|table vendor a vendor name or table
 -- @treturn {{string,string},...}
-function _M.env(vendor) return cli_of(vendor).env or {} end
+function _M.env(vendor)
+  local c, name = cli_of(vendor)
+  if c.env then return c.env end
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local pairs_ = {}
+  for k, kind in pairs(v and v.options or {}) do
+    if ENV_KINDS[kind] then pairs_[#pairs_ + 1] = { k, ("USERAPI_%s_%s"):format(name:upper(), k:upper()) } end
+  end
+  table.sort(pairs_, function(a, b) return a[1] < b[1] end)
+  return pairs_
+end
 
 --- Reads an INI-like config file: `[profile.vendor]` sections of
 -- `key = value` lines, `#` and `;` comments, values optionally quoted.
@@ -118,7 +140,7 @@ function _M.keys(vendor)
   for k, kind in pairs(v and v.options or {}) do
     if kind ~= "function" then allowed[k] = kind == "boolean" and "boolean" or "string" end
   end
-  for _, pair in ipairs(c.env or {}) do allowed[pair[1]] = "string" end
+  for _, pair in ipairs(_M.env(vendor)) do allowed[pair[1]] = "string" end
   for k, t in pairs(_M.KEYS) do allowed[k] = t end
   for k, t in pairs(c.keys or {}) do allowed[k] = t end
   return allowed
@@ -207,7 +229,7 @@ end
 -- no error here: `hint` names it when credentials turn out to be missing.
 function _M.options(vendor, env, profile)
   local getenv = _M.getenv_of(env)
-  local c, name = cli_of(vendor)
+  local _, name = cli_of(vendor)
   profile = profile or getenv("USERAPI_PROFILE") or "default"
   local opts, sources = {}, {}
   local path = _M.path(getenv)
@@ -225,7 +247,7 @@ function _M.options(vendor, env, profile)
     end
     -- a missing USERAPI_CONFIG matters only when credentials are missing: see hint
   end
-  for _, pair in ipairs(c.env or {}) do
+  for _, pair in ipairs(_M.env(vendor)) do
     local v = getenv(pair[2])
     if v and v ~= "" then
       opts[pair[1]] = v
@@ -241,9 +263,9 @@ end
 -- @tparam[opt="default"] string profile
 -- @treturn string `set USERAPI_..., or put ... in a [profile.vendor] section of PATH`
 function _M.hint(vendor, env, profile)
-  local c, name = cli_of(vendor)
+  local _, name = cli_of(vendor)
   local names, keys = {}, {}
-  for _, pair in ipairs(c.env or {}) do names[#names + 1], keys[#keys + 1] = pair[2], pair[1] end
+  for _, pair in ipairs(_M.env(vendor)) do names[#names + 1], keys[#keys + 1] = pair[2], pair[1] end
   local path, explicit = _M.path(env)
   local unreadable = ""
   if explicit then
