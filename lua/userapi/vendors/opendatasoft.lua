@@ -78,9 +78,6 @@ return {
   cli = {
     alias = "ods",
     env = { { "apikey", "USERAPI_ODS_APIKEY" }, { "domain", "USERAPI_ODS_DOMAIN" } },
-    host = "domain",                  -- the option naming the tenant's host
-    secret = "apikey",                -- what --token-from-stdin fills
-    keys = { apikey_in = "string" },  -- config file keys besides env's and the common ones
     examples = { "get_users --search ada --format csv" },
   },
   ops = {
