@@ -19,8 +19,10 @@ local function check_opts(opts, n)
   if type(c) ~= "number" or c < 1 or c > 64 or c % 1 ~= 0 then
     error("bad argument #3 to 'bulk' (concurrency: integer 1..64 expected)", 3)
   end
-  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
-    error("bad argument #3 to 'bulk' (on_progress: function expected)", 3)
+  for _, hook in ipairs({ "on_progress", "on_result" }) do
+    if opts[hook] ~= nil and type(opts[hook]) ~= "function" then
+      error("bad argument #3 to 'bulk' (" .. hook .. ": function expected)", 3)
+    end
   end
   return opts, min(c, max(n, 1))
 end
@@ -48,6 +50,8 @@ end
 -- @tparam[opt] table opts
 -- @tparam[opt=8] int opts.concurrency requests in flight, 1..64
 -- @tparam[opt] function opts.on_progress `on_progress(done, n)` after each item
+-- @tparam[opt] function opts.on_result `on_result(i, result)` as item i finishes
+-- @tparam[opt] string opts.journal a file that makes the run resumable: see @{userapi.journal}
 -- @tparam[opt] boolean opts.stop_on_error send no more after a failure (the rest are `skipped`)
 -- @treturn table the results and the counts
 -- @raise `bad argument ...` on an unknown operation, a bad item or bad options
@@ -85,6 +89,7 @@ function _M.run(client, opname, items, opts)
     results[job.index] = err and { ok = false, err = err } or { ok = true, value = value }
     results[err and "failed" or "ok"] = results[err and "failed" or "ok"] + 1
     done = done + 1
+    if opts.on_result then opts.on_result(job.index, results[job.index]) end
     if opts.on_progress then opts.on_progress(done, n) end
     if err and opts.stop_on_error then stop = true end
   end

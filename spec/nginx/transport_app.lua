@@ -123,6 +123,22 @@ function _M.multi_wait()
          second_ms = (t2 - t0) * 1000 }
 end
 
+-- one headers table changed between requests: each request carries it as it is then
+function _M.headers()
+  local t = kandji().transport
+  local h = { ["X-Probe"] = "one" }
+  local url = os.getenv("USERAPI_SIM_URL") .. "/kandji/api/v1/users/" .. ADA
+  local function send() return (t:request{ method = "GET", url = url, headers = h }) end
+  local statuses = { send() }
+  h["X-Probe"] = "two"
+  statuses[2] = send()
+  h["X-Other"] = "three"
+  statuses[3] = send()
+  h["X-Probe"] = nil
+  statuses[4] = send()
+  reply(statuses)
+end
+
 -- a call in a phase without cosockets: what it did, kept for /results
 function _M.in_phase(phase)
   local ok, err = pcall(function() return kandji():get_user(ADA) end)

@@ -286,6 +286,13 @@ describe("the nginx transport in production", function()
     end)
   end)
 
+  it("sends a headers table as it is at each request, however often it changed", function()
+    assert.same({ 200, 200, 200, 200 }, get("/headers"))
+    local seen = {}
+    for i, r in ipairs(sim.requests()) do seen[i] = { r.headers["x-probe"] or "-", r.headers["x-other"] or "-" } end
+    assert.same({ { "one", "-" }, { "two", "-" }, { "two", "three" }, { "-", "three" } }, seen)
+  end)
+
   it("a multi's wait honours its timeout while requests run", function()
     sim.fault{ match = { vendor = "kandji", query = "email=slow" }, delay_ms = 1000 }
     local res = get("/multi_wait")

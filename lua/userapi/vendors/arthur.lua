@@ -55,6 +55,7 @@ return {
     env = { { "access_token", "USERAPI_ARTHUR_TOKEN" }, { "client_id", "USERAPI_ARTHUR_CLIENT_ID" },
             { "client_secret", "USERAPI_ARTHUR_CLIENT_SECRET" } },
     secret = "access_token",
+    page_size = "page_size",
     -- one of these sets of credentials, not both
     alternatives = { { "access_token" }, { "client_id", "client_secret" } },
     examples = { "delete_user --each ids.txt --concurrency 4 --dry-run" },
@@ -195,7 +196,7 @@ return {
     -- (`organization`, `workspace`, `project`, `data_plane`) and `resource_id`, all required
     -- @treturn[1] table `{}` (201)
     -- @treturn[2] nil
-    -- @treturn[2] userapi.errors.Error 400 (already a member), 422, 401, a network failure
+    -- @treturn[2] userapi.errors.Error 400 (already a member, or already invited), 422, 401, a network failure
     -- @raise `bad argument #1 to 'post_organization_user_invite'` without an email, or on a
     -- role binding missing a field or with an unknown kind
     -- @usage arthur:post_organization_user_invite{ email = "marie@example.com" }

@@ -59,8 +59,8 @@ local function bulk_result(answer, n)
   return out
 end
 -- arrays of the User model: an empty Lua table goes out as []
-local user_fields = { email = json, permissions = { type = "array" }, groups = { type = "array_of_objects" },
-                      identity_providers = { type = "array_of_objects" } }
+local user_fields = { email = json, first_name = json, last_name = json, permissions = { type = "array" },
+                      groups = { type = "array_of_objects" }, identity_providers = { type = "array_of_objects" } }
 
 return {
   name = "opendatasoft",
@@ -80,6 +80,7 @@ return {
     env = { { "apikey", "USERAPI_ODS_APIKEY" }, { "domain", "USERAPI_ODS_DOMAIN" } },
     host = "domain",                  -- the option naming the tenant's host
     secret = "apikey",                -- what --token-from-stdin fills
+    page_size = "limit",              -- what --page-size sets
     keys = { apikey_in = "string" },  -- config file keys besides env's and the common ones
     examples = { "get_users --search ada --format csv" },
   },
@@ -180,6 +181,7 @@ return {
     },
     -- The spec's schema is one object, its prose and response speak of items:
     -- a Lua array goes out as an array, a table with keys as one object.
+
     --- Creates users linked to an identity provider, active at once: one user
     -- (a table with keys) or an array of them, sent in requests of 100.
     -- `POST /users/provision/`

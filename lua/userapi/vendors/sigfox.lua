@@ -50,6 +50,7 @@ return {
   cli = {
     env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
     secret = "password",
+    page_size = "limit",
     examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
   },
   ops = {
