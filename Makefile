@@ -6,7 +6,7 @@
 #   make docs            check every public function has a doc comment, build the LDoc reference in doc/, check its HTML
 #   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
-#   make fuzz            libFuzzer targets over the plain-C parsers (FUZZ_SECONDS each)
+#   make fuzz            libFuzzer targets over the plain-C parsers, Lua property fuzzers (FUZZ_SECONDS each)
 LUA       ?= lua5.4
 PKG        = $(if $(filter luajit,$(LUA)),luajit,lua5.4)
 BUILD      = build/$(LUA)
@@ -101,7 +101,7 @@ sim:
 	lua5.4 sim/server.lua --port 8089
 
 lint:
-	luacheck -q lua spec examples bench sim tools bin/userapi ansible/library/userapi_user ansible/library/userapi_info
+	luacheck -q lua spec examples bench sim tools fuzz bin/userapi ansible/library/userapi_user ansible/library/userapi_info
 
 memcheck: deps
 	$(MAKE) clean-asan
@@ -133,6 +133,10 @@ fuzz:
 	    || { tail -n 40 build/fuzz/$$t.log; echo "fuzz: $$t failed (input saved as build/fuzz/$$t-*)"; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' build/fuzz/$$t.log | sed "s/^/fuzz: $$t /"; \
 	done
+	@# seeded property fuzzers of the Lua side (a failure prints its seed): CSV rows, redaction
+	$(MAKE) -s all LUA=lua5.4
+	lua5.4 fuzz/csv.lua $(FUZZ_SECONDS)
+	lua5.4 fuzz/redact.lua $(FUZZ_SECONDS)
 
 # userapi beside the peers a user would pick instead; see bench/run.lua
 bench: deps all

@@ -113,6 +113,22 @@ describe("bulk with a journal", function()
     assert.equal(404, res[1].err.status)
   end)
 
+  it("starts afresh on a journal whose header was cut short", function()
+    local journal = proc.file("torn-header.journal", '{"userapi_journal":1,"vendor":"kan')
+    local res = kandji():bulk("delete_user", { ID:format(1) }, { journal = journal })
+    assert.same({ 1, 0 }, { res.ok, res.resumed })
+    res = kandji():bulk("delete_user", { ID:format(1) }, { journal = journal })
+    assert.same({ 1, 1 }, { res.ok, res.resumed })
+    local _, total = deletes()
+    assert.equal(1, total)
+  end)
+
+  it("fsyncs through lua-posix where this Lua has it, and says so", function()
+    local journal = require "userapi.journal"
+    local has_posix = pcall(require, "posix.unistd")
+    assert.equal(has_posix, journal.durable)
+  end)
+
   it("refuses a journal written for another operation", function()
     local journal = proc.tmpdir() .. "/other.journal"
     local ods = sim.client("opendatasoft")

@@ -111,12 +111,12 @@ end
 
 -- The journal as { header, done = { key -> outcome }, begun = { key -> true } }.
 local function load(path, header)
-  local text = slurp(path)
-  if not text or text == "" then
+  local text = slurp(path) or ""
+  local good = text:match("^(.*\n)") or ""
+  if good == "" then -- new, or killed while writing its header
     write_file(path, json.encode(header) .. "\n")
     return { done = {}, begun = {} }
   end
-  local good = text:match("^(.*\n)") or ""
   if #good < #text then write_file(path, good) end -- a line torn by the kill
   local state, n = { done = {}, begun = {} }, 0
   for line in good:gmatch("([^\n]*)\n") do

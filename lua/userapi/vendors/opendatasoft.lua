@@ -224,7 +224,7 @@ return {
     },
   },
   export = "users_export",
-  paging = { op = "get_users", style = "offset", items = "results", max = 1000 },
+  paging = { op = "get_users", style = "offset", items = "results", total_count = "total_count", max = 1000 },
   -- desired state (userapi.state): a person is a user, found by email or username
   people = {
     lookup = { email = { op = "get_users", params = function(email) return { search = email } end },

@@ -182,7 +182,7 @@ return {
     -- store(id, res.accessToken)
     renew_credential = { method = "PUT", path = "/api-users/{id}/renew-credential" },
   },
-  paging = { op = "list_api_users", style = "offset", items = "data", next = "paging", max = 100 },
+  paging = { op = "list_api_users", style = "offset", items = "data", next = "paging.next", max = 100 },
   -- desired state (userapi.state): API users have no email; a person's is
   -- named after them ("ada@example.com automation") and found by that name
   people = {
