@@ -151,7 +151,8 @@ describe("the nginx transport in production", function()
       local out = sim.sh(("cd %s && env -u LD_PRELOAD no_proxy=vendor.test NO_PROXY=vendor.test"
         .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
         .. [[local c = require("userapi").kandji{ base_url = "http://vendor.test:%s/kandji",
-             token = "kandji-test-token", retries = false, allow_insecure = true, proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }
+             token = "kandji-test-token", retries = false, allow_insecure = true,
+             proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }
            local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
         :format(run.ROOT, lua, lua, sim_port, proxy_port, ADA))
       assert.equal("ada@example.com", out)
