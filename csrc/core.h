@@ -55,9 +55,8 @@ void ua_multi_open(lua_State *L);
 
 /* request.c */
 typedef struct ua_reqinfo {
-  char method[16];
-  int has_body, raw_headers;
-  long timeout_ms;
+  ua_req req;
+  int raw_headers;
 } ua_reqinfo;
 
 /* Reads request table idx into t; raises on any bad input before a byte is sent. */

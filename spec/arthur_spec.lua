@@ -5,7 +5,6 @@
 local sim = require "spec.helper"
 local json = require "userapi.json"
 local userapi = require "userapi"
-local core = require "userapi.core"
 
 local API = "/arthur/api/v1"
 local BEARER = "Bearer arthur-test-token"
@@ -23,12 +22,8 @@ local function applied(op)
   return sim.state("arthur").applied[op]
 end
 
--- Headers every API call carries; content_type is nil for a call without body.
-local function assert_headers(r, content_type)
-  assert.equal(BEARER, r.headers["authorization"])
-  assert.equal("application/json", r.headers["accept"])
-  if content_type then assert.equal(content_type, r.headers["content-type"]) end
-end
+-- Headers every call carries; content_type is nil for a call without body.
+local function assert_headers(r, content_type) return sim.assert_headers(r, BEARER, content_type) end
 
 -- The call raises `message` (exact, or a plain substring with partial = true)
 -- and nothing reaches the simulator.
@@ -41,15 +36,7 @@ local function oidc_client(id, secret, extra)
   return userapi.arthur(opts)
 end
 
-local function assert_error(err, f)
-  assert.is_true(userapi.is_error(err))
-  assert.equal("arthur", err.vendor)
-  assert.equal(f.operation, err.operation)
-  assert.equal(f.status, err.status)
-  assert.equal(f.message, err.message)
-  assert.equal(f.retryable or false, err.retryable)
-  assert.equal("arthur " .. f.operation .. ": " .. f.status .. " " .. f.message, tostring(err))
-end
+local function assert_error(err, f) return sim.assert_error("arthur", err, f) end
 
 describe("arthur", function()
   local arthur
@@ -624,19 +611,23 @@ describe("arthur", function()
 
     it("fetches a new token once the old one is within 30 s of its expiry, without a new discovery", function()
       sim.config{ arthur_token_ttl = 31 }
-      local client = oidc_client("arthur-client", "arthur-secret")
+      local clock = sim.clock()
+      local client = oidc_client("arthur-client", "arthur-secret", { clock = clock })
       assert(client:get_users_me())
-      core.sleep(1100)   -- 31 s tokens enter the 30 s leeway after one second
+      clock.advance(999)   -- 31 s tokens enter the 30 s leeway after one second
+      assert(client:get_users_me())
+      clock.advance(2)
       assert(client:get_users_me())
       local all = sim.requests()
       local paths = {}
       for i, r in ipairs(all) do paths[i] = r.method .. " " .. r.path end
       assert.same({
         "GET /arthur/api/v1/auth/oidc/.well-known/openid-configuration",
-        "POST /arthur/oidc/token", "GET " .. API .. "/users/me",
+        "POST /arthur/oidc/token", "GET " .. API .. "/users/me", "GET " .. API .. "/users/me",
         "POST /arthur/oidc/token", "GET " .. API .. "/users/me",
       }, paths)
-      assert.not_equal(all[3].headers["authorization"], all[5].headers["authorization"])
+      assert.equal(all[3].headers["authorization"], all[4].headers["authorization"])
+      assert.not_equal(all[3].headers["authorization"], all[6].headers["authorization"])
       assert.equal(2, sim.state("arthur").tokens_issued)
     end)
 

@@ -385,7 +385,7 @@ describe("userapi.opendatasoft", function()
   end)
 
   describe("invite_users", function()
-    it("sends POST with a JSON array and returns the per-item results keyed by index", function()
+    it("sends POST with a JSON array and returns the per-item results in input order", function()
       local body = {
         { email = "new.person@example.org", first_name = "New", groups = { { uid = "viewers" } },
           permissions = { "edit_dataset" } },
@@ -393,16 +393,22 @@ describe("userapi.opendatasoft", function()
       }
       local res = assert(ods:invite_users(body))
       sent{ method = "POST", path = "/users/invite/", body = body }
-      assert.equal("success", res["0"].status_code)
-      local u = res["0"].data
+      assert.equal(1, res.ok)
+      assert.equal(1, res.failed)
+      assert.is_true(res[1].ok)
+      local u = res[1].value
       assert.equal("new.person", u.username)
       assert.equal("new.person@example.org", u.email)
       assert.is_false(u.is_active)
       assert.same({ { uid = "viewers" } }, u.groups)
       assert.same({ "edit_dataset" }, u.permissions)
-      assert.equal("error", res["1"].status_code)
-      assert.equal("validation_error", res["1"].error.error_code)
-      assert.same({ "A user with this email address already exists." }, res["1"].error.detail.email)
+      local err = res[2].err
+      assert.is_false(res[2].ok)
+      assert.same({ "opendatasoft", "invite_users", "item", 2, "validation_error" },
+                  { err.vendor, err.operation, err.kind, err.item, err.code })
+      assert.equal("Invalid input; email: A user with this email address already exists.", err.message)
+      assert.equal("opendatasoft invite_users: item 2: Invalid input; email: A user with this email address "
+                   .. "already exists.", tostring(err))
       assert.same({ invite_users = 1 }, applied())
       assert.equal(6, sim.state("ods").count)
       assert.truthy(seeded("new.person"))
@@ -422,6 +428,16 @@ describe("userapi.opendatasoft", function()
       assert.equal("service_unavailable", err.code)
       assert.same({}, applied())
       assert.equal(5, sim.state("ods").count)
+    end)
+
+    it("counts items the vendor answered with an error as failed, each with the vendor's message", function()
+      local res = assert(ods:invite_users{ { email = "ada@example.com" }, { email = "louise.data@example.com" } })
+      assert.same({ 0, 2 }, { res.ok, res.failed })
+      for i = 1, 2 do
+        assert.is_false(res[i].ok)
+        assert.equal(i, res[i].err.item)
+        assert.equal("Invalid input; email: A user with this email address already exists.", res[i].err.message)
+      end
     end)
 
     it("refuses a body that is not a non-empty array of objects with an email", function()
@@ -451,8 +467,8 @@ describe("userapi.opendatasoft", function()
       local res = assert(ods:provision_users(carol))
       local r = sent{ method = "POST", path = "/users/provision/", body = carol }
       assert.matches("^{", r.body)
-      assert.equal("success", res["0"].status_code)
-      local u = res["0"].data
+      assert.same({ 1, 0, true }, { res.ok, res.failed, res[1].ok })
+      local u = res[1].value
       assert.equal("carol", u.username)
       assert.equal("linked", u.account_type)
       assert.is_true(u.is_active)
@@ -465,8 +481,8 @@ describe("userapi.opendatasoft", function()
       local res = assert(ods:provision_users{ carol, dan })
       local r = sent{ method = "POST", path = "/users/provision/", body = { carol, dan } }
       assert.matches("^%[", r.body)
-      assert.equal("carol", res["0"].data.username)
-      assert.equal("dan", res["1"].data.username)
+      assert.equal("carol", res[1].value.username)
+      assert.equal("dan", res[2].value.username)
       assert.equal(7, sim.state("ods").count)
       assert.same({ provision_users = 1 }, applied())
     end)
@@ -474,8 +490,8 @@ describe("userapi.opendatasoft", function()
     it("returns a per-item error for a username that is taken", function()
       local res = assert(ods:provision_users{ email = "other@example.org", username = "ada.lovelace",
                                               identity_provider = { uid = "my-saml-idp" } })
-      assert.equal("error", res["0"].status_code)
-      assert.same({ "A user with that username already exists." }, res["0"].error.detail.username)
+      assert.same({ 0, 1, false }, { res.ok, res.failed, res[1].ok })
+      assert.equal("Invalid input; username: A user with that username already exists.", res[1].err.message)
       assert.equal(5, sim.state("ods").count)
     end)
 

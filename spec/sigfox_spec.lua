@@ -38,25 +38,13 @@ local function profile_ids(u)
 end
 
 -- Headers every call carries; content_type is nil for a call without body.
-local function assert_headers(r, content_type)
-  assert.equal(BASIC, r.headers["authorization"])
-  assert.equal("application/json", r.headers["accept"])
-  assert.equal(content_type, r.headers["content-type"])
-end
+local function assert_headers(r, content_type) return sim.assert_headers(r, BASIC, content_type) end
 
 -- The call raises `message` (exact, or a plain substring with partial = true)
 -- and nothing reaches the simulator.
 local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
 
-local function assert_error(err, f)
-  assert.is_true(userapi.is_error(err))
-  assert.equal("sigfox", err.vendor)
-  assert.equal(f.operation, err.operation)
-  assert.equal(f.status, err.status)
-  assert.equal(f.message, err.message)
-  assert.equal(f.retryable or false, err.retryable)
-  assert.equal("sigfox " .. f.operation .. ": " .. f.status .. " " .. f.message, tostring(err))
-end
+local function assert_error(err, f) return sim.assert_error("sigfox", err, f) end
 
 local NOT_FOUND = "The requested resource was not found."
 

@@ -1,15 +1,28 @@
---- One way to walk users whatever the vendor's paging: offset/limit
--- (Opendatasoft, Sigfox), page numbers (Arthur), cursors (Kandji).
+--- One way to walk users whatever the vendor's paging: offset/limit, page
+-- numbers or cursors, as the vendor table's `paging` field describes them.
 -- A `next` URL is never fetched: its offset or cursor is read and asked of
 -- the configured base URL, so credentials never leave it.
+--
+-- Every walk ends: at the last page, at an offset past the total, or after
+-- `max_pages` pages (`kind = "paging"`). What a server sends for the next
+-- page (an offset, a cursor, a total) is checked like the caller's input,
+-- but a failure is the server's: `i, nil, err`, never a raise.
 -- @module userapi.paging
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 
-local type, pairs, tonumber, error = type, pairs, tonumber, error
-local find, char, gsub = string.find, string.char, string.gsub
+local type, pairs, ipairs, tonumber, tostring, error, pcall = type, pairs, ipairs, tonumber, tostring, error, pcall
+local find, char, gsub, sub = string.find, string.char, string.gsub, string.sub
+local format, byte, floor = string.format, string.byte, math.floor
 
 local _M = {}
+
+--- The default of `max_pages`, the client option (and per-call parameter) that
+-- ends a walk of more pages with `kind = "paging"`: 100000 (100 million users
+-- at 1000 a page).
+_M.MAX_PAGES = 100000
+
+local SEEN_CURSORS = 1024 -- a loop longer than this ends at max_pages
 
 local function unescape(s)
   return (gsub(gsub(s, "+", " "), "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
@@ -26,16 +39,68 @@ function _M.query_value(url, key)
   return v and unescape(v) or nil
 end
 
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t or {}) do c[k] = v end
-  return c
-end
-
 local function present(v) return v ~= nil and v ~= json.null end
 
+-- server text in a message: short, control bytes shown as \ddd
+local function shown(s)
+  s = tostring(s)
+  if #s > 60 then s = sub(s, 1, 60) .. "..." end
+  return (gsub(s, "%c", function(c) return format("\\%d", byte(c)) end))
+end
+
+local function is_count(v)
+  return type(v) == "number" and v >= 0 and v <= 2 ^ 53 and floor(v) == v
+end
+
+--- The value of a walk or stream option: the call's `params[name]`, else the
+-- client's option, else `default`. Must be a positive integer.
+-- @tparam userapi.client.Client client
+-- @tparam ?table params the call's parameters
+-- @tparam string name the option
+-- @tparam number default
+-- @tparam string fname the method, for the message
+-- @treturn number
+-- @raise `bad argument #1 to 'fname' (name: positive integer expected, got ...)`,
+-- or `userapi.<vendor>: name: ...` for the client's option
+function _M.option(client, params, name, default, fname)
+  local v, mine = params and params[name], true
+  if v == nil then v, mine = client.opts and client.opts[name], false end
+  if v == nil then return default end
+  if is_count(v) and v >= 1 then return v end
+  local got = type(v) == "number" and tostring(v) or type(v)
+  if mine then error(format("bad argument #1 to '%s' (%s: positive integer expected, got %s)", fname, name, got), 0) end
+  error(format("userapi.%s: %s: positive integer expected, got %s", client.vendor.name, name, got), 0)
+end
+
+-- ---- the vendor's paging, compiled ------------------------------------------
+
+-- A path into a page ("pagination.total_pages") or a hook `function(page)`.
+local function getter(path)
+  if type(path) == "function" or path == nil then return path end
+  local keys = {}
+  for k in path:gmatch("[^%.]+") do keys[#keys + 1] = k end
+  return function(page)
+    local v = page
+    for i = 1, #keys do
+      if type(v) ~= "table" then return nil end
+      v = v[keys[i]]
+    end
+    return v
+  end
+end
+
+-- A count the server gives (total_count, total_pages): nil when absent,
+-- else a finite integer, or nil and why not.
+local function count(get, page, name)
+  local v = get and get(page)
+  if not present(v) then return nil end
+  if not is_count(v) then return nil, name .. " is not a finite integer (" .. shown(v) .. ")" end
+  return v
+end
+
 -- Each style: first(params, max) sets up the first page's parameters;
--- advance(params, page, items) returns the next page's or nil at the end.
+-- advance(params, page, items, paging, seen) returns the next page's, or nil
+-- at the end, or nil and why the walk cannot go on.
 local STYLES = {
   offset = {
     first = function(p, max)
@@ -43,11 +108,20 @@ local STYLES = {
       p.offset = p.offset or 0
     end,
     advance = function(p, page, items, paging)
-      local nxt = page.next
-      if paging.next then nxt = type(page[paging.next]) == "table" and page[paging.next].next or nil end
-      if not present(nxt) or #items == 0 then return nil end
-      local offset = tonumber(_M.query_value(nxt, "offset")) or (p.offset + #items)
+      local total, why = count(paging.total_count, page, "total_count")
+      if why then return nil, why end
+      if not present(paging.next(page)) or #items == 0 then return nil end
+      local raw = _M.query_value(paging.next(page), "offset")
+      local offset
+      if raw == nil then
+        offset = p.offset + #items
+      elseif find(raw, "^%d+$") and #raw <= 15 then
+        offset = tonumber(raw)
+      else
+        return nil, "the next page's offset is not an integer (" .. shown(raw) .. ")"
+      end
       if offset <= p.offset then return nil, "the next page does not move forward (offset " .. offset .. ")" end
+      if total and offset >= total then return nil end
       p.offset = offset
       return p
     end,
@@ -57,48 +131,108 @@ local STYLES = {
       p.page_size = p.page_size or max
       p.page = p.page or 1
     end,
-    advance = function(p, page, items)
-      local total = type(page.pagination) == "table" and tonumber(page.pagination.total_pages)
-      if #items == 0 or not total or p.page >= total then return nil end
+    advance = function(p, page, items, paging)
+      local total, why = count(paging.total_pages, page, "total_pages")
+      if why then return nil, why end
+      if not total then return nil, "page " .. p.page .. " has no total_pages" end
+      if #items == 0 or p.page >= total then return nil end
       p.page = p.page + 1
       return p
     end,
   },
   cursor = {
     first = function() end,
-    advance = function(p, page, _, _, seen)
-      if not present(page.next) then return nil end
-      local cursor = _M.query_value(page.next, "cursor")
+    advance = function(p, page, _, paging, seen)
+      local nxt = paging.next(page)
+      if not present(nxt) then return nil end
+      local cursor = _M.query_value(nxt, "cursor")
       if not cursor then return nil, "the next URL has no cursor" end
-      if seen[cursor] then return nil, "the cursor repeats itself (" .. cursor .. ")" end
-      seen[cursor] = true
+      if seen(cursor) then return nil, "the cursor repeats itself (" .. shown(cursor) .. ")" end
       p.cursor = cursor
       return p
     end,
   },
 }
 
---- Iterates the pages of the client's list operation (or `opname`):
--- `for i, page, err in client:pages(params) do ... end`. On failure the
--- iterator gives `i, nil, err` once, then stops.
--- The first page asks for the largest page size the vendor allows unless
--- `params` says otherwise; a page that does not move forward (the same offset
--- or cursor again) ends the walk with a `kind = "paging"` error.
--- @tparam userapi.client.Client client
--- @tparam[opt] string opname the vendor's list operation (may be left out)
--- @tparam[opt] table params its query parameters
--- @treturn function the iterator: `i, page`, or `i, nil, err`
--- @raise `bad argument #1 to 'pages'` for an operation that is not the list
-function _M.pages(client, opname, params)
-  local paging = client.vendor.paging
-  if type(opname) == "table" or opname == nil then opname, params = paging.op, opname end
-  if opname ~= paging.op then
-    error("bad argument #1 to 'pages' (" .. client.vendor.name .. " pages through " .. paging.op .. ")", 2)
+local compiled = setmetatable({}, { __mode = "k" })
+
+--- Checks and compiles a vendor table's `paging` field, once per table.
+-- Fields: `op` (the list operation), `style` (`"offset"`, `"page"` or
+-- `"cursor"`), `items` (where a page holds its users), `max` (the largest
+-- page size), `next` (where the next page's URL is, `"next"` by default),
+-- `total_count` (offset style: the number of items, optional) and
+-- `total_pages` (page style: required). Each place is a dotted path into the
+-- page (`"pagination.total_pages"`) or a hook `function(page) -> value`.
+-- @tparam table spec the vendor's `paging`
+-- @treturn table the compiled form
+-- @raise on a field of the wrong kind
+-- @usage paging.compile{ op = "list", style = "page", items = "data", total_pages = "meta.pages" }
+function _M.compile(spec)
+  local c = compiled[spec]
+  if c then return c end
+  local function refuse(msg) error("userapi: bad paging (" .. msg .. ")", 0) end
+  if type(spec) ~= "table" then refuse("table expected") end
+  if type(spec.op) ~= "string" then refuse("op: operation name expected") end
+  if not STYLES[spec.style] then refuse("style: offset, page or cursor expected") end
+  for _, k in ipairs{ "items", "next", "total_count", "total_pages" } do
+    local t = type(spec[k])
+    if spec[k] ~= nil and t ~= "string" and t ~= "function" then refuse(k .. ": path or function expected") end
   end
-  local style = STYLES[paging.style]
-  local p = copy(params)
+  if spec.items == nil then refuse("items: path or function expected") end
+  if spec.style == "page" and spec.total_pages == nil then refuse("total_pages: required by the page style") end
+  c = { op = spec.op, style = STYLES[spec.style], max = spec.max, items = getter(spec.items),
+        next = getter(spec.next or "next"), total_count = getter(spec.total_count),
+        total_pages = getter(spec.total_pages), items_name = tostring(spec.items) }
+  compiled[spec] = c
+  return c
+end
+
+-- ---- walking ------------------------------------------------------------------
+
+-- options of a walk, never sent as query parameters
+local LOCAL = { max_pages = true, concurrency = true }
+
+-- A membership test remembering the last n cursors.
+local function recent(n)
+  local set, ring, i = {}, {}, 0
+  return function(key)
+    if set[key] then return true end
+    i = i % n + 1
+    if ring[i] then set[ring[i]] = nil end
+    ring[i], set[key] = key, true
+    return false
+  end
+end
+
+local function fail(client, opname, message)
+  return errors.new{ vendor = client.vendor.name, operation = opname, kind = "paging", message = message,
+                     secrets = client.secrets }
+end
+
+-- One page: the first with the caller's parameters (a bad one raises), the
+-- next ones with the server's, which fail as the server's error.
+local function fetch(client, opname, p, first)
+  if first then return client[opname](client, p) end
+  local ok, req, opts = pcall(client.build, client, opname, p)
+  if not ok then
+    local why = type(req) == "string" and req:match("%((.*)%)$") or tostring(req)
+    return nil, fail(client, opname, "the next page cannot be asked for: " .. why)
+  end
+  return client:exchange(opname, req, opts)
+end
+
+local function walk(client, opname, params, fname)
+  local paging = _M.compile(client.vendor.paging)
+  if type(opname) ~= "string" then opname, params = paging.op, opname end
+  if opname ~= paging.op then
+    error("bad argument #1 to '" .. fname .. "' (" .. client.vendor.name .. " pages through " .. paging.op .. ")", 0)
+  end
+  local max_pages = _M.option(client, params, "max_pages", _M.MAX_PAGES, fname)
+  local p = {}
+  for k, v in pairs(params or {}) do if not LOCAL[k] then p[k] = v end end
+  local style = paging.style
   style.first(p, paging.max)
-  local i, seen, done, later = 0, {}, false, nil
+  local i, seen, done, later = 0, recent(SEEN_CURSORS), false, nil
   return function()
     if later then
       local err = later
@@ -107,24 +241,47 @@ function _M.pages(client, opname, params)
     end
     if done or not p then return nil end
     i = i + 1
-    local page, err = client[opname](client, p)
+    local page, err = fetch(client, opname, p, i == 1)
     if not page then
       done = true
       return i, nil, err
     end
-    local items = type(page) == "table" and page[paging.items]
+    local items = type(page) == "table" and paging.items(page)
     if type(items) ~= "table" then
       done = true
-      return i, nil, errors.new{ vendor = client.vendor.name, operation = opname, kind = "paging",
-        message = "page " .. i .. " has no '" .. paging.items .. "' list" }
+      return i, nil, fail(client, opname, "page " .. i .. " has no '" .. paging.items_name .. "' list")
     end
     local nxt, why = style.advance(p, page, items, paging, seen)
-    if why then
-      -- this page is good: hand it out, and the error on the next call
-      later = errors.new{ vendor = client.vendor.name, operation = opname, kind = "paging", message = why }
+    if nxt and i >= max_pages then
+      nxt, why = nil, "the walk has more than max_pages (" .. max_pages .. ") pages"
     end
+    -- this page is good: hand it out, and the error on the next call
+    if why then later = fail(client, opname, why) end
     p = nxt
-    return i, page
+    return i, page, nil, items
+  end
+end
+
+--- Iterates the pages of the client's list operation (or `opname`):
+-- `for i, page, err in client:pages(params) do ... end`. On failure the
+-- iterator gives `i, nil, err` once, then stops.
+-- The first page asks for the largest page size the vendor allows unless
+-- `params` says otherwise. A walk ends with a `kind = "paging"` error when a
+-- page does not move forward (the same offset or cursor again), when the
+-- server's next offset, cursor or total is not one the client would send or
+-- believe, or after `max_pages` pages.
+-- @tparam userapi.client.Client client
+-- @tparam[opt] string opname the vendor's list operation (may be left out)
+-- @tparam[opt] table params its query parameters, and `max_pages` (over the
+-- client's option; default @{MAX_PAGES})
+-- @treturn function the iterator: `i, page`, or `i, nil, err`
+-- @raise `bad argument #1 to 'pages'` for an operation that is not the list, or
+-- a `max_pages` that is not a positive integer
+function _M.pages(client, opname, params)
+  local iter = walk(client, opname, params, "pages")
+  return function()
+    local i, page, err = iter()
+    return i, page, err
   end
 end
 
@@ -132,13 +289,13 @@ end
 -- `for user in client:each_user{ ... } do ... end`. Raises the structured
 -- error if a page fails (use `pages` for the `nil, err` form).
 -- @tparam userapi.client.Client client
--- @tparam[opt] table params the list operation's query parameters
+-- @tparam[opt] table params the list operation's query parameters, and
+-- `max_pages` as for @{pages}
 -- @treturn function the iterator of users
 -- @raise the @{userapi.errors.Error} of the failed page
 -- @usage for u in paging.each_user(sigfox, { limit = 100 }) do print(u.id) end
 function _M.each_user(client, params)
-  local items_key = client.vendor.paging.items
-  local next_page = _M.pages(client, params)
+  local next_page = walk(client, params, nil, "each_user")
   local items, k = nil, 0
   return function()
     while true do
@@ -147,10 +304,10 @@ function _M.each_user(client, params)
         local u = items[k]
         if u ~= nil then return u end
       end
-      local _, page, err = next_page()
+      local _, page, err, list = next_page()
       if err then error(err, 0) end
       if not page then return nil end
-      items, k = page[items_key], 0
+      items, k = list, 0
     end
   end
 end
