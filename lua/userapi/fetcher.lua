@@ -40,7 +40,20 @@ function Fetcher:add(req, opts)
   client.limiter.wait()
   job.started = client.now()
   self.jobs[self.multi:add(req)] = job
+  -- the curl multi starts a transfer only when driven: send it now, so the
+  -- answer travels while the caller works
+  self:pump(0)
   return job
+end
+
+-- Drives the transfers for up to ms; keeps the answers that came.
+function Fetcher:pump(ms)
+  for _, r in ipairs(self.multi:wait(ms)) do
+    local j = self.jobs[r.id]
+    if not j then error("userapi: a page answered that no one asked for", 0) end
+    self.jobs[r.id] = nil
+    j.result = r
+  end
 end
 
 -- the answer of a job: its result mapped as `exchange` would; an answer that
@@ -66,14 +79,7 @@ end
 -- @treturn[2] userapi.errors.Error
 function Fetcher:take(job)
   if job.failed then return nil, job.failed end
-  while not job.result do
-    for _, r in ipairs(self.multi:wait(1000)) do
-      local j = self.jobs[r.id]
-      if not j then error("userapi: a page answered that no one asked for", 0) end
-      self.jobs[r.id] = nil
-      j.result = r
-    end
-  end
+  while not job.result do self:pump(1000) end
   return settle(self, job)
 end
 
