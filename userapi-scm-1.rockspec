@@ -48,6 +48,7 @@ build = {
     ["userapi.errors"] = "lua/userapi/errors.lua",
     ["userapi.json"] = "lua/userapi/json.lua",
     ["userapi.csv"] = "lua/userapi/csv.lua",
+    ["userapi.fetcher"] = "lua/userapi/fetcher.lua",
     ["userapi.oidc"] = "lua/userapi/oidc.lua",
     ["userapi.retry"] = "lua/userapi/retry.lua",
     ["userapi.paging"] = "lua/userapi/paging.lua",
