@@ -11,6 +11,7 @@
 -- local config = require "userapi.config"
 -- local kandji = userapi.kandji(config.options("kandji"))
 local userapi = require "userapi"
+local core = require "userapi.core"
 local usage = require("userapi.cli.usage").raise
 
 local type, pairs, ipairs, tonumber = type, pairs, ipairs, tonumber
@@ -146,38 +147,10 @@ function _M.keys(vendor)
   return allowed
 end
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- The permission bits and the owner of a file: lua-posix where there is
--- one (Debian has it for LuaJIT), else stat(1).
+-- The permission bits and the owner of a file (following links, as open does).
 local function mode_and_owner(path)
-  local ok, pstat = pcall(require, "posix.sys.stat")
-  if ok then
-    local st = pstat.stat(path)
-    if st then return st.st_mode % 4096, st.st_uid end
-  end
-  local p = io.popen("stat -L -c '%a %u' " .. quote(path) .. " 2>/dev/null")
-  local line = p and p:read("*l")
-  if p then p:close() end
-  local mode, uid = (line or ""):match("^(%x+) (%d+)$")
-  if mode then return tonumber(mode, 8), tonumber(uid) end
-end
-
--- the user running us: lua-posix, else /proc, else id(1)
-local function my_uid()
-  local ok, unistd = pcall(require, "posix.unistd")
-  if ok then return unistd.geteuid() end
-  local f = io.open("/proc/self/status")
-  if f then
-    local text = f:read("*a")
-    f:close()
-    local euid = text:match("\nUid:%s+%d+%s+(%d+)")
-    if euid then return tonumber(euid) end
-  end
-  local p = io.popen("id -u")
-  local uid = p and tonumber(p:read("*l"))
-  if p then p:close() end
-  return uid
+  local st = core.stat(path)
+  if st then return st.mode, st.uid end
 end
 
 --- Refuses a config file that others may read or change, as ssh does for
@@ -191,7 +164,7 @@ function _M.check_private(path)
     usage("%s holds secrets but its group or others may read or change it (mode %03o): run chmod 600 %s",
       path, mode, path)
   end
-  local me = my_uid()
+  local me = core.geteuid()
   if me and uid ~= me then
     usage("%s holds secrets but belongs to uid %d, not to you (uid %d): run chown %d %s; chmod 600 %s",
       path, uid, me, me, path, path)
