@@ -1,7 +1,6 @@
 /* userapi.core: the Lua binding of sessions, multis and the few helpers the
  * Lua layer needs (core.h lists the files). This file is the module itself. */
 #include <errno.h>
-#include <signal.h>
 #include <time.h>
 
 #include "core.h"
@@ -83,9 +82,7 @@ int luaopen_userapi_core(lua_State *L) {
   if (!initialized) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
       return luaL_error(L, "userapi: curl_global_init failed");
-    /* a peer closing early must give an error, not end the process */
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+    /* SIGPIPE is left as the host has it: see ua_curl_guards_sigpipe */
     initialized = 1;
   }
   ua_session_open(L);
@@ -93,6 +90,7 @@ int luaopen_userapi_core(lua_State *L) {
   ua_request_open(L);
   ua_errors_open(L);
   luaL_newlib(L, functions);
+  ua_os_open(L);
   lua_pushliteral(L, USERAPI_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -28,7 +28,10 @@ static int error_tostring(lua_State *L) {
 void ua_push_transfer_error(lua_State *L, ua_transfer *t, CURLcode rc) {
   const char *kind = ua_transfer_kind(t, rc);
   const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
-  if (strcmp(kind, "too_large") == 0) msg = "response body larger than max_body_bytes";
+  if (t->idle_expired) msg = "no data received for idle_timeout_ms";
+  if (strcmp(kind, "too_large") == 0)
+    msg = t->too_large == UA_TOO_LARGE_HEAD || rc == CURLE_OUT_OF_MEMORY ? "response headers too large"
+                                                                       : "response body larger than max_body_bytes";
   ua_push_error(L, kind, (int)rc, msg);
 }
 

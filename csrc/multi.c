@@ -2,7 +2,6 @@
  * by id; a streamed transfer is drained by its reader (m:read). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -120,7 +119,7 @@ static int l_multi_add(lua_State *L) {
   if (!lua_isnil(L, -1)) luaL_error(L, "bad field 'sink' (not supported by multi)");
   ua_rawfield(L, 2, "stream");
   sl->xfer.stream = lua_toboolean(L, -1);
-  rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
+  rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, &ri.req);
   if (rc != CURLE_OK) return luaL_error(L, "userapi: %s", curl_easy_strerror(rc));
   curl_easy_setopt(sl->xfer.easy, CURLOPT_PRIVATE, sl);
   if (curl_multi_add_handle(m->handle, sl->xfer.easy) != CURLM_OK)
@@ -161,12 +160,6 @@ static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
   lua_rawseti(L, -2, n + 1);
 }
 
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True when a streamed transfer has something for m:read. */
 static int stream_ready(const multi *m) {
   int i;
@@ -188,7 +181,7 @@ static int l_multi_wait(lua_State *L) {
   /* clamped: now + a huge timeout must not overflow */
   if (wait_ms < 0) wait_ms = 0;
   if (wait_ms > 86400000) wait_ms = 86400000;
-  deadline = now_ms() + (long)wait_ms;
+  deadline = ua_now_ms() + (long)wait_ms;
   lua_newtable(L);
   for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork */
     if (m->slots[i]->active && m->slots[i]->xfer.abandoned && !m->slots[i]->xfer.stream)
@@ -197,15 +190,19 @@ static int l_multi_wait(lua_State *L) {
     int running, left;
     long remaining;
     CURLMsg *msg;
-    if (curl_multi_perform(m->handle, &running) != CURLM_OK)
-      return luaL_error(L, "userapi: curl multi failed");
+    ua_sigpipe guard;
+    CURLMcode mc;
+    ua_sigpipe_ignore(&guard);
+    mc = curl_multi_perform(m->handle, &running);
+    ua_sigpipe_restore(&guard);
+    if (mc != CURLM_OK) return luaL_error(L, "userapi: curl multi failed");
     while ((msg = curl_multi_info_read(m->handle, &left))) {
       slot *sl;
       if (msg->msg != CURLMSG_DONE) continue;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
       multi_done(L, m, sl, msg->data.result);
     }
-    remaining = deadline - now_ms();
+    remaining = deadline - ua_now_ms();
     if (lua_rawlen(L, -1) > 0 || m->pending == 0 || remaining <= 0 || stream_ready(m)) break;
     curl_multi_poll(m->handle, NULL, 0, (int)(remaining < 1000 ? remaining : 1000), NULL);
   }
@@ -258,7 +255,9 @@ static int l_multi_close(lua_State *L) {
   multi *m = luaL_checkudata(L, 1, MULTI_MT);
   int i;
   int abandon = ua_inherited(m->pid); /* never clean up a parent's handles */
+  ua_sigpipe guard;
   if (abandon) m->handle = NULL, m->pool = NULL;
+  ua_sigpipe_ignore(&guard);
   for (i = 0; i < m->nslots; i++) {
     slot *sl = m->slots[i];
     if (abandon) sl->xfer.easy = NULL, sl->active = 0;
@@ -271,6 +270,7 @@ static int l_multi_close(lua_State *L) {
   m->slots = NULL;
   m->nslots = m->pending = 0;
   if (m->handle) curl_multi_cleanup(m->handle);
+  ua_sigpipe_restore(&guard);
   m->handle = NULL;
   ua_pool_release(m->pool);
   m->pool = NULL;

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "pool.h"
+#include "transfer.h"
 
 ua_pool *ua_pool_new(void) {
   ua_pool *p = malloc(sizeof *p);
@@ -20,7 +21,10 @@ ua_pool *ua_pool_new(void) {
 
 void ua_pool_release(ua_pool *p) {
   if (p && --p->refs == 0) {
+    ua_sigpipe guard; /* closing kept-alive TLS connections writes */
+    ua_sigpipe_ignore(&guard);
     curl_share_cleanup(p->share);
+    ua_sigpipe_restore(&guard);
     free(p);
   }
 }

@@ -42,12 +42,17 @@ static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, con
   case LUA_TBOOLEAN:
     *n = lua_toboolean(L, idx) ? 4 : 5;
     return lua_toboolean(L, idx) ? "true" : "false";
-  case LUA_TNUMBER:
-    if (lua_isinteger(L, idx))
-      *n = (size_t)snprintf(tmp, 32, "%lld", (long long)lua_tointeger(L, idx));
-    else
-      *n = (size_t)snprintf(tmp, 32, "%.17g", (double)lua_tonumber(L, idx));
+  case LUA_TNUMBER: {
+    int len;
+    if (lua_isinteger(L, idx)) {
+      *n = (size_t)snprintf(tmp, UA_NUMBER_MAX, "%lld", (long long)lua_tointeger(L, idx));
+      return tmp;
+    }
+    len = ua_format_number(tmp, (double)lua_tonumber(L, idx));
+    if (len < 0) luaL_error(L, "bad query value for '%s' (a finite number expected)", key);
+    *n = (size_t)len;
     return tmp;
+  }
   default:
     luaL_error(L, "bad query value for '%s' (string, number or boolean expected, got %s)", key,
                luaL_typename(L, idx));
@@ -71,7 +76,7 @@ static int qkey_cmp(const void *a, const void *b) {
 void ua_add_query(lua_State *L, int idx, ua_buf *url) {
   size_t count = 0, i;
   qkey *keys;
-  char tmp[32];
+  char tmp[UA_NUMBER_MAX];
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -151,6 +156,7 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
     } else {
       if (!line) {
         line = ua_scratch(L);
+        ua_buf_secret(line); /* a header may carry a credential */
         lua_insert(L, -3); /* below the key and value */
       }
       ua_buf_reset(line);
@@ -189,18 +195,19 @@ const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n) {
 }
 
 long ua_opt_ms(lua_State *L, int idx, const char *field, long dflt) {
-  long v;
+  lua_Number v;
   ua_rawfield(L, idx, field);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return dflt;
   }
-  /* at most 2^53: converting a larger float to long may overflow */
-  if (!lua_isinteger(L, -1) || lua_tonumber(L, -1) < 0 || lua_tonumber(L, -1) > 9007199254740992.0)
+  v = lua_tonumber(L, -1);
+  /* an integral float (5e3, 2^20) is as good as an integer; at most 2^53,
+   * checked first: converting a larger float to long may overflow */
+  if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0 && v <= 9007199254740992.0) || (lua_Number)(long)v != v)
     luaL_error(L, "bad field '%s' (non-negative integer expected)", field);
-  v = (long)lua_tonumber(L, -1);
   lua_pop(L, 1);
-  return v;
+  return (long)v;
 }
 
 /* Reads request table idx into t; raises on any bad input before a byte is sent. */
@@ -210,12 +217,12 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
   int use_auth, has_ctype = 0;
   luaL_checktype(L, idx, LUA_TTABLE);
   m = ua_opt_string(L, idx, "method", &n);
-  if (!m || n == 0 || n >= sizeof ri->method) luaL_error(L, "bad field 'method' (HTTP method expected)");
+  if (!m || n == 0 || n >= sizeof ri->req.method) luaL_error(L, "bad field 'method' (HTTP method expected)");
   for (i = 0; i < n; i++) {
     if (!isupper((unsigned char)m[i])) luaL_error(L, "bad field 'method' (upper-case token expected)");
-    ri->method[i] = m[i];
+    ri->req.method[i] = m[i];
   }
-  ri->method[n] = '\0';
+  ri->req.method[n] = '\0';
   url = ua_opt_string(L, idx, "url", &n);
   if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
   if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
@@ -243,17 +250,18 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
   if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
     t->headers = slist_add(L, t->headers, s->auth.data);
   body = ua_opt_string(L, idx, "body", &n);
-  ri->has_body = body != NULL;
-  if (body && (strcmp(ri->method, "GET") == 0 || strcmp(ri->method, "HEAD") == 0))
-    luaL_error(L, "bad field 'body' (a %s request has no body)", ri->method);
+  ri->req.has_body = body != NULL;
+  if (body && (strcmp(ri->req.method, "GET") == 0 || strcmp(ri->req.method, "HEAD") == 0))
+    luaL_error(L, "bad field 'body' (a %s request has no body)", ri->req.method);
   /* curl would otherwise wait for a 100 Continue on larger bodies */
   if (body) t->headers = slist_add(L, t->headers, "Expect:");
   /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
-  if (!body && !(has_ctype & HAS_CTYPE) && ua_sends_length(ri->method))
+  if (!body && !(has_ctype & HAS_CTYPE) && ua_sends_length(ri->req.method))
     t->headers = slist_add(L, t->headers, "Content-Type:");
   if (!(has_ctype & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent);
   if (body && ua_buf_add(&t->reqbody, body, n)) ua_oom(L);
-  ri->timeout_ms = ua_opt_ms(L, idx, "timeout_ms", 0);
+  ri->req.timeout_ms = ua_opt_ms(L, idx, "timeout_ms", 0);
+  ri->req.idle_timeout_ms = ua_opt_ms(L, idx, "idle_timeout_ms", 0);
   ua_rawfield(L, idx, "raw_headers");
   ri->raw_headers = lua_toboolean(L, -1);
   lua_pop(L, 1);

@@ -47,6 +47,11 @@ static char *dup_opt(lua_State *L, int idx, const char *field) {
   return c;
 }
 
+/* A credential with a control byte would end or bend the header line it
+ * travels in (CR, LF, NUL), or be read differently by the vendor (TAB, VT,
+ * DEL): refused, the secret never echoed. */
+#define BAD_SECRET "bad auth (contains CR, LF, NUL or another control byte)"
+
 /* Checks auth table idx and builds its header line (or query pair) into a
  * scratch buffer; only a complete, valid auth replaces the session's. */
 static void set_auth(lua_State *L, int idx, session *s) {
@@ -69,7 +74,7 @@ static void set_auth(lua_State *L, int idx, session *s) {
     b = ua_opt_string(L, idx, "password", &bn);
     if (!a || !b) luaL_error(L, "bad auth (basic needs 'user' and 'password' strings)");
     if (memchr(a, ':', an)) luaL_error(L, "bad auth (basic user must not contain ':')");
-    if (ua_has_crlf(b, bn)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
+    if (ua_has_control(b, bn)) luaL_error(L, BAD_SECRET);
   } else if (strcmp(scheme, "bearer") == 0 || strcmp(scheme, "apikey") == 0) {
     int bearer = strcmp(scheme, "bearer") == 0;
     a = ua_opt_string(L, idx, bearer ? "token" : "key", &an);
@@ -89,8 +94,9 @@ static void set_auth(lua_State *L, int idx, session *s) {
     luaL_error(L, "bad auth scheme '%s' (\"basic\", \"bearer\" or \"apikey\" expected)", scheme);
     return;
   }
-  if (ua_has_crlf(a, an)) luaL_error(L, "bad auth (contains CR, LF or NUL)");
+  if (ua_has_control(a, an)) luaL_error(L, BAD_SECRET);
   next = ua_scratch(L);
+  ua_buf_secret(next);
   switch (kind) {
   case UA_AUTH_BASIC: rc = ua_auth_basic(next, a, an, b, bn); break;
   case UA_AUTH_BEARER: rc = ua_auth_token(next, "Bearer", a, an); break;
@@ -139,6 +145,7 @@ int ua_session_new(lua_State *L) {
     lua_Integer max;
     s->opts.timeout_ms = ua_opt_ms(L, 1, "timeout_ms", s->opts.timeout_ms);
     s->opts.connect_timeout_ms = ua_opt_ms(L, 1, "connect_timeout_ms", s->opts.connect_timeout_ms);
+    s->opts.idle_timeout_ms = ua_opt_ms(L, 1, "idle_timeout_ms", 0);
     ua_rawfield(L, 1, "verify_tls");
     if (!lua_isnil(L, -1)) s->opts.verify_tls = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -171,7 +178,12 @@ int ua_session_new(lua_State *L) {
 static void session_free(session *s) {
   ua_transfer_free(&s->xfer);
   if (ua_inherited(s->pid)) s->easy = NULL, s->pool = NULL; /* abandoned, see ua_inherited() */
-  if (s->easy) curl_easy_cleanup(s->easy);
+  if (s->easy) {
+    ua_sigpipe guard;
+    ua_sigpipe_ignore(&guard);
+    curl_easy_cleanup(s->easy);
+    ua_sigpipe_restore(&guard);
+  }
   s->easy = NULL;
   ua_pool_release(s->pool);
   s->pool = NULL;
@@ -239,9 +251,14 @@ static int l_session_request(lua_State *L) {
     t->sink = call_sink;
     t->sink_ctx = &sink;
   }
-  rc = ua_transfer_prepare(t, &s->opts, s->pool->share, ri.method, ri.has_body, ri.timeout_ms);
+  rc = ua_transfer_prepare(t, &s->opts, s->pool->share, &ri.req);
   s->busy = 1;
-  if (rc == CURLE_OK) rc = curl_easy_perform(s->easy);
+  if (rc == CURLE_OK) {
+    ua_sigpipe guard;
+    ua_sigpipe_ignore(&guard);
+    rc = curl_easy_perform(s->easy);
+    ua_sigpipe_restore(&guard);
+  }
   s->busy = 0;
   if (sink.raised) {
     ua_transfer_clear(t);

@@ -89,6 +89,28 @@ describe("client", function()
       end
     end)
 
+    it("leaves no form of a random secret in any text it redacts", function()
+      local errors = require "userapi.errors"
+      math.randomseed(4711)
+      local function bytes(n, lo, hi)
+        local t = {}
+        for i = 1, n do t[i] = string.char(math.random(lo, hi)) end
+        return table.concat(t)
+      end
+      for _ = 1, 300 do
+        local secret = bytes(math.random(4, 24), 32, 126)
+        local login = bytes(math.random(1, 8), 97, 122)
+        local secrets = errors.secret_forms(secret)
+        local blob = errors.base64(login .. ":" .. secret)
+        secrets[#secrets + 1] = blob
+        for _, form in ipairs(secrets) do
+          local text = bytes(math.random(0, 40), 32, 126) .. form .. bytes(math.random(0, 40), 32, 126)
+          local out = errors.redact(text, secrets)
+          assert.is_nil(out:find(form, 1, true), ("%q survived in %q"):format(form, out))
+        end
+      end
+    end)
+
     it("redacts the response headers of an error like its message and body", function()
       local kandji = sim.client("kandji", { token = "kandji-WRONG-token-4714" })
       sim.fault{ match = { vendor = "kandji" }, status = 401, body = '{"detail":"no"}',
@@ -108,5 +130,118 @@ describe("client", function()
       assert.equal(("x"):rep(190) .. "[REDACTED]...", err.message)
       assert.is_nil(err.message:find("kandji-STR", 1, true))
     end)
+  end)
+
+  describe("construction", function()
+    local userapi = require "userapi"
+    local function kandji(extra)
+      local o = { subdomain = "acme", token = "t0k3n-kandji" }
+      for k, v in pairs(extra or {}) do o[k] = v end
+      return userapi.kandji(o)
+    end
+
+    it("refuses host options that are not host names", function()
+      for _, bad in ipairs({ "attacker.example/", "a/b", "acme.example.com?x=", "acme#", "user@acme", "a b", "",
+                             "-acme", "acme:443" }) do
+        assert.has_error(function() kandji{ subdomain = bad } end,
+          "bad argument #1 to 'userapi.kandji' (subdomain: host name expected (letters, digits, '-' and '.'))")
+        assert.has_error(function() userapi.opendatasoft{ domain = bad, apikey = "k3y-ods" } end,
+          "bad argument #1 to 'userapi.opendatasoft' (domain: host name expected (letters, digits, '-' and '.'))")
+      end
+      assert.equal("https://acme-2.api.kandji.io", kandji{ subdomain = "acme-2" }.base_url)
+      assert.equal("https://data.example.org/api/automation/v1.0",
+                   userapi.opendatasoft{ domain = "data.example.org", apikey = "k3y-ods" }.base_url)
+    end)
+
+    it("never quotes the user:password@ of a base_url it refuses", function()
+      local ok, err = pcall(kandji, { base_url = "ftp://user:S3CRET-PASS@host/" })
+      assert.is_false(ok)
+      assert.equal("userapi.kandji: base_url must be an http(s) URL, got 'ftp://[REDACTED]@host/'", err)
+      ok, err = pcall(kandji, { base_url = "user:S3CRET-PASS@host" })
+      assert.is_false(ok)
+      assert.is_nil(err:find("S3CRET", 1, true))
+    end)
+
+    it("refuses zero and negative timeouts and limits: zero is not 'unlimited'", function()
+      for _, k in ipairs({ "timeout_ms", "connect_timeout_ms", "max_body_bytes", "idle_timeout_ms",
+                           "stream_timeout_ms", "max_pages", "max_row_bytes", "pool_size" }) do
+        for _, v in ipairs({ 0, -1, 0.5, 1 / 0, "5" }) do
+          local ok, err = pcall(kandji, { [k] = v })
+          assert.is_false(ok, k .. " = " .. tostring(v))
+          assert.matches("^bad argument #1 to 'userapi.kandji' %(" .. k .. ": positive integer expected", err)
+        end
+      end
+    end)
+
+    it("takes an integral float such as 5e3 as that integer, on Lua 5.4 as on LuaJIT", function()
+      local c = sim.client("kandji", { timeout_ms = 5e3, connect_timeout_ms = 1e3, max_body_bytes = 1e6 })
+      assert.truthy(c:list_users())
+      assert.equal(5000, c.opts.timeout_ms)
+      assert.equal("5000", tostring(c.opts.timeout_ms))
+    end)
+
+    it("refuses an unknown option, naming the nearest valid one", function()
+      assert.has_error(function() kandji{ timeout = 5 } end,
+        "bad argument #1 to 'userapi.kandji' (timeout: unknown option (did you mean 'timeout_ms'?))")
+      assert.has_error(function() kandji{ retry = false } end,
+        "bad argument #1 to 'userapi.kandji' (retry: unknown option (did you mean 'retries'?))")
+      assert.has_error(function() kandji{ subdomian = "acme" } end,
+        "bad argument #1 to 'userapi.kandji' (subdomian: unknown option (did you mean 'subdomain'?))")
+      assert.has_error(function() kandji{ apikey = "x" } end,
+        "bad argument #1 to 'userapi.kandji' (apikey: unknown option)")
+    end)
+
+    it("refuses a bad region with a message that carries no file position", function()
+      local ok, err = pcall(kandji, { region = "mars" })
+      assert.is_false(ok)
+      assert.equal("bad argument #1 to 'userapi.kandji' (region: one of us, eu expected, got 'mars')", err)
+    end)
+  end)
+
+  describe("wrong calls", function()
+    it("raises bad argument naming an unknown operation, with a did-you-mean", function()
+      local kandji = sim.client("kandji")
+      sim.refuses("bad argument #1 to 'call' (kandji has no operation 'nope'; its operations: "
+                  .. "delete_user, get_user, list_users)", function() kandji:call("nope") end)
+      sim.refuses("bad argument #1 to 'call' (kandji has no operation 'list_user'; did you mean 'list_users'?)",
+                  function() kandji:call("list_user") end)
+      sim.refuses("bad argument #1 to 'build' (kandji has no operation 'get_users'; did you mean 'get_user'?)",
+                  function() kandji:build("get_users") end)
+    end)
+
+    it("raises bad argument for a misspelt method, with a did-you-mean", function()
+      local kandji = sim.client("kandji")
+      sim.refuses("bad argument #1 to 'list_user' (kandji has no operation or method 'list_user'; "
+                  .. "did you mean 'list_users'?)", function() kandji:list_user() end)
+      sim.refuses("bad argument #1 to 'each_users' (kandji has no operation or method 'each_users'; "
+                  .. "did you mean 'each_user'?)", function() kandji:each_users() end)
+      -- fields the client leaves unset stay nil
+      assert.falsy(kandji.token_provider)
+      assert.is_nil(kandji.token)
+      assert.is_nil(kandji.something_else)
+    end)
+
+    it("raises bad argument for an operation called with a dot instead of a colon", function()
+      local kandji = sim.client("kandji")
+      sim.refuses("bad argument #1 to 'list_users' (client expected, got table: call it as kandji:list_users(...))",
+                  function() kandji.list_users{} end)
+      sim.refuses("bad argument #1 to 'get_user' (client expected, got string: call it as kandji:get_user(...))",
+                  function() kandji.get_user("u1") end)
+    end)
+  end)
+
+  it("closes on __close without opening a new session; the next call opens one", function()
+    local opened = 0
+    local core = require "userapi.core"
+    local counting = { name = "counting", sleep = core.sleep, now = core.now,
+                       new = function(o) opened = opened + 1 return core.session(o) end }
+    local kandji = sim.client("kandji", { transport = counting, rate_limit = false })
+    assert.equal(1, opened)
+    assert.truthy(kandji:list_users())
+    getmetatable(kandji).__close(kandji)   -- what a <close> variable does at the end of its scope
+    getmetatable(kandji).__close(kandji)   -- twice is harmless
+    assert.equal(1, opened)
+    assert.truthy(kandji:list_users())
+    assert.equal(2, opened)
   end)
 end)

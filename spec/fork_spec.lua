@@ -34,7 +34,7 @@ http {
     init_by_lua_block { require("forkapp").master() }
     init_worker_by_lua_block { require("forkapp").worker(@CALLS@) }
     server {
-        listen 127.0.0.1:@PORT@;
+        listen 127.0.0.1:@PORT@ reuseport;  # the kernel spreads connections over every worker
         location = /results { content_by_lua_block { require("forkapp").results() } }
         location = /ask { content_by_lua_block { ngx.say("ok") } log_by_lua_block { require("forkapp").ask() } }
     }

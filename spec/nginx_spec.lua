@@ -87,7 +87,17 @@ describe("userapi in nginx", function()
     assert.is_true(slow_done >= 1000, "the slow one took " .. slow_done .. " ms")
   end)
 
-  it("runs the example config of examples/nginx: a lookup endpoint and a timer walking all users", function()
+  -- the list requests of the simulator's log: the pages a walk fetched
+  local function list_requests()
+    local n = 0
+    for _, r in ipairs(sim.requests()) do if r.op == "list_users" then n = n + 1 end end
+    return n
+  end
+
+  it("runs the example config of examples/nginx (4 workers): a lookup endpoint, worker 0 walking all users", function()
+    sim.reset()
+    for _ in userapi.kandji{ base_url = sim.base.kandji, token = "kandji-test-token" }:each_user() do end
+    local one_walk = list_requests()
     sim.reset()
     local base, stop_example = start_nginx("examples/nginx/nginx.conf", "logs/nginx.pid", function(conf, _, port)
       return (conf:gsub("/opt/userapi", ROOT):gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port))
@@ -110,6 +120,8 @@ describe("userapi in nginx", function()
         core.sleep(20)
       end
       assert.equal("kandji users at last walk: " .. math.floor(sim.state("kandji").count), body:gsub("%s+$", ""))
+      core.sleep(300) -- time for any other worker's walk to show
+      assert.equal(one_walk, list_requests())
     end)
     stop_example()
     assert(ok, err)

@@ -151,6 +151,22 @@ describe("ensure_user", function()
     end)
   end)
 
+  it("check = true sends no write to any vendor, whatever it plans", function()
+    local plans = {}
+    for _, v in ipairs({ "opendatasoft", "arthur", "sigfox" }) do
+      local spec = { email = "marie@example.com", first_name = v ~= "sigfox" and "Marie" or nil,
+                     group_id = v == "sigfox" and SIGFOX_GROUP or nil,
+                     profile_ids = v == "sigfox" and { SIGFOX_PROFILE } or nil }
+      plans[#plans + 1] = assert(client(v):ensure_user(spec, { check = true })).action
+      plans[#plans + 1] = assert(client(v):ensure_absent("grace@example.com", { check = true })).action
+    end
+    plans[#plans + 1] = assert(client("kandji"):ensure_absent("grace@example.com", { check = true })).action
+    assert.same({ "invited", "deleted", "invited", "deleted", "created", "deleted", "deleted" }, plans)
+    assert.truthy(client("arthur"):ensure_user({ email = "x@example.com" }, { check = true }).note)
+    assert.same({}, writes())
+    assert.equal(8, #sim.requests())  -- one lookup each, reads only
+  end)
+
   it("refuses bad specs before sending anything", function()
     local ods = client("opendatasoft")
     sim.refuses("bad argument #1 to 'ensure_user' (email, id or username required)",

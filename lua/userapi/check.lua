@@ -244,8 +244,9 @@ function _M.nearest(name, candidates)
   table.sort(list)
   for _, c in ipairs(list) do
     local d = distance(name, c, limit)
-    -- a prefix ("list_user" of "list_users") is as good as a near miss
-    if d > 1 and (c:sub(1, #name) == name or name:sub(1, #c) == c) then d = 1 end
+    -- the same start ("timeout" of "timeout_ms", "retry" of "retries") is a near miss too
+    local n = math.max(4, #name - 1)
+    if #name >= 4 and d > limit and c:sub(1, n) == name:sub(1, n) then d = limit end
     if d < best_d then best, best_d = c, d end
   end
   return best

@@ -16,53 +16,25 @@
 -- local cli = require "userapi.cli"
 -- local code = cli.main({ "kandji", "list_users", "--archived", "false" }, os.getenv)
 local userapi = require "userapi"
-local json = require "userapi.json"
 local errors = require "userapi.errors"
 local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
-local help = require "userapi.cli.help"
 local record = require "userapi.transport.record"
 local usage_ = require "userapi.cli.usage"
+local request = require "userapi.cli.request"
+local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
 
-local type, pairs, ipairs, tostring, tonumber, pcall = type, pairs, ipairs, tostring, tonumber, pcall
-local concat, format = table.concat, string.format
+local type, ipairs, tostring, pcall, next = type, ipairs, tostring, pcall, next
+local format = string.format
 local unpack = table.unpack or unpack
-local usage, is_usage, is_array = usage_.raise, usage_.is, fmt_.is_array
-local path_params = args_.path_params
+local usage, is_usage, did_you_mean, is_array = usage_.raise, usage_.is, usage_.did_you_mean, fmt_.is_array
 local term = fmt_.escape_terminal
 
 local _M = {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
-
-local function read_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then usage("%s: cannot read %s", what, tostring(err)) end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- a vendor's name from what the user typed: its name or its alias
-local function vendor_name(typed)
-  if userapi.vendors[typed] then return typed end
-  for name, v in pairs(userapi.vendors) do
-    if v.cli and v.cli.alias == typed then return name end
-  end
-end
-
 -- ---- the command ---------------------------------------------------------------
-
-local function read_lines(text)
-  local items = {}
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    line = trim(line:gsub("\r$", ""))
-    if line ~= "" and not line:find("^#") then items[#items + 1] = line end
-  end
-  return items
-end
 
 -- The rows a result shows as: the items of a page, the elements of an
 -- array, or the one object.
@@ -75,188 +47,7 @@ local function rows_of(vendor, opname, res)
   return { res }
 end
 
-local function split_columns(s)
-  if not s then return nil end
-  local cols = {}
-  for c in s:gmatch("[^,]+") do cols[#cols + 1] = trim(c) end
-  if #cols == 0 then usage("--columns: at least one column expected") end
-  return cols
-end
-
--- ---- the request: vendor, operation, options, body ----------------------------
-
--- the vendor and operation named on the command line; help when asked
-local function resolve(o, out)
-  local typed = o.positional[1]
-  if not typed then
-    if o.help then out:write(help.general()) return end
-    usage("a vendor and an operation expected (userapi --help)")
-  end
-  local vname = vendor_name(typed)
-  if not vname then usage("unknown vendor '%s' (one of %s)", typed, concat(help.vendor_names(), ", ")) end
-  local vendor = userapi.vendors[vname]
-  local opname = o.positional[2]
-  if opname == nil and o.all and vendor.paging then opname = vendor.paging.op end
-  if opname ~= nil and not vendor.ops[opname] then
-    usage("unknown operation '%s' for %s (see userapi %s --help)", opname, vname, vname)
-  end
-  if o.help then
-    out:write(opname and help.operation(vname, opname) or help.vendor(vname))
-    return
-  end
-  if not opname then usage("an operation expected (see userapi %s --help)", vname) end
-  return vname, vendor, opname
-end
-
--- the global options that go with the operation, checked before anything is read or sent
-local function check_options(o, vname, vendor, opname, names)
-  if o.format ~= nil and not fmt_.NAMES[o.format] then
-    usage("--format: json, jsonl, csv or table expected, got '%s'", o.format)
-  end
-  local concurrency
-  if o.concurrency ~= nil then
-    if not o.each then usage("--concurrency goes with --each") end
-    concurrency = o.concurrency:match("^%d+$") and tonumber(o.concurrency)
-    if not concurrency or concurrency < 1 or concurrency > 64 then
-      usage("--concurrency: an integer 1..64 expected, got '%s'", o.concurrency)
-    end
-  end
-  if o.all and o.each then usage("--all and --each do not go together") end
-  if o.all and not (vendor.paging and vendor.paging.op == opname) then
-    usage("--all walks %s, not %s", vendor.paging and vendor.paging.op or "no list", opname)
-  end
-  if o.each and #names == 0 then usage("--each: %s %s takes no path parameter", vname, opname) end
-  local stdin_users = (o["token-from-stdin"] and 1 or 0) + (o.each == "-" and 1 or 0) + (o.body == "@-" and 1 or 0)
-  if stdin_users > 1 then usage("standard input can feed only one of --token-from-stdin, --each -, --body @-") end
-  return concurrency
-end
-
--- the request body: --body, then the body fields given as options
-local function make_body(o, vname, opname, op, fields, stdin)
-  local body
-  if o.body ~= nil then
-    if not op.body then usage("%s %s takes no body", vname, opname) end
-    local text = o.body
-    if text == "@-" then
-      text = stdin:read("*a") or ""
-    elseif text:sub(1, 1) == "@" then
-      text = read_file(text:sub(2), "--body")
-    end
-    local v, jerr = json.decode(text)
-    if v == nil then usage("--body: bad JSON (%s)", tostring(jerr)) end
-    if type(v) ~= "table" then usage("--body: a JSON object or array expected") end
-    body = v
-  end
-  if next(fields) then
-    if body and is_array(body) then usage("body fields as options do not go with an array --body") end
-    body = body or {}
-    for k, v in pairs(fields) do body[k] = v end
-    if op.body.kind == "array" then body = { body } end
-  end
-  if op.body and body == nil then usage("%s %s needs a body: --body JSON, or its fields as options", vname, opname) end
-  return body
-end
-
--- the path parameters given as ARGS; with --each, how many each line gives
-local function positional_args(o, vname, opname, names)
-  local args = {}
-  for i = 3, #o.positional do args[#args + 1] = o.positional[i] end
-  if not o.each and #args ~= #names then
-    if #args < #names then
-      local missing = {}
-      for i = #args + 1, #names do missing[#missing + 1] = names[i]:upper() end
-      usage("%s %s: missing %s", vname, opname, concat(missing, " "))
-    end
-    usage("%s %s: too many arguments (takes %s)", vname, opname, #names == 0 and "none" or concat(names, ", "))
-  end
-  local fixed = o.each and (#names - #args) or #names
-  if o.each and fixed < 1 then
-    usage("--each: %s %s takes %d path parameter(s), all given as ARGS", vname, opname, #names)
-  end
-  return args, fixed
-end
-
--- ---- the client ------------------------------------------------------------------
-
--- --token-from-stdin: the vendor's secret replaces the credentials it excludes
-local function secret_from_stdin(c, copts, stdin)
-  local line = stdin:read("*l")
-  line = line and trim(line) or ""
-  if line == "" then usage("--token-from-stdin: standard input is empty") end
-  for _, group in ipairs(c.alternatives or {}) do
-    for _, k in ipairs(group) do copts[k] = nil end
-  end
-  copts[c.secret] = line
-end
-
--- the constructor's message as a usage error, naming what is missing and where to put it
-local function client_failure(vname, vendor, msg, getenv, profile)
-  msg = msg:gsub("^userapi%.[%w_]+: ", "")
-  local what = msg:match("^credentials missing %((.-)%)")
-  if msg:find("base_url (or the vendor's host options) required", 1, true) then
-    local host = (vendor.cli or {}).host
-    what = (host and (host .. " or ") or "") .. "base_url"
-  elseif not what and msg:find("required", 1, true) then
-    what = msg:gsub(" required$", "")
-  end
-  if what then
-    usage("missing credentials for %s (%s): %s", vname, what, config.hint(vendor, getenv, profile))
-  end
-  usage("%s: %s", vname, msg)
-end
-
-local function make_client(o, vname, vendor, getenv, streams, sent)
-  local profile = o.profile or getenv("USERAPI_PROFILE") or "default"
-  local copts = config.options(vendor, getenv, profile)
-  if o["token-from-stdin"] then secret_from_stdin(vendor.cli or {}, copts, streams.stdin) end
-  if o["base-url"] then copts.base_url = o["base-url"] end
-  if sent then
-    copts.transport, copts.rate_limit = record.module(sent), false
-  else
-    -- counted: once the server has answered, what the library refuses came from it
-    local err_out, verbose = streams.stderr, o.verbose
-    copts.on_request = function(e)
-      streams.exchanges = streams.exchanges + 1
-      if not verbose then return end
-      err_out:write(term(format("%s %s %s -> %s%s", e.operation, e.method, e.url,
-        e.status and tostring(e.status) or tostring(e.error), e.ms and format(" (%.0f ms)", e.ms) or "")), "\n")
-    end
-  end
-  local ok, client = pcall(userapi[vname], copts)
-  if not ok then client_failure(vname, vendor, tostring(client), getenv, profile) end
-  return client
-end
-
 -- ---- running it ------------------------------------------------------------------
-
--- the argument list of one call: path parameters, then the body or the query
-local function call_args(names, op, body, query, ids)
-  local a = {}
-  for i = 1, #names do a[i] = ids[i] end
-  if op.body then
-    a[#names + 1] = body
-  elseif next(query) then
-    a[#names + 1] = query
-  end
-  a.n = #names + 1
-  return a
-end
-
--- --each: the items, each line's fields first, then the ARGS
-local function each_items(o, req, stdin)
-  local text = o.each == "-" and (stdin:read("*a") or "") or read_file(o.each, "--each")
-  local items, labels = {}, {}
-  for i, line in ipairs(read_lines(text)) do
-    local ids = {}
-    for f in line:gmatch("%S+") do ids[#ids + 1] = f end
-    if #ids ~= req.fixed then
-      usage("--each: line %d has %d field(s), %s %s needs %d", i, #ids, req.vname, req.opname, req.fixed)
-    end
-    for _, a in ipairs(req.args) do ids[#ids + 1] = a end
-    items[i], labels[i] = call_args(req.names, req.op, req.body, req.query, ids), line
-  end
-  return items, labels
-end
 
 -- the dry run: the requests go to the recording transport, then out as text
 local function dry_run(req, client, sent, streams)
@@ -266,7 +57,7 @@ local function dry_run(req, client, sent, streams)
     -- the first page, as the iterator asks for it
     client:pages(next(req.query) and req.query or nil)()
   else
-    local a = call_args(req.names, req.op, req.body, req.query, req.args)
+    local a = request.call_args(req.names, req.op, req.body, req.query, req.args)
     client[req.opname](client, unpack(a, 1, a.n))
   end
   for i, e in ipairs(sent) do
@@ -278,22 +69,44 @@ local function dry_run(req, client, sent, streams)
   return 0
 end
 
-local function walk_all(req, client, out)
-  local w = fmt_.writer(req.fmt, out, req.cols)
-  for user in client:each_user(next(req.query) and req.query or nil) do
-    w.row(user)
-    -- a reader that has gone stops the walk here, not pages later
-    out:flush()
+-- the rows written out, once the --columns given have been checked against them
+local function finish(w, given)
+  local unknown = given and w.unknown() or {}
+  if #unknown > 0 then
+    usage("--columns: no record has '%s'%s", unknown[1], did_you_mean(unknown[1], fmt_.columns(w.rows())))
   end
   w.finish()
+end
+
+local function walk_all(req, client, out)
+  local w = fmt_.writer(req.fmt, out, req.cols)
+  local left = req.max_items
+  if left ~= 0 then
+    for user in client:each_user(next(req.query) and req.query or nil) do
+      w.row(user)
+      -- a reader that has gone stops the walk here, not pages later
+      out:flush()
+      if left then
+        left = left - 1
+        if left == 0 then break end
+      end
+    end
+  end
+  finish(w, req.cols)
   return 0
 end
 
-local function run_each(req, client, streams)
+-- "498 ok, 2 failed" (and the skipped, when there are some)
+local function summary(results)
+  local s = format("%d ok, %d failed", results.ok or 0, results.failed or 0)
+  if (results.skipped or 0) > 0 then s = s .. format(", %d skipped", results.skipped) end
+  return s
+end
+
+-- Results item by item (--each, or a batch operation's answer): one row
+-- each, the failures on stderr, then the summary; exit 1 when one failed.
+local function report(req, results, labels, streams)
   local out, err_out = streams.stdout, streams.stderr
-  local items, labels = req.items, req.labels
-  local bar = (#items > 0 and streams.isatty("stderr")) and streams_.progress_bar(err_out) or nil
-  local results = client:bulk(req.opname, items, { concurrency = req.concurrency, on_progress = bar })
   local rows = {}
   for i, r in ipairs(results) do
     local e = r.err
@@ -306,18 +119,43 @@ local function run_each(req, client, streams)
   else
     local w = fmt_.writer(req.fmt, out, req.cols or { "item", "ok", "status", "error", "result" })
     for _, r in ipairs(rows) do w.row(r) end
-    w.finish()
+    finish(w, req.cols)
   end
-  return results.failed > 0 and 1 or 0
+  err_out:write(summary(results), "\n")
+  return (results.failed or 0) > 0 and 1 or 0
+end
+
+local function run_each(req, client, streams)
+  local bar = (#req.items > 0 and streams.isatty("stderr")) and streams_.progress_bar(streams.stderr) or nil
+  local results = client:bulk(req.opname, req.items, { concurrency = req.concurrency, on_progress = bar,
+                                                       journal = req.o.journal })
+  return report(req, results, req.labels, streams)
+end
+
+-- what names an item of a batch body in the report: an identifying field, else its position
+local function batch_labels(req, n)
+  local body = req.body
+  if type(body) == "table" and not is_array(body) then body = { body } end
+  local labels = {}
+  for i = 1, n do
+    local item = type(body) == "table" and body[i]
+    local name = type(item) == "table" and (item.email or item.username or item.id or item.name)
+    labels[i] = type(name) == "string" and name or tostring(i)
+  end
+  return labels
 end
 
 local function run_one(req, client, streams)
   local out = streams.stdout
-  local a = call_args(req.names, req.op, req.body, req.query, req.args)
+  local a = request.call_args(req.names, req.op, req.body, req.query, req.args)
   local res, err = client[req.opname](client, unpack(a, 1, a.n))
   if res == nil then
     streams.stderr:write(term(tostring(err)), "\n")
     return 1
+  end
+  if req.op.chunk and type(res) == "table" and type(res.failed) == "number" then
+    -- a batch operation: the library read its answer item by item
+    return report(req, res, batch_labels(req, #res), streams)
   end
   if type(res) == "string" then
     out:write(res)
@@ -328,41 +166,55 @@ local function run_one(req, client, streams)
   else
     local w = fmt_.writer(req.fmt, out, req.cols)
     for _, r in ipairs(rows_of(req.vendor, req.opname, res)) do w.row(r) end
-    w.finish()
+    finish(w, req.cols)
   end
   return 0
 end
 
--- everything the command line asks for, checked: nothing read from stdin or sent yet
-local function request_of(o, vname, vendor, opname, streams)
-  local op = vendor.ops[opname]
-  local req = { o = o, vname = vname, vendor = vendor, opname = opname, op = op, names = path_params(op),
-                all = o.all }
-  req.concurrency = check_options(o, vname, vendor, opname, req.names)
-  req.cols = split_columns(o.columns)
-  local fields
-  req.query, fields = args_.collect(vname, opname, op, o.order)
-  req.body = make_body(o, vname, opname, op, fields, streams.stdin)
-  -- users_export: the raw CSV unless a format asks for rows
-  if op.response == "csv" and o.format and req.query.parse == nil then req.query.parse = true end
-  req.fmt = o.format or "json"
-  req.args, req.fixed = positional_args(o, vname, opname, req.names)
-  return req
+-- userapi completion bash|zsh, userapi man
+local function generated(o, out)
+  local man = require "userapi.cli.man"
+  if o.positional[1] == "man" then
+    out:write(man.page())
+    return 0
+  end
+  local script = man.completion(o.positional[2])
+  if not script then usage("completion: bash or zsh expected, got '%s'", tostring(o.positional[2])) end
+  out:write(script)
+  return 0
+end
+
+-- USERAPI_VENDORS=mod1,mod2: modules required at start; each registers its
+-- vendor (userapi.register) or returns a vendor table, registered here
+local function load_vendors(getenv)
+  local list = getenv("USERAPI_VENDORS")
+  for name in (list or ""):gmatch("[^,%s]+") do
+    local ok, v = pcall(require, name)
+    if not ok then usage("USERAPI_VENDORS: cannot load %s: %s", name, tostring(v)) end
+    if type(v) == "table" and type(v.name) == "string" and type(v.ops) == "table" then
+      -- registering a table twice is harmless: it is compiled once
+      local rok, err = pcall(userapi.register, v)
+      if not rok then usage("USERAPI_VENDORS: %s: %s", name, tostring(err)) end
+    end
+  end
 end
 
 local function run(argv, getenv, streams)
+  load_vendors(getenv)
   local o = args_.parse(argv)
   if o.version then
     streams.stdout:write("userapi ", userapi._VERSION, "\n")
     return 0
   end
-  local vname, vendor, opname = resolve(o, streams.stdout)
+  local first = o.positional[1]
+  if first == "completion" or first == "man" then return generated(o, streams.stdout) end
+  local vname, vendor, opname = request.resolve(o, streams.stdout)
   if not vname then return 0 end
   streams.doing = vname .. " " .. opname
-  local req = request_of(o, vname, vendor, opname, streams)
+  local req = request.of(o, vname, vendor, opname, streams)
   local sent = o["dry-run"] and {} or nil
-  local client = make_client(o, vname, vendor, getenv, streams, sent)
-  if o.each then req.items, req.labels = each_items(o, req, streams.stdin) end
+  local client = cli_client.make(o, vname, vendor, getenv, streams, sent)
+  if o.each then req.items, req.labels = request.each_items(o, req, streams.stdin) end
   if sent then return dry_run(req, client, sent, streams) end
   if o.all then return walk_all(req, client, streams.stdout) end
   if req.items then return run_each(req, client, streams) end

@@ -15,9 +15,10 @@ local stream = require "userapi.stream"
 local check = require "userapi.check"
 local vendors = require "userapi.vendor"
 local options = require "userapi.options"
+local class = require "userapi.class"
 
 local type, pairs, ipairs, select, tostring, error = type, pairs, ipairs, select, tostring, error
-local setmetatable, next, concat = setmetatable, next, table.concat
+local setmetatable, getmetatable, next, concat = setmetatable, getmetatable, next, table.concat
 local find, format = string.find, string.format
 local escape = core.escape
 local bad, describe = check.bad, check.describe
@@ -42,6 +43,16 @@ local redact_url
 -- rate-limit headers seen), `retried` (retries so far).
 -- @type Client
 
+-- The operation named, or a raised did-you-mean naming the method called.
+local function op_of(self, opname, method)
+  local vendor = self.vendor
+  local op = vendor.ops[opname]
+  if op then return op end
+  local near = check.nearest(opname, vendor.op_names)
+  error(format("bad argument #1 to '%s' (%s has no operation '%s'; %s)", method, vendor.name, tostring(opname),
+    near and ("did you mean '" .. near .. "'?") or ("its operations: " .. concat(vendor.op_names, ", "))), 0)
+end
+
 --- Checks the arguments of one operation call and returns the request table
 -- for the transport, plus the local options (never sent). Sends nothing: the
 -- dry run of the `userapi` command prints what this returns.
@@ -55,7 +66,7 @@ local redact_url
 -- @usage local req = kandji:build("list_users", { email = "ada" })
 -- print(req.method, req.url, req.query.email)   -- GET https://acme.api.kandji.io/api/v1/users ada
 function Client:build(opname, ...)
-  local op = self.vendor.ops[opname]
+  local op = op_of(self, opname, "build")
   local names, nargs = op.path_params, select("#", ...)
   local path = op.path
   if #names > 0 then
@@ -85,6 +96,10 @@ function Client:build(opname, ...)
     if type(arg) ~= "table" then bad(opname, "#" .. pos, "table expected, got " .. describe(arg)) end
     if not op.query and not op.options then bad(opname, "#" .. pos, "no parameters expected") end
     req.query = check.query(op, opname, pos, arg)
+  end
+  if op.chunk then
+    -- a batch: its answer is read item by item (bulk.items)
+    return req, { batch = (arg[1] ~= nil) and #arg or 1 }
   end
   return req, (not op.body) and arg or nil
 end
@@ -118,7 +133,7 @@ function Client:result(opname, opts, status, body, headers)
   if status < 200 or status > 299 then
     local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
     return nil, errors.from_response({ vendor = self.vendor.name, operation = opname, secrets = self.secrets },
-                                     status, body, parse_headers(headers), decoded)
+                                     status, body, parse_headers(headers), decoded, self.vendor.error_message)
   end
   local op = self.vendor.ops[opname]
   if op.response == "csv" then
@@ -128,7 +143,9 @@ function Client:result(opname, opts, status, body, headers)
     return body
   end
   if status == 204 or body == "" then return true end
-  return decode_json(self, opname, status, body, headers)
+  local value, err = decode_json(self, opname, status, body, headers)
+  if value ~= nil and op.chunk then return bulk.items(self, opname, value, opts and opts.batch or 1) end
+  return value, err
 end
 
 --- Calls one operation: check, build, exchange. `client:get_user(id)` is
@@ -142,7 +159,7 @@ end
 -- @raise `bad argument ...` on input the operation refuses; nothing is sent then
 -- @usage local page, err = kandji:call("list_users", { archived = false })
 function Client:call(opname, ...)
-  local op = self.vendor.ops[opname]
+  local op = op_of(self, opname, "call")
   local list = op.chunk and select("#", ...) == 1 and ...
   if type(list) == "table" and #list > op.chunk then
     for i = 1, #list do self:build(opname, { list[i] }) end -- check all before sending any
@@ -213,14 +230,27 @@ function Client:ensure_user(spec, opts) return require("userapi.state").ensure_u
 -- @usage assert(kandji:ensure_absent("ada@example.com", { check = true }))
 function Client:ensure_absent(selector, opts) return require("userapi.state").ensure_absent(self, selector, opts) end
 
+-- A closed client's transport: nothing is opened until the next use needs it.
+local Closed = {}
+Closed.__index = Closed
+local function reopen(t)
+  local client = t.client
+  client.transport = client.transport_module.new(client.session_opts)
+  return client.transport
+end
+function Closed.request(t, ...) local n = reopen(t) return n:request(...) end
+function Closed.multi(t, ...) local n = reopen(t) return n:multi(...) end
+function Closed.set_auth(t, ...) local n = reopen(t) return n:set_auth(...) end
+function Closed.close() end
+
 --- Closes the client's connections; a later call opens new ones. Also runs
--- on `__close` (a `<close>` variable in Lua 5.4) and at garbage collection.
+-- on `__close` (a `<close>` variable in Lua 5.4); closing twice is harmless.
 -- @usage local kandji <close> = userapi.kandji(opts)
 function Client:close()
   local t = self.transport
+  if getmetatable(t) == Closed then return end
   if t and t.close then t:close() end
-  -- a fresh transport holds no connection until it is used
-  self.transport = self.transport_module.new(self.session_opts)
+  self.transport = setmetatable({ client = self }, Closed)
   self.token = nil
 end
 
@@ -231,7 +261,7 @@ end
 -- @tparam[opt] table opts the call's local options
 -- @return as `call`
 function Client:exchange(opname, req, opts)
-  local attempt, renewed = 0, false
+  local state = { attempt = 0 }
   while true do
     if self.token_provider then
       local ok, err = oidc.refresh(self, false)
@@ -241,23 +271,17 @@ function Client:exchange(opname, req, opts)
     local started = self.on_request and self.now()
     local status, body, headers = self.transport:request(req)
     if status and status >= 300 then headers = parse_headers(headers) end
-    headers = self:observe(opname, req, status, body, headers, started, attempt)
-    if status == 401 and self.token_provider and not renewed then
-      renewed = true
+    headers = self:observe(opname, req, status, body, headers, started, state.attempt)
+    local action, wait = retry.decide(self, state, opname, req.method, status, body, headers)
+    if action == "done" then
+      local res, err = self:result(opname, opts, status, body, headers)
+      if err then err.attempts = state.attempt + 1 end
+      return res, err
+    elseif action == "renew" then
+      -- a failed renewal is the token call's own error, from here as from bulk
       local ok, err = oidc.refresh(self, true)
       if not ok then return nil, err end
     else
-      local wait = retry.wait(self.retries, req.method, attempt, status, body, headers)
-      if not wait then
-        local res, err = self:result(opname, opts, status, body, headers)
-        if err then err.attempts = attempt + 1 end
-        return res, err
-      end
-      attempt = attempt + 1
-      self.retried = self.retried + 1
-      self.warn(format("userapi %s %s: %s, retry %d of %d in %d ms", self.vendor.name, opname,
-        status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
-        attempt, self.retries.max, wait))
       self.sleep(wait)
     end
   end
@@ -311,110 +335,55 @@ end
 
 -- ---- classes and construction ----------------------------------------------
 
-local classes = {}
-
--- One class per vendor: the generic methods plus one method per operation.
-local function class_of(vendor)
-  vendor = vendors.compile(vendor)
-  local cls = classes[vendor]
-  if cls then return cls end
-  cls = setmetatable({}, { __index = Client })
-  -- the generic methods copied in: one table lookup per call instead of two
-  for k, v in pairs(Client) do cls[k] = v end
-  cls.__index = cls
-  cls.__close = Client.close
-  cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
-  for opname in pairs(vendor.ops) do
-    cls[opname] = function(self, ...) return self:call(opname, ...) end
-  end
-  classes[vendor] = cls
-  return cls
-end
 --- Construction.
 -- @section construction
 
 --- The class of a vendor's clients: the generic methods plus one method per
 -- operation (made once per vendor table).
--- @function class_of
 -- @tparam table vendor a vendor table, raw or compiled (@{userapi.vendor.compile})
 -- @treturn table the metatable of its clients
-_M.class_of = class_of
+function _M.class_of(vendor) return class.of(vendor, Client) end
+local class_of = _M.class_of
 
 local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
-
---- The options every constructor takes (besides the vendor's own: see @{userapi}).
--- @table options
--- @field base_url where the API lives (a self-hosted install, a proxy, the
--- simulator); plain `http://` only to loopback unless `allow_insecure = true`
--- @field allow_insecure allow plain `http://` to another host
--- @field timeout_ms per request, 30000 by default
--- @field connect_timeout_ms 10000 by default
--- @field verify_tls `true` by default
--- @field ca_file a CA bundle instead of the system's
--- @field proxy a proxy URL
--- @field user_agent `userapi/<version> libcurl/<version>` by default
--- @field max_body_bytes 64 MiB by default: a larger answer fails with `kind = "too_large"`
--- @field retries `{ max = 3, base_ms = 200, max_ms = 20000, unsafe = false }` merged
--- over these defaults, or `false`; see @{userapi.retry.policy}
--- @field rate_limit `{ per_second = N, per_hour = N }` to stay under, client side
--- (Kandji's by default), or `false`
--- @field on_request `function(event)` after each exchange: `vendor`, `operation`,
--- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
--- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
--- they work, libcurl elsewhere)
 
 --- Creates a client of a vendor table with the given options.
 -- The constructors of @{userapi} call this with their vendor's table.
 -- @tparam table vendor an operation table (`userapi.vendors.kandji`)
--- @tparam table opts the @{options} and the vendor's own
+-- @tparam table opts the @{userapi.options.options} and the vendor's own
 -- @treturn Client
 -- @raise on missing credentials or options of the wrong type
 -- @usage local c = require("userapi.client").new(require("userapi.vendors.kandji"), { subdomain = "acme", token = T })
 function _M.new(vendor, opts)
   vendor = vendors.compile(vendor)
-  if type(opts) ~= "table" then error("userapi." .. vendor.name .. ": options table expected", 2) end
+  opts = options.check(vendor, opts)
   local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
   self.base_url = options.base_url(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
-  local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do self.secrets[#self.secrets + 1] = f end end
-  for _, k in ipairs(vendor.credentials) do
-    local v = opts[k]
-    if v ~= nil then
-      if type(v) ~= "string" then error("userapi." .. vendor.name .. ": " .. k .. " must be a string", 2) end
-      -- in every form it travels in, should a vendor echo it back
-      hide(v)
-    end
-  end
-  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
-  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
   for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
     if auth[k] == nil then
-      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 2)
+      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
     end
   end
-  if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
-    hide(errors.base64(auth.user .. ":" .. auth.password))
-  end
+  self.secrets = options.secrets(vendor, opts, auth)
   self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
   self.transport_module, self.session_opts = transport, sopts
   self.transport = transport.new(sopts)
-  self.sleep, self.now = transport.sleep, transport.now
-  if opts.log ~= nil and opts.log ~= false and type(opts.log) ~= "function" then
-    error("userapi." .. vendor.name .. ": log must be false or a function", 2)
-  end
+  -- the one clock: the transport's, or one injected (tests, a host's own loop)
+  local clock = opts.clock or transport
+  self.sleep, self.now = clock.sleep, clock.now
   -- retries and throttling waits are reported here (nginx: the error log at WARN)
   self.warn = opts.log or (opts.log == nil and transport.warn) or function() end
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)
-  if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
-    error("userapi." .. vendor.name .. ": on_request must be a function", 2)
-  end
-  self.on_request = opts.on_request
+  -- false, not nil: an unset field read on every call stays a plain lookup
+  self.on_request = opts.on_request or false
+  self.token_provider = false
   if vendor.discovery then oidc.setup(self, opts) end
   return self
 end

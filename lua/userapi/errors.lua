@@ -8,6 +8,8 @@
 --   print(err)                        -- kandji delete_user: 400 User still assigned to one or more devices.
 --   if err.retryable then ... end     -- 408, 429, 502, 503, 504, timeouts, connection failures
 -- end
+local retry = require "userapi.retry"
+
 local _M = {}
 
 --- The error object (a table with a metatable; test with `userapi.is_error`).
@@ -24,12 +26,14 @@ local _M = {}
 -- @field message the vendor's own message when its error body has one, else a
 -- short description (`"HTTP 502"`)
 -- @field code the vendor's error code (Opendatasoft `error_code`) or curl's code
+-- @field item for one failed item of a batch answered 2xx (Opendatasoft invite and
+-- provision), its position in the input (from 1); `kind` is then `"item"`
 -- @field body the response body, as received
 -- @field headers the response headers (names lower-cased)
 -- @field retryable whether the same request may succeed later
 -- @field attempts how many times the request was sent (retries included)
 
-local type, tostring, setmetatable, concat = type, tostring, setmetatable, table.concat
+local type, setmetatable, concat = type, setmetatable, table.concat
 local pairs, ipairs, floor = pairs, ipairs, math.floor
 local find, sub, gsub, byte, format = string.find, string.sub, string.gsub, string.byte, string.format
 
@@ -46,14 +50,11 @@ _M.mt = mt
 -- @treturn string
 function mt:__tostring()
   local head = (self.vendor or "userapi") .. " " .. (self.operation or "?") .. ": "
+  if self.item then return head .. "item " .. self.item .. ": " .. (self.message or "") end
   if self.status then return head .. self.status .. " " .. (self.message or "") end
   return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")"
 end
 
--- Statuses and transport failures worth another try: the request may succeed
--- unchanged later.
-local RETRYABLE_STATUS = { [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
-local RETRYABLE_KIND = { timeout = true, connect = true, resolve = true, recv = true, send = true }
 
 local function redact(s, secrets)
   if type(s) ~= "string" or not secrets then return s end
@@ -141,58 +142,23 @@ local function excerpt(s, secrets)
   return s
 end
 
--- The message in a vendor's error body: Opendatasoft {error_code, message},
--- Arthur {detail = string | [{loc, msg}]}, Kandji {detail}, Sigfox {message, errors},
--- OAuth2 {error, error_description}.
-local function body_message(t)
+-- The message of an error body that follows a standard: OAuth2 token
+-- endpoints (RFC 6749 5.2: error_description, error), problem details
+-- (RFC 7807: detail, title), or a plain `message`. Vendors with their own
+-- shapes parse them in their `error_message` hook.
+local function standard_message(t)
   if type(t) ~= "table" then return nil end
-  local detail = t.detail
-  if type(detail) == "string" then return detail end
-  -- OAuth2 token endpoints (RFC 6749 5.2)
-  if type(t.error_description) == "string" then return t.error_description end
-  if type(t.error) == "string" and not t.message then return t.error end
-  local parts = {}
-  if type(t.message) == "string" then parts[1] = t.message end
-  local list = type(detail) == "table" and detail or t.errors
-  if type(list) == "table" then
-    for _, e in ipairs(list) do
-      if type(e) == "table" then
-        local where = e.field
-        if type(e.loc) == "table" then
-          local loc = {}
-          for i, l in ipairs(e.loc) do
-            loc[i] = (type(l) == "number" and l % 1 == 0) and string.format("%d", l) or tostring(l)
-          end
-          where = concat(loc, ".")
-        end
-        local msg = e.msg or e.message
-        parts[#parts + 1] = where and (tostring(where) .. ": " .. tostring(msg)) or tostring(msg)
-      end
-    end
+  for _, k in ipairs({ "error_description", "detail", "message", "title", "error" }) do
+    if type(t[k]) == "string" then return t[k] end
   end
-  -- Opendatasoft validation: detail = { field = { "message", ... } }
-  if type(detail) == "table" and #detail == 0 then
-    local fields = {}
-    for k in pairs(detail) do if type(k) == "string" then fields[#fields + 1] = k end end
-    table.sort(fields)
-    for _, k in ipairs(fields) do
-      local v = detail[k]
-      if type(v) == "table" then
-        local msgs = {}
-        for _, m in ipairs(v) do msgs[#msgs + 1] = tostring(m) end
-        v = concat(msgs, " ")
-      end
-      parts[#parts + 1] = k .. ": " .. tostring(v)
-    end
-  end
-  if #parts > 0 then return concat(parts, "; ") end
   return nil
 end
---- The message of a vendor's decoded error body, or nil.
--- @function body_message
+--- The message of a decoded error body in a standard shape (OAuth2's
+-- `error_description`/`error`, RFC 7807's `detail`/`title`, a `message`), or nil.
+-- @function standard_message
 -- @tparam table t the decoded JSON error body
 -- @treturn ?string
-_M.body_message = body_message
+_M.standard_message = standard_message
 
 --- Builds an error. Fields: vendor, operation, status, kind, message, body,
 -- headers, retryable (derived when absent), and secrets (strings to redact, not kept).
@@ -202,7 +168,7 @@ function _M.new(f)
   local secrets = f.secrets
   f.secrets = nil
   if f.retryable == nil then
-    f.retryable = (f.status and RETRYABLE_STATUS[f.status]) or (f.kind and RETRYABLE_KIND[f.kind]) or false
+    f.retryable = retry.retryable(f.status, f.kind)
   end
   f.message = redact(f.message, secrets)
   f.body = redact(f.body, secrets)
@@ -210,17 +176,20 @@ function _M.new(f)
   return setmetatable(f, mt)
 end
 
---- An error for an HTTP response outside 2xx; `decoded` is the JSON body if any.
+--- An error for an HTTP response outside 2xx; `decoded` is the JSON body if
+-- any. Its message is the vendor's (its `error_message` hook), else a
+-- standard one (`standard_message`), else a short excerpt of a text body.
 -- @tparam table base `vendor`, `operation`, `secrets`
 -- @tparam int status the HTTP status
 -- @tparam string body the response body
 -- @tparam table headers the response headers
 -- @param[opt] decoded the decoded JSON body
+-- @tparam[opt] function message_of the vendor's hook: `message_of(decoded)` -> message, code
 -- @treturn Error
-function _M.from_response(base, status, body, headers, decoded)
+function _M.from_response(base, status, body, headers, decoded, message_of)
   base.status, base.body, base.headers = status, body, headers
-  base.message = body_message(decoded)
-  if type(decoded) == "table" and type(decoded.error_code) == "string" then base.code = decoded.error_code end
+  if message_of and type(decoded) == "table" then base.message, base.code = message_of(decoded) end
+  base.message = base.message or standard_message(decoded)
   if not base.message then
     base.message = (body ~= "" and not find(body, "^%s*[<{%[]")) and excerpt(body, base.secrets) or ("HTTP " .. status)
   end

@@ -11,6 +11,7 @@ local csv = require "userapi.csv"
 
 local type, pairs, ipairs, tostring, select, next = type, pairs, ipairs, tostring, select, next
 local concat, sort, floor, sformat = table.concat, table.sort, math.floor, string.format
+local find, gmatch, tonumber = string.find, string.gmatch, tonumber
 
 local _M = {}
 
@@ -52,7 +53,8 @@ local function number(v)
 end
 
 --- Renders a value as JSON with sorted keys: compact, or indented by `indent`
--- spaces when given. Empty tables are `{}` (as lua-cjson writes them).
+-- spaces when given. Empty tables are `{}`, except empty arrays read from JSON
+-- (and `userapi.empty_array`): `[]`.
 -- @param v any value read from a vendor
 -- @tparam[opt] number indent spaces per level; compact when nil
 -- @tparam[opt=0] number depth the starting level
@@ -65,7 +67,7 @@ function _M.to_json(v, indent, depth)
   if t == "number" then return number(v) end
   if t == "boolean" then return tostring(v) end
   if t ~= "table" then return quote(tostring(v)) end
-  if next(v) == nil then return "{}" end
+  if next(v) == nil then return json.is_empty_array(v) and "[]" or "{}" end
   local nl, pad, inner, colon = "", "", "", ":"
   if indent then
     nl, pad, inner, colon = "\n", (" "):rep(indent * depth), (" "):rep(indent * (depth + 1)), ": "
@@ -180,8 +182,7 @@ function _M.write_table(out, rows, cols)
   for i, r in ipairs(rows) do
     local line = {}
     for j, c in ipairs(cols) do
-      local v
-      if type(r) == "table" then v = r[c] end
+      local v = _M.field(r, c)
       line[j] = fit(_M.cell(v))
       if width(line[j]) > widths[j] then widths[j] = width(line[j]) end
     end
@@ -212,12 +213,48 @@ function _M.write_csv(out, rows, cols)
   for _, r in ipairs(rows) do
     local fields = {}
     for j, c in ipairs(cols) do
-      local v
-      if type(r) == "table" then v = r[c] end
+      local v = _M.field(r, c)
       fields[j] = _M.cell(v)
     end
     out:write(csv.format_row(fields), "\n")
   end
+end
+
+--- The value of a column in a record: its key, else a path into nested
+-- objects (`integration.name`, `groups.1.uid`).
+-- @param r a record
+-- @tparam string col the column
+-- @return the value, or nil
+function _M.field(r, col)
+  if type(r) ~= "table" then return nil end
+  local v = r[col]
+  if v ~= nil or not find(col, ".", 1, true) then return v end
+  v = r
+  for key in gmatch(col, "[^%.]+") do
+    if type(v) ~= "table" then return nil end
+    local x = v[key]
+    if x == nil and find(key, "^%d+$") then x = v[tonumber(key)] end
+    v = x
+  end
+  return v
+end
+
+--- The columns that no record has (every column, when there is no record:
+-- nothing tells then): the caller's typing mistakes.
+-- @tparam {table,...} rows records
+-- @tparam {string,...} cols columns
+-- @treturn {string,...} the unknown ones, empty when all are known
+function _M.unknown_columns(rows, cols)
+  local unknown = {}
+  if #rows == 0 then return unknown end
+  for _, c in ipairs(cols) do
+    local found = false
+    for _, r in ipairs(rows) do
+      if _M.field(r, c) ~= nil then found = true break end
+    end
+    if not found then unknown[#unknown + 1] = c end
+  end
+  return unknown
 end
 
 --- A sink for rows in one of the formats: `row(r)` as they come, `finish()`
@@ -225,7 +262,8 @@ end
 -- @tparam string fmt `json`, `jsonl`, `csv` or `table`
 -- @tparam file out where to write
 -- @tparam[opt] {string,...} cols the columns of csv and table
--- @treturn table `{ row = function(r), finish = function() }`
+-- @treturn table `{ row = function(r), finish = function(), unknown = function() }`:
+-- `unknown()` lists the columns no row of csv or table has, before `finish`
 function _M.writer(fmt, out, cols)
   local w, rows, n = {}, {}, 0
   function w.row(r)
@@ -238,6 +276,11 @@ function _M.writer(fmt, out, cols)
       rows[n] = r
     end
   end
+  function w.unknown()
+    if not cols or (fmt ~= "csv" and fmt ~= "table") then return {} end
+    return _M.unknown_columns(rows, cols)
+  end
+  function w.rows() return rows end
   function w.finish()
     if fmt == "json" then
       out:write(n == 0 and "[]\n" or "\n]\n")
@@ -249,6 +292,5 @@ function _M.writer(fmt, out, cols)
   end
   return w
 end
-
 
 return _M

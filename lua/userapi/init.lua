@@ -37,7 +37,7 @@ local _M = {
 -- `users_export`); walks `get_users` with `each_user`, streams `users_export`
 -- with `each_export_row`.
 -- @function opendatasoft
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam string opts.domain the domain, `"data.example.org"` (or `base_url`)
 -- @tparam string opts.apikey the API key
 -- @tparam[opt="header"] string opts.apikey_in `"header"` (`Authorization: Apikey KEY`)
@@ -57,7 +57,7 @@ local _M = {
 -- `post_user_creds`); walks `get_organization_users` with `each_user`.
 -- Give one of `access_token`, `token` or `client_id` + `client_secret`.
 -- @function arthur
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam[opt] string opts.access_token a bearer token
 -- @tparam[opt] function opts.token returns a token and its lifetime in seconds,
 -- called again before it expires and after a 401
@@ -75,7 +75,7 @@ local _M = {
 -- `delete_user`); walks `list_users` with `each_user`. Stays under Kandji's
 -- rate limit (50/s, 10,000/h) unless `rate_limit` says otherwise.
 -- @function kandji
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam string opts.subdomain the tenant, `"acme"` (or `base_url`)
 -- @tparam[opt="us"] string opts.region `"us"` or `"eu"`
 -- @tparam string opts.token the API token
@@ -89,7 +89,7 @@ local _M = {
 -- `add_profile_to_api_user`, `delete_profile_of_api_user`,
 -- `renew_credential`); walks `list_api_users` with `each_user`.
 -- @function sigfox
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam string opts.login the API login
 -- @tparam string opts.password the API password
 -- @tparam[opt="https://api.sigfox.com/v2"] string opts.base_url
@@ -117,7 +117,7 @@ function _M.register(vendor_table)
   return new
 end
 
-for _, name in ipairs({ "opendatasoft", "arthur", "kandji", "sigfox" }) do
+for _, name in ipairs(require "userapi.vendors") do
   _M.register(require("userapi.vendors." .. name))
 end
 

@@ -5,7 +5,7 @@
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 
-local time, type, tonumber = os.time, type, tonumber
+local type, tonumber = type, tonumber
 local _M = {}
 
 local LEEWAY = 30
@@ -74,7 +74,9 @@ end
 -- @treturn[2] nil
 -- @treturn[2] userapi.errors.Error
 function _M.refresh(client, force)
-  if not force and client.token and (not client.token_expires or time() < client.token_expires - LEEWAY) then
+  -- the client's clock, in seconds: injected in tests, monotonic otherwise
+  local now = client.now() / 1000
+  if not force and client.token and (not client.token_expires or now < client.token_expires - LEEWAY) then
     return true
   end
   local token, expires_in = client.token_provider()
@@ -92,7 +94,7 @@ function _M.refresh(client, force)
     if #client.secrets > fixed + 16 then table.remove(client.secrets, fixed + 1) end
   end
   client.token = token
-  client.token_expires = expires_in and time() + expires_in or nil
+  client.token_expires = expires_in and client.now() / 1000 + expires_in or nil
   client.transport:set_auth{ scheme = "bearer", token = token }
   return true
 end

@@ -33,7 +33,7 @@ local FIELDS = {
 
 local OP_FIELDS = {
   method = "string", path = "string", query = "table", body = "table", options = "table",
-  accept = "string", response = "string", chunk = "number", ok = "number",
+  accept = "string", response = "string", chunk = "number",
 }
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
@@ -146,11 +146,15 @@ function _M.compile(raw)
       fail(vname, "options.%s: one of secret, host, string, function, boolean or an enum expected", tostring(k))
     end
   end
+  for _, k in ipairs(raw.credentials or {}) do
+    if (raw.options or {})[k] ~= "secret" then fail(vname, "credentials: '%s' must be a secret option", k) end
+  end
   local v = {}
   for k, x in pairs(raw) do v[k] = x end
   v.ops, v.op_names = {}, {}
   for opname, op in pairs(raw.ops) do
     v.ops[opname] = compile_op(vname, opname, op)
+    if op.chunk and not raw.bulk_result then fail(vname, "op '%s': chunk needs the bulk_result hook", opname) end
     v.op_names[#v.op_names + 1] = opname
   end
   table.sort(v.op_names)

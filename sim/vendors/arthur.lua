@@ -1,9 +1,9 @@
 -- Arthur platform API, UsersV1Api (10 ops) plus the OIDC discovery document
 -- and a client_credentials token endpoint.  FastAPI-style errors:
 -- {"detail": "..."} or {"detail": [{loc, msg, type}]} (422).
-local json = require "json"
-local util = require "util"
-local Store = require "store"
+local json = require "sim.json"
+local util = require "sim.util"
+local Store = require "sim.store"
 
 local V = { name = "arthur", prefix = "/arthur", token = "arthur-test-token",
             client_id = "arthur-client", client_secret = "arthur-secret" }
@@ -18,7 +18,7 @@ end
 local DEFAULT_DETAIL = { [400] = "Bad Request", [401] = "Not authenticated", [403] = "Forbidden",
   [404] = "Resource not found", [405] = "Method Not Allowed", [409] = "Conflict", [500] = "Internal server error" }
 V.error = function(status, msg)
-  return D(status, msg or DEFAULT_DETAIL[status] or require("http").REASON[status] or "Error")
+  return D(status, msg or DEFAULT_DETAIL[status] or require("sim.http").REASON[status] or "Error")
 end
 
 -- 422 entries.  Default wording follows the brief (pydantic v1:

@@ -58,6 +58,12 @@ function _M.denied()
   reply(outcome(proxied(ngx.var.arg_scheme, { proxy = os.getenv("USERAPI_BAD_PROXY") })))
 end
 
+-- straight to the TLS stand-in by address: its certificate names vendor.test
+function _M.direct_tls()
+  local port = os.getenv("USERAPI_VIA_HTTPS"):match(":(%d+)$")
+  reply(outcome(kandji({ verify_tls = ngx.var.arg_verify ~= "false" }, "https://127.0.0.1:" .. port)))
+end
+
 -- options cosockets cannot honour
 function _M.refused()
   local what = ngx.var.arg_what
@@ -121,6 +127,22 @@ function _M.multi_wait()
   m:close()
   reply{ first = #first, first_ms = (t1 - t0) * 1000, second = second[1] and second[1].status,
          second_ms = (t2 - t0) * 1000 }
+end
+
+-- one headers table changed between requests: each request carries it as it is then
+function _M.headers()
+  local t = kandji().transport
+  local h = { ["X-Probe"] = "one" }
+  local url = os.getenv("USERAPI_SIM_URL") .. "/kandji/api/v1/users/" .. ADA
+  local function send() return (t:request{ method = "GET", url = url, headers = h }) end
+  local statuses = { send() }
+  h["X-Probe"] = "two"
+  statuses[2] = send()
+  h["X-Other"] = "three"
+  statuses[3] = send()
+  h["X-Probe"] = nil
+  statuses[4] = send()
+  reply(statuses)
 end
 
 -- a call in a phase without cosockets: what it did, kept for /results

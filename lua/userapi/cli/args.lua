@@ -2,9 +2,10 @@
 -- operation's parameters converted per its operation table.
 -- @module userapi.cli.args
 local json = require "userapi.json"
-local usage = require("userapi.cli.usage").raise
+local usage_ = require "userapi.cli.usage"
+local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
-local pairs, ipairs, tonumber, tostring = pairs, ipairs, tonumber, tostring
+local type, pairs, ipairs, tonumber, tostring, getmetatable = type, pairs, ipairs, tonumber, tostring, getmetatable
 local concat, sort = table.concat, table.sort
 
 local _M = {}
@@ -13,14 +14,19 @@ local _M = {}
 _M.GLOBAL = {
   all = false, ["dry-run"] = false, help = false, ["token-from-stdin"] = false, verbose = false, version = false,
   format = true, each = true, concurrency = true, body = true, profile = true, ["base-url"] = true, columns = true,
+  ["max-items"] = true, ["page-size"] = true, journal = true,
 }
 local GLOBAL = _M.GLOBAL
-local SHORT = { h = "help", v = "verbose" }
+-- written with _ these are an operation's own parameters (Arthur's page_size)
+local DASH_ONLY = { ["max-items"] = true, ["page-size"] = true }
+local SHORT = { h = "help", v = "verbose", o = "format" }
 
 --- The names of the path parameters of an operation, in URL order.
 -- @tparam table op an operation
 -- @treturn {string,...}
 function _M.path_params(op)
+  -- a compiled vendor table (userapi.vendor) has them already
+  if op.path_params then return op.path_params end
   local names = {}
   for name in op.path:gmatch("{([%w_]+)}") do names[#names + 1] = name end
   return names
@@ -46,6 +52,7 @@ function _M.parse(argv)
       if not name then usage("unknown option '%s'", a) end
       local gname = name:gsub("_", "-")
       local takes = GLOBAL[gname]
+      if DASH_ONLY[gname] and name ~= gname then takes = nil end
       if takes == nil then
         -- an operation parameter: always a value
         if value == nil then
@@ -72,6 +79,28 @@ function _M.parse(argv)
   return o
 end
 
+--- Every field of an operation's body model, required ones included (a
+-- field only named as required reads as text), through `__index` chains of
+-- models built on another.
+-- @tparam table op an operation
+-- @treturn table name -> spec
+-- @treturn table name -> true for the required ones
+function _M.body_fields(op)
+  local fields, required = {}, {}
+  if not op.body then return fields, required end
+  local t = op.body.fields
+  while type(t) == "table" do
+    for k, spec in pairs(t) do fields[k] = fields[k] or spec end
+    local mt = getmetatable(t)
+    t = mt and mt.__index
+  end
+  for _, k in ipairs(op.body.required or {}) do
+    fields[k] = fields[k] or { type = "string" }
+    required[k] = true
+  end
+  return fields, required
+end
+
 --- The parameters an operation takes as options: name -> `{ name, spec, where }`,
 -- where is "query", "option" or "body"; both Lua and wire names are keys.
 -- @tparam table op an operation
@@ -84,12 +113,7 @@ function _M.op_params(op)
     if spec.wire then params[spec.wire] = p end
   end
   for k, t in pairs(op.options or {}) do params[k] = { name = k, spec = { type = t }, where = "option" } end
-  if op.body then
-    for k, spec in pairs(op.body.fields or {}) do params[k] = { name = k, spec = spec, where = "body" } end
-    for _, k in ipairs(op.body.required or {}) do
-      params[k] = params[k] or { name = k, spec = { type = "string" }, where = "body" }
-    end
-  end
+  for k, spec in pairs((_M.body_fields(op))) do params[k] = { name = k, spec = spec, where = "body" } end
   return params
 end
 
@@ -115,6 +139,17 @@ local function convert(p, value)
   return value
 end
 
+-- a parameter the operation does not take: the nearest one or global option, and the list
+local function unknown_parameter(name, vname, opname, known)
+  local names, candidates = {}, {}
+  for k in pairs(known) do names[#names + 1], candidates[#candidates + 1] = "--" .. k, k end
+  sort(names)
+  for k in pairs(GLOBAL) do candidates[#candidates + 1] = k end
+  local hint = did_you_mean(name, candidates, "--")
+  usage("unknown parameter '--%s' for %s %s%s%s", name, vname, opname, hint,
+    hint ~= "" and "" or #names > 0 and (" (takes " .. concat(names, ", ") .. ")") or " (it takes none)")
+end
+
 --- The query/options table and the body fields of the operation, from the
 -- options in command-line order (`o.order` of `parse`), converted per its table.
 -- @tparam string vname the vendor, for messages
@@ -129,13 +164,7 @@ function _M.collect(vname, opname, op, order)
   local query, fields, seen = {}, {}, {}
   for _, item in ipairs(order) do
     local p = known[item.name] or known[(item.name:gsub("%-", "_"))]
-    if not p then
-      local names = {}
-      for k in pairs(known) do names[#names + 1] = "--" .. k end
-      sort(names)
-      usage("unknown parameter '--%s' for %s %s%s", item.name, vname, opname,
-        #names > 0 and (" (takes " .. concat(names, ", ") .. ")") or " (it takes none)")
-    end
+    if not p then unknown_parameter(item.name, vname, opname, known) end
     local target = p.where == "body" and fields or query
     local v = convert(p, item.value)
     if p.spec.type == "array" then

@@ -3,7 +3,8 @@
 -- @module userapi.cli.help
 local userapi = require "userapi"
 local config = require "userapi.config"
-local path_params = require("userapi.cli.args").path_params
+local args = require "userapi.cli.args"
+local path_params, body_fields = args.path_params, args.body_fields
 
 local pairs, ipairs, tostring = pairs, ipairs, tostring
 local concat, sort, format = table.concat, table.sort, string.format
@@ -83,14 +84,10 @@ local function op_help_lines(vendor, opname, op)
   end
   wrap(lines, "      ", opts)
   if op.body then
-    local required, fields = {}, {}
-    for _, k in ipairs(op.body.required or {}) do required[k] = true end
-    local names = sorted_keys(op.body.fields or {})
-    for _, k in ipairs(op.body.required or {}) do
-      if not (op.body.fields or {})[k] then names[#names + 1] = k end
-    end
-    for _, k in ipairs(names) do
-      local spec = (op.body.fields or {})[k] or { type = "string" }
+    local model, required = body_fields(op)
+    local fields = {}
+    for _, k in ipairs(sorted_keys(model)) do
+      local spec = model[k]
       local notes = {}
       if spec.type == "array" or spec.type == "array_of_objects" then notes[#notes + 1] = "repeat" end
       if required[k] then notes[#notes + 1] = "required" end
@@ -143,59 +140,125 @@ local function credentials_lines(name)
   return format("  %-13s %s", name, words[1]), format("  %-13s (%s)", "", concat(keys, ", "))
 end
 
+--- The global options, as the help and the man page list them:
+-- `{ flags, text }`.
+_M.OPTIONS = {
+  { "-o, --format json|jsonl|csv|table", "json (default): the answer as sent, indented; jsonl: one record a line; "
+    .. "csv: a header from the union of the keys; table: aligned columns" },
+  { "--columns a,b.c", "the columns of csv and table; a.b reaches into nested objects" },
+  { "--all", "walk every page of the list operation" },
+  { "--max-items N", "with --all: stop after N records" },
+  { "--page-size N", "records a page, where the vendor lets you choose" },
+  { "--each FILE|-", "one call per line of FILE (- for stdin): the line gives the path parameter(s)" },
+  { "--concurrency N", "calls at once with --each (1..64, default 8)" },
+  { "--journal FILE", "with --each: record each finished item; a second run skips the items done" },
+  { "--body JSON|@FILE|@-", "the request body of operations that take one (or its fields as options)" },
+  { "--dry-run", "print the requests, send nothing" },
+  { "--base-url URL", "a self-hosted install, a proxy, the simulator" },
+  { "--profile NAME", "the config section [NAME.VENDOR] (default: USERAPI_PROFILE, else default)" },
+  { "--token-from-stdin", "read the vendor's secret from the first line of stdin" },
+  { "-v, --verbose", "log each exchange on stderr" },
+  { "-h, --help", "this help" },
+  { "--version", "the version" },
+}
+
+--- The environment variables the command reads besides the vendors' own: `{ name, text }`.
+_M.ENVIRONMENT = {
+  { "USERAPI_CONFIG", "the config file (default ~/.config/userapi/config); missing, it matters only when "
+    .. "a credential is needed from it" },
+  { "USERAPI_PROFILE", "the profile of the config file's sections (default: default)" },
+  { "USERAPI_VENDORS", "modules to load at start, comma-separated: each registers a vendor "
+    .. "(userapi.register) or returns a vendor table" },
+}
+
+--- The exit statuses: `{ status, text }`.
+_M.EXIT = {
+  { "0", "success" },
+  { "1", "the operation failed (the vendor's error on stderr), or the output could not be written" },
+  { "2", "usage error: unknown vendor, operation, parameter or column, bad JSON, missing credentials, "
+    .. "a config file others may read" },
+  { "141", "standard output closed early (| head): as SIGPIPE would end it" },
+}
+
+-- lines of text of at most width columns
+local function fill(text, width)
+  local lines, line = {}, nil
+  for word in text:gmatch("%S+") do
+    if line and #line + 1 + #word > width then lines[#lines + 1], line = line, nil end
+    line = line and (line .. " " .. word) or word
+  end
+  lines[#lines + 1] = line
+  return lines
+end
+
+-- "  flags   text" rows, the text wrapped in its column
+local function rows(list, indent)
+  local out = {}
+  for _, item in ipairs(list) do
+    local text = fill(item[2], 78 - indent)
+    local first = format("  %-" .. (indent - 3) .. "s ", item[1])
+    if #first > indent then out[#out + 1], first = (first:gsub("%s+$", "")), (" "):rep(indent) end
+    out[#out + 1] = first .. text[1]
+    for k = 2, #text do out[#out + 1] = (" "):rep(indent) .. text[k] end
+  end
+  return concat(out, "\n")
+end
+
+--- The vendors' examples: `userapi VENDOR ...` lines.
+-- @treturn {string,...}
+function _M.examples()
+  local examples = {}
+  for _, name in ipairs(_M.vendor_names()) do
+    for _, e in ipairs((userapi.vendors[name].cli or {}).examples or {}) do
+      examples[#examples + 1] = "userapi " .. name .. " " .. e
+    end
+  end
+  return examples
+end
+
 --- The general help: usage, vendors, options, credentials, exit codes.
 -- @treturn string
 function _M.general()
-  local names, labels, creds, examples = _M.vendor_names(), {}, {}, {}
-  for i, name in ipairs(names) do
-    for _, e in ipairs((userapi.vendors[name].cli or {}).examples or {}) do
-      examples[#examples + 1] = "  userapi " .. name .. " " .. e
-    end
+  local labels, creds = {}, {}
+  for i, name in ipairs(_M.vendor_names()) do
     labels[i] = vendor_label(name)
     local a, b = credentials_lines(name)
     creds[#creds + 1] = a
     creds[#creds + 1] = b
   end
-  local common = sorted_keys(config.KEYS)
+  local exits = {}
+  for i, e in ipairs(_M.EXIT) do exits[i] = { e[1], e[2] } end
   return ([[
 Usage: userapi VENDOR OPERATION [ARGS] [--param value ...] [--body JSON|@file|@-]
        userapi VENDOR --help          the vendor's operations and their parameters
        userapi VENDOR OPERATION --help
+       userapi completion bash|zsh    a completion script
+       userapi man                    the manual page (roff)
 
 Vendors: %s.
+Operation names take dashes too (list-users); so do parameters.
 
 Options:
-  --format json|jsonl|csv|table  json (default): the answer as sent, indented;
-                                 jsonl: one user per line; csv: a header from
-                                 the union of the keys; table: aligned columns
-  --columns a,b,c                the columns of csv and table
-  --all                          walk every page of the list operation
-  --each FILE|-                  one call per line of FILE (- for stdin): the
-                                 line gives the path parameter(s)
-  --concurrency N                calls at once with --each (1..64, default 8)
-  --body JSON|@FILE|@-           the request body of operations that take one
-  --dry-run                      print the requests, send nothing
-  --base-url URL                 a self-hosted install, a proxy, the simulator
-  --profile NAME                 the config section [NAME.VENDOR] (default "default")
-  --token-from-stdin             read the vendor's secret from the first line of stdin
-  -v, --verbose                  log each exchange on stderr
-  -h, --help                     this help
-  --version                      the version
+%s
 
 Credentials, from the environment or the config file (USERAPI_CONFIG, else
 ~/.config/userapi/config, sections [PROFILE.VENDOR] of key = value lines;
-PROFILE is --profile, else USERAPI_PROFILE, else default):
+PROFILE is --profile, else USERAPI_PROFILE, else default; the file must be
+private to you: chmod 600):
 %s
 A section may also set:
   %s.
 
-Exit codes: 0 success, 1 the operation failed (the vendor's error on stderr),
-2 usage error (unknown vendor, operation or parameter, bad JSON, missing
-credentials).
+Environment:
+%s
+
+Exit codes:
+%s
 
 Examples:
-%s
-]]):format(concat(labels, ", "), concat(creds, "\n"), concat(common, ", "), concat(examples, "\n"))
+  %s
+]]):format(concat(labels, ", "), rows(_M.OPTIONS, 33), concat(creds, "\n"), concat(sorted_keys(config.KEYS), ", "),
+    rows(_M.ENVIRONMENT, 20), rows(exits, 9), concat(_M.examples(), "\n  "))
 end
 
 --- The help of one vendor: every operation with its parameters, and its credentials.

@@ -6,7 +6,7 @@
 local errors = require "userapi.errors"
 
 local ngx = ngx
-local type, tonumber, min = type, tonumber, math.min
+local type, tonumber, tostring, min, floor = type, tonumber, tostring, math.min, math.floor
 local concat, lower, find, sub, match, gmatch, byte =
   table.concat, string.lower, string.find, string.sub, string.match, string.gmatch, string.byte
 
@@ -21,7 +21,6 @@ function _M.fail(kind, message)
 end
 local fail = _M.fail
 
--- nginx's clock in ms: cached per event-loop turn, which is when a wait can have passed
 local function now_ms() return ngx.now() * 1000 end
 
 --- A reader over `sock` that must finish by `deadline` (ms, nginx clock);
@@ -31,24 +30,30 @@ function _M.reader(sock, deadline, idle_ms)
 end
 
 --- Gives the socket the time that remains before its next operation:
--- the milliseconds left, or nil when the deadline has passed.
+-- the milliseconds left, or nil when the deadline has passed. nginx's clock
+-- moves only when the worker waited, so an unmoved clock needs no new timeout.
 function _M.arm(r)
-  local left = r.deadline - now_ms()
+  local now = ngx.now()
+  local left = r.deadline - now * 1000
   if left < 1 then return nil end
-  r.sock:settimeout(r.idle and min(left, r.idle) or left)
+  if now ~= r.armed then
+    r.sock:settimeout(r.idle and min(left, r.idle) or left)
+    r.armed = now
+  end
   return left
 end
 local arm = _M.arm
 
--- The error of a failed socket operation while `doing` something.
-local function socket_error(r, err, doing)
+--- The error of a socket operation that failed with `err` while `doing`
+-- something: `timeout` (the deadline, or idle_timeout_ms) or `recv`.
+function _M.socket_error(r, err, doing)
   if err == "timeout" then
     local whole = r.deadline - now_ms() < 1 or not r.idle
     return fail("timeout", (whole and "deadline reached while " or "no byte for idle_timeout_ms while ") .. doing)
   end
   return fail("recv", doing .. ": " .. err)
 end
-_M.socket_error = socket_error
+local socket_error = _M.socket_error
 
 -- Reads at most `max` more bytes from the socket into the buffer.
 local function fill(r, max, doing)
@@ -101,11 +106,11 @@ local take = _M.take
 --- True when bytes beyond the response are buffered (the connection must not be reused).
 function _M.leftover(r) return r.pos <= #r.buf end
 
--- Header lines of a head block as a table: lower-cased names, a repeated
--- header as an array of its values.
-local function parse_fields(block, from)
+--- The header table of a head block (status line and header lines): names
+-- lower-cased, a repeated header as an array of its values.
+function _M.fields(block)
   local headers = {}
-  for k, v in gmatch(sub(block, from), "([^\r\n:]+):[ \t]*([^\r\n]*)") do
+  for k, v in gmatch(sub(block, (find(block, "\n", 1, true))), "([^\r\n:]+):[ \t]*([^\r\n]*)") do
     k = lower(k)
     local last = byte(v, -1)
     if last == 32 or last == 9 then v = match(v, "^(.-)[ \t]+$") end
@@ -116,41 +121,111 @@ local function parse_fields(block, from)
   end
   return headers
 end
+local fields = _M.fields
 
---- Reads a response head: status, headers, and whether it is HTTP/1.0;
--- interim (1xx) heads are skipped. Nil and an error on failure.
+--- Reads a response head: status, the head block as received (status line
+-- and header lines, see `fields`), and whether it is HTTP/1.0; interim
+-- (1xx) heads are skipped. Nil and an error on failure.
+local DIGIT = {}
+for d = 0, 9 do DIGIT[48 + d] = d end
+
+-- The end of the head in the buffer: plain CRLF CRLF first (a plain find
+-- is compiled by LuaJIT, a pattern is not), bare LFs as servers may send.
+local function head_end(r)
+  if r.pos > #r.buf then return nil end -- nothing read yet: the usual case
+  local _, e = find(r.buf, "\r\n\r\n", r.pos, true)
+  if e then return e end
+  _, e = find(r.buf, "\n\r?\n", r.pos)
+  return e
+end
+
 function _M.head(r, doing)
   while true do
-    local s, e = find(r.buf, "\n\r?\n", r.pos)
-    while not s do
+    local e = head_end(r)
+    while not e do
       if #r.buf - r.pos > MAX_HEAD then
         return fail("protocol", "a response head larger than " .. MAX_HEAD .. " bytes")
       end
       local ok, err = fill(r, READ_SIZE, doing)
       if not ok then return nil, err end
-      s, e = find(r.buf, "\n\r?\n", r.pos)
+      e = head_end(r)
     end
     local block = sub(r.buf, r.pos, e)
     r.pos = e + 1
-    local minor, code = match(block, "^HTTP/1%.(%d) (%d%d%d)")
-    local status = tonumber(code)
-    if not status then return fail("protocol", "not an HTTP/1.x response") end
-    if status >= 200 or status < 100 then
-      return status, parse_fields(block, (find(block, "\n", 1, true))), minor == "0"
+    -- "HTTP/1.x NNN": read byte-wise, without a pattern
+    local d1, d2, d3 = byte(block, 10, 12)
+    if sub(block, 1, 7) ~= "HTTP/1." or byte(block, 9) ~= 32 or not (DIGIT[d1] and DIGIT[d2] and DIGIT[d3]) then
+      return fail("protocol", "not an HTTP/1.x response")
     end
+    local status = DIGIT[d1] * 100 + DIGIT[d2] * 10 + DIGIT[d3]
+    if status >= 200 or status < 100 then return status, block, byte(block, 8) == 48 end
   end
 end
 
-local function first(v) return type(v) == "table" and v[1] or v end
+local function joined(v) return type(v) == "table" and concat(v, ",") or v end
 
 -- Whether the server keeps the connection: HTTP/1.1 unless it says close,
 -- HTTP/1.0 only if it says keep-alive (Connection is a list of tokens).
-local function keeps_alive(headers, http10)
-  local conn = headers.connection
+local function keeps_alive(conn, http10)
   if conn == nil then return not http10 end
-  conn = "," .. lower(type(conn) == "table" and concat(conn, ",") or conn):gsub("%s", "") .. ","
+  conn = lower(conn)
+  if conn == "keep-alive" then return true elseif conn == "close" then return false end
+  conn = "," .. conn:gsub("%s", "") .. ","
   if http10 then return find(conn, ",keep-alive,", 1, true) ~= nil end
   return not find(conn, ",close,", 1, true)
+end
+
+-- The framing read from the header table: the general case.
+local function framing_of(headers, http10)
+  local keep = keeps_alive(joined(headers.connection), http10)
+  local te = headers["transfer-encoding"]
+  if te and find(lower(joined(te)), "chunked", 1, true) then return "chunked", keep end
+  local cl = headers["content-length"]
+  if type(cl) == "table" then
+    for i = 2, #cl do if cl[i] ~= cl[1] then return nil, "conflicting Content-Length" end end
+    cl = cl[1]
+  end
+  if cl then
+    if not match(cl, "^%d+$") or #cl > 15 then return nil, "bad Content-Length" end
+    return tonumber(cl), keep
+  end
+  return "close", false
+end
+
+-- The value of the header line whose name ends at `from`, without the
+-- blanks around it.
+local function value_at(block, from)
+  local eol = find(block, "\n", from, true)
+  local v = sub(block, from + 1, eol - 1)
+  local first, last = byte(v, 1), byte(v, -1)
+  -- "name: value\r", the usual form, costs no pattern
+  if first == 32 and last == 13 and byte(v, 2) ~= 32 and byte(v, -2) ~= 32 then return sub(v, 2, -2) end
+  return match(v, "^[ \t]*(.-)[ \t\r]*$")
+end
+
+-- A Content-Length value as a number: digits only.
+local function content_length(v)
+  local n = tonumber(v)
+  if n and n >= 0 and n < 2 ^ 53 and floor(n) == n and (tostring(n) == v or match(v, "^%d+$")) then return n end
+  return nil
+end
+
+--- How the body of a response is delimited: its length, "chunked" or
+-- "close" (the server closes), and whether the connection may be kept;
+-- nil and a reason for a head that frames nothing sane.
+function _M.framing(block, http10)
+  local lb = lower(block)
+  -- the common head (one Content-Length, at most one Connection) is read
+  -- with plain finds; anything else goes through the header table
+  local _, cl_end = find(lb, "\ncontent-length:", 1, true)
+  local _, conn_end = find(lb, "\nconnection:", 1, true)
+  if not cl_end or find(lb, "\ntransfer-encoding:", 1, true) or find(lb, "\ncontent-length:", cl_end, true)
+     or (conn_end and find(lb, "\nconnection:", conn_end, true)) then
+    return framing_of(fields(block), http10)
+  end
+  local length = content_length(value_at(lb, cl_end))
+  if not length then return nil, "bad Content-Length" end
+  return length, keeps_alive(conn_end and value_at(lb, conn_end), http10)
 end
 
 local function chunked_reader(r, state)
@@ -212,31 +287,30 @@ end
 
 local function no_body() return "" end
 
---- A body reader: a function giving the next chunk, "" at the end, or nil
--- and an error; and a state whose `keep` says whether the connection may be
--- kept (it may turn false while reading).
-function _M.body_reader(r, method, status, headers, http10)
-  local state = { keep = keeps_alive(headers, http10) }
+--- A body reader for a response framed by `framing` (a length, "chunked",
+-- "close"): a function giving the next chunk, "" at the end, or nil and an
+-- error; and a state whose `keep` says whether the connection may be kept
+-- (it may turn false while reading).
+function _M.body_reader(r, method, status, frame, keep)
+  local state = { keep = keep }
   if method == "HEAD" or status == 204 or status == 304 then return no_body, state end
-  local te = headers["transfer-encoding"]
-  if te and find(lower(type(te) == "table" and concat(te, ",") or te), "chunked", 1, true) then
-    return chunked_reader(r, state), state
+  if frame == "chunked" then return chunked_reader(r, state), state end
+  if frame == "close" then
+    state.keep = false
+    return close_reader(r), state
   end
-  local cl = headers["content-length"]
-  if type(cl) == "table" then
-    for i = 2, #cl do
-      if cl[i] ~= cl[1] then return function() return fail("protocol", "conflicting Content-Length") end, state end
-    end
-    cl = first(cl)
-  end
-  if cl then
-    if not match(cl, "^%d+$") or #cl > 15 then
-      return function() return fail("protocol", "bad Content-Length") end, state
-    end
-    return length_reader(r, tonumber(cl)), state
-  end
-  state.keep = false
-  return close_reader(r), state
+  return length_reader(r, frame), state
+end
+
+--- The whole body when the buffer already holds it (the common small
+-- answer): no reader, no chunks. Nil otherwise.
+function _M.buffered_body(r, method, status, length)
+  if method == "HEAD" or status == 204 or status == 304 then return "" end
+  local pos = r.pos
+  if type(length) ~= "number" or #r.buf - pos + 1 < length then return nil end
+  r.pos = pos + length
+  if pos == 1 and length == #r.buf then return r.buf end
+  return sub(r.buf, pos, pos + length - 1)
 end
 
 return _M

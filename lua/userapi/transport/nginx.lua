@@ -13,8 +13,8 @@ local ngx = ngx
 local type, pairs, tostring, tonumber, setmetatable, error = type, pairs, tostring, tonumber, setmetatable, error
 local concat, find, sub, match = table.concat, string.find, string.sub, string.match
 local min, floor = math.min, math.floor
-local fail = http1.fail
-local tcp = ngx.socket.tcp
+local fail, arm, framing, fields = http1.fail, http1.arm, http1.framing, http1.fields
+local tcp, ngx_now = ngx.socket.tcp, ngx.now
 
 local _M = { name = "nginx" }
 
@@ -66,7 +66,7 @@ function _M.new(opts)
     -- read by connect before it yields: one table serves every call
     connect_opts = { pool_size = pool_size, backlog = positive_int(opts, "backlog", nil, true) },
     proxy = p,
-    pools = { http = {}, https = {} },
+    origins = {}, origin_count = 0,
   }, T)
   -- nginx sizes a pool when it makes it: a pool per size keeps each client's options
   self.pool_tag = "#" .. pool_size .. (self.connect_opts.backlog and ("/" .. self.connect_opts.backlog) or "")
@@ -105,41 +105,121 @@ end
 --- Nothing to free: pooled connections belong to nginx.
 function T:close() end
 
-local function parse_url(url)
-  local scheme, host, port, path = match(url, "^(https?)://([^/:?#]+):?(%d*)([^#]*)$")
-  if not scheme then
-    scheme, host, port, path = match(url, "^(https?)://(%[[^%]]+%]):?(%d*)([^#]*)$")
-  end
+-- The origins (scheme://authority) a transport has seen, parsed once:
+-- scheme, host, port, the Host header's value and the pool's name.
+local MAX_ORIGINS = 64
+
+-- The name of the pool of connections to host:port: by way of the proxy,
+-- with the pool's size and (a connection made without verification must
+-- never serve a transport that verifies) the TLS verification.
+local function pool_name(self, scheme, host, port)
+  local p = self.proxy
+  if p and scheme == "http" then return "proxy:" .. self.proxy_id .. self.pool_tag end
+  local key = scheme .. "://" .. host .. ":" .. port
+  if p then key = "tunnel:" .. self.proxy_id .. ":" .. key end
+  return key .. self.pool_tag
+end
+
+local function origin_of(self, origin)
+  local o = self.origins[origin]
+  if o then return o end
+  local scheme, host, port = match(origin, "^(https?)://([^/:?#%[%]]+):?(%d*)$")
+  if not scheme then scheme, host, port = match(origin, "^(https?)://(%[[^%]]+%]):?(%d*)$") end
   if not scheme then return nil end
-  if path == "" then path = "/" elseif sub(path, 1, 1) == "?" then path = "/" .. path end
-  return scheme, host, tonumber(port) or (scheme == "https" and 443 or 80), path
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  o = { scheme = scheme, host = host, port = port, pool = pool_name(self, scheme, host, port),
+        authority = port == (scheme == "https" and 443 or 80) and host or (host .. ":" .. port) }
+  if self.origin_count < MAX_ORIGINS then
+    self.origins[origin], self.origin_count = o, self.origin_count + 1
+  end
+  return o
+end
+
+-- The origin and the request target of a URL, or nil.
+local function split_url(self, url)
+  -- the authority ends at the first / ? or # after "scheme://x" (plain finds: LuaJIT compiles those)
+  local e = find(url, "/", 9, true)
+  local q = find(url, "?", 9, true)
+  if q and (not e or q < e) then e = q end
+  q = find(url, "#", 9, true)
+  if q and (not e or q < e) then e = q end
+  local o = origin_of(self, e and sub(url, 1, e - 1) or url)
+  if not o then return nil end
+  local target = e and sub(url, e) or "/"
+  local hash = find(target, "#", 1, true)
+  if hash then target = sub(target, 1, hash - 1) end
+  if sub(target, 1, 1) ~= "/" then target = "/" .. target end
+  return o, target
 end
 
 local NO_HEADERS = {}
+local KNOWN_METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 local HAS_BODY = { POST = true, PUT = true, PATCH = true }
 
--- The request's bytes; raises on bytes that would split the head.
-local function request_bytes(self, req, scheme, host, port, target)
-  local authority = host
-  if port ~= (scheme == "https" and 443 or 80) then authority = host .. ":" .. port end
-  -- a proxy is asked for http:// targets in absolute form; https ones go through a tunnel
-  if self.proxy and scheme == "http" then target = "http://" .. authority .. target end
-  local parts, n = { req.method, " ", target, " HTTP/1.1\r\nHost: ", authority, self.ua_line }, 6
-  for k, v in pairs(req.headers or NO_HEADERS) do
-    v = tostring(v)
-    if find(k, "[^%w!#$&'*+%-.^_`|~]") then error("bad header name (a token expected)", 3) end
-    if find(v, "[\r\n%z]") then error("header '" .. k .. "' contains CR, LF or NUL", 3) end
-    parts[n + 1] = "\r\n"
-    parts[n + 2] = k
-    parts[n + 3] = ": "
-    parts[n + 4] = v
-    n = n + 4
+-- header names and values found clean, remembered (up to a bound): the
+-- same few travel on every request
+local clean = { n = 0 }
+local function checked(s, bad_pattern)
+  if clean[s] then return true end
+  if find(s, bad_pattern) then return false end
+  if clean.n < 512 then clean[s], clean.n = true, clean.n + 1 end
+  return true
+end
+
+-- "\r\nName: value" for each header; raises on bytes that would split the head.
+local function serialize(headers)
+  local lines = {}
+  for k, v in pairs(headers) do
+    if type(v) ~= "string" then v = tostring(v) end
+    if type(k) ~= "string" or not checked(k, "[^%w!#$&'*+%-.^_`|~]") then
+      error("bad header name (a token expected)", 4)
+    end
+    if not checked(v, "[\r\n%z]") then error("header '" .. k .. "' contains CR, LF or NUL", 4) end
+    lines[#lines + 1] = "\r\n" .. k .. ": " .. v
   end
+  return concat(lines)
+end
+
+-- The header lines of a headers table, serialized once per table (a
+-- client's operation sends the same table on every call). A table of up to
+-- three headers is checked against the copy kept with its lines, key by key
+-- in next() order, so any change to it is seen; this check has no loop, as
+-- a loop here would keep LuaJIT from compiling every caller.
+local header_cache = setmetatable({}, { __mode = "k" })
+
+local function header_lines(hs)
+  local c = header_cache[hs]
+  if c then
+    local k1, k2, k3 = c[1], c[3], c[5]
+    if next(hs) == k1 and (k1 == nil or (hs[k1] == c[2] and next(hs, k1) == k2
+        and (k2 == nil or (hs[k2] == c[4] and next(hs, k2) == k3
+        and (k3 == nil or (hs[k3] == c[6] and next(hs, k3) == nil)))))) then
+      return c.lines
+    end
+  end
+  local lines = serialize(hs)
+  local k1 = next(hs)
+  local k2 = k1 ~= nil and next(hs, k1) or nil
+  local k3 = k2 ~= nil and next(hs, k2) or nil
+  if k3 == nil or next(hs, k3) == nil then
+    header_cache[hs] = { k1, k1 ~= nil and hs[k1], k2, k2 ~= nil and hs[k2], k3, k3 ~= nil and hs[k3],
+                         lines = lines }
+  end
+  return lines
+end
+
+-- The request's bytes; raises on bytes that would split the head.
+local function request_bytes(self, req, o, target)
+  local authority = o.authority
+  -- a proxy is asked for http:// targets in absolute form; https ones go through a tunnel
+  if self.proxy and o.scheme == "http" then target = "http://" .. authority .. target end
+  local parts, n = { req.method, " ", target, " HTTP/1.1\r\nHost: ", authority, self.ua_line,
+                     header_lines(req.headers or NO_HEADERS) }, 7
   if req.auth ~= false then
     n = n + 1
     parts[n] = self.auth_line
   end
-  if self.proxy and scheme == "http" then
+  if self.proxy and o.scheme == "http" then
     n = n + 1
     parts[n] = self.proxy_line
   end
@@ -153,14 +233,11 @@ local function request_bytes(self, req, scheme, host, port, target)
   return concat(parts)
 end
 
-local function remaining(deadline) return deadline - ngx.now() * 1000 end
-
 -- Asks the proxy for a tunnel to host:port on a new connection.
-local function tunnel(self, sock, host, port, deadline)
+local function tunnel(self, r, host, port)
   local authority = host .. ":" .. port
-  local r = http1.reader(sock, deadline)
-  if not http1.arm(r) then return fail("timeout", "deadline reached before CONNECT") end
-  local ok, err = sock:send("CONNECT " .. authority .. " HTTP/1.1\r\nHost: " .. authority
+  if not arm(r) then return fail("timeout", "deadline reached before CONNECT") end
+  local ok, err = r.sock:send("CONNECT " .. authority .. " HTTP/1.1\r\nHost: " .. authority
     .. self.proxy_line .. "\r\n\r\n")
   if not ok then return fail(err == "timeout" and "timeout" or "send", "sending CONNECT to the proxy: " .. err) end
   local status
@@ -174,34 +251,19 @@ local function tunnel(self, sock, host, port, deadline)
   return true
 end
 
--- A connected socket to host:port (directly, through the proxy or its
--- tunnel), TLS done for https; or nil and an error.
--- The name of the pool of connections to host:port: by way of the proxy,
--- with the pool's size and (a connection made without verification must
--- never serve a transport that verifies) the TLS verification.
-local function pool_name(self, scheme, host, port)
-  local p = self.proxy
-  if p and scheme == "http" then return "proxy:" .. self.proxy_id .. self.pool_tag end
-  local key = scheme .. "://" .. host .. ":" .. port
-  if p then key = "tunnel:" .. self.proxy_id .. ":" .. key end
-  return key .. self.pool_tag
-end
 
-local function connect(self, scheme, host, port, deadline)
-  local left = remaining(deadline)
+-- Connects r's socket to host:port (directly, through the proxy or its
+-- tunnel), TLS done for https; true, or nil and an error.
+local function connect(self, r, o)
+  local now = ngx_now()
+  local left = r.deadline - now * 1000
   if left < 1 then return fail("timeout", "deadline reached before connecting") end
   local sock = tcp()
-  sock:settimeouts(min(self.connect_timeout, left), left, left)
+  r.sock, r.armed = sock, now
+  sock:settimeouts(min(self.connect_timeout, left), left, r.idle and min(left, r.idle) or left)
   local copts, p = self.connect_opts, self.proxy
-  -- names made once per host: a string built per call would cost more than the lookups
-  local by_host = self.pools[scheme][host]
-  if not by_host then by_host = {} self.pools[scheme][host] = by_host end
-  local pool = by_host[port]
-  if not pool then
-    pool = pool_name(self, scheme, host, port)
-    by_host[port] = pool
-  end
-  copts.pool = pool
+  local scheme, host, port = o.scheme, o.host, o.port
+  copts.pool = o.pool
   local ok, err
   if not p then
     ok, err = sock:connect(host, port, copts)
@@ -212,70 +274,81 @@ local function connect(self, scheme, host, port, deadline)
       return fail(connect_kind(err), "connect to the proxy " .. p.host .. ":" .. p.port .. ": " .. err)
     end
     if scheme == "https" and sock:getreusedtimes() == 0 then
-      ok, err = tunnel(self, sock, host, port, deadline)
+      ok, err = tunnel(self, r, host, port)
       if not ok then sock:close() return nil, err end
     end
   end
   if scheme == "https" and sock:getreusedtimes() == 0 then
-    left = remaining(deadline)
+    left = r.deadline - ngx_now() * 1000
     if left < 1 then sock:close() return fail("timeout", "deadline reached before the TLS handshake") end
+    -- the handshake runs under the connect timeout
     sock:settimeouts(left, left, left)
-    ok, err = sock:sslhandshake(nil, host, self.verify)
+    r.armed = nil
+    -- No session object is asked for (false): with one, lua-resty-core 0.1.25
+    -- raises an assertion when a handshake it finished at once failed its
+    -- verification. Without one, that failure reads as success on a socket
+    -- nginx has closed: a closed socket after the handshake is a refusal.
+    ok, err = sock:sslhandshake(false, host, self.verify)
+    if ok and not sock:getreusedtimes() then
+      ok, err = nil, "the certificate was refused (nginx's error log says why)"
+    end
     if not ok then
       sock:close()
       return fail(err == "timeout" and "timeout" or "tls", "TLS handshake with " .. host .. ": " .. err)
     end
   end
-  return sock
+  return true
 end
 
 local STALE = {}  -- a pooled connection the server had closed
 
 -- Connects and sends; nil and STALE when a pooled connection turned out dead.
-local function send(self, scheme, host, port, bytes, deadline)
-  local sock, err = connect(self, scheme, host, port, deadline)
-  if not sock then return nil, err end
-  local left = remaining(deadline)
-  if left < 1 then sock:close() return fail("timeout", "deadline reached before sending") end
-  sock:settimeout(left)
-  local ok
+local function send(self, r, o, bytes)
+  local ok, err = connect(self, r, o)
+  if not ok then return nil, err end
+  local sock = r.sock
+  if not arm(r) then sock:close() return fail("timeout", "deadline reached before sending") end
   ok, err = sock:send(bytes)
-  if ok then return sock end
+  if ok then return true end
   local reused = sock:getreusedtimes() > 0
   sock:close()
   if reused and err ~= "timeout" then return nil, STALE end
   return fail(err == "timeout" and "timeout" or "send", "send: " .. err)
 end
 
---- Sends a request and reads the response head: the socket, its reader,
--- status, headers, HTTP/1.0-ness; or nil and an error. Raises on a bad request.
+--- Sends a request and reads the response head: the reader (`r.sock` its
+-- socket), status, head block, HTTP/1.0-ness; or nil and an error.
+-- Raises on a bad request.
 function _M.start(self, req)
   if type(req) ~= "table" then error("bad argument #1 to 'request' (table expected, got " .. type(req) .. ")", 3) end
-  if type(req.method) ~= "string" or not find(req.method, "^%u+$") then
+  local method, url = req.method, req.url
+  if type(method) ~= "string" or not (KNOWN_METHODS[method] or find(method, "^%u+$")) then
     error("bad field 'method' (HTTP method expected)", 3)
   end
-  local url = req.url
   if type(url) ~= "string" then error("bad field 'url' (string expected, got " .. type(url) .. ")", 3) end
-  if find(url, "[%c ]") then error("bad field 'url' (contains a space, CR, LF, NUL or control byte)", 3) end
+  -- the bytes that would split the request line (the C core refuses the same)
+  if find(url, " ", 1, true) or find(url, "\r", 1, true) or find(url, "\n", 1, true) or find(url, "\0", 1, true) then
+    error("bad field 'url' (contains a space, CR, LF or NUL)", 3)
+  end
   if req.query and next(req.query) then url = core.url(url, req.query) end
   if self.auth_query and req.auth ~= false then
     url = url .. (find(url, "?", 1, true) and "&" or "?") .. self.auth_query
   end
-  local scheme, host, port, target = parse_url(url)
-  if not scheme then return fail("url", "unsupported URL") end
-  local bytes = request_bytes(self, req, scheme, host, port, target)
-  local deadline = ngx.now() * 1000 + (req.timeout_ms or self.timeout)
+  local o, target = split_url(self, url)
+  if not o then return fail("url", "unsupported URL") end
+  local bytes = request_bytes(self, req, o, target)
+  local deadline = ngx_now() * 1000 + (req.timeout_ms or self.timeout)
   local idle = req.idle_timeout_ms or ((req.sink or req.stream) and self.idle_timeout) or nil
   for attempt = 1, 2 do
-    local sock, err = send(self, scheme, host, port, bytes, deadline)
-    if sock then
-      local r = http1.reader(sock, deadline, idle)
-      local status, headers, http10 = http1.head(r, "reading the response head")
-      if status then return sock, r, status, headers, http10 end
+    local r = http1.reader(nil, deadline, idle)
+    local ok, err = send(self, r, o, bytes)
+    if ok then
+      local status, block, http10 = http1.head(r, "reading the response head")
+      if status then return r, status, block, http10 end
       -- closed before answering on a pooled connection: nothing was processed
-      local stale = sock:getreusedtimes() > 0 and r.buf == "" and headers.kind == "recv"
-      sock:close()
-      if not stale or attempt == 2 then return nil, headers end
+      local stale = r.sock:getreusedtimes() > 0 and r.buf == "" and block.kind == "recv"
+      r.sock:close()
+      if not stale or attempt == 2 then return nil, block end
     elseif err ~= STALE or attempt == 2 then
       return nil, err ~= STALE and err or fail("send", "the pooled connection was closed")
     end
@@ -284,19 +357,43 @@ end
 local start = _M.start
 
 --- Returns the socket to its pool when the response allows it, else closes it.
-function _M.release(self, sock, r, keep)
+function _M.release(self, r, keep)
+  local sock = r.sock
   if not (keep and not http1.leftover(r) and sock:setkeepalive(self.keepalive, self.pool_size)) then
     sock:close()
   end
 end
 local release = _M.release
 
---- Sends one request: status, body, headers, or nil and an error table.
+local NO_BODY = { HEAD = true }
+
+--- Sends one request: status, body, headers (a table; the head block as
+-- received with `raw_headers = true`), or nil and an error table.
 function T:request(req)
-  local sock, r, status, headers, http10 = start(self, req)
-  if not sock then return nil, r end
-  local next_chunk, state = http1.body_reader(r, req.method, status, headers, http10)
+  local r, status, block, http10 = start(self, req)
+  if not r then return nil, status end
+  local sock, method = r.sock, req.method
+  local frame, keep = framing(block, http10)
+  local bodiless = NO_BODY[method] or status == 204 or status == 304
+  if not frame then
+    if not bodiless then sock:close() return fail("protocol", keep) end
+    keep = false
+  end
+  local headers = req.raw_headers and block or fields(block)
   local sink = req.sink and status >= 200 and status < 300 and req.sink
+  if not sink then
+    if type(frame) == "number" and frame > self.max_body and not bodiless then
+      sock:close()
+      return fail("too_large", "response body larger than max_body_bytes")
+    end
+    -- the common answer: all of it came with the head
+    local body = http1.buffered_body(r, method, status, frame)
+    if body then
+      release(self, r, keep)
+      return status, body, headers
+    end
+  end
+  local next_chunk, state = http1.body_reader(r, method, status, frame, keep)
   local body, parts, size = "", nil, 0
   while true do
     local chunk, err = next_chunk()
@@ -306,8 +403,11 @@ function T:request(req)
       if sink(chunk) == false then sock:close() return fail("aborted", "the sink stopped the transfer") end
     else
       size = size + #chunk
-      if size > self.max_body then sock:close() return fail("too_large", "response body larger than max_body_bytes") end
-      -- the common answer is one chunk: no table for it
+      if size > self.max_body then
+        sock:close()
+        return fail("too_large", "response body larger than max_body_bytes")
+      end
+      -- one chunk needs no table
       if size == #chunk then body = chunk
       else
         parts = parts or { body }
@@ -316,7 +416,7 @@ function T:request(req)
     end
   end
   if parts then body = concat(parts) end
-  release(self, sock, r, state.keep)
+  release(self, r, state.keep)
   return status, body, headers
 end
 

@@ -83,16 +83,24 @@ function M:read(id)
     return ...
   end
   local t = self.transport
-  if not s.sock then
-    local sock, r, status, headers, http10 = nginx.start(t, s.req)
-    if not sock then return done_with(nil, r) end
-    s.sock, s.r, s.status, s.headers = sock, r, status, headers
-    s.next_chunk, s.state = http1.body_reader(r, s.req.method, status, headers, http10)
+  if not s.r then
+    local r, status, block, http10 = nginx.start(t, s.req)
+    if not r then return done_with(nil, status) end
+    local frame, keep = http1.framing(block, http10)
+    if not frame then
+      if not (s.req.method == "HEAD" or status == 204 or status == 304) then
+        r.sock:close()
+        return done_with(http1.fail("protocol", keep))
+      end
+      keep = false
+    end
+    s.r, s.status, s.headers = r, status, s.req.raw_headers and block or http1.fields(block)
+    s.next_chunk, s.state = http1.body_reader(r, s.req.method, status, frame, keep)
   end
   local chunk, err = s.next_chunk()
-  if not chunk then s.sock:close() return done_with(nil, err) end
+  if not chunk then s.r.sock:close() return done_with(nil, err) end
   if chunk == "" then
-    nginx.release(t, s.sock, s.r, s.state.keep)
+    nginx.release(t, s.r, s.state.keep)
     return done_with("", true, s.status, s.headers)
   end
   return chunk, false, s.status, s.headers
@@ -101,7 +109,7 @@ end
 --- Kills the running threads and closes streamed sockets.
 function M:close()
   for _, th in pairs(self.threads) do ngx.thread.kill(th) end
-  for _, s in pairs(self.streams) do if s.sock then s.sock:close() end end
+  for _, s in pairs(self.streams) do if s.r then s.r.sock:close() end end
   self.threads, self.streams, self.done, self.count = {}, {}, {}, 0
   self.posted = semaphore.new(0)
 end
