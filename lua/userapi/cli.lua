@@ -26,7 +26,7 @@ local request = require "userapi.cli.request"
 local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
 
-local type, ipairs, tostring, pcall, next = type, ipairs, tostring, pcall, next
+local type, pairs, ipairs, tostring, pcall, next = type, pairs, ipairs, tostring, pcall, next
 local format = string.format
 local unpack = table.unpack or unpack
 local usage, is_usage, did_you_mean, is_array = usage_.raise, usage_.is, usage_.did_you_mean, fmt_.is_array
@@ -82,7 +82,11 @@ local function walk_all(req, client, out)
   local w = fmt_.writer(req.fmt, out, req.cols)
   local left = req.max_items
   if left ~= 0 then
-    for user in client:each_user(next(req.query) and req.query or nil) do
+    local params = {}
+    for k, v in pairs(req.query) do params[k] = v end
+    -- --max-items: no page is asked for ahead that the items left may not need
+    if left then params.concurrency = 1 end
+    for user in client:each_user(next(params) and params or nil) do
       w.row(user)
       -- a reader that has gone stops the walk here, not pages later
       out:flush()
