@@ -252,6 +252,7 @@ local function walk(client, opname, params, fname)
     error("bad argument #1 to '" .. fname .. "' (" .. client.vendor.name .. " pages through " .. paging.op .. ")", 0)
   end
   local max_pages = _M.option(client, params, "max_pages", _M.MAX_PAGES, fname)
+  local too_many = "the walk has more than max_pages (" .. max_pages .. ") pages"
   local concurrency = _M.option(nil, params, "concurrency", _M.CONCURRENCY, fname)
   if concurrency > 64 then error("bad argument #1 to '" .. fname .. "' (concurrency: 1..64 expected)", 0) end
   local p = {}
@@ -265,7 +266,7 @@ local function walk(client, opname, params, fname)
   local function plan(rest)
     local room = max_pages - 1
     planned.n = min(rest.n, room)
-    planned.over = rest.n > room and "the walk has more than max_pages (" .. max_pages .. ") pages"
+    planned.over = rest.n > room and too_many
     pre.plan(planned.p, rest.key, rest.first, rest.step, planned.n)
   end
   local function finish(...)
@@ -307,7 +308,7 @@ local function walk(client, opname, params, fname)
     end
     local nxt, why = style.advance(p, page, items, paging, seen)
     if nxt and i >= max_pages then
-      nxt, why = nil, "the walk has more than max_pages (" .. max_pages .. ") pages"
+      nxt, why = nil, too_many
     end
     -- this page is good: hand it out, and the error on the next call
     if why then later = fail(client, opname, why) end
