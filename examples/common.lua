@@ -25,8 +25,8 @@ local config = require "userapi.config"
 local format = require "userapi.format"
 local record = require "userapi.transport.record"
 
--- cli: the name the examples first used for the format functions
-local M = { userapi = userapi, config = config, format = format, cli = format }
+-- config and format: what the userapi command reads credentials and writes output with
+local M = { userapi = userapi, config = config, format = format }
 
 --- The simulator's URL, or nil against real tenants.
 M.sim = os.getenv("USERAPI_SIM_URL")

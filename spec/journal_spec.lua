@@ -123,10 +123,19 @@ describe("bulk with a journal", function()
     assert.equal(1, total)
   end)
 
-  it("fsyncs through lua-posix where this Lua has it, and says so", function()
-    local journal = require "userapi.journal"
-    local has_posix = pcall(require, "posix.unistd")
-    assert.equal(has_posix, journal.durable)
+  it("stops with a clear error when the journal cannot be written (a full disk)", function()
+    -- a file-size limit of 2 KiB with SIGXFSZ ignored: writes past it fail
+    -- with EFBIG as they would on a full disk, after a few items were sent
+    local journal = proc.tmpdir() .. "/full.journal"
+    os.remove(journal)
+    local r = proc.run(nil, proc.lua_env(), nil,
+      "sh -c " .. proc.quote("trap '' XFSZ; ulimit -f 2; " .. child_cmd(journal, 200)))
+    assert.is_not.equal(0, r.code)
+    assert.matches("userapi journal: cannot write .*full%.journal", r.err)
+    assert.equal("", r.out)
+    -- it stopped: far fewer deletes than items
+    local _, total = deletes()
+    assert.is_true(total < 200, total)
   end)
 
   it("refuses a journal written for another operation", function()
