@@ -395,14 +395,15 @@ function Client:exchange(opname, req, opts)
       local ok, err = oidc.refresh(self, false)
       if not ok then return nil, err end
     end
-    self.limiter.wait()
+    self.limiter:acquire(opname)
     local started = self.on_request and self.now()
+    local sent_token = self.token
     local status, body, headers = self.transport:request(req)
     if status and status >= 300 then headers = parse_headers(headers) end
     headers = self:observe(opname, req, status, body, headers, started, attempt)
     if status == 401 and self.token_provider and not renewed then
       renewed = true
-      local ok, err = oidc.refresh(self, true)
+      local ok, err = oidc.refresh(self, sent_token or true)
       if not ok then return nil, err end
     else
       local wait = retry.wait(self.retries, req.method, attempt, status, body, headers)
@@ -442,7 +443,10 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
         seen[k] = v
       end
     end
-    if seen then self.rate_limit = seen end
+    if seen then
+      self.rate_limit = seen
+      self.limiter:observe(seen, status)
+    end
   end
   local hook = self.on_request
   if hook then
@@ -583,7 +587,7 @@ function _M.new(vendor, opts)
   self.sleep, self.now = transport.sleep, transport.now
   self.retries = retry.policy(opts.retries)
   self.retried = 0
-  self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)
+  self.limiter = require("userapi.limiter").new(self, opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit)
   if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
     error("userapi." .. vendor.name .. ": on_request must be a function", 2)
   end

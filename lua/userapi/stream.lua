@@ -16,7 +16,7 @@ local function pull(client, opname, req, on_chunk)
     local ok, err = oidc.refresh(client, false)
     if not ok then return nil, err end
   end
-  client.limiter.wait()
+  client.limiter:acquire(opname)
   req.stream = true
   local m = client.transport:multi()
   local id = m:add(req)
