@@ -68,7 +68,8 @@ end)
 describe("a token from the server", function()
   before_each(function() sim.reset() end)
 
-  for name, token in pairs{ ["CR LF"] = "abc\\r\\nX-Evil: 1", TAB = "abc\\tdef", DEL = "abc\\u007f", NUL = "abc\\u0000" } do
+  for name, token in pairs{ ["CR LF"] = "abc\\r\\nX-Evil: 1", TAB = "abc\\tdef", DEL = "abc\\u007f",
+                            NUL = "abc\\u0000" } do
     it("holding " .. name .. " is nil, err of kind auth, and no API request goes out", function()
       sim.fault{ match = { path = TOKEN }, body = '{"access_token":"' .. token .. '","expires_in":3600}' }
       local ok, res, err = pcall(arthur().get_users_me, arthur())
