@@ -19,7 +19,8 @@ HDR        = $(wildcard csrc/*.h)
 CORE       = $(BUILD)/userapi/core.so
 BUSTED     = $(LUA) /usr/bin/busted
 DEB_DEPS   = lua5.4 liblua5.4-dev libcurl4-openssl-dev pkg-config \
-             lua-cjson lua-busted lua-socket lua-sec lua-check luarocks valgrind clang openssl
+             lua-cjson lua-busted lua-socket lua-sec lua-check luarocks valgrind clang openssl \
+             redis-server lua-redis lua-nginx-redis
 # OpenResty's LuaJIT branch: what nginx's Lua module links, and our LuaJIT
 NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-core
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;

@@ -120,10 +120,11 @@ function _M.run(client, opname, items, opts)
   -- a transfer starts in the multi's wait, not at add: each one reserves its
   -- rate-limit slot and is added only when the slot comes (scheduled till then)
   local scheduled = 0
-  local function schedule(job, t)
+  local function schedule(job)
     local delay = client.limiter:reserve()
     if delay <= 0 then return false end
-    job.slot, job.not_before = true, t + delay
+    -- from now, not from the loop's start: a shared store's answer takes time
+    job.slot, job.not_before = true, now() + delay
     scheduled = scheduled + 1
     waiting[#waiting + 1] = job
     return true
@@ -143,7 +144,7 @@ function _M.run(client, opname, items, opts)
         if not job then break end
         if job.slot then
           job.slot, scheduled = nil, scheduled - 1
-        elseif schedule(job, t) then
+        elseif schedule(job) then
           goto continue
         end
         if client.token_provider then
@@ -162,7 +163,7 @@ function _M.run(client, opname, items, opts)
         if next_item <= n and scheduled < concurrency then due = t end
         sleep(max(0, max(due, pause_until) - now()))
       else
-        for _, r in ipairs(m:wait(max(1, min(250, next_due() - now())))) do
+        for _, r in ipairs(m:wait(max(1, math.ceil(min(250, next_due() - now()))))) do
           local job = inflight[r.id]
           inflight[r.id] = nil
           settle(job, r)

@@ -2,7 +2,8 @@
 -- A request reserves its slot first, then sleeps until it: waiters never
 -- wake together, so no sliding window ever holds more than its `N` requests,
 -- however many coroutines, light threads or bulk transfers share the client.
--- Each window keeps 1% of its span as margin for network jitter.
+-- Each window keeps 5% of its span as margin for network and scheduling
+-- jitter: 50 per second means at most 50 in any 1.05 s.
 --
 -- With a shared store (`shared_dict` under nginx, or `store` on Redis: see
 -- @{userapi.store}) every client of the same vendor tenant, in every worker
@@ -37,7 +38,7 @@ local function windows_of(name, rate)
   end
   for _, k in ipairs{ "per_second", "per_hour" } do
     if rate[k] then
-      windows[#windows + 1] = { n = rate[k], span = SPANS[k], margin = SPANS[k] / 100 }
+      windows[#windows + 1] = { n = rate[k], span = SPANS[k], margin = SPANS[k] / 20 }
     end
   end
   return windows

@@ -53,7 +53,7 @@ function _M.start(workers, dict, env)
   function self.start_run(params)
     local q = {}
     for k, v in pairs(params) do q[#q + 1] = k .. "=" .. tostring(v) end
-    return get("/run?" .. table.concat(q, "&")).id
+    return ("%d"):format(get("/run?" .. table.concat(q, "&")).id)
   end
 
   --- Waits for run `id` to finish in every worker; returns their reports.
