@@ -61,6 +61,22 @@ describe("the Redis store", function()
     assert.is_true(c.limiter:reserve() > 900)
   end)
 
+  it("shares the last rate-limit headers, and a pause the vendor asks for holds every client", function()
+    local a = kandji{ store = server.url, token = "kandji-test-token", rate_limit = { per_second = 40 } }
+    local b = kandji{ store = server.url, token = "kandji-test-token", rate_limit = { per_second = 40 } }
+    assert(a.limiter.store:call("flushdb"))
+    assert.is_nil(b.limiter:headers())
+    assert(a:get_user(ADA))
+    local seen = b.limiter:headers()
+    assert.equal("50", tostring(seen["x-ratelimit-limit-second"]))
+    sim.fault{ match = { vendor = "kandji" }, status = 429, headers = { ["Retry-After"] = "1" } }
+    local res, err = a:get_user(ADA)
+    assert.is_nil(res)
+    assert.equal(429, err.status)
+    local wait = b.limiter:reserve()
+    assert.is_true(wait > 800 and wait <= 1000, "b waits " .. wait .. " ms")
+  end)
+
   it("refuses malformed store options", function()
     assert.has_error(function() kandji{ store = "http://127.0.0.1:6379" } end,
       "userapi.kandji: store must be a redis:// URL or { redis = { ... } }")
