@@ -3,9 +3,10 @@
 #   make demo            start the simulator and run the demo workflow against it
 #   make test            install what is missing, build for both, run busted under both
 #   make memcheck        specs under valgrind and under an ASan/UBSan build
-#   make docs            check every public function has a doc comment, build the LDoc reference in doc/
+#   make docs            check every public function has a doc comment, build the LDoc reference in doc/, check its HTML
+#   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
-#   make fuzz            libFuzzer targets over the plain-C parsers (FUZZ_SECONDS each)
+#   make fuzz            libFuzzer targets over the plain-C parsers, Lua property fuzzers (FUZZ_SECONDS each)
 LUA       ?= lua5.4
 PKG        = $(if $(filter luajit,$(LUA)),luajit,lua5.4)
 BUILD      = build/$(LUA)
@@ -18,9 +19,13 @@ SRC        = $(wildcard csrc/*.c)
 HDR        = $(wildcard csrc/*.h)
 CORE       = $(BUILD)/userapi/core.so
 BUSTED     = $(LUA) /usr/bin/busted
+# the oldest libcurl the core builds against: csrc/transfer.h says the same to a build
+CURL_MIN   = 7.66.0
 DEB_DEPS   = lua5.4 liblua5.4-dev libcurl4-openssl-dev pkg-config \
              lua-cjson lua-busted lua-socket lua-sec lua-check luarocks valgrind clang openssl \
-             redis-server lua-redis lua-nginx-redis
+             lua-ldoc lua-discount redis-server lua-redis lua-nginx-redis lua-posix ansible-core \
+             lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
+# (the last line: spec/install_spec.lua installs with luarocks for every Lua the rockspec admits)
 # OpenResty's LuaJIT branch: what nginx's Lua module links, and our LuaJIT
 NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-core
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
@@ -43,15 +48,17 @@ deps:
 	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
 	    chmod +x /usr/sbin/policy-rc.d; guard=1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
-	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; \
+	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 	fi
+	@pkg-config --atleast-version=$(CURL_MIN) libcurl || { echo "userapi needs libcurl $(CURL_MIN) or newer;" \
+	  "pkg-config finds libcurl $$(pkg-config --modversion libcurl 2>/dev/null || echo none)" >&2; exit 1; }
+	@echo "libcurl $$(pkg-config --modversion libcurl) (userapi needs $(CURL_MIN) or newer)"
 
 test: deps prism
 	$(MAKE) lint
 	$(MAKE) all LUA=luajit    # nginx runs the LuaJIT build in both runs
 	$(MAKE) test-one LUA=lua5.4
 	$(MAKE) test-one LUA=luajit
-	$(MAKE) rock
 
 # Prism, the OpenAPI validator of the conformance specs (npm registry)
 prism: build/prism/node_modules/.bin/prism
@@ -60,6 +67,7 @@ build/prism/node_modules/.bin/prism:
 	mkdir -p build/prism && npm install --prefix build/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5 >/dev/null
 
 test-one: $(CORE)
+	@$(LUA) -e 'local c = require "userapi.core" print(("$(LUA): userapi core built against libcurl %s (running %s)"):format(c.curl_build_version, c.curl_version))'
 	$(BUSTED) --lua=$(LUA) spec
 
 demo: deps $(CORE)
@@ -74,21 +82,26 @@ examples: deps $(CORE)
 	sim/with-sim.sh $(LUA) examples/rotate_credentials.lua --sigfox "ada@example.com automation" --arthur "userapi automation"
 	sim/with-sim.sh $(LUA) examples/kandji_devices.lua
 
-# The reference: LDoc (Debian lua-ldoc, lua-markdown) reads config.ld and
-# writes doc/; first tools/doccheck.lua fails on any public function without
-# a doc comment (DOCCHECK_SKIP= directories to leave out).
+# The reference: LDoc (Debian lua-ldoc; lua-discount, the Markdown that
+# leaves profile_id alone) reads config.ld and writes doc/. tools/doccheck.lua
+# fails on any public function without a doc comment, then reads the HTML:
+# every operation there, no identifier cut by emphasis (DOCCHECK_SKIP=
+# directories to leave out of the source check).
 DOCCHECK_SKIP ?=
 docs:
-	@command -v ldoc >/dev/null && dpkg -s lua-markdown >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-ldoc lua-markdown >/dev/null; }
+	@command -v ldoc >/dev/null && dpkg -s lua-discount >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-ldoc lua-discount >/dev/null; }
 	lua5.4 tools/doccheck.lua $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
 	rm -rf doc && ldoc -q .
+	lua5.4 tools/doccheck.lua --html doc $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
 	@test -s doc/index.html && echo "docs: doc/index.html"
+	$(MAKE) -s all LUA=lua5.4 && lua5.4 bin/userapi man > doc/userapi.1
+	@test -s doc/userapi.1 && echo "docs: doc/userapi.1 (man -l doc/userapi.1)"
 
 sim:
 	lua5.4 sim/server.lua --port 8089
 
 lint:
-	luacheck -q lua spec examples bench sim tools bin/userapi
+	luacheck -q lua spec examples bench sim tools fuzz bin/userapi ansible/library/userapi_user ansible/library/userapi_info
 
 memcheck: deps
 	$(MAKE) clean-asan
@@ -120,6 +133,10 @@ fuzz:
 	    || { tail -n 40 build/fuzz/$$t.log; echo "fuzz: $$t failed (input saved as build/fuzz/$$t-*)"; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' build/fuzz/$$t.log | sed "s/^/fuzz: $$t /"; \
 	done
+	@# seeded property fuzzers of the Lua side (a failure prints its seed): CSV rows, redaction
+	$(MAKE) -s all LUA=lua5.4
+	lua5.4 fuzz/csv.lua $(FUZZ_SECONDS)
+	lua5.4 fuzz/redact.lua $(FUZZ_SECONDS)
 
 # userapi beside the peers a user would pick instead; see bench/run.lua
 bench: deps all
@@ -130,12 +147,11 @@ bench: deps all
 clean-asan:
 	rm -rf build/asan
 
-rock:
-	rm -rf build/rock build/rocksrc && mkdir -p build/rocksrc && cp -r csrc lua bin userapi-scm-1.rockspec build/rocksrc/
-	cd build/rocksrc && luarocks --lua-version=5.4 make --deps-mode=none --tree ../rock userapi-scm-1.rockspec CURL_INCDIR=/usr/include/$$(gcc -print-multiarch) CURL_LIBDIR=/usr/lib/$$(gcc -print-multiarch) >../rock.log 2>&1 || { cat ../rock.log; exit 1; }
-	LUA_PATH="build/rock/share/lua/5.4/?.lua;build/rock/share/lua/5.4/?/init.lua;;" LUA_CPATH="build/rock/lib/lua/5.4/?.so;;" \
-	  lua5.4 -e 'local u = require "userapi"; assert(require("userapi.core")._VERSION); print("rock ok: userapi " .. u._VERSION)'
-	build/rock/bin/userapi --version
+# plain `luarocks make` for every Lua the rockspec admits, into a throwaway
+# tree, as README "Install" says (also part of make test's Lua 5.4 run)
+rock: deps
+	$(MAKE) all LUA=lua5.4
+	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" lua5.4 /usr/bin/busted --lua=lua5.4 spec/install_spec.lua
 
 clean:
 	rm -rf build/lua5.4 build/luajit build/asan build/rock build/rocksrc build/fuzz

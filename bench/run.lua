@@ -101,6 +101,10 @@ local ok, err = pcall(function()
     results["S4-100k"][p[1]] = results.S4[p[1]]
     run(p[1], p[2], "S4", 1000000, 1)
   end
+  -- OpenResty: a client nginx worker driving this server (bench/openresty.lua)
+  io.stderr:write("OpenResty: one worker, userapi beside a hand-written cosocket GET\n")
+  results.openresty = dofile(ROOT .. "/bench/openresty.lua"){ root = ROOT, build = BUILD, base = BASE,
+    must = must, sh = sh, free_port = free_port }
 end)
 os.execute("kill " .. pid)
 if not ok then error(err) end
@@ -158,8 +162,20 @@ local notes = {
     :format(ideal, secs("S3@32", "userapi 5.4"), secs("S3@32", "userapi 5.4") / ideal,
             secs("S3@32", "python urllib3")),
 }
+local o = results.openresty
+if o and o.userapi and o.handmade then
+  local line = ("OpenResty (one worker, %d get_user + decode, best of 5): worker CPU %.1f µs per call through"
+    .. " userapi, %.1f µs through a hand-written cosocket GET (%.2fx)"):format(o.calls, o.userapi, o.handmade,
+    o.userapi / o.handmade)
+  if o.userapi_instructions then
+    line = line .. ("; instructions per call (callgrind) %.0fk and %.0fk (%.2fx)"):format(o.userapi_instructions / 1000,
+      o.handmade_instructions / 1000, o.userapi_instructions / o.handmade_instructions)
+  end
+  notes[#notes + 1] = line .. "."
+end
 local text = table.concat(lines, "\n") .. "\n\n" .. table.concat(notes, "\n") .. "\n"
 print(text)
 local out = io.open(BUILD .. "/results.md", "w")
 out:write(text)
 out:close()
+os.execute("lua5.4 " .. ROOT .. "/bench/walk.lua") -- issue 16.1: the walk that hides latency

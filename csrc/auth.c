@@ -26,6 +26,7 @@ int ua_auth_basic(ua_buf *b, const char *user, size_t un, const char *pass, size
   ua_buf pair;
   int rc;
   ua_buf_init(&pair, 0);
+  ua_buf_secret(&pair);
   rc = ua_buf_add(&pair, user, un) || ua_buf_addc(&pair, ':') || ua_buf_add(&pair, pass, pn) ||
        ua_buf_addstr(b, "Authorization: Basic ") ||
        base64(b, (const unsigned char *)pair.data, pair.len) || ua_buf_cstr(b);

@@ -7,21 +7,39 @@ void ua_buf_init(ua_buf *b, size_t limit) {
   b->data = NULL;
   b->len = b->cap = 0;
   b->limit = limit;
+  b->secret = 0;
 }
 
-void ua_buf_free(ua_buf *b) {
-  free(b->data);
-  ua_buf_init(b, b->limit);
-}
+void ua_buf_secret(ua_buf *b) { b->secret = 1; }
 
 void ua_wipe(void *p, size_t n) {
   volatile unsigned char *v = p;
   while (n--) *v++ = 0;
 }
 
+void ua_buf_free(ua_buf *b) {
+  if (b->secret && b->data) ua_wipe(b->data, b->cap);
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
 void ua_buf_free_secret(ua_buf *b) {
   if (b->data) ua_wipe(b->data, b->cap);
   ua_buf_free(b);
+}
+
+/* realloc may move the bytes and free the old block as it is: a secret is
+ * copied by hand and the old block wiped first. */
+static char *move_secret(ua_buf *b, size_t cap) {
+  char *p = malloc(cap);
+  if (!p) return NULL;
+  if (b->data) {
+    memcpy(p, b->data, b->len);
+    ua_wipe(b->data, b->cap);
+    free(b->data);
+  }
+  return p;
 }
 
 void ua_buf_reset(ua_buf *b) { b->len = 0; }
@@ -35,7 +53,7 @@ static int grow(ua_buf *b, size_t need) {
     if (cap > ((size_t)-1) / 2) return -1;
     cap *= 2;
   }
-  p = realloc(b->data, cap);
+  p = b->secret ? move_secret(b, cap) : realloc(b->data, cap);
   if (!p) return -1;
   b->data = p;
   b->cap = cap;

@@ -1,4 +1,6 @@
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "transfer.h"
 
@@ -6,27 +8,37 @@ void ua_transfer_init(ua_transfer *t) {
   memset(t, 0, sizeof *t);
   ua_buf_init(&t->url, 0);
   ua_buf_init(&t->reqbody, 0);
+  /* an API key in the query, a client secret in a token request's form. Not
+   * the response body: a token answer is handed to Lua as a string, a copy
+   * no C code can wipe, and wiping every large body would cost for nothing */
+  ua_buf_secret(&t->url);
+  ua_buf_secret(&t->reqbody);
   ua_buf_init(&t->body, 0);
   ua_buf_init(&t->head, 1 << 20);
 }
 
 /* Keeps a buffer's memory for the next request unless it grew large. */
-static void recycle(ua_buf *b, int secret) {
-  if (secret && b->data) ua_wipe(b->data, b->len);
+static void recycle(ua_buf *b) {
+  if (b->secret && b->data) ua_wipe(b->data, b->len);
   if (b->cap > (1u << 20)) ua_buf_free(b); else ua_buf_reset(b);
 }
 
 void ua_transfer_clear(ua_transfer *t) {
+  struct curl_slist *h;
+  /* the Authorization line is among them */
+  for (h = t->headers; h; h = h->next) ua_wipe(h->data, strlen(h->data));
   curl_slist_free_all(t->headers);
   t->headers = NULL;
-  /* the URL may carry an API key in its query */
-  recycle(&t->url, 1);
-  recycle(&t->reqbody, 0);
-  recycle(&t->body, 0);
-  recycle(&t->head, 0);
+  recycle(&t->url);
+  recycle(&t->reqbody);
+  recycle(&t->body);
+  recycle(&t->head);
   t->sink = NULL;
   t->sink_ctx = NULL;
-  t->too_large = t->sink_failed = 0;
+  t->too_large = t->sink_failed = t->abandoned = 0;
+  t->err_bytes = 0;
+  t->idle_ms = t->last_byte = 0;
+  t->idle_expired = 0;
   t->stream = t->paused = t->done = 0;
   t->head_done = 0;
   t->result = CURLE_OK;
@@ -35,32 +47,79 @@ void ua_transfer_clear(ua_transfer *t) {
 
 void ua_transfer_free(ua_transfer *t) {
   ua_transfer_clear(t);
-  ua_buf_free_secret(&t->url);
+  ua_buf_free(&t->url);
   ua_buf_free(&t->reqbody);
   ua_buf_free(&t->body);
   ua_buf_free(&t->head);
 }
 
+static int is_2xx(const ua_transfer *t) {
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  return status >= 200 && status < 300;
+}
+
+/* SIGPIPE. A write to a socket whose peer has gone raises SIGPIPE, which
+ * ends the process unless it is ignored or handled. The core never changes
+ * the host's disposition for good: a command must still die quietly when
+ * its stdout closes (`| head`). libcurl's own socket writes use MSG_NOSIGNAL,
+ * but a TLS library's may not (OpenSSL before curl's own BIO), nor a TLS
+ * shutdown at cleanup. libcurl can guard its calls itself (CURLOPT_NOSIGNAL
+ * off), but that costs six sigaction calls per request, each handle of a
+ * multi included, and lets a synchronous resolver time DNS out with SIGALRM,
+ * which would disturb hosts with timers of their own (nginx). So NOSIGNAL
+ * stays on, and the core guards each call that may write (perform, cleanup):
+ * one sigaction to read the disposition; only where it is the default (a
+ * command) is SIGPIPE ignored for the call and the default put back after.
+ * A host that ignores it (nginx, LuaSocket) or handles it keeps its own. In
+ * a threaded host another thread could see SIGPIPE ignored for that while. */
+void ua_sigpipe_ignore(ua_sigpipe *g) {
+  struct sigaction ign;
+  g->active = 0;
+  if (sigaction(SIGPIPE, NULL, &g->old) != 0) return;
+  if ((g->old.sa_flags & SA_SIGINFO) || g->old.sa_handler != SIG_DFL) return;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  g->active = sigaction(SIGPIPE, &ign, NULL) == 0;
+}
+
+void ua_sigpipe_restore(ua_sigpipe *g) {
+  if (g->active) sigaction(SIGPIPE, &g->old, NULL);
+}
+
+long ua_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   ua_transfer *t = ud;
   size_t len = size * n;
-  if (t->sink) {
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) {
-      if (t->sink(t->sink_ctx, p, len)) {
-        t->sink_failed = 1;
-        return 0;
-      }
-      return len;
+  if (t->idle_ms) t->last_byte = ua_now_ms();
+  if (t->sink && is_2xx(t)) {
+    if (t->sink(t->sink_ctx, p, len)) {
+      t->sink_failed = 1;
+      return 0;
     }
+    return len;
   }
   if (t->stream && t->body.len >= UA_STREAM_HWM) {
     t->paused = 1;
     return CURL_WRITEFUNC_PAUSE;
   }
+  /* a stream's reader keeps an error body whole (it is the message): it is
+   * capped like a buffered body, however fast the reader drains it */
+  if (t->stream && t->max_body && !is_2xx(t)) {
+    if (len > t->max_body - t->err_bytes) {
+      t->too_large = UA_TOO_LARGE_BODY;
+      return 0;
+    }
+    t->err_bytes += len;
+  }
   if (ua_buf_add(&t->body, p, len)) {
-    t->too_large = 1;
+    t->too_large = UA_TOO_LARGE_BODY;
     return 0;
   }
   return len;
@@ -69,6 +128,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   ua_transfer *t = ud;
   size_t len = size * n;
+  if (t->idle_ms) t->last_byte = ua_now_ms();
   /* a new status line (after 100 Continue or a proxy CONNECT) starts over */
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     ua_buf_reset(&t->head);
@@ -78,10 +138,22 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   if (t->head_done) return len;
   if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) t->head_done = 1;
   if (ua_buf_add(&t->head, p, len)) {
-    t->too_large = 1;
+    t->too_large = UA_TOO_LARGE_HEAD;
     return 0;
   }
   return len;
+}
+
+/* Ends a transfer on which no byte came for idle_ms. curl's LOW_SPEED_*
+ * options average the rate over several seconds (the request's own upload
+ * counts), so they cannot say "nothing for 1 s". curl calls this at least
+ * once a second while a transfer waits, and more often while bytes flow. A
+ * stream paused for its reader is waiting on us, not on the server. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  ua_transfer *t = ud;
+  if (t->paused || ua_now_ms() - t->last_byte < t->idle_ms) return 0;
+  t->idle_expired = 1;
+  return 1;
 }
 
 /* Options that stay the same for every request of a handle: set once, as a
@@ -92,49 +164,59 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   curl_easy_reset(e);
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
   SET(CURLOPT_SHARE, share);
-  /* signals would interrupt the host program (nginx, a playbook runner) */
+  /* no signals from libcurl (SIGALRM for DNS); SIGPIPE: see ua_sigpipe_ignore */
   SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_MAXCONNECTS, 64L);
   SET(CURLOPT_TCP_NODELAY, 1L);
   SET(CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
   SET(CURLOPT_ERRORBUFFER, t->errbuf);
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, t);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, t);
+  SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+  SET(CURLOPT_XFERINFODATA, t);
   SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   SET(CURLOPT_SSL_VERIFYPEER, (long)o->verify_tls);
   SET(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
   if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
+  /* the client's proxy serves every host: no_proxy in the environment must
+   * not send a call around it */
   if (o->proxy) SET(CURLOPT_PROXY, o->proxy);
+  if (o->proxy) SET(CURLOPT_NOPROXY, "");
   if (rc == CURLE_OK) t->configured = 1;
   return rc;
 }
 
-CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const char *method,
-                             int has_body, long timeout_ms) {
+CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const ua_req *r) {
   CURL *e = t->easy;
   CURLcode rc = t->configured ? CURLE_OK : configure(t, o, share);
+  const char *method = r->method;
   int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
   int post = strcmp(method, "POST") == 0, sends_length = ua_sends_length(method);
-  /* a stream is bounded by the reader, not by a total */
+  long idle_ms = r->idle_timeout_ms > 0 ? r->idle_timeout_ms : o->idle_timeout_ms;
+  /* a stream's 2xx body is bounded by its reader, its error body by on_body */
   t->body.limit = t->stream ? 0 : o->max_body;
+  t->max_body = o->max_body;
   SET(CURLOPT_URL, t->url.data);
   SET(CURLOPT_HTTPHEADER, t->headers);
-  if (timeout_ms <= 0) timeout_ms = o->timeout_ms;
-  /* a stream waits on its reader: a total timeout would count the pauses, so
-   * it fails only when nothing at all arrives for timeout_ms */
-  SET(CURLOPT_TIMEOUT_MS, t->stream ? 0L : timeout_ms);
-  SET(CURLOPT_LOW_SPEED_LIMIT, t->stream ? 1L : 0L);
-  SET(CURLOPT_LOW_SPEED_TIME, t->stream ? (timeout_ms + 999) / 1000 : 0L);
+  /* one deadline for the whole exchange, a stream's or a sink's included */
+  SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : o->timeout_ms);
+  t->idle_ms = idle_ms > 0 ? idle_ms : 0;
+  t->last_byte = ua_now_ms();
+  SET(CURLOPT_NOPROGRESS, t->idle_ms ? 0L : 1L);
   /* a sink or a stream is bounded by its reader, not by a total size */
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(o->max_body && !t->stream && !t->sink ? o->max_body : 0));
   /* HTTPGET also undoes the POST and NOBODY of an earlier request */
   SET(CURLOPT_HTTPGET, 1L);
   SET(CURLOPT_NOBODY, head ? 1L : 0L);
   SET(CURLOPT_CUSTOMREQUEST, (get || head || post) ? NULL : method);
-  if (has_body || sends_length) {
+  if (r->has_body || sends_length) {
     /* a bodiless POST, PUT or PATCH still says Content-Length: 0, as servers expect */
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
     SET(CURLOPT_POSTFIELDS, t->reqbody.len ? t->reqbody.data : "");
@@ -145,7 +227,8 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
 
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
   if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) return "too_large";
-  if (t->sink_failed) return "aborted";
+  if (t->idle_expired) return "timeout";
+  if (t->sink_failed || t->abandoned) return "aborted";
   switch (rc) {
   case CURLE_OPERATION_TIMEDOUT: return "timeout";
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -171,7 +254,9 @@ const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
     return "url";
   }
   case CURLE_URL_MALFORMAT: return "url";
-  case CURLE_OUT_OF_MEMORY: return "memory";
+  case CURLE_OUT_OF_MEMORY:
+    /* curl caps a header line (100 kB) and says "out of memory" past it */
+    return t->head.len > 0 && !t->head_done ? "too_large" : "memory";
   default: return "curl";
   }
 }

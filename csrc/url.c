@@ -1,3 +1,6 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "url.h"
@@ -31,10 +34,31 @@ int ua_query_add(ua_buf *b, const char *k, size_t kn, const char *v, size_t vn) 
   return ua_escape(b, v, vn);
 }
 
+int ua_format_number(char *out, double v) {
+  int prec, n = 0;
+  size_t i;
+  if (!isfinite(v)) return -1;
+  /* 17 significant digits always round-trip; most numbers need fewer */
+  for (prec = 1; prec <= 17; prec++) {
+    n = snprintf(out, UA_NUMBER_MAX, "%.*g", prec, v);
+    if (strtod(out, NULL) == v) break;
+  }
+  for (i = 0; i < (size_t)n; i++) /* a locale's decimal comma */
+    if (out[i] != '-' && out[i] != '+' && out[i] != 'e' && (out[i] < '0' || out[i] > '9')) out[i] = '.';
+  return n;
+}
+
 int ua_has_crlf(const char *s, size_t n) {
   size_t i;
   for (i = 0; i < n; i++)
     if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+int ua_has_control(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return 1;
   return 0;
 }
 

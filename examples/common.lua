@@ -11,7 +11,7 @@
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local root = here .. "/.."
 do
-  local f = io.open(root .. "/lua/userapi/cli.lua")
+  local f = io.open(root .. "/lua/userapi/init.lua")
   if f then
     f:close()
     local build = root .. "/build/" .. (jit and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+")))
@@ -21,9 +21,12 @@ do
 end
 
 local userapi = require "userapi"
-local cli = require "userapi.cli"
+local config = require "userapi.config"
+local format = require "userapi.format"
+local record = require "userapi.transport.record"
 
-local M = { userapi = userapi, cli = cli }
+-- config and format: what the userapi command reads credentials and writes output with
+local M = { userapi = userapi, config = config, format = format }
 
 --- The simulator's URL, or nil against real tenants.
 M.sim = os.getenv("USERAPI_SIM_URL")
@@ -47,7 +50,7 @@ function M.options(vendor)
     for k, v in pairs(SIM[vendor][2]) do o[k] = v end
     return o
   end
-  local ok, opts = pcall(cli.options, vendor)
+  local ok, opts = pcall(config.options, vendor)
   if not ok then return nil, type(opts) == "table" and opts.message or tostring(opts) end
   return opts
 end
@@ -60,7 +63,7 @@ function M.client(vendor, extra)
   local ok, c = pcall(userapi[vendor], opts)
   if not ok then
     local names = {}
-    for _, pair in ipairs(cli.ENV[vendor]) do names[#names + 1] = pair[2] end
+    for _, pair in ipairs(config.env(vendor)) do names[#names + 1] = pair[2] end
     return nil, tostring(c):gsub("^userapi%.[%w_]+: ", "") .. " (set " .. table.concat(names, ", ") .. ")"
   end
   return c
@@ -117,45 +120,19 @@ function M.usage(msg)
   os.exit(2)
 end
 
-local function lower(s) return type(s) == "string" and s:lower() or "" end
-M.lower = lower
-
--- Sigfox API users have no email: ours are named after their owner
--- ("ada@example.com automation").
-local function sigfox_owner(name)
-  return lower(name):match("^(%S+@%S+)")
-end
-M.sigfox_owner = sigfox_owner
-
--- How to find a person's accounts in each vendor: the walk's parameters and
--- whether a record is theirs; returns id, label.
-M.FIND = {
-  opendatasoft = { params = function(email) return { search = email } end,
-    match = function(u, email) return lower(u.email) == email and u.username end },
-  arthur = { params = function(email) return { search = email } end,
-    match = function(u, email) return lower(u.email) == email and u.id end },
-  kandji = { params = function(email) return { email = email } end,
-    match = function(u, email) return lower(u.email) == email and u.id end },
-  sigfox = { params = function() return nil end,
-    match = function(u, email) return sigfox_owner(u.name) == email and u.id end },
-}
-
---- Every account of the person with this email in one vendor: an array of
--- `{ vendor, id, record }` (every page walked); raises the vendor's error.
-function M.find(vendor, client, email)
-  email = lower(email)
-  local how, found = M.FIND[vendor], {}
-  for u in client:each_user(how.params(email)) do
-    local id = how.match(u, email)
-    if id then found[#found + 1] = { vendor = vendor, id = id, record = u } end
-  end
-  return found
-end
+-- A person's accounts (find, onboard, offboard, every account as one record
+-- shape) are userapi.directory's: see onboard.lua, offboard.lua, audit_export.lua.
 
 --- The request line of a call as it would be sent: "METHOD URL".
+-- A twin of the client on the recording transport makes the call: the line
+-- carries what the real transport would add (an API key in the query).
 function M.request_line(client, opname, ...)
-  local req = client:build(opname, ...)
-  return (cli.describe_request(client, req):match("^[^\n]*"))
+  local sent, opts = {}, {}
+  for k, v in pairs(client.opts) do opts[k] = v end
+  opts.transport, opts.rate_limit, opts.on_request = record.module(sent), false, nil
+  local twin = userapi[client.vendor.name](opts)
+  twin[opname](twin, ...)
+  return (record.describe(sent[1], client.secrets):match("^[^\n]*"))
 end
 
 --- Where the run goes, for the first line of output.

@@ -10,7 +10,7 @@
 -- failed (or --check found someone), 2 usage or missing credentials.
 package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
 local common = require "common"
-local cli = common.cli
+local cli = common.format
 
 local opts, pos = common.args(arg, { format = "value", check = true })
 local fmt = opts.format or "table"

@@ -1,6 +1,7 @@
 -- Offboard a person everywhere by email: find every account they hold in
 -- Opendatasoft, Arthur, Kandji and Sigfox (API users named after them), show
--- what would be deleted, then delete it.
+-- what would be deleted, then delete it. The work is userapi.directory's
+-- offboard (each vendor's ensure_absent); this script prints it.
 --
 --   lua5.4 examples/offboard.lua EMAIL --dry-run   what would be deleted; nothing is
 --   lua5.4 examples/offboard.lua EMAIL             delete, then check again
@@ -19,35 +20,30 @@ if not email or #pos > 1 or not email:find("@", 1, true) then
   common.usage("usage: offboard.lua EMAIL [--dry-run]")
 end
 
--- how each vendor deletes an account
-local DELETE = { opendatasoft = "delete_user", arthur = "delete_user", kandji = "delete_user",
-                 sigfox = "delete_api_user" }
-
 local clients, missing = common.some_clients()
+local dir = common.userapi.directory(clients)
 print(("Offboarding %s on %s%s"):format(email, common.where(), opts["dry-run"] and " (dry run)" or ""))
 
--- 1. every account of the person, vendor by vendor
-local accounts, failures = {}, 0
+local function line(v, text) print(("  %-13s %s"):format(v, text)) end
+
+-- 1. every account of the person: the plan (reads only)
+local plan, unreadable = dir:offboard(email, { check = true })
+local failures, planned = 0, 0
 print("\nAccounts found:")
 for _, v in ipairs(common.VENDORS) do
-  local client = clients[v]
-  if not client then
+  local p = plan[v]
+  if missing[v] then
     failures = failures + 1
-    print(("  %-13s skipped: %s"):format(v, missing[v]))
+    line(v, "skipped: " .. missing[v])
+  elseif not p then
+    failures = failures + 1
+    line(v, "cannot search: " .. tostring(unreadable[v]))
+  elseif #p.removed == 0 then
+    line(v, "none")
   else
-    local ok, found = pcall(common.find, v, client, email)
-    if not ok then
-      failures = failures + 1
-      print(("  %-13s cannot search: %s"):format(v, tostring(found)))
-    elseif #found == 0 then
-      print(("  %-13s none"):format(v))
-    else
-      for _, a in ipairs(found) do
-        accounts[#accounts + 1] = a
-        local r = a.record
-        local label = r.name or r.display_name or ((r.first_name or "") .. " " .. (r.last_name or ""))
-        print(("  %-13s %s  %s"):format(v, a.id, tostring(label)))
-      end
+    for _, a in ipairs(p.removed) do
+      planned = planned + 1
+      line(v, a.id .. "  " .. tostring(a.name))
     end
   end
 end
@@ -55,38 +51,40 @@ end
 -- 2. the dry run: the requests that would be sent
 if opts["dry-run"] then
   print("\nWould delete:")
-  for _, a in ipairs(accounts) do
-    print(("  %-13s %s"):format(a.vendor, common.request_line(clients[a.vendor], DELETE[a.vendor], a.id)))
+  for _, v in ipairs(dir.vendors) do
+    for _, a in ipairs(plan[v] and plan[v].removed or {}) do
+      line(v, common.request_line(clients[v], clients[v].vendor.people.delete.op, a.id))
+    end
   end
-  print(("\nDry run: %d account(s) would be deleted, nothing was sent."):format(#accounts))
+  print(("\nDry run: %d account(s) would be deleted, nothing was sent."):format(planned))
   os.exit(failures > 0 and 1 or 0)
 end
 
 -- 3. delete, then check that they are gone
 print("\nDeleting:")
-for _, a in ipairs(accounts) do
-  local client = clients[a.vendor]
-  local ok, err = client[DELETE[a.vendor]](client, a.id)
-  if ok then
-    print(("  %-13s deleted %s"):format(a.vendor, a.id))
-  else
+local done, refused = dir:offboard(email)
+for _, v in ipairs(dir.vendors) do
+  if done[v] then
+    for _, a in ipairs(done[v].removed) do line(v, "deleted " .. a.id) end
+  elseif plan[v] then
     failures = failures + 1
-    print(("  %-13s NOT deleted %s: %s"):format(a.vendor, a.id, tostring(err)))
+    local ids = {}
+    for i, a in ipairs(plan[v].removed) do ids[i] = a.id end
+    line(v, ("NOT deleted %s: %s"):format(table.concat(ids, ", "), tostring(refused[v])))
   end
 end
 
 print("\nCheck:")
-local left = 0
-for _, v in ipairs(common.VENDORS) do
-  if clients[v] then
-    local ok, found = pcall(common.find, v, clients[v], email)
-    local n = ok and #found or 0
-    left = left + n
-    print(("  %-13s %s"):format(v, not ok and ("cannot search: " .. tostring(found))
-      or n == 0 and "gone" or (n .. " account(s) left")))
-  end
+local found, failed = dir:find(email)
+local left = {}
+for _, a in ipairs(found) do left[a.vendor] = (left[a.vendor] or 0) + 1 end
+local total = #found
+for _, v in ipairs(dir.vendors) do
+  local n = left[v] or 0
+  line(v, failed and failed[v] and ("cannot search: " .. tostring(failed[v]))
+    or n == 0 and "gone" or (n .. " account(s) left"))
 end
 if failures > 0 then
   print(("\n%d problem(s) need a human: see the vendor's message above."):format(failures))
 end
-os.exit((failures > 0 or left > 0) and 1 or 0)
+os.exit((failures > 0 or total > 0) and 1 or 0)

@@ -1,11 +1,13 @@
--- Onboard a person in all four vendors, skipping what they already have:
---   Opendatasoft  invite_users (an invitation email; first and last name set)
---   Arthur        post_organization_user_invite (an invitation to the organization)
+-- Onboard a person in all four vendors; what they already have is left as
+-- it is (a pending invitation counts), so running it twice changes nothing.
+-- The work is userapi.directory's onboard (each vendor's ensure_user):
+--   Opendatasoft  an invitation email (invite_users), first and last name set
+--   Arthur        an invitation to the organization (post_organization_user_invite)
 --   Kandji        users come from the directory integration (Office 365, Google
 --                 Workspace...): the API cannot create them, so this checks
 --                 that the person has been synced
---   Sigfox        create_api_user: an API user for their automation, named
---                 "EMAIL automation", in a group with a profile
+--   Sigfox        an API user for their automation, named "EMAIL automation",
+--                 in a group with a profile (create_api_user)
 --
 --   lua5.4 examples/onboard.lua EMAIL FIRST LAST [--dry-run]
 --       [--sigfox-group ID] [--sigfox-profile ID] [--sigfox-timezone TZ]
@@ -34,70 +36,62 @@ local function setting(flag, env, sim_default)
 end
 local sigfox_group = setting("sigfox-group", "USERAPI_SIGFOX_GROUP_ID", "5e1f2a3b4c5d6e7f8a9b0c1d")
 local sigfox_profile = setting("sigfox-profile", "USERAPI_SIGFOX_PROFILE_ID", "5138e7dfa2f1fffaf25fd40a")
-local sigfox_tz = opts["sigfox-timezone"] or "UTC"
 
 local clients, missing = common.some_clients()
 local dry = opts["dry-run"]
 print(("Onboarding %s %s <%s> on %s%s"):format(first, last, email, common.where(), dry and " (dry run)" or ""))
 
--- What each vendor does: returns a line for the report and "done",
--- "pending" or nil (failed). In a dry run, `send` returns the request line.
-local function send(client, opname, ...)
-  if dry then return common.request_line(client, opname, ...) end
-  return client[opname](client, ...)
+local person = { email = email, first_name = first, last_name = last }
+if sigfox_group and sigfox_profile then
+  -- the timezone only when asked: an existing API user keeps its own
+  person.sigfox = { group_id = sigfox_group, profile_ids = { sigfox_profile },
+                    timezone = opts["sigfox-timezone"] }
 end
+local results, failed = common.userapi.directory(clients):onboard(person, { check = dry })
 
-local STEPS = {
-  opendatasoft = function(c)
-    local res, err = send(c, "invite_users", { { email = email, first_name = first, last_name = last } })
-    if not res then return tostring(err) end
-    if dry then return "would invite: " .. res, "done" end
-    local item = res["0"]
-    if type(item) ~= "table" or item.status_code ~= "success" then
-      local e = type(item) == "table" and item.error or {}
-      return "invitation refused: " .. tostring(e.message or e.error_code or "no result")
-    end
-    return "invited as " .. tostring(item.data and item.data.username), "done"
+-- What a result says, and whether the vendor is done (nil: needs attention).
+local SAID = {
+  invited = function(r, v)
+    if v == "opendatasoft" then return "invited as " .. tostring(r.after.id) end
+    return "invited to the organization"
   end,
-  -- an invitation is not a user yet: a second run invites again
-  arthur = function(c)
-    local res, err = send(c, "post_organization_user_invite", { email = email })
-    if not res then return tostring(err) end
-    return dry and ("would invite: " .. res) or "invited to the organization", "done"
+  created = function(r, v)
+    if v == "sigfox" then return "API user created: " .. tostring(r.after.id) end
+    return "created: " .. tostring(r.after.id)
   end,
-  kandji = function()
-    -- nothing to create: the search found no one yet
-    return "pending: Kandji users come from the directory integration; "
-      .. "the person appears at its next sync", "pending"
+  updated = function(r)
+    local fields = {}
+    for k in pairs(r.diff) do fields[#fields + 1] = k end
+    table.sort(fields)
+    return "updated: " .. table.concat(fields, ", ")
   end,
-  sigfox = function(c)
-    if not (sigfox_group and sigfox_profile) then
-      return "skipped: set USERAPI_SIGFOX_GROUP_ID and USERAPI_SIGFOX_PROFILE_ID (or --sigfox-group, --sigfox-profile)"
-    end
-    local res, err = send(c, "create_api_user", { groupId = sigfox_group, name = email .. " automation",
-      timezone = sigfox_tz, profileIds = { sigfox_profile } })
-    if not res then return tostring(err) end
-    return dry and ("would create an API user: " .. res) or ("API user created: " .. tostring(res.id)), "done"
+  none = function(r)
+    if r.before and r.before.pending and not r.before.id then return "already invited (pending)" end
+    return "already there: " .. tostring(r.before.id) .. (r.before.pending and " (invitation pending)" or "")
   end,
 }
 
+local function report(v)
+  if missing[v] then return "skipped: " .. missing[v] end
+  local r, err = results[v], failed and failed[v]
+  if r then
+    if dry and r.changed then return "would be " .. r.action .. " (nothing sent)", true end
+    return SAID[r.action](r, v), true
+  end
+  if err.kind == "unsupported" and v == "kandji" then
+    return "pending: Kandji users come from the directory integration; "
+      .. "the person appears at its next sync", true
+  end
+  if err.kind == "unsupported" and v == "sigfox" then
+    return "skipped: set USERAPI_SIGFOX_GROUP_ID and USERAPI_SIGFOX_PROFILE_ID (or --sigfox-group, --sigfox-profile)"
+  end
+  return tostring(err)
+end
+
 local failures = 0
 for _, v in ipairs(common.VENDORS) do
-  local client = clients[v]
-  local line, state
-  if not client then
-    line = "skipped: " .. missing[v]
-  else
-    local searched, found = pcall(common.find, v, client, email)
-    if not searched then
-      line = "cannot search: " .. tostring(found)
-    elseif #found > 0 then
-      line, state = "already there: " .. found[1].id, "done"
-    else
-      line, state = STEPS[v](client)
-    end
-  end
-  if not state then failures = failures + 1 end
+  local line, ok = report(v)
+  if not ok then failures = failures + 1 end
   print(("  %-13s %s"):format(v, line))
 end
 if failures > 0 then print(("\n%d vendor(s) need attention."):format(failures)) end

@@ -14,7 +14,7 @@
 -- Exit code: 0 rotated and verified, 1 a vendor failed, 2 usage or missing credentials.
 package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
 local common = require "common"
-local cli = common.cli
+local cli = common.format
 
 local opts, pos = common.args(arg, { sigfox = "value", arthur = "value", ["dry-run"] = true })
 if #pos > 0 or not (opts.sigfox or opts.arthur) then

@@ -6,7 +6,14 @@
  *           exactly when the prefix holds a '?', and both halves decode back;
  *   limit:  a bounded buffer never grows past its limit, and a failed append
  *           leaves what was there;
- *   checks: ua_has_crlf and ua_has_ctl agree with a byte-by-byte reading. */
+ *   checks: ua_has_crlf, ua_has_control and ua_has_ctl agree with a
+ *           byte-by-byte reading, each refusing all the previous one does;
+ *   number: ua_format_number refuses NaN and the infinities, and writes any
+ *           other double in at most 24 bytes of [0-9.e+-] that read back as
+ *           the same double (the first 8 input bytes, as a double);
+ *   secret: a buffer marked secret (grown by copy and wipe, not realloc)
+ *           holds exactly what was appended. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -113,16 +120,49 @@ static void check_limit(const uint8_t *data, size_t size) {
 }
 
 static void check_scans(const uint8_t *data, size_t size) {
-  int crlf = 0, ctl = 0;
+  int crlf = 0, control = 0, ctl = 0;
   size_t i;
   for (i = 0; i < size; i++) {
     if (data[i] == '\r' || data[i] == '\n' || data[i] == '\0') crlf = 1;
+    if (data[i] < 0x20 || data[i] == 0x7f) control = 1;
     if (data[i] <= 0x20 || data[i] == 0x7f) ctl = 1;
   }
   CHECK(ua_has_crlf((const char *)data, size) == crlf);
+  CHECK(ua_has_control((const char *)data, size) == control);
   CHECK(ua_has_ctl((const char *)data, size) == ctl);
-  /* what ua_has_ctl refuses includes all ua_has_crlf refuses */
-  CHECK(!crlf || ctl);
+  /* each check refuses all that the narrower one does */
+  CHECK(!crlf || control);
+  CHECK(!control || ctl);
+}
+
+static void check_number(const uint8_t *data, size_t size) {
+  char out[UA_NUMBER_MAX];
+  double v;
+  int n, i;
+  if (size < sizeof v) return;
+  memcpy(&v, data, sizeof v);
+  n = ua_format_number(out, v);
+  if (!isfinite(v)) {
+    CHECK(n == -1);
+    return;
+  }
+  CHECK(n > 0 && n <= 24);
+  for (i = 0; i < n; i++) CHECK(strchr("0123456789.e+-", out[i]) != NULL);
+  CHECK(out[n] == '\0');
+  CHECK(strtod(out, NULL) == v);
+}
+
+static void check_secret(const uint8_t *data, size_t size) {
+  ua_buf b;
+  size_t i, step = size ? (size_t)data[0] % 7 + 1 : 1;
+  ua_buf_init(&b, 0);
+  ua_buf_secret(&b);
+  for (i = 0; i < size; i += step)
+    CHECK(ua_buf_add(&b, data + i, i + step <= size ? step : size - i) == 0);
+  CHECK(b.len == size);
+  CHECK(size == 0 || memcmp(b.data, data, size) == 0);
+  ua_buf_free(&b);
+  CHECK(b.data == NULL && b.len == 0 && b.secret);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -130,5 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_query(data, size);
   check_limit(data, size);
   check_scans(data, size);
+  check_number(data, size);
+  check_secret(data, size);
   return 0;
 }

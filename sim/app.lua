@@ -1,15 +1,15 @@
 -- Request dispatch: /_sim/* to the control API, vendor prefixes to the vendor
 -- modules (routing, auth, faults, applied-op counting, recording).
-local json = require "json"
-local util = require "util"
-local control = require "control"
+local json = require "sim.json"
+local util = require "sim.util"
+local control = require "sim.control"
 
 local A = {}
 local vendors = {
-  require "vendors.ods",
-  require "vendors.arthur",
-  require "vendors.kandji",
-  (require "vendors.sigfox"),
+  require "sim.vendors.ods",
+  require "sim.vendors.arthur",
+  require "sim.vendors.kandji",
+  (require "sim.vendors.sigfox"),
 }
 A.vendors = vendors
 control.init(vendors)

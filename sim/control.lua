@@ -1,8 +1,8 @@
 -- Simulator-wide state (config, faults, recorded requests) and the /_sim/
 -- control API (no auth).
-local json = require "json"
-local util = require "util"
-local http = require "http"
+local json = require "sim.json"
+local util = require "sim.util"
+local http = require "sim.http"
 
 local C = {}
 

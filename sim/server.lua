@@ -2,10 +2,12 @@
 -- usage: lua5.4 sim/server.lua [--host 127.0.0.1] [--port 0] [--port-file FILE] [--watch-pid PID]
 -- --watch-pid: exit when that process is gone, so a crashed test run never
 -- leaves a simulator behind.
+-- the simulator's modules live under sim. (sim.http, sim.json, ...), found
+-- from the repository root: bare names would shadow real modules
 local dir = (arg and arg[0] or ""):match("^(.*)[/\\][^/\\]*$") or "."
-package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
+package.path = dir .. "/../?.lua;" .. package.path
 
-local http = require "http"
+local http = require "sim.http"
 
 local opts = { host = "127.0.0.1", port = 0 }
 local i = 1
@@ -27,7 +29,7 @@ if opts.host ~= "127.0.0.1" and opts.host ~= "localhost" and not opts.host:match
 end
 if not opts.port then io.stderr:write("--port needs a number\n"); os.exit(2) end
 
-local app = require "app"
+local app = require "sim.app"
 
 http.serve {
   host = opts.host, port = opts.port, handler = app.handle,

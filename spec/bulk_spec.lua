@@ -70,13 +70,13 @@ describe("bulk", function()
     local ids = kandji_ids(6)
     sim.fault{ match = { vendor = "kandji", method = "DELETE" }, status = 429,
                headers = { ["Retry-After"] = "1" }, body = '{"message":"API rate limit exceeded"}' }
-    local t0 = core.now()
-    local res = client("kandji", { retries = { max = 2, base_ms = 10 } }):bulk("delete_user", ids, { concurrency = 3 })
-    local ms = core.now() - t0
+    local clock = sim.clock()
+    local res = client("kandji", { retries = { max = 2, base_ms = 10 }, clock = clock })
+      :bulk("delete_user", ids, { concurrency = 3 })
     assert.equal(6, res.ok)
     assert.equal(1, res.throttled)
     assert.equal(1, res.retried)
-    assert.is_true(ms >= 950, "waited only " .. ms .. " ms")
+    assert.equal(1000, clock.total())
     assert.equal(6, sim.state("kandji").applied.delete_user)
     assert.equal(7, #sim.requests())
   end)
@@ -102,12 +102,25 @@ describe("bulk", function()
     assert.same({ 100, 100, 50 }, sizes)
     assert.equal("bulk001@example.org", json.decode(reqs[1].body)[1].email)
     assert.equal("bulk250@example.org", json.decode(reqs[3].body)[50].email)
-    local n = 0
-    for _ in pairs(res) do n = n + 1 end
-    assert.equal(250, n)
-    assert.equal("success", res["0"].status_code)
-    assert.equal("bulk250@example.org", res["249"].data.email)
-    assert.equal("success", res["249"].status_code)
+    assert.same({ 249, 1, 250 }, { res.ok, res.failed, #res })
+    assert.equal("bulk001@example.org", res[1].value.email)
+    assert.equal("bulk250@example.org", res[250].value.email)
+    assert.is_false(res[120].ok)
+    assert.equal(120, res[120].err.item)
+    assert.equal("opendatasoft invite_users: item 120: Invalid input; email: A user with this email address "
+                 .. "already exists.", tostring(res[120].err))
+  end)
+
+  it("fails each item of a chunk that fails as a whole with that chunk's error", function()
+    local users = {}
+    for i = 1, 150 do users[i] = { email = ("chunk%03d@example.org"):format(i) } end
+    sim.fault{ match = { vendor = "ods", op = "invite_users" }, status = 500, times = 1 }
+    local res = assert(client("opendatasoft"):invite_users(users))
+    assert.same({ 50, 100 }, { res.ok, res.failed })
+    assert.equal(500, res[1].err.status)
+    assert.equal(res[1].err, res[100].err)   -- the request's error: no item of its own
+    assert.is_nil(res[100].err.item)
+    assert.is_true(res[101].ok)
   end)
 end)
 

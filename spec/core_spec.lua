@@ -86,7 +86,7 @@ describe("userapi.core", function()
       assert.is_nil(ok)
       assert.equal("timeout", err.kind)
       assert.equal(28, err.code)
-      assert.matches("^timeout: ", tostring(err))
+      assert.matches("timeout %(.+%)$", tostring(err))
       assert.is_true(core.now() - t0 < 1400)
       -- the per-request timeout wins over the session's
       sim.fault{ match = { path = "/kandji/api/v1/users" }, delay_ms = 300 }
@@ -263,6 +263,47 @@ describe("userapi.core", function()
     end)
   end)
 
+  describe("errors", function()
+    -- a fresh Lua state, as each luaopen reads userapi.errors once; `preload`
+    -- stands in for that module. Prints what the script returns.
+    local function fresh(preload, script)
+      local lua = jit and "luajit" or "lua5.4"
+      local cpath = package.cpath:match("[^;]*build/[^;]*") or ""
+      local code = ("package.cpath = %q .. ';' .. package.cpath\n%s\n%s"):format(cpath, preload, script)
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write(code)
+      f:close()
+      local p = io.popen(lua .. " " .. path .. " 2>&1")
+      local out = p:read("*a")
+      p:close()
+      os.remove(path)
+      return (out:gsub("%s+$", ""))
+    end
+    local FAIL = [[
+      local core = require "userapi.core"
+      MT = MT or debug.getregistry()["userapi.core.error"] -- the fallback
+      local ok, err = core.session():request{ method = "GET", url = "http://127.0.0.1:1/" }
+      print(ok == nil and getmetatable(err) == MT, err.kind, tostring(err))
+    ]]
+
+    it("gives its error tables the metatable of userapi.errors, the one error type", function()
+      local out = fresh([[MT = { __tostring = function(e) return "one type: " .. e.kind end }
+        package.preload["userapi.errors"] = function() return { mt = MT } end]], FAIL)
+      assert.equal("true\tconnect\tone type: connect", out)
+    end)
+
+    it("falls back to a metatable of its own when userapi.errors cannot be loaded", function()
+      for _, preload in ipairs({
+        [[package.preload["userapi.errors"] = function() error("broken") end]],
+        [[package.preload["userapi.errors"] = function() return { new = print } end]],
+      }) do
+        local out = fresh(preload, FAIL)
+        assert.matches("^true\tconnect\tconnect %(.+%)$", out)
+      end
+    end)
+  end)
+
   describe("argument checks", function()
     it("raises clear errors for wrong types, without crashing", function()
       local s = core.session()
@@ -356,6 +397,35 @@ describe("userapi.core", function()
       repeat r = m:wait(1000)[1] until r
       assert.equal(id, r.id)
       assert.equal("connect", r.err.kind)
+    end)
+  end)
+  describe("operating-system helpers", function()
+    it("fsyncs an open file, refuses a closed one", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("journal line\n")
+      assert.is_true(core.fsync(f))
+      f:close()
+      assert.has_error(function() core.fsync(f) end)
+      assert.equal("journal line\n", assert(io.open(path)):read("a"))
+      os.remove(path)
+    end)
+
+    it("reads a file's permission bits and owner, nil and the reason for a missing one", function()
+      local path = os.tmpname()
+      os.execute("chmod 640 " .. path)
+      local st = assert(core.stat(path))
+      assert.same({ mode = tonumber("640", 8), uid = core.getuid() }, st)
+      os.remove(path)
+      local none, err = core.stat(path)
+      assert.is_nil(none)
+      assert.matches("No such file", err)
+    end)
+
+    it("tells a terminal from a file", function()
+      local f = io.tmpfile()
+      assert.is_false(core.isatty(f))
+      f:close()
     end)
   end)
 end)

@@ -29,14 +29,19 @@ function helper.only_request()
   return all[1]
 end
 
-local function start()
-  local dir = sh("mktemp -d /tmp/userapi-sim.XXXXXX")
-  local root = debug.getinfo(1, "S").source:match("^@(.*)/spec/helper%.lua$") or "."
+helper.root = debug.getinfo(1, "S").source:match("^@(.*)/spec/helper%.lua$") or "."
+
+--- Starts a Lua 5.4 server script on a free loopback port and waits for it.
+-- The script takes `--port-file FILE --watch-pid PID` (writes its port to
+-- FILE, exits when PID is gone). Stopped by its pid when the spec run ends
+-- (or earlier with `stop()`).
+-- @treturn table `url` (`http://127.0.0.1:PORT`), `pid`, `dir` (its temp dir), `stop()`
+function helper.spawn(script)
+  local dir = sh("mktemp -d /tmp/userapi-srv.XXXXXX")
   local self_pid = sh("echo $PPID")
-  -- the simulator must not inherit the sanitizer preload of make memcheck
-  local pid = sh(("env -u LD_PRELOAD lua5.4 %s/sim/server.lua --port 0 --port-file %s/port --watch-pid %s"
-    .. " >%s/log 2>&1 & echo $!")
-    :format(root, dir, self_pid, dir))
+  -- a server must not inherit the sanitizer preload of make memcheck
+  local pid = sh(("env -u LD_PRELOAD lua5.4 %s --port-file %s/port --watch-pid %s >%s/log 2>&1 & echo $!")
+    :format(script, dir, self_pid, dir))
   local port
   for _ = 1, 200 do
     local f = io.open(dir .. "/port")
@@ -47,10 +52,14 @@ local function start()
     end
     core.sleep(25)
   end
-  if not port then error("simulator did not start: " .. sh("cat " .. dir .. "/log")) end
-  helper.pid = pid
-  -- a finalizer runs when busted closes the Lua state: stop the simulator
-  local function stop() os.execute("kill " .. pid .. " 2>/dev/null; rm -rf " .. dir) end
+  if not port then error("server " .. script .. " did not start: " .. sh("cat " .. dir .. "/log")) end
+  local stopped = false
+  local function stop()
+    if stopped then return end
+    stopped = true
+    os.execute("kill " .. pid .. " 2>/dev/null; rm -rf " .. dir)
+  end
+  -- a finalizer runs when busted closes the Lua state: stop the server
   local stopper
   if newproxy then -- LuaJIT: tables take no __gc
     stopper = newproxy(true)
@@ -58,8 +67,13 @@ local function start()
   else
     stopper = setmetatable({}, { __gc = stop })
   end
-  helper._stopper = stopper
-  return "http://127.0.0.1:" .. port
+  return { url = "http://127.0.0.1:" .. port, pid = pid, dir = dir, stop = stop, _stopper = stopper }
+end
+
+local function start()
+  local server = helper.spawn(helper.root .. "/sim/server.lua")
+  helper.pid, helper._server = server.pid, server
+  return server.url
 end
 
 helper.url = os.getenv("USERAPI_SIM_URL") or start()
@@ -128,6 +142,48 @@ function helper.refuses(message, call, partial)
     assert.has_error(call, message)
   end
   assert.same({}, helper.requests())
+end
+
+--- A clock to inject as a client's `clock` option: time moves only when the
+-- client sleeps (or the spec calls `advance`), and every sleep is recorded.
+-- @treturn table `now()`, `sleep(ms)`, `advance(ms)`, `slept` (the sleeps, in
+-- order), `total()` (their sum)
+function helper.clock()
+  local c = { t = 0, slept = {} }
+  function c.now() return c.t end
+  function c.sleep(ms)
+    c.slept[#c.slept + 1] = ms
+    if ms > 0 then c.t = c.t + ms end
+  end
+  function c.advance(ms) c.t = c.t + ms end
+  function c.total()
+    local sum = 0
+    for _, ms in ipairs(c.slept) do sum = sum + ms end
+    return sum
+  end
+  return c
+end
+
+--- Asserts the headers every call of a vendor carries: its Authorization,
+-- Accept JSON, and Content-Type (nil: none, for a call without body).
+function helper.assert_headers(r, authorization, content_type)
+  local assert = require "luassert"
+  assert.equal(authorization, r.headers["authorization"])
+  assert.equal("application/json", r.headers["accept"])
+  assert.equal(content_type, r.headers["content-type"])
+end
+
+--- Asserts an error object of vendor: its fields `operation`, `status`,
+-- `message`, `retryable` (false when absent) as given in f, and its sentence.
+function helper.assert_error(vendor, err, f)
+  local assert = require "luassert"
+  assert.is_true(require("userapi").is_error(err))
+  assert.equal(vendor, err.vendor)
+  assert.equal(f.operation, err.operation)
+  assert.equal(f.status, err.status)
+  assert.equal(f.message, err.message)
+  assert.equal(f.retryable or false, err.retryable)
+  assert.equal(vendor .. " " .. f.operation .. ": " .. f.status .. " " .. f.message, tostring(err))
 end
 
 --- A client of vendor on the simulator; extra options are merged in.

@@ -52,6 +52,25 @@ for round = 1, 3 do
     if round == 1 then m:close() end
     if round == 2 then s:close() end -- the multi keeps the pool alive
   end
+  -- the hardened paths: idle and total deadlines, a capped stream error
+  -- body, refused numbers and credentials, a header past curl's limit
+  sim.fault{ match = { path = "/kandji/api/v1/users/slow" }, delay_ms = 3000 }
+  local s = core.session{ auth = auths[1], idle_timeout_ms = 1000, max_body_bytes = 2 ^ 16 }
+  assert(not s:request{ method = "GET", url = KANDJI .. "/slow", sink = function() end })
+  sim.fault{ match = { path = "/kandji/api/v1/users/nobody" }, huge_bytes = 2 ^ 18 }
+  local m = s:multi()
+  local id = m:add{ method = "GET", url = KANDJI .. "/nobody", stream = true, timeout_ms = 5000 }
+  repeat
+    local chunk, done = m:read(id)
+    if chunk == "" then m:wait(100) end
+  until chunk == nil or done
+  m:close()
+  sim.fault{ match = { path = "/kandji/api/v1/users" }, headers = { ["X-Big"] = ("h"):rep(200000) } }
+  assert(not s:request{ method = "GET", url = KANDJI })
+  assert(not pcall(core.url, "http://h/", { n = 0 / 0 }))
+  assert(core.url("http://h/", { a = 0.1, b = 1e300 }) == "http://h/?a=0.1&b=1e%2B300")
+  assert(not pcall(core.session, { auth = { scheme = "basic", user = "u", password = "p\tq" } }))
+  s:close()
   assert(core.url("http://h/", { z = "é", a = { 1, 2 } }))
   assert(not pcall(core.url, "http://h/", { a = "\r" }))
   assert(core.escape(("\0\255/"):rep(100)))

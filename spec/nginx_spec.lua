@@ -4,46 +4,17 @@ local core = require "userapi.core"
 local json = require "userapi.json"
 local userapi = require "userapi"
 local sim = require "spec.helper"
-local sh, free_port = sim.sh, sim.free_port
 local cases = require "spec.shared_cases"
 
-local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/nginx_spec%.lua$") or "."
-if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("pwd"):read("*l") .. "/" .. ROOT end
-
--- Starts nginx on a config file whose text `fill` adapts (paths, port), in
--- its own prefix; returns its base URL and a function that stops it by pid.
-local function start_nginx(template, pidfile, fill)
-  local prefix = sh("mktemp -d /tmp/userapi-nginx.XXXXXX")
-  os.execute("mkdir -p " .. prefix .. "/tmp " .. prefix .. "/logs")
-  local port = free_port()
-  local conf = fill(assert(io.open(ROOT .. "/" .. template)):read("*a"), prefix, port)
-  local f = assert(io.open(prefix .. "/nginx.conf", "w"))
-  f:write(conf)
-  f:close()
-  -- nginx must not inherit the sanitizer preload of make memcheck
-  local out = sh(("env -u LD_PRELOAD USERAPI_SIM_URL=%s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1; echo rc=$?")
-    :format(sim.url, prefix, prefix))
-  assert(out:find("rc=0", 1, true), "nginx did not start: " .. out)
-  local function stop()
-    local pid = io.open(prefix .. "/" .. pidfile)
-    if pid then
-      os.execute("kill " .. pid:read("*l"))
-      pid:close()
-    end
-    if os.getenv("USERAPI_KEEP_NGINX") then print("nginx prefix kept: " .. prefix) return end
-    os.execute("sleep 0.2; rm -rf " .. prefix)
-  end
-  return "http://127.0.0.1:" .. port, stop
-end
+local run = require "spec.nginx.run"
+local ROOT, start_nginx = run.ROOT, run.start
 
 describe("userapi in nginx", function()
   local url, stop, session
 
   setup(function()
     sim.reset()
-    url, stop = start_nginx("spec/nginx/nginx.conf.in", "nginx.pid", function(conf, prefix, port)
-      return (conf:gsub("@PREFIX@", prefix):gsub("@ROOT@", ROOT):gsub("@PORT@", tostring(port)))
-    end)
+    url, stop = start_nginx("spec/nginx/nginx.conf.in", "nginx.pid", run.filler())
     session = core.session{ timeout_ms = 10000 }
     for _ = 1, 100 do
       if session:request{ method = "GET", url = url .. "/timer" } then break end
@@ -93,7 +64,8 @@ describe("userapi in nginx", function()
     local m = session:multi()
     local t0 = core.now()
     local slow = m:add{ method = "GET", url = url .. "/slow" }
-    core.sleep(100) -- the slow request is now waiting inside the worker
+    -- the multi sends while it waits: then the slow request waits inside the worker
+    assert.same({}, m:wait(100))
     local fast = {}
     for _ = 1, 20 do
       local t = core.now()
@@ -115,7 +87,17 @@ describe("userapi in nginx", function()
     assert.is_true(slow_done >= 1000, "the slow one took " .. slow_done .. " ms")
   end)
 
-  it("runs the example config of examples/nginx: a lookup endpoint and a timer walking all users", function()
+  -- the list requests of the simulator's log: the pages a walk fetched
+  local function list_requests()
+    local n = 0
+    for _, r in ipairs(sim.requests()) do if r.op == "list_users" then n = n + 1 end end
+    return n
+  end
+
+  it("runs the example config of examples/nginx (4 workers): a lookup endpoint, worker 0 walking all users", function()
+    sim.reset()
+    for _ in userapi.kandji{ base_url = sim.base.kandji, token = "kandji-test-token" }:each_user() do end
+    local one_walk = list_requests()
     sim.reset()
     local base, stop_example = start_nginx("examples/nginx/nginx.conf", "logs/nginx.pid", function(conf, _, port)
       return (conf:gsub("/opt/userapi", ROOT):gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port))
@@ -138,6 +120,8 @@ describe("userapi in nginx", function()
         core.sleep(20)
       end
       assert.equal("kandji users at last walk: " .. math.floor(sim.state("kandji").count), body:gsub("%s+$", ""))
+      core.sleep(300) -- time for any other worker's walk to show
+      assert.equal(one_walk, list_requests())
     end)
     stop_example()
     assert(ok, err)

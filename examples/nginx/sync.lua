@@ -1,5 +1,7 @@
 -- Shared by examples/nginx/nginx.conf: one Kandji client per worker, and
--- the timer job that walks every user.
+-- the timer job that walks every user. The workers of one nginx share the
+-- vendor budget through `lua_shared_dict userapi`; the Redis store below
+-- extends it to several hosts.
 local userapi = require "userapi"
 
 local _M = {}
@@ -12,6 +14,8 @@ function _M.kandji()
       base_url = sim and (sim .. "/kandji") or nil,
       subdomain = os.getenv("KANDJI_SUBDOMAIN"),
       token = os.getenv("KANDJI_TOKEN") or "kandji-test-token",
+      -- several nginx hosts or a cron job beside them share one Kandji quota through Redis:
+      -- store = { redis = { host = "127.0.0.1", port = 6379, prefix = "userapi:" } },
     }
   end
   return client

@@ -12,8 +12,6 @@ local unpack = table.unpack or unpack
 
 local _M = {}
 
-local THROTTLE = { [429] = true, [503] = true }
-
 local function check_opts(opts, n)
   if opts ~= nil and type(opts) ~= "table" then error("bad argument #3 to 'bulk' (table expected)", 3) end
   opts = opts or {}
@@ -21,8 +19,10 @@ local function check_opts(opts, n)
   if type(c) ~= "number" or c < 1 or c > 64 or c % 1 ~= 0 then
     error("bad argument #3 to 'bulk' (concurrency: integer 1..64 expected)", 3)
   end
-  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
-    error("bad argument #3 to 'bulk' (on_progress: function expected)", 3)
+  for _, hook in ipairs({ "on_progress", "on_result" }) do
+    if opts[hook] ~= nil and type(opts[hook]) ~= "function" then
+      error("bad argument #3 to 'bulk' (" .. hook .. ": function expected)", 3)
+    end
   end
   return opts, min(c, max(n, 1))
 end
@@ -50,12 +50,15 @@ end
 -- @tparam[opt] table opts
 -- @tparam[opt=8] int opts.concurrency requests in flight, 1..64
 -- @tparam[opt] function opts.on_progress `on_progress(done, n)` after each item
+-- @tparam[opt] function opts.on_result `on_result(i, result)` as item i finishes
+-- @tparam[opt] string opts.journal a file that makes the run resumable: see @{userapi.journal}
 -- @tparam[opt] boolean opts.stop_on_error send no more after a failure (the rest are `skipped`)
 -- @treturn table the results and the counts
 -- @raise `bad argument ...` on an unknown operation, a bad item or bad options
 -- @usage local res = bulk.run(kandji, "get_user", { id1, id2 }, { concurrency = 2 })
 -- for i, r in ipairs(res) do print(i, r.ok and r.value.email or tostring(r.err)) end
 function _M.run(client, opname, items, opts)
+  if type(opts) == "table" and opts.journal then return require("userapi.journal").run(client, opname, items, opts) end
   if not client.vendor.ops[opname] then
     error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)
   end
@@ -79,12 +82,14 @@ function _M.run(client, opname, items, opts)
     end
   end
 
-  local function finish(job, status, body, headers)
-    local value, err = client:result(opname, locals[job.index], status, body, headers)
-    if err then err.attempts = job.attempt + 1 end
+  local function finish(job, status, body, headers, failed)
+    local value, err = nil, failed
+    if not failed then value, err = client:result(opname, locals[job.index], status, body, headers) end
+    if err and not failed then err.attempts = job.attempt + 1 end
     results[job.index] = err and { ok = false, err = err } or { ok = true, value = value }
     results[err and "failed" or "ok"] = results[err and "failed" or "ok"] + 1
     done = done + 1
+    if opts.on_result then opts.on_result(job.index, results[job.index]) end
     if opts.on_progress then opts.on_progress(done, n) end
     if err and opts.stop_on_error then stop = true end
   end
@@ -95,18 +100,17 @@ function _M.run(client, opname, items, opts)
     -- the curl transport hands a raw header block; it is read only when needed
     if status and status >= 300 and type(headers) == "string" then headers = core.parse_headers(headers) end
     headers = client:observe(opname, reqs[job.index], status, body, headers, job.started, job.attempt)
-    if status == 401 and client.token_provider and not job.renewed then
-      job.renewed, job.not_before = true, 0
+    local action, wait, throttled = retry.decide(client, job, opname, reqs[job.index].method, status, body, headers)
+    if action == "done" then return finish(job, status, body, headers) end
+    if action == "renew" then
+      -- a failed renewal is the token call's own error, here as from exchange
       local ok, err = oidc.refresh(client, job.token or true)
-      if ok then waiting[#waiting + 1] = job return end
-      return finish(job, nil, { kind = "auth", message = tostring(err) })
+      if not ok then return finish(job, nil, nil, nil, err) end
+      wait = 0
+    else
+      results.retried = results.retried + 1
     end
-    local wait = retry.wait(client.retries, reqs[job.index].method, job.attempt, status, body, headers)
-    if not wait then return finish(job, status, body, headers) end
-    job.attempt = job.attempt + 1
-    results.retried = results.retried + 1
-    client.retried = client.retried + 1
-    if THROTTLE[status] then
+    if throttled then
       -- the server speaks for the whole batch: everyone waits
       results.throttled = results.throttled + 1
       pause_until = max(pause_until, now() + wait)
@@ -114,6 +118,7 @@ function _M.run(client, opname, items, opts)
     job.not_before = now() + wait
     waiting[#waiting + 1] = job
   end
+
 
   -- the loop as a function: whatever it raises (on_progress, a token
   -- provider, a sleep), the multi is closed and no transfer is left behind
@@ -136,6 +141,16 @@ function _M.run(client, opname, items, opts)
     return due
   end
 
+  local function start(job)
+    if client.token_provider then
+      local ok, err = oidc.refresh(client, false)
+      if not ok then error(err, 0) end
+    end
+    job.started = now()
+    job.token = client.token
+    inflight[m:add(reqs[job.index])] = job
+  end
+
   local function drive()
     while true do
       local t = now()
@@ -144,17 +159,10 @@ function _M.run(client, opname, items, opts)
         if not job then break end
         if job.slot then
           job.slot, scheduled = nil, scheduled - 1
-        elseif schedule(job) then
-          goto continue
+          start(job)
+        elseif not schedule(job) then
+          start(job)
         end
-        if client.token_provider then
-          local ok, err = oidc.refresh(client, false)
-          if not ok then error(err, 0) end
-        end
-        job.started = now()
-        job.token = client.token
-        inflight[m:add(reqs[job.index])] = job
-        ::continue::
       end
       if m:pending() == 0 then
         if stop or (next_item > n and #waiting == 0) then break end
@@ -184,25 +192,59 @@ function _M.run(client, opname, items, opts)
   return results
 end
 
---- Sends an array body in chunks of `op.chunk` items and merges the
--- per-item result maps, keys shifted back to input positions ("0" first).
--- A chunk that fails as a whole marks each of its items as an error.
+--- The per-item results of a batch operation's 2xx answer (an operation
+-- with `chunk`, such as Opendatasoft's invite and provision), read by the
+-- vendor's `bulk_result` hook: the same shape as `run`'s results. A failed
+-- item's `err` has `kind = "item"`, `item` (its position) and the vendor's
+-- message and code (its `error_message` hook).
+-- @tparam userapi.client.Client client
+-- @tparam string opname the operation
+-- @param answer the decoded answer
+-- @tparam int n how many items were sent
+-- @treturn table `{ ok = count, failed = count, { ok = true, value } or { ok = false, err }, ... }`
+function _M.items(client, opname, answer, n)
+  local vendor = client.vendor
+  local outcomes = vendor.bulk_result(answer, n)
+  local results = { ok = 0, failed = 0 }
+  for i = 1, n do
+    local o = outcomes[i] or {}
+    if o.ok then
+      results[i] = { ok = true, value = o.value }
+      results.ok = results.ok + 1
+    else
+      local message, code
+      if type(o.error) == "table" then
+        if vendor.error_message then message, code = vendor.error_message(o.error) end
+        message = message or errors.standard_message(o.error)
+      end
+      results[i] = { ok = false, err = errors.new{ vendor = vendor.name, operation = opname, kind = "item",
+        item = i, code = code, secrets = client.secrets,
+        message = message or (o.error == nil and "no result for this item in the answer" or "failed") } }
+      results.failed = results.failed + 1
+    end
+  end
+  return results
+end
+
+--- Sends a batch operation's array body in requests of `op.chunk` items and
+-- merges the per-item results in input order. A request that fails as a
+-- whole fails each of its items with its error.
 -- @tparam userapi.client.Client client
 -- @tparam string opname an operation with `chunk` (Opendatasoft invite, provision)
 -- @tparam {table,...} list the array body
--- @treturn table the results keyed `"0"`, `"1"`, ... as one request would give
+-- @treturn table the results as `items` gives them, for the whole list
 function _M.chunked(client, opname, list)
   local op = client.vendor.ops[opname]
-  local merged = {}
+  local merged = { ok = 0, failed = 0 }
   for first = 1, #list, op.chunk do
     local part = { unpack(list, first, min(#list, first + op.chunk - 1)) }
-    local res, err = client:exchange(opname, (client:build(opname, part)))
-    for k = 0, #part - 1 do
-      local item = res and res[tostring(k)]
-      if err then
-        item = { status_code = "error", error = { error_code = "request_failed", message = tostring(err) } }
-      end
-      merged[tostring(first - 1 + k)] = item
+    local req, opts = client:build(opname, part)
+    local res, err = client:exchange(opname, req, opts)
+    for k = 1, #part do
+      local r = res and res[k] or { ok = false, err = err }
+      if res and not r.ok then r.err.item = first - 1 + k end
+      merged[first - 1 + k] = r
+      merged[r.ok and "ok" or "failed"] = merged[r.ok and "ok" or "failed"] + 1
     end
   end
   return merged

@@ -12,11 +12,16 @@ local retry = require "userapi.retry"
 local paging = require "userapi.paging"
 local bulk = require "userapi.bulk"
 local stream = require "userapi.stream"
+local check = require "userapi.check"
+local vendors = require "userapi.vendor"
+local options = require "userapi.options"
+local class = require "userapi.class"
 
 local type, pairs, ipairs, select, tostring, error = type, pairs, ipairs, select, tostring, error
-local setmetatable, next, concat, floor = setmetatable, next, table.concat, math.floor
-local find, gmatch, format = string.find, string.gmatch, string.format
+local setmetatable, getmetatable, next, concat = setmetatable, getmetatable, next, table.concat
+local find, format = string.find, string.format
 local escape = core.escape
+local bad, describe = check.bad, check.describe
 
 -- headers arrive as a raw block (the curl transport) or a table (nginx)
 local function parse_headers(h)
@@ -26,186 +31,9 @@ end
 
 local _M = { _VERSION = core._VERSION }
 
-local MAX_ID = 1024        -- bytes in one path parameter
-local MAX_VALUE = 8192     -- bytes in one query value or body string
-
 local Client = {}
 _M.Client = Client
 local redact_url
-
--- ---- argument checks: programmer errors raise, naming op and parameter ----
-
--- what is "#2" or "#2 name.field": the position, then the parameter it names
-local function bad(opname, what, msg)
-  local pos, name = what:match("^(#%d+)[%s%.]*(.*)$")
-  if name ~= "" then msg = name .. ": " .. msg end
-  error(format("bad argument %s to '%s' (%s)", pos, opname, msg), 0)
-end
-
--- integers a double holds exactly: beyond 2^53 a number is no longer the one written
-local function is_integer(v)
-  return type(v) == "number" and floor(v) == v and v >= -2 ^ 53 and v <= 2 ^ 53
-end
-
-local function describe(v)
-  local t = type(v)
-  if is_integer(v) then return "integer" end
-  return t
-end
-
-local function check_id(opname, pos, pname, v)
-  local what = "#" .. pos .. " " .. pname
-  if is_integer(v) then v = format("%d", v) end
-  if type(v) ~= "string" then bad(opname, what, "string expected, got " .. describe(v)) end
-  if v == "" or v == "." or v == ".." then bad(opname, what, "a non-empty id expected") end
-  if #v > MAX_ID then bad(opname, what, "longer than " .. MAX_ID .. " bytes") end
-  -- an id never needs these; refusing them keeps it inside its path segment
-  if find(v, "[/?#%%\r\n%z]") then bad(opname, what, "contains one of / ? # % CR LF NUL") end
-  return v
-end
-
-local function in_enum(v, enum)
-  for _, e in ipairs(enum) do if e == v then return true end end
-  return false
-end
-
-local check_value -- forward: objects recurse
-
-local function check_string(opname, what, spec, v)
-  if type(v) ~= "string" then bad(opname, what, "string expected, got " .. describe(v)) end
-  local n = #v
-  if spec.min_len and spec.min_len == spec.max_len and n ~= spec.min_len then
-    bad(opname, what, format("exactly %d character(s) expected, got %d", spec.min_len, n))
-  end
-  if n > (spec.max_len or MAX_VALUE) then
-    bad(opname, what, "longer than " .. (spec.max_len or MAX_VALUE) .. " bytes")
-  end
-  if spec.min_len and n < spec.min_len then bad(opname, what, "shorter than " .. spec.min_len .. " bytes") end
-  if spec.enum and not in_enum(v, spec.enum) then
-    bad(opname, what, "one of " .. concat(spec.enum, ", ") .. " expected, got '" .. v .. "'")
-  end
-  return v
-end
-
-local CHECK = {
-  string = check_string,
-  integer = function(opname, what, spec, v)
-    if not is_integer(v) then bad(opname, what, "integer expected, got " .. describe(v)) end
-    if (spec.min and v < spec.min) or (spec.max and v > spec.max) then
-      bad(opname, what, format("out of range %s..%s, got %d", spec.min or "", spec.max or "", v))
-    end
-    return v
-  end,
-  -- a boolean or "true"/"false", sent as text
-  flag = function(opname, what, _, v)
-    if type(v) == "boolean" then return tostring(v) end
-    if v ~= "true" and v ~= "false" then bad(opname, what, "boolean or \"true\"/\"false\" expected") end
-    return v
-  end,
-  array = function(opname, what, spec, v)
-    if type(v) == "string" then v = { v } end
-    if type(v) ~= "table" then bad(opname, what, "array of strings expected, got " .. describe(v)) end
-    local n = #v
-    for k in pairs(v) do
-      if type(k) ~= "number" or k < 1 or k > n then bad(opname, what, "array of strings expected") end
-    end
-    for i = 1, n do check_string(opname, what .. "[" .. i .. "]", spec, v[i]) end
-    return v
-  end,
-  array_of_objects = function(opname, what, _, v)
-    if type(v) ~= "table" then bad(opname, what, "array of tables expected, got " .. describe(v)) end
-    for i, x in ipairs(v) do
-      if type(x) ~= "table" then bad(opname, what .. "[" .. i .. "]", "table expected, got " .. describe(x)) end
-    end
-    return v
-  end,
-  object = function(opname, what, spec, v)
-    if type(v) ~= "table" then bad(opname, what, "table expected, got " .. describe(v)) end
-    for _, f in ipairs(spec.required or {}) do
-      if v[f] == nil or v[f] == json.null then bad(opname, what, "required field '" .. f .. "' missing") end
-    end
-    for f, fspec in pairs(spec.fields or {}) do
-      if v[f] ~= nil and v[f] ~= json.null then check_value(opname, what .. "." .. f, fspec, v[f]) end
-    end
-    return v
-  end,
-}
-
-check_value = function(opname, what, spec, v)
-  return CHECK[spec.type](opname, what, spec, v)
-end
-
--- bytes that would split a request line: refused in anything bound for the URL
-local function check_line(opname, what, v)
-  if type(v) == "table" then
-    for _, x in ipairs(v) do check_line(opname, what, x) end
-  elseif type(v) == "string" and find(v, "[\r\n%z]") then
-    bad(opname, what, "contains CR, LF or NUL")
-  end
-end
-
-local function check_query(op, opname, pos, params)
-  local query = {}
-  for k, v in pairs(params) do
-    local spec = op.query and op.query[k]
-    local option = op.options and op.options[k]
-    if option then
-      if type(v) ~= option then bad(opname, "#" .. pos .. " " .. k, option .. " expected, got " .. describe(v)) end
-    elseif not spec then
-      bad(opname, "#" .. pos, "unknown parameter '" .. tostring(k) .. "'")
-    else
-      v = check_value(opname, "#" .. pos .. " " .. k, spec, v)
-      check_line(opname, "#" .. pos .. " " .. k, v)
-      if spec.style == "csv" then
-        -- one comma-joined value: an item holding a comma would turn into two
-        for i = 1, #v do
-          if find(v[i], ",", 1, true) then bad(opname, "#" .. pos .. " " .. k, "item " .. i .. " contains ','") end
-        end
-        v = concat(v, ",")
-      end
-      query[spec.wire or k] = v
-    end
-  end
-  return query
-end
-
-local function is_array(t)
-  local n = #t
-  if n == 0 then return next(t) == nil end
-  for k in pairs(t) do if type(k) ~= "number" or k > n then return false end end
-  return true
-end
-
-local function check_body(op, opname, pos, body)
-  local spec, what = op.body, "#" .. pos
-  if type(body) ~= "table" then bad(opname, what, "table expected, got " .. describe(body)) end
-  local array = is_array(body) and next(body) ~= nil
-  local object = { type = "object", required = spec.required, fields = spec.fields }
-  if spec.kind == "array" or (spec.kind == "object_or_array" and array) then
-    if not array then bad(opname, what, "non-empty array of objects expected") end
-    for i, item in ipairs(body) do check_value(opname, what .. "[" .. i .. "]", object, item) end
-  else
-    if array then bad(opname, what, "object expected, got an array") end
-    check_value(opname, what, object, body)
-  end
-  return body
-end
-
--- ---- building a request ---------------------------------------------------
-
--- A path template as its parameter names and its pieces: literal strings
--- and the positions of the parameters ("/users/{id}/" -> "/users/", 1, "/").
-local function compile_path(path)
-  local names, pieces, last = {}, {}, 1
-  for s, name, e in gmatch(path, "(){([%w_]+)}()") do
-    if s > last then pieces[#pieces + 1] = path:sub(last, s - 1) end
-    names[#names + 1] = name
-    pieces[#pieces + 1] = #names
-    last = e
-  end
-  if last <= #path then pieces[#pieces + 1] = path:sub(last) end
-  return names, pieces
-end
 
 --- A client of one vendor: the generic methods below, and one method per
 -- operation of the vendor (@{userapi.vendors.opendatasoft},
@@ -214,6 +42,16 @@ end
 -- Fields: `base_url`, `vendor` (the operation table), `rate_limit` (the last
 -- rate-limit headers seen), `retried` (retries so far).
 -- @type Client
+
+-- The operation named, or a raised did-you-mean naming the method called.
+local function op_of(self, opname, method)
+  local vendor = self.vendor
+  local op = vendor.ops[opname]
+  if op then return op end
+  local near = check.nearest(opname, vendor.op_names)
+  error(format("bad argument #1 to '%s' (%s has no operation '%s'; %s)", method, vendor.name, tostring(opname),
+    near and ("did you mean '" .. near .. "'?") or ("its operations: " .. concat(vendor.op_names, ", "))), 0)
+end
 
 --- Checks the arguments of one operation call and returns the request table
 -- for the transport, plus the local options (never sent). Sends nothing: the
@@ -228,15 +66,15 @@ end
 -- @usage local req = kandji:build("list_users", { email = "ada" })
 -- print(req.method, req.url, req.query.email)   -- GET https://acme.api.kandji.io/api/v1/users ada
 function Client:build(opname, ...)
-  local op = self.vendor.ops[opname]
-  local names, nargs = op.params, select("#", ...)
+  local op = op_of(self, opname, "build")
+  local names, nargs = op.path_params, select("#", ...)
   local path = op.path
   if #names > 0 then
     -- the template split at load time: literal, id, literal, ...
     local parts = {}
     for i, piece in ipairs(op.pieces) do
       if type(piece) == "number" then
-        parts[i] = escape(check_id(opname, piece, names[piece], (select(piece, ...))))
+        parts[i] = escape(check.id(opname, piece, names[piece], (select(piece, ...))))
       else
         parts[i] = piece
       end
@@ -251,13 +89,17 @@ function Client:build(opname, ...)
   local req = { method = op.method, url = self.base_url .. path, headers = op.headers, raw_headers = true }
   if op.body then
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
-    local body, err = json.encode(check_body(op, opname, pos, arg), op.body)
+    local body, err = json.encode(check.body(op, opname, pos, arg), op.body)
     if not body then bad(opname, "#" .. pos, "cannot be encoded as JSON: " .. tostring(err)) end
     req.body = body
   elseif arg ~= nil then
     if type(arg) ~= "table" then bad(opname, "#" .. pos, "table expected, got " .. describe(arg)) end
     if not op.query and not op.options then bad(opname, "#" .. pos, "no parameters expected") end
-    req.query = check_query(op, opname, pos, arg)
+    req.query = check.query(op, opname, pos, arg)
+  end
+  if op.chunk then
+    -- a batch: its answer is read item by item (bulk.items)
+    return req, { batch = (arg[1] ~= nil) and #arg or 1 }
   end
   return req, (not op.body) and arg or nil
 end
@@ -270,7 +112,7 @@ local function decode_json(self, opname, status, body, headers)
     headers = parse_headers(headers)
     return nil, errors.new{ vendor = self.vendor.name, operation = opname, status = status,
       kind = "decode", body = body, headers = headers, secrets = self.secrets,
-      message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body) }
+      message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body, self.secrets) }
   end
   return v
 end
@@ -291,7 +133,7 @@ function Client:result(opname, opts, status, body, headers)
   if status < 200 or status > 299 then
     local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
     return nil, errors.from_response({ vendor = self.vendor.name, operation = opname, secrets = self.secrets },
-                                     status, body, parse_headers(headers), decoded)
+                                     status, body, parse_headers(headers), decoded, self.vendor.error_message)
   end
   local op = self.vendor.ops[opname]
   if op.response == "csv" then
@@ -301,7 +143,9 @@ function Client:result(opname, opts, status, body, headers)
     return body
   end
   if status == 204 or body == "" then return true end
-  return decode_json(self, opname, status, body, headers)
+  local value, err = decode_json(self, opname, status, body, headers)
+  if value ~= nil and op.chunk then return bulk.items(self, opname, value, opts and opts.batch or 1) end
+  return value, err
 end
 
 --- Calls one operation: check, build, exchange. `client:get_user(id)` is
@@ -315,7 +159,7 @@ end
 -- @raise `bad argument ...` on input the operation refuses; nothing is sent then
 -- @usage local page, err = kandji:call("list_users", { archived = false })
 function Client:call(opname, ...)
-  local op = self.vendor.ops[opname]
+  local op = op_of(self, opname, "call")
   local list = op.chunk and select("#", ...) == 1 and ...
   if type(list) == "table" and #list > op.chunk then
     for i = 1, #list do self:build(opname, { list[i] }) end -- check all before sending any
@@ -371,14 +215,42 @@ end
 -- print(res.ok, "deleted,", res.failed, "failed")
 function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
 
+--- Makes one person present: created or invited, updated when fields differ;
+-- see @{userapi.state.ensure_user}.
+-- @tparam table spec `email` (or `id`, `username`) and the fields to hold
+-- @tparam[opt] table opts `check = true`: plan, send no write
+-- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
+-- @usage local res = assert(ods:ensure_user{ email = "marie@example.com", first_name = "Marie" })
+function Client:ensure_user(spec, opts) return require("userapi.state").ensure_user(self, spec, opts) end
+
+--- Makes one person absent (already gone is success); see @{userapi.state.ensure_absent}.
+-- @tparam string|table selector an email, or `{ id = }`, `{ username = }`
+-- @tparam[opt] table opts `check = true`: plan, send no write
+-- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
+-- @usage assert(kandji:ensure_absent("ada@example.com", { check = true }))
+function Client:ensure_absent(selector, opts) return require("userapi.state").ensure_absent(self, selector, opts) end
+
+-- A closed client's transport: nothing is opened until the next use needs it.
+local Closed = {}
+Closed.__index = Closed
+local function reopen(t)
+  local client = t.client
+  client.transport = client.transport_module.new(client.session_opts)
+  return client.transport
+end
+function Closed.request(t, ...) local n = reopen(t) return n:request(...) end
+function Closed.multi(t, ...) local n = reopen(t) return n:multi(...) end
+function Closed.set_auth(t, ...) local n = reopen(t) return n:set_auth(...) end
+function Closed.close() end
+
 --- Closes the client's connections; a later call opens new ones. Also runs
--- on `__close` (a `<close>` variable in Lua 5.4) and at garbage collection.
+-- on `__close` (a `<close>` variable in Lua 5.4); closing twice is harmless.
 -- @usage local kandji <close> = userapi.kandji(opts)
 function Client:close()
   local t = self.transport
+  if getmetatable(t) == Closed then return end
   if t and t.close then t:close() end
-  -- a fresh transport holds no connection until it is used
-  self.transport = self.transport_module.new(self.session_opts)
+  self.transport = setmetatable({ client = self }, Closed)
   self.token = nil
 end
 
@@ -389,7 +261,7 @@ end
 -- @tparam[opt] table opts the call's local options
 -- @return as `call`
 function Client:exchange(opname, req, opts)
-  local attempt, renewed = 0, false
+  local state = { attempt = 0 }
   while true do
     if self.token_provider then
       local ok, err = oidc.refresh(self, false)
@@ -400,20 +272,17 @@ function Client:exchange(opname, req, opts)
     local sent_token = self.token
     local status, body, headers = self.transport:request(req)
     if status and status >= 300 then headers = parse_headers(headers) end
-    headers = self:observe(opname, req, status, body, headers, started, attempt)
-    if status == 401 and self.token_provider and not renewed then
-      renewed = true
+    headers = self:observe(opname, req, status, body, headers, started, state.attempt)
+    local action, wait = retry.decide(self, state, opname, req.method, status, body, headers)
+    if action == "done" then
+      local res, err = self:result(opname, opts, status, body, headers)
+      if err then err.attempts = state.attempt + 1 end
+      return res, err
+    elseif action == "renew" then
+      -- a failed renewal is the token call's own error, from here as from bulk
       local ok, err = oidc.refresh(self, sent_token or true)
       if not ok then return nil, err end
     else
-      local wait = retry.wait(self.retries, req.method, attempt, status, body, headers)
-      if not wait then
-        local res, err = self:result(opname, opts, status, body, headers)
-        if err then err.attempts = attempt + 1 end
-        return res, err
-      end
-      attempt = attempt + 1
-      self.retried = self.retried + 1
       self.sleep(wait)
     end
   end
@@ -440,7 +309,8 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
     for k, v in pairs(headers) do
       if find(k, "ratelimit", 1, true) or k == "retry-after" then
         seen = seen or {}
-        seen[k] = v
+        -- a header copy is kept: a vendor echoing a secret in it must not leak it
+        seen[k] = errors.redact(v, self.secrets)
       end
     end
     if seen then
@@ -452,7 +322,7 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
   if hook then
     hook{
       vendor = self.vendor.name, operation = opname, method = req.method,
-      url = redact_url(req.url, req.query), attempt = attempt + 1,
+      url = errors.redact(redact_url(req.url, req.query), self.secrets), attempt = attempt + 1,
       status = status, error = not status and tostring(body) or nil,
       ms = started and (self.now() - started),
     }
@@ -469,129 +339,55 @@ end
 
 -- ---- classes and construction ----------------------------------------------
 
-local classes = {}
-
--- One class per vendor: the generic methods plus one method per operation.
-local function class_of(vendor)
-  local cls = classes[vendor]
-  if cls then return cls end
-  cls = setmetatable({}, { __index = Client })
-  -- the generic methods copied in: one table lookup per call instead of two
-  for k, v in pairs(Client) do cls[k] = v end
-  cls.__index = cls
-  cls.__close = Client.close
-  cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
-  for opname, op in pairs(vendor.ops) do
-    op.params, op.pieces = compile_path(op.path)
-    op.headers = { Accept = op.accept or "application/json",
-                   ["Content-Type"] = op.body and "application/json" or nil }
-    cls[opname] = function(self, ...) return self:call(opname, ...) end
-  end
-  classes[vendor] = cls
-  return cls
-end
 --- Construction.
 -- @section construction
 
 --- The class of a vendor's clients: the generic methods plus one method per
 -- operation (made once per vendor table).
--- @function class_of
--- @tparam table vendor an operation table
+-- @tparam table vendor a vendor table, raw or compiled (@{userapi.vendor.compile})
 -- @treturn table the metatable of its clients
-_M.class_of = class_of
-
--- loopback as a whole host name: "127.0.0.1.example.com" is not
-local function is_loopback(host)
-  host = host:lower()
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
-
-local function check_base(name, url, allow_insecure)
-  if type(url) ~= "string" then error("userapi." .. name .. ": base_url (or the vendor's host options) required", 3) end
-  local scheme, authority = url:match("^(https?)://([^/?#]*)")
-  if not scheme or authority == "" then
-    error("userapi." .. name .. ": base_url must be an http(s) URL, got '" .. url .. "'", 3)
-  end
-  -- userinfo would hide the real host ("http://127.0.0.1:80@elsewhere") and
-  -- put a password in every logged URL; the URL is not echoed for that reason
-  if authority:find("@", 1, true) then
-    error("userapi." .. name .. ": base_url must not contain user:password@ (give credentials as options)", 3)
-  end
-  local host = authority:match("^%[[^%]]*%]") or authority:match("^[^:]*")
-  if scheme == "http" and not allow_insecure and not is_loopback(host) then
-    error("userapi." .. name .. ": refusing plain http to " .. host .. " (set allow_insecure = true)", 3)
-  end
-  return (url:gsub("/+$", ""))
-end
+function _M.class_of(vendor) return class.of(vendor, Client) end
+local class_of = _M.class_of
 
 local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
-
-local SESSION_OPTS = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
-                       "user_agent", "max_body_bytes" }
-
---- The options every constructor takes (besides the vendor's own: see @{userapi}).
--- @table options
--- @field base_url where the API lives (a self-hosted install, a proxy, the
--- simulator); plain `http://` only to loopback unless `allow_insecure = true`
--- @field allow_insecure allow plain `http://` to another host
--- @field timeout_ms per request, 30000 by default
--- @field connect_timeout_ms 10000 by default
--- @field verify_tls `true` by default
--- @field ca_file a CA bundle instead of the system's
--- @field proxy a proxy URL
--- @field user_agent `userapi/<version> libcurl/<version>` by default
--- @field max_body_bytes 64 MiB by default: a larger answer fails with `kind = "too_large"`
--- @field retries `{ max = 3, base_ms = 200, max_ms = 20000, unsafe = false }` merged
--- over these defaults, or `false`; see @{userapi.retry.policy}
--- @field rate_limit `{ per_second = N, per_hour = N }` to stay under, client side
--- (Kandji's by default), or `false`
--- @field on_request `function(event)` after each exchange: `vendor`, `operation`,
--- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
--- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
--- they work, libcurl elsewhere)
 
 --- Creates a client of a vendor table with the given options.
 -- The constructors of @{userapi} call this with their vendor's table.
 -- @tparam table vendor an operation table (`userapi.vendors.kandji`)
--- @tparam table opts the @{options} and the vendor's own
+-- @tparam table opts the @{userapi.options.options} and the vendor's own
 -- @treturn Client
 -- @raise on missing credentials or options of the wrong type
 -- @usage local c = require("userapi.client").new(require("userapi.vendors.kandji"), { subdomain = "acme", token = T })
 function _M.new(vendor, opts)
-  if type(opts) ~= "table" then error("userapi." .. vendor.name .. ": options table expected", 2) end
+  vendor = vendors.compile(vendor)
+  opts = options.check(vendor, opts)
   local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
-  self.base_url = check_base(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
-  for _, k in ipairs(vendor.credentials) do
-    local v = opts[k]
-    if v ~= nil then
-      if type(v) ~= "string" then error("userapi." .. vendor.name .. ": " .. k .. " must be a string", 2) end
-      self.secrets[#self.secrets + 1] = v
-      -- as it travels in a query or a form body, should a vendor echo that back
-      local escaped = escape(v)
-      if escaped ~= v then self.secrets[#self.secrets + 1] = escaped end
-    end
-  end
-  self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
+  self.base_url = options.base_url(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
   local sopts = {}
-  for _, k in ipairs(SESSION_OPTS) do sopts[k] = opts[k] end
+  for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
   for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
     if auth[k] == nil then
-      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 2)
+      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
     end
   end
+  self.secrets = options.secrets(vendor, opts, auth)
+  self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
   self.transport_module, self.session_opts = transport, sopts
   self.transport = transport.new(sopts)
-  self.sleep, self.now = transport.sleep, transport.now
+  -- the one clock: the transport's, or one injected (tests, a host's own loop)
+  local clock = opts.clock or transport
+  self.sleep, self.now = clock.sleep, clock.now
+  -- retries and throttling waits are reported here (nginx: the error log at WARN)
+  self.warn = opts.log or (opts.log == nil and transport.warn) or function() end
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = require("userapi.limiter").new(self, opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit)
-  if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
-    error("userapi." .. vendor.name .. ": on_request must be a function", 2)
-  end
-  self.on_request = opts.on_request
+  -- false, not nil: an unset field read on every call stays a plain lookup
+  self.on_request = opts.on_request or false
+  self.token_provider = false
   if vendor.discovery then oidc.setup(self, opts) end
   return self
 end

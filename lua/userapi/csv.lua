@@ -1,88 +1,148 @@
 --- RFC 4180 CSV, parsed incrementally: feed chunks as they arrive, get rows
--- as soon as they are complete. Memory holds at most one unfinished row.
+-- as soon as they are complete. Each byte is looked at once, whatever the
+-- chunk boundaries, and memory holds at most one unfinished row, which
+-- `max_row_bytes` bounds.
 -- @module userapi.csv
 local _M = {}
 
-local find, sub, gsub, byte = string.find, string.sub, string.gsub, string.byte
-local DQUOTE = 34
+local find, sub, gsub, byte, concat = string.find, string.sub, string.gsub, string.byte, table.concat
+local huge = math.huge
+local DQUOTE, CR, LF = 34, 13, 10
+
+-- where the parser is: at a field's start, inside an unquoted field, inside a
+-- quoted one, or just after a quote inside a quoted one (a doubled quote or the end)
+local START, PLAIN, QUOTED, AFTER_QUOTE = 1, 2, 3, 4
 
 --- A parser calling `on_row(fields)` for each record (an array of strings).
+-- A quote after a quoted field's closing quote, or text after it, is read
+-- leniently as part of the field.
 -- @tparam[opt=","] string delimiter one character
 -- @tparam function on_row called with each record's fields
--- @treturn table the parser: `feed(chunk)` as the text arrives, `finish()` at the end
+-- @tparam[opt] int max_row_bytes the longest row, line end included; none by default
+-- @treturn table the parser: `feed(chunk)` as the text arrives and `finish()` at
+-- the end; each returns `true`, or `nil` and a message once a row is longer than
+-- `max_row_bytes` (the parser then takes no more)
 -- @usage local p = csv.parser(",", function(fields) print(#fields) end)
 -- p.feed('a,"b\n') p.feed('c"\r\n') p.finish()   -- one record: a, b<LF>c
-function _M.parser(delimiter, on_row)
+function _M.parser(delimiter, on_row, max_row_bytes)
   delimiter = delimiter or ","
-  local buf, pos = "", 1
-  local fields = {}
-  local p = {}
+  local stop = "[" .. gsub(delimiter, "%W", "%%%0") .. "\n]"
+  local dbyte = byte(delimiter)
+  local limit = max_row_bytes or huge
+  local fields, nf = {}, 0
+  local parts, np = {}, 0  -- the pieces of the field being read, across chunks
+  local state, row_bytes, failed = START, 0, nil
 
-  -- Parses one field at pos; returns the field and the position after the
-  -- delimiter or newline that ends it, and what ended it; nil when more input is needed.
-  local function field(final)
-    if byte(buf, pos) == DQUOTE then
-      local i = pos + 1
-      while true do
-        local q = find(buf, '"', i, true)
-        if not q then return nil end
-        if byte(buf, q + 1) == DQUOTE then
-          i = q + 2
+  local function piece(s)
+    np = np + 1
+    parts[np] = s
+  end
+
+  -- the field read so far, with `last` (the text up to its end in this chunk)
+  local function field_text(last)
+    if np == 0 then return last end
+    local v
+    if np == 1 and last == "" then
+      v = parts[1]
+    else
+      piece(last)
+      v = concat(parts, "", 1, np)
+    end
+    for k = 1, np do parts[k] = nil end
+    np = 0
+    return v
+  end
+
+  local function end_field(v)
+    nf = nf + 1
+    fields[nf] = v
+  end
+
+  local function end_row()
+    local row, blank = fields, nf == 1 and fields[1] == ""
+    fields, nf, row_bytes = {}, 0, 0
+    if not blank then on_row(row) end
+  end
+
+  local function too_long()
+    failed = "a CSV row is longer than max_row_bytes (" .. limit .. ")"
+    return nil, failed
+  end
+
+  local p = {}
+  function p.feed(chunk)
+    if failed then return nil, failed end
+    local i, n, row_start = 1, #chunk, 1
+    while i <= n do
+      if state == START then
+        if byte(chunk, i) == DQUOTE then
+          state, i = QUOTED, i + 1
         else
-          if q == #buf and not final then return nil end
-          local value = gsub(sub(buf, pos + 1, q - 1), '""', '"')
-          local c = sub(buf, q + 1, q + 1)
-          if c == "\r" then
-            if q + 1 == #buf and not final then return nil end
-            c = "\n"
-            q = q + 1
+          state = PLAIN
+        end
+      elseif state == PLAIN then
+        local s = find(chunk, stop, i)
+        if not s then
+          piece(sub(chunk, i))
+          i = n + 1
+        else
+          local v = field_text(sub(chunk, i, s - 1))
+          i, state = s + 1, START
+          if byte(chunk, s) == LF then
+            if byte(v, -1) == CR then v = sub(v, 1, -2) end
+            end_field(v)
+            if row_bytes + (i - row_start) > limit then return too_long() end
+            end_row()
+            row_start = i
+          else
+            end_field(v)
           end
-          return value, q + 2, c == "" and "\n" or c
+        end
+      elseif state == QUOTED then
+        local q = find(chunk, '"', i, true)
+        if not q then
+          piece(sub(chunk, i))
+          i = n + 1
+        else
+          if q > i then piece(sub(chunk, i, q - 1)) end
+          i, state = q + 1, AFTER_QUOTE
+        end
+      else -- AFTER_QUOTE
+        local c = byte(chunk, i)
+        i = i + 1
+        if c == DQUOTE then
+          piece('"')
+          state = QUOTED
+        elseif c == dbyte then
+          end_field(field_text(""))
+          state = START
+        elseif c == LF then
+          end_field(field_text(""))
+          state = START
+          if row_bytes + (i - row_start) > limit then return too_long() end
+          end_row()
+          row_start = i
+        elseif c ~= CR then
+          -- text after the closing quote: kept, as most readers do
+          i, state = i - 1, PLAIN
         end
       end
     end
-    local s, e, c = find(buf, "([" .. (delimiter == "%" and "%%" or gsub(delimiter, "%p", "%%%0")) .. "\n])", pos)
-    if not s then
-      if not final then return nil end
-      return sub(buf, pos), #buf + 1, "\n"
-    end
-    local value = sub(buf, pos, s - 1)
-    if c == "\n" and byte(value, -1) == 13 then value = sub(value, 1, -2) end
-    return value, e + 1, c
-  end
-
-  local function run(final)
-    while pos <= #buf do
-      local value, nextpos, ended = field(final)
-      if not value then
-        break
-      end
-      fields[#fields + 1] = value
-      pos = nextpos
-      if ended == "\n" then
-        local row = fields
-        fields = {}
-        if not (#row == 1 and row[1] == "") then on_row(row) end
-      end
-    end
-    -- drop what is consumed so memory stays at one record
-    if pos > 1 then
-      buf = sub(buf, pos)
-      pos = 1
-    end
-  end
-
-  function p.feed(chunk)
-    buf = buf .. chunk
-    run(false)
+    row_bytes = row_bytes + (n - row_start + 1)
+    if row_bytes > limit then return too_long() end
+    return true
   end
 
   function p.finish()
-    run(true)
-    if #fields > 0 then
-      on_row(fields)
-      fields = {}
+    if failed then return nil, failed end
+    if state ~= START or nf > 0 then
+      local v = field_text("")
+      if state == PLAIN and byte(v, -1) == CR then v = sub(v, 1, -2) end
+      end_field(v)
+      end_row()
+      state = START
     end
+    return true
   end
 
   return p

@@ -8,6 +8,8 @@
 --   print(err)                        -- kandji delete_user: 400 User still assigned to one or more devices.
 --   if err.retryable then ... end     -- 408, 429, 502, 503, 504, timeouts, connection failures
 -- end
+local retry = require "userapi.retry"
+
 local _M = {}
 
 --- The error object (a table with a metatable; test with `userapi.is_error`).
@@ -24,16 +26,23 @@ local _M = {}
 -- @field message the vendor's own message when its error body has one, else a
 -- short description (`"HTTP 502"`)
 -- @field code the vendor's error code (Opendatasoft `error_code`) or curl's code
+-- @field item for one failed item of a batch answered 2xx (Opendatasoft invite and
+-- provision), its position in the input (from 1); `kind` is then `"item"`
 -- @field body the response body, as received
 -- @field headers the response headers (names lower-cased)
 -- @field retryable whether the same request may succeed later
 -- @field attempts how many times the request was sent (retries included)
 
-local type, tostring, setmetatable, concat = type, tostring, setmetatable, table.concat
-local find, sub, gsub = string.find, string.sub, string.gsub
+local type, setmetatable, concat = type, setmetatable, table.concat
+local pairs, ipairs, floor = pairs, ipairs, math.floor
+local find, sub, gsub, byte, format = string.find, string.sub, string.gsub, string.byte, string.format
 
 local mt = {}
 mt.__index = mt
+--- The metatable of every @{Error}: the C core and the transports give their
+-- error tables this one, so one type prints and tests the same everywhere.
+-- @table mt
+_M.mt = mt
 
 --- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`,
 -- or for a failure without an answer `kandji list_users: timeout (...)`.
@@ -41,14 +50,11 @@ mt.__index = mt
 -- @treturn string
 function mt:__tostring()
   local head = (self.vendor or "userapi") .. " " .. (self.operation or "?") .. ": "
+  if self.item then return head .. "item " .. self.item .. ": " .. (self.message or "") end
   if self.status then return head .. self.status .. " " .. (self.message or "") end
   return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")"
 end
 
--- Statuses and transport failures worth another try: the request may succeed
--- unchanged later.
-local RETRYABLE_STATUS = { [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
-local RETRYABLE_KIND = { timeout = true, connect = true, resolve = true, recv = true, send = true }
 
 local function redact(s, secrets)
   if type(s) ~= "string" or not secrets then return s end
@@ -62,63 +68,97 @@ local function redact(s, secrets)
   return s
 end
 
-local function excerpt(s)
+--- s with every form of every secret replaced by `[REDACTED]`.
+-- @function redact
+-- @param s a string (anything else is returned as it is)
+-- @tparam ?{string,...} secrets the forms to hide (see `secret_forms`)
+-- @return s redacted
+_M.redact = redact
+
+-- header values are strings, or arrays of them for a repeated header
+local function redact_headers(h, secrets)
+  if type(h) == "string" then return redact(h, secrets) end
+  if type(h) ~= "table" or not secrets then return h end
+  local copy = {}
+  for k, v in pairs(h) do
+    if type(v) == "table" then
+      local vs = {}
+      for i, x in ipairs(v) do vs[i] = redact(x, secrets) end
+      v = vs
+    end
+    copy[k] = redact(v, secrets)
+  end
+  return copy
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+--- Standard base64 (RFC 4648, padded): the form of HTTP Basic credentials.
+-- @tparam string s bytes
+-- @treturn string
+-- @usage errors.base64("login:pass")  --> "bG9naW46cGFzcw=="
+function _M.base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = byte(s, i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local q = { floor(n / 262144) % 64, floor(n / 4096) % 64, floor(n / 64) % 64, n % 64 }
+    local quad = {}
+    for k = 1, 4 do quad[k] = sub(B64, q[k] + 1, q[k] + 1) end
+    if not b then quad[3] = "=" end
+    if not c then quad[4] = "=" end
+    out[#out + 1] = concat(quad)
+  end
+  return concat(out)
+end
+
+local function percent(s, fmt)
+  return (gsub(s, "[^%w%-%._~]", function(c) return format(fmt, byte(c)) end))
+end
+
+--- Every form in which a secret may come back from a server: as given,
+-- percent-encoded (upper- and lower-case hex), form-encoded (`+` for a
+-- space), and JSON-escaped.
+-- @tparam string secret
+-- @treturn {string,...} the distinct forms
+-- @usage errors.secret_forms("a b/c")  --> "a b/c", "a%20b%2Fc", "a%20b%2fc", "a+b%2Fc", ...
+function _M.secret_forms(secret)
+  local forms, seen = {}, {}
+  local function add(f) if not seen[f] then seen[f] = true forms[#forms + 1] = f end end
+  add(secret)
+  for _, fmt in ipairs({ "%%%02X", "%%%02x" }) do
+    local pct = percent(secret, fmt)
+    add(pct)
+    add((gsub(pct, "%%20", "+")))
+  end
+  add((gsub(secret, '[\\"/]', "\\%0")))
+  return forms
+end
+
+-- Redact first, then cut: a secret straddling the cut must not leave a half.
+local function excerpt(s, secrets)
+  s = redact(s, secrets)
   if #s > 200 then return sub(s, 1, 200) .. "..." end
   return s
 end
 
--- The message in a vendor's error body: Opendatasoft {error_code, message},
--- Arthur {detail = string | [{loc, msg}]}, Kandji {detail}, Sigfox {message, errors},
--- OAuth2 {error, error_description}.
-local function body_message(t)
+-- The message of an error body that follows a standard: OAuth2 token
+-- endpoints (RFC 6749 5.2: error_description, error), problem details
+-- (RFC 7807: detail, title), or a plain `message`. Vendors with their own
+-- shapes parse them in their `error_message` hook.
+local function standard_message(t)
   if type(t) ~= "table" then return nil end
-  local detail = t.detail
-  if type(detail) == "string" then return detail end
-  -- OAuth2 token endpoints (RFC 6749 5.2)
-  if type(t.error_description) == "string" then return t.error_description end
-  if type(t.error) == "string" and not t.message then return t.error end
-  local parts = {}
-  if type(t.message) == "string" then parts[1] = t.message end
-  local list = type(detail) == "table" and detail or t.errors
-  if type(list) == "table" then
-    for _, e in ipairs(list) do
-      if type(e) == "table" then
-        local where = e.field
-        if type(e.loc) == "table" then
-          local loc = {}
-          for i, l in ipairs(e.loc) do
-            loc[i] = (type(l) == "number" and l % 1 == 0) and string.format("%d", l) or tostring(l)
-          end
-          where = concat(loc, ".")
-        end
-        local msg = e.msg or e.message
-        parts[#parts + 1] = where and (tostring(where) .. ": " .. tostring(msg)) or tostring(msg)
-      end
-    end
+  for _, k in ipairs({ "error_description", "detail", "message", "title", "error" }) do
+    if type(t[k]) == "string" then return t[k] end
   end
-  -- Opendatasoft validation: detail = { field = { "message", ... } }
-  if type(detail) == "table" and #detail == 0 then
-    local fields = {}
-    for k in pairs(detail) do if type(k) == "string" then fields[#fields + 1] = k end end
-    table.sort(fields)
-    for _, k in ipairs(fields) do
-      local v = detail[k]
-      if type(v) == "table" then
-        local msgs = {}
-        for _, m in ipairs(v) do msgs[#msgs + 1] = tostring(m) end
-        v = concat(msgs, " ")
-      end
-      parts[#parts + 1] = k .. ": " .. tostring(v)
-    end
-  end
-  if #parts > 0 then return concat(parts, "; ") end
   return nil
 end
---- The message of a vendor's decoded error body, or nil.
--- @function body_message
+--- The message of a decoded error body in a standard shape (OAuth2's
+-- `error_description`/`error`, RFC 7807's `detail`/`title`, a `message`), or nil.
+-- @function standard_message
 -- @tparam table t the decoded JSON error body
 -- @treturn ?string
-_M.body_message = body_message
+_M.standard_message = standard_message
 
 --- Builds an error. Fields: vendor, operation, status, kind, message, body,
 -- headers, retryable (derived when absent), and secrets (strings to redact, not kept).
@@ -128,26 +168,30 @@ function _M.new(f)
   local secrets = f.secrets
   f.secrets = nil
   if f.retryable == nil then
-    f.retryable = (f.status and RETRYABLE_STATUS[f.status]) or (f.kind and RETRYABLE_KIND[f.kind]) or false
+    f.retryable = retry.retryable(f.status, f.kind)
   end
   f.message = redact(f.message, secrets)
   f.body = redact(f.body, secrets)
+  f.headers = redact_headers(f.headers, secrets)
   return setmetatable(f, mt)
 end
 
---- An error for an HTTP response outside 2xx; `decoded` is the JSON body if any.
+--- An error for an HTTP response outside 2xx; `decoded` is the JSON body if
+-- any. Its message is the vendor's (its `error_message` hook), else a
+-- standard one (`standard_message`), else a short excerpt of a text body.
 -- @tparam table base `vendor`, `operation`, `secrets`
 -- @tparam int status the HTTP status
 -- @tparam string body the response body
 -- @tparam table headers the response headers
 -- @param[opt] decoded the decoded JSON body
+-- @tparam[opt] function message_of the vendor's hook: `message_of(decoded)` -> message, code
 -- @treturn Error
-function _M.from_response(base, status, body, headers, decoded)
+function _M.from_response(base, status, body, headers, decoded, message_of)
   base.status, base.body, base.headers = status, body, headers
-  base.message = body_message(decoded)
-  if type(decoded) == "table" and type(decoded.error_code) == "string" then base.code = decoded.error_code end
+  if message_of and type(decoded) == "table" then base.message, base.code = message_of(decoded) end
+  base.message = base.message or standard_message(decoded)
   if not base.message then
-    base.message = (body ~= "" and not find(body, "^%s*[<{%[]")) and excerpt(body) or ("HTTP " .. status)
+    base.message = (body ~= "" and not find(body, "^%s*[<{%[]")) and excerpt(body, base.secrets) or ("HTTP " .. status)
   end
   return _M.new(base)
 end
@@ -161,9 +205,10 @@ function _M.from_transport(base, err)
   return _M.new(base)
 end
 
---- The first 200 bytes of a body, for messages.
+--- The first 200 bytes of a body, for messages, redacted before it is cut.
 -- @function excerpt
 -- @tparam string s
+-- @tparam ?{string,...} secrets the forms to hide
 -- @treturn string
 _M.excerpt = excerpt
 

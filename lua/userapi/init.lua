@@ -21,12 +21,13 @@
 local client = require "userapi.client"
 local json = require "userapi.json"
 local errors = require "userapi.errors"
+local vendors = require "userapi.vendor"
 
 local _M = {
   _VERSION = client._VERSION,
   --- JSON null as userapi decodes and encodes it (cjson.null).
   null = json.null,
-  --- The operation tables, by vendor name.
+  --- The compiled vendor tables (@{userapi.vendor.compile}), by vendor name.
   vendors = {},
 }
 
@@ -36,7 +37,7 @@ local _M = {
 -- `users_export`); walks `get_users` with `each_user`, streams `users_export`
 -- with `each_export_row`.
 -- @function opendatasoft
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam string opts.domain the domain, `"data.example.org"` (or `base_url`)
 -- @tparam string opts.apikey the API key
 -- @tparam[opt="header"] string opts.apikey_in `"header"` (`Authorization: Apikey KEY`)
@@ -56,7 +57,7 @@ local _M = {
 -- `post_user_creds`); walks `get_organization_users` with `each_user`.
 -- Give one of `access_token`, `token` or `client_id` + `client_secret`.
 -- @function arthur
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam[opt] string opts.access_token a bearer token
 -- @tparam[opt] function opts.token returns a token and its lifetime in seconds,
 -- called again before it expires and after a 401
@@ -74,7 +75,7 @@ local _M = {
 -- `delete_user`); walks `list_users` with `each_user`. Stays under Kandji's
 -- rate limit (50/s, 10,000/h) unless `rate_limit` says otherwise.
 -- @function kandji
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam string opts.subdomain the tenant, `"acme"` (or `base_url`)
 -- @tparam[opt="us"] string opts.region `"us"` or `"eu"`
 -- @tparam string opts.token the API token
@@ -88,7 +89,7 @@ local _M = {
 -- `add_profile_to_api_user`, `delete_profile_of_api_user`,
 -- `renew_credential`); walks `list_api_users` with `each_user`.
 -- @function sigfox
--- @tparam table opts the @{userapi.client.options} and:
+-- @tparam table opts the @{userapi.options.options} and:
 -- @tparam string opts.login the API login
 -- @tparam string opts.password the API password
 -- @tparam[opt="https://api.sigfox.com/v2"] string opts.base_url
@@ -96,10 +97,28 @@ local _M = {
 -- @raise `userapi.sigfox: credentials missing (password)`
 -- @usage local sigfox = userapi.sigfox{ login = API_LOGIN, password = API_PASSWORD }
 
-for _, name in ipairs({ "opendatasoft", "arthur", "kandji", "sigfox" }) do
-  local vendor = require("userapi.vendors." .. name)
-  _M.vendors[name] = vendor
-  _M[name] = function(opts) return client.new(vendor, opts) end
+-- the module's own fields: a vendor cannot take these names
+local RESERVED = { _VERSION = true, null = true, vendors = true, register = true, is_error = true }
+
+--- Makes a vendor a first-class citizen: checks and compiles its table
+-- (@{userapi.vendor.compile}), files it under `userapi.vendors[name]` and adds
+-- the constructor `userapi[name](opts)`. The four built-in vendors are
+-- registered this way. Registering a name again replaces the vendor.
+-- @tparam table vendor_table a vendor table (see `lua/userapi/vendors/*.lua`)
+-- @treturn function the constructor
+-- @raise `userapi: vendor 'x': ...` on a table with a wrong or unknown field
+-- @usage local acme = userapi.register(require "my_vendor")
+-- local c = acme{ api_key = KEY }   -- also userapi.my_vendor{ ... }
+function _M.register(vendor_table)
+  local vendor = vendors.compile(vendor_table)
+  if RESERVED[vendor.name] then error("userapi: vendor name '" .. vendor.name .. "' is reserved", 2) end
+  local function new(opts) return client.new(vendor, opts) end
+  _M.vendors[vendor.name], _M[vendor.name] = vendor, new
+  return new
+end
+
+for _, name in ipairs(require "userapi.vendors") do
+  _M.register(require("userapi.vendors." .. name))
 end
 
 --- True when v is an error returned by userapi (a @{userapi.errors.Error}).
@@ -107,5 +126,9 @@ end
 -- @param v any value
 -- @treturn boolean
 _M.is_error = errors.is
+
+--- A person's accounts across vendors; see @{userapi.directory}.
+-- @function directory
+_M.directory = function(clients) return require("userapi.directory").new(clients) end
 
 return _M

@@ -2,7 +2,16 @@
 -- `json.null` (cjson.null), which encodes back to null, so a value read from a
 -- vendor can be sent back unchanged.
 -- @module userapi.json
-local cjson = require "cjson.safe"
+
+-- not a rockspec dependency (LuaRocks cannot see Debian's package): say how to get it
+local found, cjson = pcall(require, "cjson.safe")
+if not found then
+  error("userapi needs lua-cjson: apt-get install lua-cjson (Debian, Ubuntu) or luarocks install lua-cjson\n"
+        .. tostring(cjson), 0)
+end
+
+local type, pairs, next, getmetatable, setmetatable = type, pairs, next, getmetatable, setmetatable
+local find, match, sub, byte, concat = string.find, string.match, string.sub, string.byte, table.concat
 
 local _M = { null = cjson.null }
 
@@ -11,35 +20,101 @@ codec.encode_sparse_array(true)
 codec.decode_max_depth(200)
 codec.encode_max_depth(200)
 
---- Decodes JSON text.
--- @function decode
--- @tparam string text
--- @return the value (JSON null as `null`)
--- @treturn[2] nil
--- @treturn[2] string why not
-_M.decode = codec.decode
-
 -- lua-cjson 2.1.0 writes every empty table as {}. An empty table stands for
--- [] where the operation's model says array, or when it is userapi.empty_array.
+-- [] where the operation's model says array, or when it carries array_mt:
+-- userapi.empty_array, and every empty array decoded from a vendor.
 local array_mt = {}
 _M.empty_array = setmetatable({}, array_mt)
 local MARK = "\0userapi-empty-array\0"
 local MARK_JSON = '"\\u0000userapi%-empty%-array\\u0000"'
+local MARK_JSON_TEXT = "\\u0000userapi-empty-array\\u0000"
+
+-- OpenResty's lua-cjson marks decoded arrays itself; Debian's 2.1.0 cannot
+local native = type(codec.decode_array_with_array_mt) == "function"
+if native then codec.decode_array_with_array_mt(true) end
+local ARRAY_MTS = { [array_mt] = true }
+if cjson.array_mt then ARRAY_MTS[cjson.array_mt] = true end
+if cjson.empty_array_mt then ARRAY_MTS[cjson.empty_array_mt] = true end
+
+--- True when t is an empty table that stands for a JSON array (`[]`):
+-- `userapi.empty_array`, or an empty array decoded from JSON.
+-- @param t any value
+-- @treturn boolean
+function _M.is_empty_array(t)
+  return type(t) == "table" and next(t) == nil and ARRAY_MTS[getmetatable(t) or false] == true
+end
+
+-- The text with each empty array outside strings written as [MARK]: the
+-- decoded table then says which {} was []. nil when there is none.
+local function mark_empty_arrays(text)
+  if not find(text, "%[%s*%]") then return nil end
+  local parts, copied, i = {}, 1, 1
+  while true do
+    local j = find(text, '["%[]', i)
+    if not j then break end
+    if byte(text, j) == 34 then
+      -- a string: skip to its closing quote
+      local k = j + 1
+      while true do
+        local q = find(text, '["\\]', k)
+        if not q then return nil end -- unterminated: the decoder will say so
+        if byte(text, q) == 92 then k = q + 2 else i = q + 1 break end
+      end
+    else
+      local after = match(text, "^%[%s*%]()", j)
+      if after then
+        parts[#parts + 1] = sub(text, copied, j - 1)
+        parts[#parts + 1] = '["' .. MARK_JSON_TEXT .. '"]'
+        copied = after
+      end
+      i = (after or j + 1)
+    end
+  end
+  parts[#parts + 1] = sub(text, copied)
+  return concat(parts)
+end
+
+local function is_mark(t) return t[1] == MARK and t[2] == nil and next(t, 1) == nil end
+
+-- replaces each { MARK } by an empty array
+local function unmark(v)
+  if type(v) ~= "table" then return v end
+  if is_mark(v) then return setmetatable({}, array_mt) end
+  for k, x in pairs(v) do
+    if type(x) == "table" then v[k] = unmark(x) end
+  end
+  return v
+end
+
+--- Decodes JSON text. An empty array decodes as an empty table marked as
+-- an array (`is_empty_array`), so it prints and is sent back as `[]`.
+-- @tparam string text
+-- @return the value (JSON null as `null`)
+-- @treturn[2] nil
+-- @treturn[2] string why not
+function _M.decode(text)
+  if native or type(text) ~= "string" then return codec.decode(text) end
+  local marked = mark_empty_arrays(text)
+  if not marked then return codec.decode(text) end
+  local v = codec.decode(marked)
+  if v == nil then return codec.decode(text) end -- the error as the text has it
+  return unmark(v)
+end
 
 local ARRAY = { array = true, array_of_objects = true }
 
 local function mark(v, spec)
   if type(v) ~= "table" then return v end
   if next(v) == nil then
-    if getmetatable(v) == array_mt or (spec and ARRAY[spec.type]) then return MARK end
+    if ARRAY_MTS[getmetatable(v) or false] or (spec and ARRAY[spec.type]) then return MARK end
     return v
   end
   local copy
   for k, x in pairs(v) do
     -- a body model (it has a kind) describes the items of an array body
-    local sub = spec and ((type(k) == "string" and spec.fields and spec.fields[k])
+    local sub_spec = spec and ((type(k) == "string" and spec.fields and spec.fields[k])
                           or (type(k) == "number" and spec.kind and spec))
-    local y = mark(x, sub)
+    local y = mark(x, sub_spec)
     if y ~= x then
       if not copy then
         copy = {}

@@ -8,14 +8,14 @@
 -- With a shared store (`shared_dict` under nginx, or `store` on Redis: see
 -- @{userapi.store}) every client of the same vendor tenant, in every worker
 -- or on every host, draws from one budget, and a pause the vendor asks for
--- (a 429, or `RateLimit-Remaining: 0`) holds them all. When the store fails,
+-- with a 429 holds them all. When the store fails,
 -- the client falls back to its own budget, warns once, and tries the store
 -- again after 5 s.
 -- @module userapi.limiter
 local memory = require "userapi.store.memory"
 local retry = require "userapi.retry"
 
-local type, tonumber, tostring, error, setmetatable = type, tonumber, tostring, error, setmetatable
+local type, tostring, error, setmetatable = type, tostring, error, setmetatable
 local floor, min, format = math.floor, math.min, string.format
 
 local _M = {}
@@ -127,15 +127,15 @@ function Limiter:acquire(opname)
   return ms
 end
 
---- Shares the rate-limit headers of an answer; when the vendor's quota is
--- spent (a 429, or `RateLimit-Remaining: 0`), every client of the tenant
--- pauses as long as it asks (at most the retry policy's `max_ms`).
+--- Shares the rate-limit headers of an answer; on a 429 every client of the
+-- tenant pauses as long as the vendor asks (`Retry-After`, or
+-- `RateLimit-Reset`; at most the retry policy's `max_ms`). A success with
+-- `RateLimit-Remaining: 0` does not pause: the windows already pace the
+-- requests, and a fixed-window vendor says 0 at the end of every busy second.
 -- @tparam table seen the rate-limit headers of the answer (names lower-case)
 -- @tparam ?int status the answer's status
 function Limiter:observe(seen, status)
-  local remaining = seen["ratelimit-remaining"]
-  if type(remaining) == "table" then remaining = remaining[1] end
-  local ms = (status == 429 or tonumber(remaining) == 0) and retry.server_delay(seen, status)
+  local ms = status == 429 and retry.server_delay(seen, status)
   local policy = self.client.retries
   if ms and ms > 0 then ms = min(ms, policy and policy.max_ms or 20000) end
   local store = self:shared()

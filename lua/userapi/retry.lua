@@ -1,15 +1,30 @@
 --- When and how long to wait before trying again, and a client-side rate
 -- limiter. Pure functions of their inputs, so the policy can be tested alone.
 -- @module userapi.retry
-local type, tonumber, min, max, random, floor = type, tonumber, math.min, math.max, math.random, math.floor
+local type, tonumber, tostring, min, max, random, floor = type, tonumber, tostring, math.min, math.max, math.random,
+  math.floor
+local format = string.format
 local _M = {}
 
 local DEFAULTS = { max = 3, base_ms = 200, max_ms = 20000, unsafe = false }
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+-- The one list of what is worth another try: the same request may succeed later.
 local RETRY_STATUS = { [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
+local TRANSIENT = { connect = true, resolve = true, timeout = true, recv = true, send = true }
 -- the request never left: safe to send again whatever the method
 local NOT_SENT = { connect = true, resolve = true }
-local TRANSIENT = { connect = true, resolve = true, timeout = true, recv = true, send = true }
+-- the server speaks for every request of the client: a batch pauses as a whole
+local THROTTLE = { [429] = true, [503] = true }
+
+--- True when an answer's status, or a transport failure's kind, is worth
+-- another try (`err.retryable`): 408, 429, 502, 503, 504; timeout, connect,
+-- resolve, send, recv.
+-- @tparam ?int status the HTTP status
+-- @tparam ?string kind the transport failure's kind
+-- @treturn boolean
+function _M.retryable(status, kind)
+  return (status and RETRY_STATUS[status]) or (kind and TRANSIENT[kind]) or false
+end
 
 --- The retry policy from the `retries` option: a table (merged over the
 -- defaults), false (never), or nil (defaults).
@@ -98,6 +113,38 @@ function _M.wait(p, method, attempt, status, body, headers)
   end
   -- exponential backoff with full jitter
   return floor(random() * min(p.max_ms, p.base_ms * 2 ^ attempt))
+end
+
+--- The one retry loop's decision after an answer, for `Client:exchange` and
+-- `bulk.run` alike: `"done"` (map the answer), `"renew"` (a 401 with a
+-- token provider, once per request: renew the token, then send again), or
+-- `"retry"` after `wait` ms (`throttled` when the server asked the whole
+-- client to slow down). Before a retry it counts `client.retried` and
+-- reports the wait through `client.warn` (vendor, operation, status or
+-- failure kind, attempt, wait: never a secret).
+-- @tparam userapi.client.Client client
+-- @tparam table state the request's: `attempt` (retries so far), `renewed`; updated
+-- @tparam string opname the operation
+-- @tparam string method the request's method
+-- @tparam ?int status the status, nil for a transport failure
+-- @param body the body, or the transport's error
+-- @tparam ?table headers the response headers
+-- @treturn string `"done"`, `"renew"` or `"retry"`
+-- @treturn ?number the wait in ms, for `"retry"`
+-- @treturn ?boolean throttled
+function _M.decide(client, state, opname, method, status, body, headers)
+  if status == 401 and client.token_provider and not state.renewed then
+    state.renewed = true
+    return "renew"
+  end
+  local wait = _M.wait(client.retries, method, state.attempt, status, body, headers)
+  if not wait then return "done" end
+  state.attempt = state.attempt + 1
+  client.retried = client.retried + 1
+  client.warn(format("userapi %s %s: %s, retry %d of %d in %d ms", client.vendor.name, opname,
+    status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
+    state.attempt, client.retries.max, wait))
+  return "retry", wait, THROTTLE[status] or false
 end
 
 --- A limiter keeping a client under `per_second` and `per_hour` requests

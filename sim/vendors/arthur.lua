@@ -1,9 +1,9 @@
 -- Arthur platform API, UsersV1Api (10 ops) plus the OIDC discovery document
 -- and a client_credentials token endpoint.  FastAPI-style errors:
 -- {"detail": "..."} or {"detail": [{loc, msg, type}]} (422).
-local json = require "json"
-local util = require "util"
-local Store = require "store"
+local json = require "sim.json"
+local util = require "sim.util"
+local Store = require "sim.store"
 
 local V = { name = "arthur", prefix = "/arthur", token = "arthur-test-token",
             client_id = "arthur-client", client_secret = "arthur-secret" }
@@ -18,7 +18,7 @@ end
 local DEFAULT_DETAIL = { [400] = "Bad Request", [401] = "Not authenticated", [403] = "Forbidden",
   [404] = "Resource not found", [405] = "Method Not Allowed", [409] = "Conflict", [500] = "Internal server error" }
 V.error = function(status, msg)
-  return D(status, msg or DEFAULT_DETAIL[status] or require("http").REASON[status] or "Error")
+  return D(status, msg or DEFAULT_DETAIL[status] or require("sim.http").REASON[status] or "Error")
 end
 
 -- 422 entries.  Default wording follows the brief (pydantic v1:
@@ -398,6 +398,11 @@ local function invite(ctx, req)
   end
   if #errs > 0 then return verr(ctx, errs) end
   if email_owner(b.email) then return D(400, "User with email " .. b.email .. " is already in the organization.") end
+  for _, old in ipairs(V.invites) do
+    if old.status == "pending" and old.email:lower() == b.email:lower() then
+      return D(400, "User with email " .. b.email .. " has already been invited.")
+    end
+  end
   local inv = { id = util.uuid(), email = b.email, organization_id = ORG_ID, status = "pending",
     role_binding = rb, group_ids = json.array(b.group_ids ~= json.null and b.group_ids or {}),
     created_at = util.iso() }

@@ -1,9 +1,9 @@
 -- Kandji API v1, UsersApi: GET /api/v1/users, GET|DELETE /api/v1/users/{user_id}
 -- Bearer token; DRF-style {"detail": ...} errors; cursor pagination; Kong
 -- rate-limit headers on every response.
-local json = require "json"
-local util = require "util"
-local Store = require "store"
+local json = require "sim.json"
+local util = require "sim.util"
+local Store = require "sim.store"
 
 local V = { name = "kandji", prefix = "/kandji", token = "kandji-test-token" }
 
@@ -13,7 +13,7 @@ end
 V.error = function(status, msg)
   if status == 429 then return { status = 429, body = json.encode({ message = msg or "API rate limit exceeded" }) } end
   return err(status, msg or ({ [404] = "Not found.", [405] = "Method not allowed.", [401] = "Invalid token." })[status]
-    or require("http").REASON[status] or "Error")
+    or require("sim.http").REASON[status] or "Error")
 end
 
 local INTEGRATIONS = {

@@ -1,9 +1,9 @@
 -- Opendatasoft Automation API v1.0, UsersApi (7 ops).  Paths keep their
 -- trailing slash; without it the simulator answers 404.  API key via
 -- "Authorization: Apikey KEY" (scheme case-insensitive) or ?apikey=KEY.
-local json = require "json"
-local util = require "util"
-local Store = require "store"
+local json = require "sim.json"
+local util = require "sim.util"
+local Store = require "sim.store"
 
 local V = { name = "ods", prefix = "/ods/api/automation/v1.0", key = "ods-test-key" }
 
@@ -16,7 +16,7 @@ local CODES = { [400] = "bad_request", [401] = "unauthorized", [403] = "forbidde
 V.error = function(status, msg)
   if status == 404 then return E(404, "not_found", msg or "Not found.") end
   local code = CODES[status] or "error"
-  local r = E(status, code, msg or (require("http").REASON[status] or "Error") .. ".")
+  local r = E(status, code, msg or (require("sim.http").REASON[status] or "Error") .. ".")
   if status >= 500 then
     r.body = json.encode({ error_code = code, message = msg or "A server error occurred.", trace_id = util.uuid() })
   end

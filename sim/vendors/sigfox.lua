@@ -1,8 +1,8 @@
 -- Sigfox API v2, ApiUsersApi (8 ops).  HTTP Basic auth; errors are
 -- {"message": ..., "errors": [{type, field, message}]}.
-local json = require "json"
-local util = require "util"
-local Store = require "store"
+local json = require "sim.json"
+local util = require "sim.util"
+local Store = require "sim.store"
 
 local V = { name = "sigfox", prefix = "/sigfox/v2", login = "sigfox-login", password = "sigfox-secret" }
 
@@ -11,7 +11,7 @@ local MSG = { [400] = "bad request", [401] = "Unauthorized", [403] = "You are no
 local function M(status, message, errors, headers)
   return { status = status, headers = headers, body = json.encode({ message = message, errors = errors }) }
 end
-V.error = function(status, msg) return M(status, msg or MSG[status] or require("http").REASON[status] or "error") end
+V.error = function(status, msg) return M(status, msg or MSG[status] or require("sim.http").REASON[status] or "error") end
 local function bad(typ, field, message)
   return M(400, "bad request", json.array({ { type = typ, field = field, message = message } }))
 end

@@ -9,30 +9,59 @@ local floor = math.floor
 
 local _M = {}
 
--- 32-bit operations, results in 0..2^32-1 on both Luas
+-- 32-bit operations, results in 0..2^32-1: LuaJIT's bit, Lua 5.2's bit32,
+-- Lua 5.3+'s operators (through load: LuaJIT would not parse them), else
+-- plain arithmetic (Lua 5.1 without a bit library; slow, but run once per client)
+local function u(x) return x % 4294967296 end
+
+local function from_bit(bit)
+  local band, bxor, bnot, rshift, ror = bit.band, bit.bxor, bit.bnot, bit.rshift, bit.ror or bit.rrotate
+  return {
+    band = function(a, b) return u(band(a, b)) end,
+    bxor = function(a, b, c) return u(bxor(a, b, c or 0)) end,
+    bnot = function(a) return u(bnot(a)) end,
+    shr = function(a, n) return u(rshift(a, n)) end,
+    ror = function(a, n) return u(ror(a, n)) end,
+  }
+end
+
+local OPERATORS = [[return {
+  band = function(a, b) return a & b end,
+  bxor = function(a, b, c) return a ~ b ~ (c or 0) end,
+  bnot = function(a) return ~a & 0xffffffff end,
+  shr = function(a, n) return a >> n end,
+  ror = function(a, n) return ((a >> n) | (a << (32 - n))) & 0xffffffff end,
+}]]
+
+local function arithmetic()
+  local function bitwise(a, b, both)
+    local r, p = 0, 1
+    for _ = 1, 32 do
+      local x, y = a % 2, b % 2
+      if (both and x + y == 2) or (not both and x + y == 1) then r = r + p end
+      a, b, p = (a - x) / 2, (b - y) / 2, p * 2
+    end
+    return r
+  end
+  local function shr(a, n) return floor(a / 2 ^ n) end
+  return {
+    band = function(a, b) return bitwise(a, b, true) end,
+    bxor = function(a, b, c) return bitwise(bitwise(a, b, false), c or 0, false) end,
+    bnot = function(a) return 4294967295 - a end,
+    shr = shr,
+    ror = function(a, n) return shr(a, n) + (a % 2 ^ n) * 2 ^ (32 - n) end,
+  }
+end
+
 local B
 do
   local ok, bit = pcall(require, "bit")
+  if not ok then ok, bit = pcall(require, "bit32") end
   if ok then
-    local band, bxor, bnot, rshift, ror = bit.band, bit.bxor, bit.bnot, bit.rshift, bit.ror
-    local function u(x) return x % 4294967296 end
-    B = {
-      band = function(a, b) return u(band(a, b)) end,
-      bxor = function(a, b, c) return u(bxor(a, b, c or 0)) end,
-      bnot = function(a) return u(bnot(a)) end,
-      shr = function(a, n) return u(rshift(a, n)) end,
-      ror = function(a, n) return u(ror(a, n)) end,
-    }
+    B = from_bit(bit)
   else
-    -- Lua 5.4: the operators would not parse under LuaJIT, hence load
-    B = load([[
-      local M = {}
-      function M.band(a, b) return a & b end
-      function M.bxor(a, b, c) return a ~ b ~ (c or 0) end
-      function M.bnot(a) return ~a & 0xffffffff end
-      function M.shr(a, n) return a >> n end
-      function M.ror(a, n) return ((a >> n) | (a << (32 - n))) & 0xffffffff end
-      return M]])()
+    local chunk = (loadstring or load)(OPERATORS) -- luacheck: ignore 113
+    B = chunk and chunk() or arithmetic()
   end
 end
 local band, bxor, bnot, shr, ror = B.band, B.bxor, B.bnot, B.shr, B.ror

@@ -1,5 +1,9 @@
 --- The libcurl transport: a session of the C core is the transport object
--- (request, multi, set_auth, close); waits block the thread.
+-- (request, multi, set_auth, close). Its waits block the thread in plain Lua
+-- and in nginx's startup phases; in nginx's request phases they never block
+-- the worker (see `userapi.transport.curl_sleep`).
 local core = require "userapi.core"
+local chooser = require "userapi.transport"
 
-return { name = "curl", new = core.session, sleep = core.sleep, now = core.now }
+return { name = "curl", new = core.session, sleep = ngx and chooser.curl_sleep or core.sleep, now = core.now,
+         warn = chooser.warn }

@@ -1,375 +1,427 @@
 --- The nginx transport: HTTP/1.1 over cosockets (`ngx.socket.tcp`), so a
 -- request yields to other requests of the worker instead of blocking it.
--- Keep-alive through `setkeepalive` pools, TLS through `sslhandshake` with
--- verification on, Content-Length, chunked and close-delimited bodies.
+-- Keep-alive through `setkeepalive` pools (sized by `pool_size`,
+-- `keepalive_timeout_ms`, `backlog`), TLS through `sslhandshake` with
+-- verification on, http:// proxies (absolute-form requests, CONNECT tunnels
+-- for https), and one deadline (`timeout_ms`) for the whole exchange.
 -- The same interface as a session of the C core: request, multi, set_auth, close.
 local core = require "userapi.core"
+local http1 = require "userapi.transport.http1"
+local proxy = require "userapi.transport.proxy"
 
 local ngx = ngx
-local type, pairs, tostring, tonumber, setmetatable = type, pairs, tostring, tonumber, setmetatable
-local concat, lower, find, sub, match = table.concat, string.lower, string.find, string.sub, string.match
-local min = math.min
+local type, pairs, tostring, tonumber, setmetatable, error = type, pairs, tostring, tonumber, setmetatable, error
+local concat, find, sub, match = table.concat, string.find, string.sub, string.match
+local min, floor = math.min, math.floor
+local fail, arm, framing, fields = http1.fail, http1.arm, http1.framing, http1.fields
+local tcp, ngx_now = ngx.socket.tcp, ngx.now
 
 local _M = { name = "nginx" }
 
-local error_mt = { __tostring = function(e) return e.kind .. ": " .. e.message end }
-
-local function fail(kind, message)
-  return nil, setmetatable({ kind = kind, code = 0, message = message }, error_mt)
-end
+local CA_FILE_REFUSED = "userapi: option 'ca_file' cannot be honoured by nginx cosockets (the Lua module takes"
+  .. " its trusted CAs from nginx.conf): remove it and set 'lua_ssl_trusted_certificate <file>;'"
+  .. " (and lua_ssl_verify_depth) in the http block"
 
 -- socket error strings of the lua-nginx-module, as userapi error kinds
-local function kind_of(err, phase)
+local function connect_kind(err)
   if err == "timeout" then return "timeout" end
-  if phase == "connect" then
-    if find(err, "resolve", 1, true) or find(err, "resolver", 1, true) then return "resolve" end
-    return "connect"
+  if find(err, "resolve", 1, true) or find(err, "resolver", 1, true) then return "resolve" end
+  return "connect"
+end
+
+local function positive_int(opts, name, default, allow_zero)
+  local v = opts[name]
+  if v == nil then return default end
+  if type(v) ~= "number" or floor(v) ~= v or v < (allow_zero and 0 or 1) then
+    error("bad option '" .. name .. "' (" .. (allow_zero and "non-negative" or "positive") .. " integer expected)", 0)
   end
-  if phase == "tls" then return "tls" end
-  if phase == "send" then return "send" end
-  return "recv"
+  return v
 end
 
 local T = {}
 T.__index = T
 
 --- A transport with the session options of the C core (timeouts, verify_tls,
--- user_agent, max_body_bytes, auth).
+-- user_agent, max_body_bytes, proxy, auth) and the pool's (`pool_size`,
+-- `keepalive_timeout_ms`, `backlog`). Raises on what cosockets cannot
+-- honour: `ca_file`, a proxy other than http://.
 function _M.new(opts)
   opts = opts or {}
+  if opts.ca_file ~= nil then error(CA_FILE_REFUSED, 0) end
+  local p = proxy.parse(opts.proxy)
+  if p and p.scheme ~= "http" then
+    error("userapi: the nginx transport speaks to http:// proxies only, not " .. p.scheme .. "://;"
+      .. " the call is refused rather than sent direct", 0)
+  end
+  local pool_size = positive_int(opts, "pool_size", 64)
   local self = setmetatable({
     timeout = opts.timeout_ms or 30000,
     connect_timeout = opts.connect_timeout_ms or 10000,
+    idle_timeout = opts.idle_timeout_ms,
     verify = opts.verify_tls ~= false,
-    user_agent = opts.user_agent or ("userapi/" .. core._VERSION .. " lua-nginx-module"),
+    ua_line = "\r\nUser-Agent: " .. (opts.user_agent or ("userapi/" .. core._VERSION .. " lua-nginx-module")),
     max_body = opts.max_body_bytes or 64 * 1024 * 1024,
-    pool_size = 64, idle_ms = 60000,
+    pool_size = pool_size,
+    keepalive = positive_int(opts, "keepalive_timeout_ms", 60000, true),
+    -- read by connect before it yields: one table serves every call
+    connect_opts = { pool_size = pool_size, backlog = positive_int(opts, "backlog", nil, true) },
+    proxy = p,
+    origins = {}, origin_count = 0,
   }, T)
+  -- nginx sizes a pool when it makes it: a pool per size keeps each client's options
+  self.pool_tag = "#" .. pool_size .. (self.connect_opts.backlog and ("/" .. self.connect_opts.backlog) or "")
+    .. (self.verify and "" or ":unverified")
+  if find(self.ua_line, "[\r\n%z]", 3) then error("bad option 'user_agent' (contains CR, LF or NUL)", 0) end
+  if p then
+    self.proxy_line = p.authorization and ("\r\nProxy-Authorization: " .. p.authorization) or ""
+    -- pools are named by a fingerprint of the credentials, never the credentials
+    self.proxy_id = p.host .. ":" .. p.port .. (p.authorization and (":" .. ngx.crc32_long(p.authorization)) or "")
+  end
   self:set_auth(opts.auth)
   return self
 end
 
 --- Sets or clears the auth applied to every request (the same table as the C core's).
 function T:set_auth(a)
-  self.auth_header, self.auth_query = nil, nil
+  self.auth_line, self.auth_query = "", nil
   if a == nil then return end
+  local value
   if a.scheme == "basic" then
-    self.auth_header = "Basic " .. ngx.encode_base64(a.user .. ":" .. a.password)
+    value = "Basic " .. ngx.encode_base64(a.user .. ":" .. a.password)
   elseif a.scheme == "bearer" then
-    self.auth_header = "Bearer " .. a.token
+    value = "Bearer " .. a.token
   elseif a.scheme == "apikey" and (a["in"] or "header") == "header" then
-    self.auth_header = "Apikey " .. a.key
+    value = "Apikey " .. a.key
   elseif a.scheme == "apikey" and a["in"] == "query" then
     self.auth_query = "apikey=" .. core.escape(a.key)
+    return
   else
     error("bad auth scheme '" .. tostring(a.scheme) .. "'", 2)
   end
-  local v = self.auth_header or ""
-  if find(v, "[\r\n%z]") then error("bad auth (contains CR, LF or NUL)", 2) end
+  if find(value, "[\r\n%z]") then error("bad auth (contains CR, LF or NUL)", 2) end
+  self.auth_line = "\r\nAuthorization: " .. value
 end
 
 --- Nothing to free: pooled connections belong to nginx.
 function T:close() end
 
-local function parse_url(url)
-  local scheme, host, port, path = match(url, "^(https?)://([^/:?#]+):?(%d*)([^#]*)$")
-  if not scheme then
-    scheme, host, port, path = match(url, "^(https?)://(%[[^%]]+%]):?(%d*)([^#]*)$")
-  end
+-- The origins (scheme://authority) a transport has seen, parsed once:
+-- scheme, host, port, the Host header's value and the pool's name.
+local MAX_ORIGINS = 64
+
+-- The name of the pool of connections to host:port: by way of the proxy,
+-- with the pool's size and (a connection made without verification must
+-- never serve a transport that verifies) the TLS verification.
+local function pool_name(self, scheme, host, port)
+  local p = self.proxy
+  if p and scheme == "http" then return "proxy:" .. self.proxy_id .. self.pool_tag end
+  local key = scheme .. "://" .. host .. ":" .. port
+  if p then key = "tunnel:" .. self.proxy_id .. ":" .. key end
+  return key .. self.pool_tag
+end
+
+local function origin_of(self, origin)
+  local o = self.origins[origin]
+  if o then return o end
+  local scheme, host, port = match(origin, "^(https?)://([^/:?#%[%]]+):?(%d*)$")
+  if not scheme then scheme, host, port = match(origin, "^(https?)://(%[[^%]]+%]):?(%d*)$") end
   if not scheme then return nil end
-  if path == "" then path = "/" elseif sub(path, 1, 1) == "?" then path = "/" .. path end
-  return scheme, host, tonumber(port) or (scheme == "https" and 443 or 80), path
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  o = { scheme = scheme, host = host, port = port, pool = pool_name(self, scheme, host, port),
+        authority = port == (scheme == "https" and 443 or 80) and host or (host .. ":" .. port) }
+  if self.origin_count < MAX_ORIGINS then
+    self.origins[origin], self.origin_count = o, self.origin_count + 1
+  end
+  return o
 end
 
--- The request head, as bytes; raises on bytes that would split it.
-local function head(self, req, host, port, scheme, target, body)
-  local default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
-  local lines = { req.method .. " " .. target .. " HTTP/1.1",
-                  "Host: " .. host .. (default_port and "" or (":" .. port)),
-                  "User-Agent: " .. self.user_agent }
-  for k, v in pairs(req.headers or {}) do
-    v = tostring(v)
-    if find(k, "[^%w!#$&'*+%-.^_`|~]") then error("bad header name (a token expected)", 3) end
-    if find(v, "[\r\n%z]") then error("header '" .. k .. "' contains CR, LF or NUL", 3) end
-    lines[#lines + 1] = k .. ": " .. v
-  end
-  if self.auth_header and req.auth ~= false then lines[#lines + 1] = "Authorization: " .. self.auth_header end
-  if body or req.method == "POST" or req.method == "PUT" or req.method == "PATCH" then
-    lines[#lines + 1] = "Content-Length: " .. #(body or "")
-  end
-  lines[#lines + 1] = ""
-  lines[#lines + 1] = ""
-  return concat(lines, "\r\n")
+-- The origin and the request target of a URL, or nil.
+local function split_url(self, url)
+  -- the authority ends at the first / ? or # after "scheme://x" (plain finds: LuaJIT compiles those)
+  local e = find(url, "/", 9, true)
+  local q = find(url, "?", 9, true)
+  if q and (not e or q < e) then e = q end
+  q = find(url, "#", 9, true)
+  if q and (not e or q < e) then e = q end
+  local o = origin_of(self, e and sub(url, 1, e - 1) or url)
+  if not o then return nil end
+  local target = e and sub(url, e) or "/"
+  local hash = find(target, "#", 1, true)
+  if hash then target = sub(target, 1, hash - 1) end
+  if sub(target, 1, 1) ~= "/" then target = "/" .. target end
+  return o, target
 end
 
--- Connects (or reuses a pooled connection) and sends the request; returns
--- the socket, or nil and an error.
-local function open(self, req, retry)
+local NO_HEADERS = {}
+local KNOWN_METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
+local HAS_BODY = { POST = true, PUT = true, PATCH = true }
+
+-- header names and values found clean, remembered (up to a bound): the
+-- same few travel on every request
+local clean = { n = 0 }
+local function checked(s, bad_pattern)
+  if clean[s] then return true end
+  if find(s, bad_pattern) then return false end
+  if clean.n < 512 then clean[s], clean.n = true, clean.n + 1 end
+  return true
+end
+
+-- "\r\nName: value" for each header; raises on bytes that would split the head.
+local function serialize(headers)
+  local lines = {}
+  for k, v in pairs(headers) do
+    if type(v) ~= "string" then v = tostring(v) end
+    if type(k) ~= "string" or not checked(k, "[^%w!#$&'*+%-.^_`|~]") then
+      error("bad header name (a token expected)", 4)
+    end
+    if not checked(v, "[\r\n%z]") then error("header '" .. k .. "' contains CR, LF or NUL", 4) end
+    lines[#lines + 1] = "\r\n" .. k .. ": " .. v
+  end
+  return concat(lines)
+end
+
+-- The header lines of a headers table, serialized once per table (a
+-- client's operation sends the same table on every call). A table of up to
+-- three headers is checked against the copy kept with its lines, key by key
+-- in next() order, so any change to it is seen; this check has no loop, as
+-- a loop here would keep LuaJIT from compiling every caller.
+local header_cache = setmetatable({}, { __mode = "k" })
+
+local function header_lines(hs)
+  local c = header_cache[hs]
+  if c then
+    local k1, k2, k3 = c[1], c[3], c[5]
+    if next(hs) == k1 and (k1 == nil or (hs[k1] == c[2] and next(hs, k1) == k2
+        and (k2 == nil or (hs[k2] == c[4] and next(hs, k2) == k3
+        and (k3 == nil or (hs[k3] == c[6] and next(hs, k3) == nil)))))) then
+      return c.lines
+    end
+  end
+  local lines = serialize(hs)
+  local k1 = next(hs)
+  local k2 = k1 ~= nil and next(hs, k1) or nil
+  local k3 = k2 ~= nil and next(hs, k2) or nil
+  if k3 == nil or next(hs, k3) == nil then
+    header_cache[hs] = { k1, k1 ~= nil and hs[k1], k2, k2 ~= nil and hs[k2], k3, k3 ~= nil and hs[k3],
+                         lines = lines }
+  end
+  return lines
+end
+
+-- The request's bytes; raises on bytes that would split the head.
+local function request_bytes(self, req, o, target)
+  local authority = o.authority
+  -- a proxy is asked for http:// targets in absolute form; https ones go through a tunnel
+  if self.proxy and o.scheme == "http" then target = "http://" .. authority .. target end
+  local parts, n = { req.method, " ", target, " HTTP/1.1\r\nHost: ", authority, self.ua_line,
+                     header_lines(req.headers or NO_HEADERS) }, 7
+  if req.auth ~= false then
+    n = n + 1
+    parts[n] = self.auth_line
+  end
+  if self.proxy and o.scheme == "http" then
+    n = n + 1
+    parts[n] = self.proxy_line
+  end
+  local body = req.body
+  if body or HAS_BODY[req.method] then
+    n = n + 1
+    parts[n] = "\r\nContent-Length: " .. #(body or "")
+  end
+  parts[n + 1] = "\r\n\r\n"
+  if body then parts[n + 2] = body end
+  return concat(parts)
+end
+
+-- Asks the proxy for a tunnel to host:port on a new connection.
+local function tunnel(self, r, host, port)
+  local authority = host .. ":" .. port
+  if not arm(r) then return fail("timeout", "deadline reached before CONNECT") end
+  local ok, err = r.sock:send("CONNECT " .. authority .. " HTTP/1.1\r\nHost: " .. authority
+    .. self.proxy_line .. "\r\n\r\n")
+  if not ok then return fail(err == "timeout" and "timeout" or "send", "sending CONNECT to the proxy: " .. err) end
+  local status
+  status, err = http1.head(r, "reading the proxy's answer to CONNECT")
+  if not status then return nil, err end
+  if status < 200 or status > 299 then
+    return fail("proxy", "the proxy " .. self.proxy.host .. ":" .. self.proxy.port .. " answered "
+      .. status .. " to CONNECT " .. authority)
+  end
+  if http1.leftover(r) then return fail("protocol", "bytes after the proxy's answer to CONNECT") end
+  return true
+end
+
+
+-- Connects r's socket to host:port (directly, through the proxy or its
+-- tunnel), TLS done for https; true, or nil and an error.
+local function connect(self, r, o)
+  local now = ngx_now()
+  local left = r.deadline - now * 1000
+  if left < 1 then return fail("timeout", "deadline reached before connecting") end
+  local sock = tcp()
+  r.sock, r.armed = sock, now
+  sock:settimeouts(min(self.connect_timeout, left), left, r.idle and min(left, r.idle) or left)
+  local copts, p = self.connect_opts, self.proxy
+  local scheme, host, port = o.scheme, o.host, o.port
+  copts.pool = o.pool
+  local ok, err
+  if not p then
+    ok, err = sock:connect(host, port, copts)
+    if not ok then return fail(connect_kind(err), "connect to " .. host .. ":" .. port .. ": " .. err) end
+  else
+    ok, err = sock:connect(p.host, p.port, copts)
+    if not ok then
+      return fail(connect_kind(err), "connect to the proxy " .. p.host .. ":" .. p.port .. ": " .. err)
+    end
+    if scheme == "https" and sock:getreusedtimes() == 0 then
+      ok, err = tunnel(self, r, host, port)
+      if not ok then sock:close() return nil, err end
+    end
+  end
+  if scheme == "https" and sock:getreusedtimes() == 0 then
+    left = r.deadline - ngx_now() * 1000
+    if left < 1 then sock:close() return fail("timeout", "deadline reached before the TLS handshake") end
+    -- the handshake runs under the connect timeout
+    sock:settimeouts(left, left, left)
+    r.armed = nil
+    -- No session object is asked for (false): with one, lua-resty-core 0.1.25
+    -- raises an assertion when a handshake it finished at once failed its
+    -- verification. Without one, that failure reads as success on a socket
+    -- nginx has closed: a closed socket after the handshake is a refusal.
+    ok, err = sock:sslhandshake(false, host, self.verify)
+    if ok and not sock:getreusedtimes() then
+      ok, err = nil, "the certificate was refused (nginx's error log says why)"
+    end
+    if not ok then
+      sock:close()
+      return fail(err == "timeout" and "timeout" or "tls", "TLS handshake with " .. host .. ": " .. err)
+    end
+  end
+  return true
+end
+
+local STALE = {}  -- a pooled connection the server had closed
+
+-- Connects and sends; nil and STALE when a pooled connection turned out dead.
+local function send(self, r, o, bytes)
+  local ok, err = connect(self, r, o)
+  if not ok then return nil, err end
+  local sock = r.sock
+  if not arm(r) then sock:close() return fail("timeout", "deadline reached before sending") end
+  ok, err = sock:send(bytes)
+  if ok then return true end
+  local reused = sock:getreusedtimes() > 0
+  sock:close()
+  if reused and err ~= "timeout" then return nil, STALE end
+  return fail(err == "timeout" and "timeout" or "send", "send: " .. err)
+end
+
+--- Sends a request and reads the response head: the reader (`r.sock` its
+-- socket), status, head block, HTTP/1.0-ness; or nil and an error.
+-- Raises on a bad request.
+function _M.start(self, req)
   if type(req) ~= "table" then error("bad argument #1 to 'request' (table expected, got " .. type(req) .. ")", 3) end
-  if type(req.method) ~= "string" or not find(req.method, "^%u+$") then
+  local method, url = req.method, req.url
+  if type(method) ~= "string" or not (KNOWN_METHODS[method] or find(method, "^%u+$")) then
     error("bad field 'method' (HTTP method expected)", 3)
   end
-  if type(req.url) ~= "string" then error("bad field 'url' (string expected, got " .. type(req.url) .. ")", 3) end
-  local url = req.url
-  if find(url, "[%c ]") then error("bad field 'url' (contains a space, CR, LF, NUL or control byte)", 3) end
+  if type(url) ~= "string" then error("bad field 'url' (string expected, got " .. type(url) .. ")", 3) end
+  -- the bytes that would split the request line (the C core refuses the same)
+  if find(url, " ", 1, true) or find(url, "\r", 1, true) or find(url, "\n", 1, true) or find(url, "\0", 1, true) then
+    error("bad field 'url' (contains a space, CR, LF or NUL)", 3)
+  end
   if req.query and next(req.query) then url = core.url(url, req.query) end
   if self.auth_query and req.auth ~= false then
     url = url .. (find(url, "?", 1, true) and "&" or "?") .. self.auth_query
   end
-  local scheme, host, port, target = parse_url(url)
-  if not scheme then return fail("url", "unsupported URL") end
-  local body = req.body
-  local request = head(self, req, host, port, scheme, target, body) .. (body or "")
-  local sock = ngx.socket.tcp()
-  local timeout = req.timeout_ms or self.timeout
-  sock:settimeouts(min(self.connect_timeout, timeout), timeout, timeout)
-  -- a connection made without verification must never serve a transport that verifies
-  local pool = scheme .. ":" .. host .. ":" .. port .. (self.verify and "" or ":unverified")
-  local ok, err = sock:connect(host, port, { pool = pool, pool_size = self.pool_size })
-  if not ok then return fail(kind_of(err, "connect"), "connect to " .. host .. ":" .. port .. ": " .. err) end
-  if scheme == "https" and sock:getreusedtimes() == 0 then
-    ok, err = sock:sslhandshake(nil, host, self.verify)
-    if not ok then sock:close() return fail("tls", "TLS handshake with " .. host .. ": " .. err) end
+  local o, target = split_url(self, url)
+  if not o then return fail("url", "unsupported URL") end
+  local bytes = request_bytes(self, req, o, target)
+  local deadline = ngx_now() * 1000 + (req.timeout_ms or self.timeout)
+  local idle = req.idle_timeout_ms or ((req.sink or req.stream) and self.idle_timeout) or nil
+  for attempt = 1, 2 do
+    local r = http1.reader(nil, deadline, idle)
+    local ok, err = send(self, r, o, bytes)
+    if ok then
+      local status, block, http10 = http1.head(r, "reading the response head")
+      if status then return r, status, block, http10 end
+      -- closed before answering on a pooled connection: nothing was processed
+      local stale = r.sock:getreusedtimes() > 0 and r.buf == "" and block.kind == "recv"
+      r.sock:close()
+      if not stale or attempt == 2 then return nil, block end
+    elseif err ~= STALE or attempt == 2 then
+      return nil, err ~= STALE and err or fail("send", "the pooled connection was closed")
+    end
   end
-  ok, err = sock:send(request)
-  if not ok then
-    local reused = sock:getreusedtimes() > 0
+end
+local start = _M.start
+
+--- Returns the socket to its pool when the response allows it, else closes it.
+function _M.release(self, r, keep)
+  local sock = r.sock
+  if not (keep and not http1.leftover(r) and sock:setkeepalive(self.keepalive, self.pool_size)) then
     sock:close()
-    -- a pooled connection the server had closed: nothing was sent, try a new one
-    if reused and not retry then return open(self, req, true) end
-    return fail(kind_of(err, "send"), "send: " .. err)
   end
-  return sock
 end
+local release = _M.release
 
--- Reads the status line and headers: status, headers (lower-cased names,
--- repeated ones as arrays), or nil and an error.
-local function read_head(sock)
-  local line, err = sock:receive("*l")
-  if not line then return fail(kind_of(err, "recv"), "reading the status line: " .. err) end
-  local minor, code = match(line, "^HTTP/1%.(%d) (%d%d%d)")
-  local status = tonumber(code)
-  if not status then return fail("protocol", "not an HTTP/1.x response") end
-  local headers = {}
-  while true do
-    line, err = sock:receive("*l")
-    if not line then return fail(kind_of(err, "recv"), "reading headers: " .. err) end
-    if line == "" then break end
-    local k, v = match(line, "^([^:]+):%s*(.-)%s*$")
-    if k then
-      k = lower(k)
-      local old = headers[k]
-      if old == nil then headers[k] = v
-      elseif type(old) == "table" then old[#old + 1] = v
-      else headers[k] = { old, v } end
-    end
-  end
-  if status < 200 and status >= 100 then return read_head(sock) end
-  return status, headers, minor == "0"
-end
+local NO_BODY = { HEAD = true }
 
-local function first(v) return type(v) == "table" and v[1] or v end
-
--- A body reader: returns a function giving the next chunk, "" at the end,
--- or nil and an error; and whether the connection can be kept.
--- Whether the server keeps the connection: HTTP/1.1 unless it says close,
--- HTTP/1.0 only if it says keep-alive (Connection is a list of tokens).
-local function keeps_alive(headers, http10)
-  local conn = headers.connection
-  conn = lower(type(conn) == "table" and concat(conn, ",") or conn or "")
-  local has = function(token) return find("," .. conn:gsub("%s", "") .. ",", "," .. token .. ",", 1, true) end
-  if http10 then return has("keep-alive") ~= nil end
-  return not has("close")
-end
-
-local function body_reader(sock, method, status, headers, http10)
-  -- state.keep may turn false while reading (a trailer cut short)
-  local state = { keep = keeps_alive(headers, http10) }
-  if method == "HEAD" or status == 204 or status == 304 then
-    return function() return "" end, state
-  end
-  local te = lower(first(headers["transfer-encoding"]) or "")
-  if find(te, "chunked", 1, true) then
-    local size_left, finished = 0, false
-    return function()
-      if finished then return "" end
-      if size_left == 0 then
-        local line, err = sock:receive("*l")
-        if not line then return fail(kind_of(err, "recv"), "reading a chunk size: " .. err) end
-        local hex = match(line, "^%x+")
-        if not hex then return fail("protocol", "bad chunk size") end
-        size_left = tonumber(hex, 16)
-        if size_left == 0 then
-          repeat line = sock:receive("*l") until not line or line == ""
-          if not line then state.keep = false end -- the trailer did not end cleanly
-          finished = true
-          return ""
-        end
-      end
-      local n = min(size_left, 65536)
-      local data, err = sock:receive(n)
-      if not data then return fail(kind_of(err, "recv"), "reading a chunk: " .. err) end
-      size_left = size_left - n
-      if size_left == 0 and sock:receive(2) ~= "\r\n" then
-        return fail("protocol", "a chunk does not end with CRLF")
-      end
-      return data
-    end, state
-  end
-  local cl = headers["content-length"]
-  if type(cl) == "table" then
-    for i = 2, #cl do
-      if cl[i] ~= cl[1] then return function() return fail("protocol", "conflicting Content-Length") end, state end
-    end
-    cl = cl[1]
-  end
-  if cl and not match(cl, "^%d+$") then
-    return function() return fail("protocol", "bad Content-Length") end, state
-  end
-  local length = tonumber(cl)
-  if length then
-    local left = length
-    return function()
-      if left == 0 then return "" end
-      local n = min(left, 65536)
-      local data, err = sock:receive(n)
-      if not data then return fail(kind_of(err, "recv"), "reading the body: " .. err) end
-      left = left - n
-      return data
-    end, state
-  end
-  -- no length: the body ends when the server closes
-  state.keep = false
-  local finished = false
-  return function()
-    if finished then return "" end
-    local data, err, partial = sock:receive(65536)
-    if data then return data end
-    if err == "closed" then finished = true return partial or "" end
-    return fail(kind_of(err, "recv"), "reading the body: " .. err)
-  end, state
-end
-
-local function release(self, sock, keep)
-  if not (keep and sock:setkeepalive(self.idle_ms, self.pool_size)) then sock:close() end
-end
-
---- Sends one request: status, body, headers, or nil and an error table.
+--- Sends one request: status, body, headers (a table; the head block as
+-- received with `raw_headers = true`), or nil and an error table.
 function T:request(req)
-  local sock, err = open(self, req)
-  if not sock then return nil, err end
-  local status, headers, http10 = read_head(sock)
-  if not status and sock:getreusedtimes() > 0 then
-    -- the server closed a pooled connection before reading this request:
-    -- nothing was processed, so once more on a new connection, as curl does
-    sock:close()
-    sock, err = open(self, req)
-    if not sock then return nil, err end
-    status, headers, http10 = read_head(sock)
+  local r, status, block, http10 = start(self, req)
+  if not r then return nil, status end
+  local sock, method = r.sock, req.method
+  local frame, keep = framing(block, http10)
+  local bodiless = NO_BODY[method] or status == 204 or status == 304
+  if not frame then
+    if not bodiless then sock:close() return fail("protocol", keep) end
+    keep = false
   end
-  if not status then sock:close() return nil, headers end
-  local next_chunk, state = body_reader(sock, req.method, status, headers, http10)
-  local parts, size = {}, 0
+  local headers = req.raw_headers and block or fields(block)
   local sink = req.sink and status >= 200 and status < 300 and req.sink
+  if not sink then
+    if type(frame) == "number" and frame > self.max_body and not bodiless then
+      sock:close()
+      return fail("too_large", "response body larger than max_body_bytes")
+    end
+    -- the common answer: all of it came with the head
+    local body = http1.buffered_body(r, method, status, frame)
+    if body then
+      release(self, r, keep)
+      return status, body, headers
+    end
+  end
+  local next_chunk, state = http1.body_reader(r, method, status, frame, keep)
+  local body, parts, size = "", nil, 0
   while true do
-    local chunk, cerr = next_chunk()
-    if not chunk then sock:close() return nil, cerr end
+    local chunk, err = next_chunk()
+    if not chunk then sock:close() return nil, err end
     if chunk == "" then break end
     if sink then
       if sink(chunk) == false then sock:close() return fail("aborted", "the sink stopped the transfer") end
     else
       size = size + #chunk
-      if size > self.max_body then sock:close() return fail("too_large", "response body larger than max_body_bytes") end
-      parts[#parts + 1] = chunk
+      if size > self.max_body then
+        sock:close()
+        return fail("too_large", "response body larger than max_body_bytes")
+      end
+      -- one chunk needs no table
+      if size == #chunk then body = chunk
+      else
+        parts = parts or { body }
+        parts[#parts + 1] = chunk
+      end
     end
   end
-  release(self, sock, state.keep)
-  return status, concat(parts), headers
+  if parts then body = concat(parts) end
+  release(self, r, state.keep)
+  return status, body, headers
 end
 
--- Many requests at once on light threads, with the C core multi's interface.
-local M = {}
-M.__index = M
-
---- A multi: add(req) -> id, wait(timeout_ms) -> finished, read(id), pending(), close().
-function T:multi()
-  return setmetatable({ transport = self, threads = {}, streams = {}, next_id = 1, count = 0 }, M)
-end
-
---- Starts a request on a light thread (or, with `stream = true`, readies it
--- for `read`); returns its id.
-function M:add(req)
-  local id = self.next_id
-  self.next_id = id + 1
-  self.count = self.count + 1
-  if req.stream then
-    self.streams[id] = { req = req }
-    return id
-  end
-  local t = self.transport
-  -- the thread answers with its id; a raise becomes an error result
-  local th = ngx.thread.spawn(function() return id, pcall(t.request, t, req) end)
-  self.threads[id] = th
-  return id
-end
-
---- How many requests are running or unread.
-function M:pending() return self.count end
-
---- Waits for the next finished request: an array of at most one
--- `{ id, status, body, headers }` or `{ id, err }`.
-function M:wait(timeout_ms)
-  local out, list = {}, {}
-  for _, th in pairs(self.threads) do list[#list + 1] = th end
-  if #list == 0 then
-    if next(self.streams) == nil then ngx.sleep((timeout_ms or 0) / 1000) end
-    return out
-  end
-  local _, id, ok, status, body, headers = ngx.thread.wait(unpack(list))
-  self.threads[id] = nil
-  self.count = self.count - 1
-  if not ok then
-    out[1] = { id = id, err = setmetatable({ kind = "aborted", code = 0, message = tostring(status) }, error_mt) }
-  elseif status then
-    out[1] = { id = id, status = status, body = body, headers = headers }
-  else
-    out[1] = { id = id, err = body }
-  end
-  return out
-end
-
---- Streams a response: chunk, done, status, headers, or nil and an error.
-function M:read(id)
-  local s = self.streams[id]
-  if not s then error("bad argument #2 to 'read' (no streamed transfer with this id)", 2) end
-  local function done_with(...)
-    self.streams[id] = nil
-    self.count = self.count - 1
-    return ...
-  end
-  if not s.sock then
-    local sock, err = open(self.transport, s.req)
-    if not sock then return done_with(nil, err) end
-    local status, headers, http10 = read_head(sock)
-    if not status then sock:close() return done_with(nil, headers) end
-    s.sock, s.status, s.headers = sock, status, headers
-    s.next_chunk, s.state = body_reader(sock, s.req.method, status, headers, http10)
-  end
-  local chunk, err = s.next_chunk()
-  if not chunk then s.sock:close() return done_with(nil, err) end
-  if chunk == "" then
-    release(self.transport, s.sock, s.state.keep)
-    return done_with("", true, s.status, s.headers)
-  end
-  return chunk, false, s.status, s.headers
-end
-
---- Kills the running threads and closes streamed sockets.
-function M:close()
-  for _, th in pairs(self.threads) do ngx.thread.kill(th) end
-  for _, s in pairs(self.streams) do if s.sock then s.sock:close() end end
-  self.threads, self.streams, self.count = {}, {}, 0
-end
+--- Many requests at once on light threads (see `userapi.transport.nginx_multi`).
+function T:multi() return require("userapi.transport.nginx_multi").new(self) end
 
 --- Waits without blocking the worker.
 function _M.sleep(ms) ngx.sleep(ms / 1000) end
@@ -379,5 +431,8 @@ function _M.now()
   ngx.update_time()
   return ngx.now() * 1000
 end
+
+--- Writes a line to nginx's error log at WARN (retries, throttling waits).
+function _M.warn(msg) ngx.log(ngx.WARN, msg) end
 
 return _M

@@ -18,13 +18,48 @@
 local str = { type = "string" }
 local USER_TYPES = { "user", "data_plane", "service_account" }
 
+-- {"detail": "..."}, or FastAPI's 422 {"detail": [{ loc = { "body", "email" }, msg }]}
+local function error_message(t)
+  local detail = t.detail
+  if type(detail) == "string" then return detail end
+  if type(detail) ~= "table" then return nil end
+  local parts = {}
+  for _, e in ipairs(detail) do
+    if type(e) == "table" then
+      local msg = tostring(e.msg)
+      if type(e.loc) == "table" then
+        local loc = {}
+        for i, l in ipairs(e.loc) do
+          loc[i] = (type(l) == "number" and l % 1 == 0) and string.format("%d", l) or tostring(l)
+        end
+        msg = table.concat(loc, ".") .. ": " .. msg
+      end
+      parts[#parts + 1] = msg
+    end
+  end
+  if #parts > 0 then return table.concat(parts, "; ") end
+end
+
 return {
   name = "arthur",
   default_base = function() return "https://platform.arthur.ai" end,
+  options = { access_token = "secret", token = "function", client_id = "string", client_secret = "secret",
+              token_url = "string" },
   credentials = { "access_token", "client_secret" },
+  error_message = error_message,
   auth = function(o)
     if o.access_token then return { scheme = "bearer", token = o.access_token } end
   end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "access_token", "USERAPI_ARTHUR_TOKEN" }, { "client_id", "USERAPI_ARTHUR_CLIENT_ID" },
+            { "client_secret", "USERAPI_ARTHUR_CLIENT_SECRET" } },
+    secret = "access_token",
+    page_size = "page_size",
+    -- one of these sets of credentials, not both
+    alternatives = { { "access_token" }, { "client_id", "client_secret" } },
+    examples = { "delete_user --each ids.txt --concurrency 4 --dry-run" },
+  },
   -- OIDC discovery for the client-credentials grant, relative to the base URL
   discovery = "/api/v1/auth/oidc/.well-known/openid-configuration",
   token_scope = "openid email profile",
@@ -36,7 +71,7 @@ return {
     -- @treturn[2] nil
     -- @treturn[2] userapi.errors.Error 401 `Not authenticated`, a network failure
     -- @usage print(assert(arthur:get_users_me()).email)
-    get_users_me = { method = "GET", path = "/api/v1/users/me", ok = 200 },
+    get_users_me = { method = "GET", path = "/api/v1/users/me" },
     --- Accepts the pending invitations of the credentials' user.
     -- `POST /api/v1/users/me/accept-invite`
     -- @function accept_my_invites
@@ -44,7 +79,7 @@ return {
     -- @treturn[2] nil
     -- @treturn[2] userapi.errors.Error 401, a network failure
     -- @usage assert(arthur:accept_my_invites())
-    accept_my_invites = { method = "POST", path = "/api/v1/users/me/accept-invite", ok = 204 },
+    accept_my_invites = { method = "POST", path = "/api/v1/users/me/accept-invite" },
     --- One page of the organization's users; `arthur:each_user(params)` walks every page.
     -- Without `user_types`, users and service accounts are listed.
     -- `GET /api/v1/organization/users`
@@ -67,7 +102,7 @@ return {
     -- @usage local page = assert(arthur:get_organization_users{ sort = "email",
     --   user_types = { "user", "service_account" }, page_size = 100 })
     get_organization_users = {
-      method = "GET", path = "/api/v1/organization/users", ok = 200,
+      method = "GET", path = "/api/v1/organization/users",
       query = {
         sort = { type = "string", enum = { "name", "email", "created_at", "updated_at" } },
         order = { type = "string", enum = { "asc", "desc" } },
@@ -93,7 +128,7 @@ return {
     -- @raise `bad argument #1 to 'post_organization_user'` when a required field is missing
     -- @usage arthur:post_organization_user{ first_name = "Ada", email = "ada@example.com", password = PW }
     post_organization_user = {
-      method = "POST", path = "/api/v1/organization/users", ok = 200,
+      method = "POST", path = "/api/v1/organization/users",
       body = {
         kind = "object", required = { "first_name", "email", "password" },
         fields = { first_name = str, email = str, password = str },
@@ -110,7 +145,7 @@ return {
     -- @raise `bad argument #2 to 'patch_user'` when fields is not a table
     -- @usage arthur:patch_user(id, { first_name = "Augusta Ada" })
     patch_user = {
-      method = "PATCH", path = "/api/v1/users/{user_id}", ok = 200,
+      method = "PATCH", path = "/api/v1/users/{user_id}",
       body = { kind = "object", fields = { first_name = str, email = str } },
     },
     --- Deletes a user or a service account (its credentials with it).
@@ -122,7 +157,7 @@ return {
     -- @treturn[2] userapi.errors.Error 404 `Resource not found`, 401, a network failure
     -- @raise `bad argument #1 to 'delete_user'` when user_id is not a plain id
     -- @usage assert(arthur:delete_user("00000000-0000-4000-8000-000000000002"))
-    delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}", ok = 204 },
+    delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}" },
     --- Creates a service account, with its first client credentials.
     -- `POST /api/v1/organization/service_accounts`
     -- @function post_organization_service_account
@@ -135,7 +170,7 @@ return {
     -- @usage local sa = assert(arthur:post_organization_service_account{ name = "ci" })
     -- store(sa.credentials.client_id, sa.credentials.client_secret)
     post_organization_service_account = {
-      method = "POST", path = "/api/v1/organization/service_accounts", ok = 200,
+      method = "POST", path = "/api/v1/organization/service_accounts",
       body = { kind = "object", required = { "name" }, fields = { name = str } },
     },
     --- Renames a service account.
@@ -149,7 +184,7 @@ return {
     -- @raise `bad argument #2 to 'patch_service_account_user'` when fields is not a table
     -- @usage arthur:patch_service_account_user(id, { name = "ci (prod)" })
     patch_service_account_user = {
-      method = "PATCH", path = "/api/v1/users/{user_id}/service_account", ok = 200,
+      method = "PATCH", path = "/api/v1/users/{user_id}/service_account",
       body = { kind = "object", fields = { name = str } },
     },
     --- Invites someone to the organization by email (no user until they accept).
@@ -162,12 +197,12 @@ return {
     -- (`organization`, `workspace`, `project`, `data_plane`) and `resource_id`, all required
     -- @treturn[1] table `{}` (201)
     -- @treturn[2] nil
-    -- @treturn[2] userapi.errors.Error 400 (already a member), 422, 401, a network failure
+    -- @treturn[2] userapi.errors.Error 400 (already a member, or already invited), 422, 401, a network failure
     -- @raise `bad argument #1 to 'post_organization_user_invite'` without an email, or on a
     -- role binding missing a field or with an unknown kind
     -- @usage arthur:post_organization_user_invite{ email = "marie@example.com" }
     post_organization_user_invite = {
-      method = "POST", path = "/api/v1/organization/users/invite-user", ok = 201,
+      method = "POST", path = "/api/v1/organization/users/invite-user",
       body = {
         kind = "object", required = { "email" },
         fields = {
@@ -196,7 +231,42 @@ return {
     -- @raise `bad argument #1 to 'post_user_creds'` when user_id is not a plain id
     -- @usage local res = assert(arthur:post_user_creds(service_account_id))
     -- store(res.credentials.client_id, res.credentials.client_secret)
-    post_user_creds = { method = "POST", path = "/api/v1/users/{user_id}/credentials", ok = 200 },
+    post_user_creds = { method = "POST", path = "/api/v1/users/{user_id}/credentials" },
   },
-  paging = { op = "get_organization_users", style = "page", items = "records", max = 1000 },
+  paging = { op = "get_organization_users", style = "page", items = "records", max = 1000,
+              total_pages = "pagination.total_pages" },
+  -- desired state (userapi.state): a person is a user of the organization;
+  -- with a password they are created at once, otherwise invited by email
+  people = {
+    lookup = {
+      email = { op = "get_organization_users", params = function(email)
+        return { search = email, user_types = USER_TYPES, page_size = 1000 }
+      end },
+      id = { op = "get_organization_users", params = function(id)
+        return { user_ids = { id }, user_types = USER_TYPES }
+      end },
+    },
+    all = { user_types = USER_TYPES, page_size = 1000 },
+    normalize = function(u)
+      return { id = u.id, email = u.email, kind = u.user_type, created_at = u.created_at,
+               name = ((u.first_name or "") .. " " .. (u.last_name or "")):match("^%s*(.-)%s*$"),
+               first_name = u.first_name, last_name = u.last_name, picture = u.picture }
+    end,
+    fields = { email = "email", first_name = "string", last_name = "string", picture = "string" },
+    create_only = { password = true, group_ids = true, role_binding = true },
+    create = {
+      { op = "post_organization_user", action = "created", needs = { "password", "first_name" },
+        body = function(s)
+          return { email = s.email, first_name = s.first_name, last_name = s.last_name, password = s.password,
+                   picture = s.picture }
+        end },
+      -- invitations cannot be listed: one already out is known when the vendor refuses another
+      { op = "post_organization_user_invite", action = "invited", already = "already been invited",
+        unseen = "Arthur lists no invitations: one already pending shows only in a real run (as no change)",
+        body = function(s) return { email = s.email, group_ids = s.group_ids, role_binding = s.role_binding } end,
+        result = function() return {} end },
+    },
+    update = { op = "patch_user", body = function(changes) return changes end },
+    delete = { op = "delete_user" },
+  },
 }

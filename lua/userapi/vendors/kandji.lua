@@ -12,17 +12,31 @@
 -- @module userapi.vendors.kandji
 local str = { type = "string" }
 
+-- { "detail": "..." }
+local function error_message(t)
+  if type(t.detail) == "string" then return t.detail end
+end
+
 return {
   name = "kandji",
+  -- the constructor's own options (checked before default_base reads them)
+  options = { subdomain = "host", region = { "us", "eu" }, token = "secret" },
   default_base = function(o)
     if o.subdomain then
-      local region = o.region or "us"
-      assert(region == "us" or region == "eu", "kandji: region must be \"us\" or \"eu\"")
-      return "https://" .. o.subdomain .. (region == "eu" and ".api.eu.kandji.io" or ".api.kandji.io")
+      return "https://" .. o.subdomain .. (o.region == "eu" and ".api.eu.kandji.io" or ".api.kandji.io")
     end
   end,
   credentials = { "token" },
+  error_message = error_message,
   auth = function(o) return { scheme = "bearer", token = o.token } end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "token", "USERAPI_KANDJI_TOKEN" }, { "subdomain", "USERAPI_KANDJI_SUBDOMAIN" },
+            { "region", "USERAPI_KANDJI_REGION" } },
+    host = "subdomain",
+    secret = "token",
+    examples = { "list_users --archived false --format table", "list_users --all --format jsonl" },
+  },
   -- Kandji allows 10,000 requests an hour and 50 a second per tenant
   rate_limit = { per_second = 50, per_hour = 10000 },
   ops = {
@@ -47,7 +61,7 @@ return {
     -- @usage local page = assert(kandji:list_users{ email = "ada@", archived = false })
     -- for _, u in ipairs(page.results) do print(u.id, u.email, u.device_count) end
     list_users = {
-      method = "GET", path = "/api/v1/users", ok = 200,
+      method = "GET", path = "/api/v1/users",
       query = {
         email = str, id = str, integration_id = str, cursor = str,
         archived = { type = "flag" },
@@ -62,7 +76,7 @@ return {
     -- @treturn[2] userapi.errors.Error 404 `Not found.`, 401, a network failure
     -- @raise `bad argument #1 to 'get_user'` when user_id is not a plain id
     -- @usage local u = assert(kandji:get_user("69c009ca-1f78-4bdf-bb93-08d6d39041db"))
-    get_user = { method = "GET", path = "/api/v1/users/{user_id}", ok = 200 },
+    get_user = { method = "GET", path = "/api/v1/users/{user_id}" },
     --- Deletes a user. Kandji refuses while the user still holds devices.
     -- `DELETE /api/v1/users/{user_id}`
     -- @function delete_user
@@ -74,7 +88,23 @@ return {
     -- @raise `bad argument #1 to 'delete_user'` when user_id is not a plain id
     -- @usage local ok, err = kandji:delete_user(id)
     -- if not ok then print(err) end  -- kandji delete_user: 400 User still assigned ...
-    delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}", ok = 204 },
+    delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}" },
   },
   paging = { op = "list_users", style = "cursor", items = "results" },
+  -- desired state (userapi.state): users come from the directory integration,
+  -- so the API can find and delete them, not create or change them
+  people = {
+    lookup = { email = { op = "list_users", params = function(email) return { email = email } end },
+               id = { op = "get_user" } },
+    normalize = function(u)
+      return { id = u.id, email = u.email, name = u.name, kind = "user",
+               active = u.archived == true and false or u.active, created_at = u.created_at,
+               devices = u.device_count }
+    end,
+    fields = {},
+    cannot_create = "Kandji users come from the tenant's directory integration: "
+      .. "the person appears at its next sync (the API cannot create users)",
+    cannot_update = "Kandji users come from the tenant's directory integration: change them there",
+    delete = { op = "delete_user" },
+  },
 }

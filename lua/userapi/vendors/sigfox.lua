@@ -24,11 +24,35 @@ local name = { type = "string", max_len = 100 }
 -- say profileIds: the latter is what we send.
 local profile_ids = { type = "array" }
 
+-- { message, errors = { { field, message }, ... } }
+local function error_message(t)
+  local parts = {}
+  if type(t.message) == "string" then parts[1] = t.message end
+  if type(t.errors) == "table" then
+    for _, e in ipairs(t.errors) do
+      if type(e) == "table" then
+        local msg = tostring(e.message)
+        parts[#parts + 1] = e.field and (tostring(e.field) .. ": " .. msg) or msg
+      end
+    end
+  end
+  if #parts > 0 then return table.concat(parts, "; ") end
+end
+
 return {
   name = "sigfox",
   default_base = function() return "https://api.sigfox.com/v2" end,
+  options = { login = "string", password = "secret" },
   credentials = { "password" },
+  error_message = error_message,
   auth = function(o) return { scheme = "basic", user = o.login, password = o.password } end,
+  -- the userapi command: where the constructor's options come from
+  cli = {
+    env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
+    secret = "password",
+    page_size = "limit",
+    examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
+  },
   ops = {
     --- One page of API users; `sigfox:each_user(params)` walks every page.
     -- `GET /api-users/`
@@ -49,7 +73,7 @@ return {
     -- outside the list, a limit out of range
     -- @usage local page = assert(sigfox:list_api_users{ group_ids = { GROUP }, limit = 100 })
     list_api_users = {
-      method = "GET", path = "/api-users/", ok = 200,
+      method = "GET", path = "/api-users/",
       query = {
         fields = fields,
         profile_id = { type = "string", wire = "profileId" },
@@ -74,7 +98,7 @@ return {
     -- @usage local res = assert(sigfox:create_api_user{ groupId = GROUP, name = "ada@example.com automation",
     --   timezone = "UTC", profileIds = { PROFILE } })
     create_api_user = {
-      method = "POST", path = "/api-users/", ok = 201,
+      method = "POST", path = "/api-users/",
       body = {
         kind = "object", required = { "groupId", "name", "timezone", "profileIds" },
         fields = { groupId = str, name = name, timezone = str, profileIds = profile_ids },
@@ -91,7 +115,7 @@ return {
     -- @treturn[2] userapi.errors.Error 404, 401, a network failure
     -- @raise `bad argument #1 to 'get_api_user'` when id is not a plain id
     -- @usage local u = assert(sigfox:get_api_user("5138e7dfa2f1fffaf25fd409"))
-    get_api_user = { method = "GET", path = "/api-users/{id}", ok = 200, query = { fields = fields } },
+    get_api_user = { method = "GET", path = "/api-users/{id}", query = { fields = fields } },
     --- Updates an API user: the fields given change.
     -- `PUT /api-users/{id}`
     -- @function update_api_user
@@ -104,7 +128,7 @@ return {
     -- @raise `bad argument #2 to 'update_api_user'` on a field of the wrong type or too long
     -- @usage assert(sigfox:update_api_user(id, { name = "Device messages only" }))
     update_api_user = {
-      method = "PUT", path = "/api-users/{id}", ok = 204,
+      method = "PUT", path = "/api-users/{id}",
       body = { kind = "object", fields = { name = name, timezone = str, profileIds = profile_ids } },
     },
     --- Deletes an API user.
@@ -116,7 +140,7 @@ return {
     -- @treturn[2] userapi.errors.Error 404, 401, 403, a network failure
     -- @raise `bad argument #1 to 'delete_api_user'` when id is not a plain id
     -- @usage assert(sigfox:delete_api_user(id))
-    delete_api_user = { method = "DELETE", path = "/api-users/{id}", ok = 204 },
+    delete_api_user = { method = "DELETE", path = "/api-users/{id}" },
     --- Adds profiles to an API user (those it has stay).
     -- `PUT /api-users/{id}/profiles`
     -- @function add_profile_to_api_user
@@ -129,7 +153,7 @@ return {
     -- @raise `bad argument #2 to 'add_profile_to_api_user'` without profileIds
     -- @usage assert(sigfox:add_profile_to_api_user(id, { profileIds = { PROFILE } }))
     add_profile_to_api_user = {
-      method = "PUT", path = "/api-users/{id}/profiles", ok = 204,
+      method = "PUT", path = "/api-users/{id}/profiles",
       body = { kind = "object", required = { "profileIds" }, fields = { profileIds = profile_ids } },
     },
     --- Removes one profile from an API user.
@@ -144,7 +168,7 @@ return {
     -- @raise `bad argument #1 to 'delete_profile_of_api_user'` when an id is not a plain id
     -- @usage assert(sigfox:delete_profile_of_api_user(id, PROFILE))
     delete_profile_of_api_user = {
-      method = "DELETE", path = "/api-users/{id}/profiles/{profile_id}", ok = 204,
+      method = "DELETE", path = "/api-users/{id}/profiles/{profile_id}",
     },
     --- A new access token for an API user; the old one stops working.
     -- `PUT /api-users/{id}/renew-credential`
@@ -156,7 +180,37 @@ return {
     -- @raise `bad argument #1 to 'renew_credential'` when id is not a plain id
     -- @usage local res = assert(sigfox:renew_credential(id))
     -- store(id, res.accessToken)
-    renew_credential = { method = "PUT", path = "/api-users/{id}/renew-credential", ok = 200 },
+    renew_credential = { method = "PUT", path = "/api-users/{id}/renew-credential" },
   },
-  paging = { op = "list_api_users", style = "offset", items = "data", next = "paging", max = 100 },
+  paging = { op = "list_api_users", style = "offset", items = "data", next = "paging.next", max = 100 },
+  -- desired state (userapi.state): API users have no email; a person's is
+  -- named after them ("ada@example.com automation") and found by that name
+  people = {
+    lookup = { email = { op = "list_api_users", params = function() return { limit = 100 } end },
+               id = { op = "get_api_user" } },
+    normalize = function(u)
+      local created = tonumber(u.creationTime)
+      local ids = {}
+      for i, p in ipairs(type(u.profiles) == "table" and u.profiles or {}) do ids[i] = p.id end
+      local group = type(u.group) == "table" and u.group or {}
+      return { id = u.id, email = type(u.name) == "string" and u.name:match("^(%S+@%S+)") or nil, name = u.name,
+               kind = "api_user", timezone = u.timezone, group_id = group.id or group[1] and group[1].id,
+               profile_ids = ids,
+               created_at = created and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(created / 1000)) or nil }
+    end,
+    fields = { name = "string", timezone = "string", profile_ids = "set" },
+    create_only = { group_id = true },
+    create = { {
+      op = "create_api_user", action = "created", needs = { "group_id", "profile_ids" },
+      body = function(s)
+        return { groupId = s.group_id, name = s.name or (s.email .. " automation"), timezone = s.timezone or "UTC",
+                 profileIds = s.profile_ids }
+      end,
+    } },
+    cannot_create = "creating a Sigfox API user needs group_id and profile_ids",
+    update = { op = "update_api_user", body = function(c)
+      return { name = c.name, timezone = c.timezone, profileIds = c.profile_ids }
+    end },
+    delete = { op = "delete_api_user" },
+  },
 }

@@ -1,0 +1,275 @@
+/* Reading a request table into a ua_transfer: every check is made, and
+ * raises, before a byte is sent. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core.h"
+#include "url.h"
+
+static int is_token(const char *s, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && !strchr("!#$&'*+-.^_`|~", s[i])) return 0;
+  return 1;
+}
+
+void ua_oom(lua_State *L) { luaL_error(L, "userapi: out of memory"); }
+
+static int scratch_gc(lua_State *L) {
+  ua_buf_free(luaL_checkudata(L, 1, SCRATCH_MT));
+  return 0;
+}
+
+ua_buf *ua_scratch(lua_State *L) {
+  ua_buf *b = lua_newuserdata(L, sizeof *b);
+  ua_buf_init(b, 0);
+  luaL_getmetatable(L, SCRATCH_MT);
+  lua_setmetatable(L, -2);
+  return b;
+}
+
+/* Scalar query value as text: integers without a fraction, booleans as words. */
+static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, const char *key) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: {
+    const char *s = lua_tolstring(L, idx, n);
+    if (ua_has_crlf(s, *n)) luaL_error(L, "query value for '%s' contains CR, LF or NUL", key);
+    return s;
+  }
+  case LUA_TBOOLEAN:
+    *n = lua_toboolean(L, idx) ? 4 : 5;
+    return lua_toboolean(L, idx) ? "true" : "false";
+  case LUA_TNUMBER: {
+    int len;
+    if (lua_isinteger(L, idx)) {
+      *n = (size_t)snprintf(tmp, UA_NUMBER_MAX, "%lld", (long long)lua_tointeger(L, idx));
+      return tmp;
+    }
+    len = ua_format_number(tmp, (double)lua_tonumber(L, idx));
+    if (len < 0) luaL_error(L, "bad query value for '%s' (a finite number expected)", key);
+    *n = (size_t)len;
+    return tmp;
+  }
+  default:
+    luaL_error(L, "bad query value for '%s' (string, number or boolean expected, got %s)", key,
+               luaL_typename(L, idx));
+    return NULL;
+  }
+}
+
+typedef struct qkey {
+  const char *s;
+  size_t n;
+} qkey;
+
+static int qkey_cmp(const void *a, const void *b) {
+  const qkey *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Appends the query table, keys sorted so the same call gives the same URL;
+ * an array value becomes repeated keys (?a=1&a=2). */
+void ua_add_query(lua_State *L, int idx, ua_buf *url) {
+  size_t count = 0, i;
+  qkey *keys;
+  char tmp[UA_NUMBER_MAX];
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  if (count == 0) return;
+  /* a userdata, so a raised error below frees it with everything else */
+  keys = lua_newuserdata(L, count * sizeof *keys);
+  i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "bad query key (string expected)");
+    keys[i].s = lua_tolstring(L, -2, &keys[i].n);
+    i++;
+    lua_pop(L, 1);
+  }
+  qsort(keys, count, sizeof *keys, qkey_cmp);
+  for (i = 0; i < count; i++) {
+    size_t vn;
+    const char *v;
+    if (ua_has_crlf(keys[i].s, keys[i].n)) luaL_error(L, "query key contains CR, LF or NUL");
+    lua_pushlstring(L, keys[i].s, keys[i].n);
+    lua_rawget(L, idx);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      int j, len = (int)lua_rawlen(L, -1);
+      for (j = 1; j <= len; j++) {
+        lua_rawgeti(L, -1, j);
+        v = query_scalar(L, -1, &vn, tmp, keys[i].s);
+        if (ua_query_add(url, keys[i].s, keys[i].n, v, vn)) ua_oom(L);
+        lua_pop(L, 1);
+      }
+    } else {
+      v = query_scalar(L, -1, &vn, tmp, keys[i].s);
+      if (ua_query_add(url, keys[i].s, keys[i].n, v, vn)) ua_oom(L);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1); /* keys */
+}
+
+static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const char *line) {
+  struct curl_slist *n = curl_slist_append(list, line);
+  if (!n) ua_oom(L);
+  return n;
+}
+
+/* Adds the caller's header lines for curl (the transfer owns the list as it
+ * grows, so a raised error part-way leaves nothing behind); returns the
+ * HAS_CTYPE and HAS_UA flags for the ones the core would otherwise add. */
+#define HAS_CTYPE 1
+#define HAS_UA 2
+static int add_headers(lua_State *L, int idx, ua_transfer *t) {
+  ua_buf *line = NULL;
+  char small[256];
+  int has_ctype = 0;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t kn, vn;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL, *v;
+    if (!k || !is_token(k, kn))
+      luaL_error(L, "bad header name (a token of letters, digits and -_. expected)");
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
+    v = lua_tolstring(L, -1, &vn);
+    if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
+    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype |= HAS_CTYPE;
+    if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) has_ctype |= HAS_UA;
+    /* "Name;" is curl's way to send a header with an empty value */
+    if (kn + vn + 3 <= sizeof small) {
+      memcpy(small, k, kn);
+      memcpy(small + kn, vn ? ": " : ";", vn ? 2 : 1);
+      memcpy(small + kn + (vn ? 2 : 1), v, vn);
+      small[kn + (vn ? 2 : 1) + vn] = '\0';
+      t->headers = slist_add(L, t->headers, small);
+    } else {
+      if (!line) {
+        line = ua_scratch(L);
+        ua_buf_secret(line); /* a header may carry a credential */
+        lua_insert(L, -3); /* below the key and value */
+      }
+      ua_buf_reset(line);
+      if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
+          ua_buf_add(line, v, vn) || ua_buf_cstr(line))
+        ua_oom(L);
+      t->headers = slist_add(L, t->headers, line->data);
+    }
+    lua_pop(L, 1);
+  }
+  if (line) lua_pop(L, 1);
+  return has_ctype;
+}
+
+/* Options are read raw: an __index function could run Lua code, and the
+ * garbage collector, between reading a string and using it. */
+int ua_rawfield(lua_State *L, int idx, const char *k) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, k);
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+
+const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n) {
+  const char *s;
+  ua_rawfield(L, idx, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "bad field '%s' (string expected, got %s)", field, luaL_typename(L, -1));
+  s = lua_tolstring(L, -1, n);
+  lua_pop(L, 1); /* still anchored by the table: read raw, it cannot be a temporary */
+  return s;
+}
+
+long ua_opt_ms(lua_State *L, int idx, const char *field, long dflt) {
+  lua_Number v;
+  ua_rawfield(L, idx, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return dflt;
+  }
+  v = lua_tonumber(L, -1);
+  /* an integral float (5e3, 2^20) is as good as an integer; at most 2^53,
+   * checked first: converting a larger float to long may overflow */
+  if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0 && v <= 9007199254740992.0) || (lua_Number)(long)v != v)
+    luaL_error(L, "bad field '%s' (non-negative integer expected)", field);
+  lua_pop(L, 1);
+  return (long)v;
+}
+
+/* Reads request table idx into t; raises on any bad input before a byte is sent. */
+void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqinfo *ri) {
+  size_t n, i;
+  const char *m, *url, *body;
+  int use_auth, has_ctype = 0;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  m = ua_opt_string(L, idx, "method", &n);
+  if (!m || n == 0 || n >= sizeof ri->req.method) luaL_error(L, "bad field 'method' (HTTP method expected)");
+  for (i = 0; i < n; i++) {
+    if (!isupper((unsigned char)m[i])) luaL_error(L, "bad field 'method' (upper-case token expected)");
+    ri->req.method[i] = m[i];
+  }
+  ri->req.method[n] = '\0';
+  url = ua_opt_string(L, idx, "url", &n);
+  if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
+  if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
+  if (ua_buf_add(&t->url, url, n)) ua_oom(L);
+  ua_rawfield(L, idx, "query");
+  if (lua_type(L, -1) == LUA_TTABLE)
+    ua_add_query(L, -1, &t->url);
+  else if (!lua_isnil(L, -1))
+    luaL_error(L, "bad field 'query' (table expected, got %s)", luaL_typename(L, -1));
+  lua_pop(L, 1);
+  ua_rawfield(L, idx, "auth");
+  use_auth = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (use_auth && s->scheme == UA_AUTH_APIKEY_QUERY) {
+    char sep = memchr(t->url.data, '?', t->url.len) ? '&' : '?';
+    if (ua_buf_addc(&t->url, sep) || ua_buf_add(&t->url, s->auth.data, s->auth.len)) ua_oom(L);
+  }
+  if (ua_buf_cstr(&t->url)) ua_oom(L);
+  ua_rawfield(L, idx, "headers");
+  if (lua_type(L, -1) == LUA_TTABLE)
+    has_ctype = add_headers(L, -1, t);
+  else if (!lua_isnil(L, -1))
+    luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
+  lua_pop(L, 1);
+  if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
+    t->headers = slist_add(L, t->headers, s->auth.data);
+  body = ua_opt_string(L, idx, "body", &n);
+  ri->req.has_body = body != NULL;
+  if (body && (strcmp(ri->req.method, "GET") == 0 || strcmp(ri->req.method, "HEAD") == 0))
+    luaL_error(L, "bad field 'body' (a %s request has no body)", ri->req.method);
+  /* curl would otherwise wait for a 100 Continue on larger bodies */
+  if (body) t->headers = slist_add(L, t->headers, "Expect:");
+  /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
+  if (!body && !(has_ctype & HAS_CTYPE) && ua_sends_length(ri->req.method))
+    t->headers = slist_add(L, t->headers, "Content-Type:");
+  if (!(has_ctype & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent);
+  if (body && ua_buf_add(&t->reqbody, body, n)) ua_oom(L);
+  ri->req.timeout_ms = ua_opt_ms(L, idx, "timeout_ms", 0);
+  ri->req.idle_timeout_ms = ua_opt_ms(L, idx, "idle_timeout_ms", 0);
+  ua_rawfield(L, idx, "raw_headers");
+  ri->raw_headers = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+}
+
+void ua_request_open(lua_State *L) {
+  luaL_newmetatable(L, SCRATCH_MT);
+  lua_pushcfunction(L, scratch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}

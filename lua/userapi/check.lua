@@ -1,0 +1,264 @@
+--- The argument checks of an operation call: programmer errors raise
+-- `bad argument #N to 'op' (param: why)` before anything is sent.
+-- The specs of the checks are the vendor tables' `query` and `body` fields.
+-- @module userapi.check
+local json = require "userapi.json"
+
+local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
+local next, concat, floor = next, table.concat, math.floor
+local find, format = string.find, string.format
+
+local _M = {}
+
+local MAX_ID = 1024        -- bytes in one path parameter
+local MAX_VALUE = 8192     -- bytes in one query value or body string
+
+--- Raises `bad argument #N to 'opname' (name: msg)`.
+-- @tparam string opname the operation
+-- @tparam string what `"#2"` or `"#2 name.field"`: the position, then the parameter it names
+-- @tparam string msg why
+-- @raise always
+function _M.bad(opname, what, msg)
+  local pos, name = what:match("^(#%d+)[%s%.]*(.*)$")
+  if name ~= "" then msg = name .. ": " .. msg end
+  error(format("bad argument %s to '%s' (%s)", pos, opname, msg), 0)
+end
+local bad = _M.bad
+
+--- True for an integer a double holds exactly: beyond 2^53 a number is no
+-- longer the one written.
+-- @param v any value
+-- @treturn boolean
+function _M.is_integer(v)
+  return type(v) == "number" and floor(v) == v and v >= -2 ^ 53 and v <= 2 ^ 53
+end
+local is_integer = _M.is_integer
+
+--- The type of v as an error message names it (`integer` for integral numbers).
+-- @param v any value
+-- @treturn string
+function _M.describe(v)
+  if is_integer(v) then return "integer" end
+  return type(v)
+end
+local describe = _M.describe
+
+--- Checks one path parameter; returns it as a string.
+-- @tparam string opname the operation
+-- @tparam int pos its position
+-- @tparam string pname its name
+-- @param v the value given
+-- @treturn string
+-- @raise `bad argument` on anything but a plain, non-empty id
+function _M.id(opname, pos, pname, v)
+  local what = "#" .. pos .. " " .. pname
+  if is_integer(v) then v = format("%d", v) end
+  if type(v) ~= "string" then bad(opname, what, "string expected, got " .. describe(v)) end
+  if v == "" or v == "." or v == ".." then bad(opname, what, "a non-empty id expected") end
+  if #v > MAX_ID then bad(opname, what, "longer than " .. MAX_ID .. " bytes") end
+  -- an id never needs these; refusing them keeps it inside its path segment
+  if find(v, "[/?#%%\r\n%z]") then bad(opname, what, "contains one of / ? # % CR LF NUL") end
+  return v
+end
+
+local function in_enum(v, enum)
+  for _, e in ipairs(enum) do if e == v then return true end end
+  return false
+end
+
+local check_value -- forward: objects recurse
+
+local function check_string(opname, what, spec, v)
+  if type(v) ~= "string" then bad(opname, what, "string expected, got " .. describe(v)) end
+  local n = #v
+  if spec.min_len and spec.min_len == spec.max_len and n ~= spec.min_len then
+    bad(opname, what, format("exactly %d character(s) expected, got %d", spec.min_len, n))
+  end
+  if n > (spec.max_len or MAX_VALUE) then
+    bad(opname, what, "longer than " .. (spec.max_len or MAX_VALUE) .. " bytes")
+  end
+  if spec.min_len and n < spec.min_len then bad(opname, what, "shorter than " .. spec.min_len .. " bytes") end
+  if spec.enum and not in_enum(v, spec.enum) then
+    bad(opname, what, "one of " .. concat(spec.enum, ", ") .. " expected, got '" .. v .. "'")
+  end
+  return v
+end
+
+-- one checker per `type` of a parameter spec; vendor.lua refuses other types
+local CHECK = {
+  string = check_string,
+  integer = function(opname, what, spec, v)
+    if not is_integer(v) then bad(opname, what, "integer expected, got " .. describe(v)) end
+    if (spec.min and v < spec.min) or (spec.max and v > spec.max) then
+      bad(opname, what, format("out of range %s..%s, got %d", spec.min or "", spec.max or "", v))
+    end
+    return v
+  end,
+  -- a boolean or "true"/"false", sent as text
+  flag = function(opname, what, _, v)
+    if type(v) == "boolean" then return tostring(v) end
+    if v ~= "true" and v ~= "false" then bad(opname, what, "boolean or \"true\"/\"false\" expected") end
+    return v
+  end,
+  array = function(opname, what, spec, v)
+    if type(v) == "string" then v = { v } end
+    if type(v) ~= "table" then bad(opname, what, "array of strings expected, got " .. describe(v)) end
+    local n = #v
+    for k in pairs(v) do
+      if type(k) ~= "number" or k < 1 or k > n then bad(opname, what, "array of strings expected") end
+    end
+    for i = 1, n do check_string(opname, what .. "[" .. i .. "]", spec, v[i]) end
+    return v
+  end,
+  array_of_objects = function(opname, what, _, v)
+    if type(v) ~= "table" then bad(opname, what, "array of tables expected, got " .. describe(v)) end
+    for i, x in ipairs(v) do
+      if type(x) ~= "table" then bad(opname, what .. "[" .. i .. "]", "table expected, got " .. describe(x)) end
+    end
+    return v
+  end,
+  object = function(opname, what, spec, v)
+    if type(v) ~= "table" then bad(opname, what, "table expected, got " .. describe(v)) end
+    for _, f in ipairs(spec.required or {}) do
+      if v[f] == nil or v[f] == json.null then bad(opname, what, "required field '" .. f .. "' missing") end
+    end
+    for f, fspec in pairs(spec.fields or {}) do
+      if v[f] ~= nil and v[f] ~= json.null then check_value(opname, what .. "." .. f, fspec, v[f]) end
+    end
+    return v
+  end,
+}
+--- The parameter types a vendor table may use (`string`, `integer`, `flag`,
+-- `array`, `array_of_objects`, `object`): type -> true.
+-- @table TYPES
+_M.TYPES = {}
+for k in pairs(CHECK) do _M.TYPES[k] = true end
+
+check_value = function(opname, what, spec, v)
+  return CHECK[spec.type](opname, what, spec, v)
+end
+
+-- bytes that would split a request line: refused in anything bound for the URL
+local function check_line(opname, what, v)
+  if type(v) == "table" then
+    for _, x in ipairs(v) do check_line(opname, what, x) end
+  elseif type(v) == "string" and find(v, "[\r\n%z]") then
+    bad(opname, what, "contains CR, LF or NUL")
+  end
+end
+
+--- Checks the query parameters of a call; returns them by wire name.
+-- @tparam table op the compiled operation
+-- @tparam string opname its name
+-- @tparam int pos the position of the parameter table
+-- @tparam table params the parameters given
+-- @treturn table the query, by wire name
+-- @raise `bad argument` on an unknown parameter or a bad value
+function _M.query(op, opname, pos, params)
+  local query = {}
+  for k, v in pairs(params) do
+    local spec = op.query and op.query[k]
+    local option = op.options and op.options[k]
+    if option then
+      if type(v) ~= option then bad(opname, "#" .. pos .. " " .. k, option .. " expected, got " .. describe(v)) end
+    elseif not spec then
+      bad(opname, "#" .. pos, "unknown parameter '" .. tostring(k) .. "'")
+    else
+      v = check_value(opname, "#" .. pos .. " " .. k, spec, v)
+      check_line(opname, "#" .. pos .. " " .. k, v)
+      if spec.style == "csv" then
+        -- one comma-joined value: an item holding a comma would turn into two
+        for i = 1, #v do
+          if find(v[i], ",", 1, true) then bad(opname, "#" .. pos .. " " .. k, "item " .. i .. " contains ','") end
+        end
+        v = concat(v, ",")
+      end
+      query[spec.wire or k] = v
+    end
+  end
+  return query
+end
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return next(t) == nil end
+  for k in pairs(t) do if type(k) ~= "number" or k > n then return false end end
+  return true
+end
+
+--- Checks the body of a call against the operation's `body` spec.
+-- @tparam table op the compiled operation
+-- @tparam string opname its name
+-- @tparam int pos the position of the body
+-- @param body the body given
+-- @treturn table the body
+-- @raise `bad argument` on a missing field or a bad value
+function _M.body(op, opname, pos, body)
+  local spec, what = op.body, "#" .. pos
+  if type(body) ~= "table" then bad(opname, what, "table expected, got " .. describe(body)) end
+  local array = is_array(body) and next(body) ~= nil
+  local object = { type = "object", required = spec.required, fields = spec.fields }
+  if spec.kind == "array" or (spec.kind == "object_or_array" and array) then
+    if not array then bad(opname, what, "non-empty array of objects expected") end
+    for i, item in ipairs(body) do check_value(opname, what .. "[" .. i .. "]", object, item) end
+  else
+    if array then bad(opname, what, "object expected, got an array") end
+    check_value(opname, what, object, body)
+  end
+  return body
+end
+
+-- edits to turn a into b (Levenshtein), giving up past limit
+local function distance(a, b, limit)
+  if math.abs(#a - #b) > limit then return limit + 1 end
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur, best = { [0] = i }, i
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if cur[j] < best then best = cur[j] end
+    end
+    if best > limit then return limit + 1 end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The candidate nearest to name (a few edits away at most), for "did you mean".
+-- @tparam string name what was written
+-- @tparam {string,...}|table candidates the valid names (an array, or the keys of a table)
+-- @treturn ?string the nearest, or nil when none is close
+-- @usage check.nearest("subdomian", { "subdomain", "region" })  --> "subdomain"
+function _M.nearest(name, candidates)
+  if type(name) ~= "string" then return nil end
+  local limit = math.max(2, math.floor(#name / 4))
+  local best, best_d = nil, limit + 1
+  local list = {}
+  if #candidates > 0 then
+    for i, c in ipairs(candidates) do list[i] = c end
+  else
+    for k in pairs(candidates) do list[#list + 1] = k end
+  end
+  table.sort(list)
+  for _, c in ipairs(list) do
+    local d = distance(name, c, limit)
+    -- the same start ("timeout" of "timeout_ms", "retry" of "retries") is a near miss too
+    local n = math.max(4, #name - 1)
+    if #name >= 4 and d > limit and c:sub(1, n) == name:sub(1, n) then d = limit end
+    if d < best_d then best, best_d = c, d end
+  end
+  return best
+end
+
+--- ` (did you mean 'x'?)` for the nearest candidate, or "".
+-- @tparam string name what was written
+-- @tparam table candidates as for `nearest`
+-- @treturn string
+function _M.did_you_mean(name, candidates)
+  local near = _M.nearest(name, candidates)
+  return near and (" (did you mean '" .. near .. "'?)") or ""
+end
+
+return _M

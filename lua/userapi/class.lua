@@ -1,0 +1,69 @@
+--- The class of a vendor's clients: the generic methods and one method per
+-- operation, with the errors a wrong call deserves (a misspelt method, a
+-- dot instead of a colon) instead of "attempt to call a nil value".
+-- @module userapi.class
+local check = require "userapi.check"
+local vendors = require "userapi.vendor"
+
+local type, pairs, error, setmetatable, getmetatable = type, pairs, error, setmetatable, getmetatable
+local format = string.format
+
+local _M = {}
+
+local classes = setmetatable({}, { __mode = "k" })  -- compiled vendor -> class
+
+-- A method that is not there: a near miss of an operation or a method
+-- gives a function raising a did-you-mean (`kandji:list_user()`); any other
+-- name stays nil, as fields the client leaves unset must.
+local function missing(vendor, methods, Client)
+  local names = {}
+  for k in pairs(methods) do if type(k) == "string" and not k:find("^_") then names[#names + 1] = k end end
+  local memo = {}
+  return function(_, k)
+    if type(k) ~= "string" then return nil end
+    -- a generic method added after the class was made
+    if Client[k] ~= nil then return Client[k] end
+    local f = memo[k]
+    if f == nil then
+      local near = check.nearest(k, names)
+      f = near and function()
+        error(format("bad argument #1 to '%s' (%s has no operation or method '%s'; did you mean '%s'?)",
+                     k, vendor.name, k, near), 0)
+      end or false
+      memo[k] = f
+    end
+    return f or nil
+  end
+end
+
+--- The class (metatable) of a vendor's clients: the generic methods of
+-- `Client` plus one method per operation, made once per vendor. A method
+-- called with a dot instead of a colon, or a near miss of a method's name,
+-- raises `bad argument` with what to write instead.
+-- @tparam table vendor a vendor table, raw or compiled
+-- @tparam table Client the generic methods (@{userapi.client.Client})
+-- @treturn table the metatable of the vendor's clients
+function _M.of(vendor, Client)
+  vendor = vendors.compile(vendor)
+  local cls = classes[vendor]
+  if cls then return cls end
+  -- the generic methods copied in: one table lookup per call instead of two
+  local methods = {}
+  for k, v in pairs(Client) do methods[k] = v end
+  cls = { __index = methods, __close = Client.close }
+  cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
+  for opname in pairs(vendor.ops) do
+    methods[opname] = function(self, ...)
+      if getmetatable(self) ~= cls then
+        error(format("bad argument #1 to '%s' (client expected, got %s: call it as %s:%s(...))",
+                     opname, type(self), vendor.name, opname), 0)
+      end
+      return self:call(opname, ...)
+    end
+  end
+  setmetatable(methods, { __index = missing(vendor, methods, Client) })
+  classes[vendor] = cls
+  return cls
+end
+
+return _M

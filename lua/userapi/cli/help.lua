@@ -1,0 +1,292 @@
+--- The `userapi` command's help, generated from the operation tables and
+-- the vendors' `cli` fields.
+-- @module userapi.cli.help
+local userapi = require "userapi"
+local config = require "userapi.config"
+local args = require "userapi.cli.args"
+local path_params, body_fields = args.path_params, args.body_fields
+
+local pairs, ipairs, tostring = pairs, ipairs, tostring
+local concat, sort, format = table.concat, table.sort, string.format
+
+local _M = {}
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+-- how a parameter reads in the help
+local function metavar(spec)
+  if spec.enum then return concat(spec.enum, "|") end
+  local t = spec.type
+  if t == "flag" or t == "boolean" then return "true|false" end
+  if t == "integer" then
+    if spec.min or spec.max then return format("N (%s..%s)", spec.min or "", spec.max or "") end
+    return "N"
+  end
+  if t == "object" or t == "array_of_objects" then return "JSON" end
+  if spec.min_len and spec.min_len == spec.max_len then return format("TEXT (%d char)", spec.min_len) end
+  if spec.max_len then return format("TEXT (max %d)", spec.max_len) end
+  return "TEXT"
+end
+
+-- The parameters an operation takes as options: name -> { name, spec, where }
+local METHOD_RANK = { GET = 1, POST = 2, PUT = 3, PATCH = 4, DELETE = 5 }
+
+--- The operation names of a vendor table in reading order: by path, then
+-- GET, POST, PUT, PATCH, DELETE.
+-- @tparam table vendor an operation table (`userapi.vendors.kandji`)
+-- @treturn {string,...}
+function _M.operation_names(vendor)
+  local names = sorted_keys(vendor.ops)
+  sort(names, function(a, b)
+    local x, y = vendor.ops[a], vendor.ops[b]
+    if x.path ~= y.path then return x.path < y.path end
+    return (METHOD_RANK[x.method] or 9) < (METHOD_RANK[y.method] or 9)
+  end)
+  return names
+end
+
+local function op_synopsis(opname, op)
+  local parts = { opname }
+  for _, p in ipairs(path_params(op)) do parts[#parts + 1] = p:upper() end
+  if op.body then parts[#parts + 1] = "--body JSON" end
+  return concat(parts, " ")
+end
+
+-- appends the words to lines, indented, in lines of at most 100 columns
+local function wrap(lines, indent, words)
+  local line = nil
+  for _, w in ipairs(words) do
+    if line and #line + 2 + #w > 100 then
+      lines[#lines + 1] = line
+      line = nil
+    end
+    line = line and (line .. "  " .. w) or (indent .. w)
+  end
+  if line then lines[#lines + 1] = line end
+end
+
+local function op_help_lines(vendor, opname, op)
+  local synopsis = op_synopsis(opname, op)
+  local lines = { format("  %-44s %s %s", synopsis, op.method, op.path) }
+  if #synopsis > 44 then lines = { "  " .. synopsis, format("  %-44s %s %s", "", op.method, op.path) } end
+  local opts = {}
+  for _, k in ipairs(sorted_keys(op.query or {})) do
+    local spec = op.query[k]
+    opts[#opts + 1] = format("--%s %s%s", k, metavar(spec), spec.type == "array" and " (repeat)" or "")
+  end
+  for _, k in ipairs(sorted_keys(op.options or {})) do
+    opts[#opts + 1] = format("--%s %s", k, metavar({ type = op.options[k] }))
+  end
+  wrap(lines, "      ", opts)
+  if op.body then
+    local model, required = body_fields(op)
+    local fields = {}
+    for _, k in ipairs(sorted_keys(model)) do
+      local spec = model[k]
+      local notes = {}
+      if spec.type == "array" or spec.type == "array_of_objects" then notes[#notes + 1] = "repeat" end
+      if required[k] then notes[#notes + 1] = "required" end
+      fields[#fields + 1] = format("--%s %s%s", k, metavar(spec),
+        #notes > 0 and (" (" .. concat(notes, ", ") .. ")") or "")
+    end
+    local shape = op.body.kind == "array" and "a JSON array of objects"
+      or op.body.kind == "object_or_array" and "a JSON object or array of objects" or "a JSON object"
+    lines[#lines + 1] = "      body: " .. shape .. (#fields > 0 and ", or its fields as options:" or "")
+    wrap(lines, "        ", fields)
+  end
+  if vendor.paging and vendor.paging.op == opname then lines[#lines + 1] = "      --all walks every page" end
+  if op.response == "csv" then
+    lines[#lines + 1] = "      prints the CSV as sent; with --format, its rows"
+  end
+  return lines
+end
+
+
+--- The names of the vendors, sorted.
+-- @treturn {string,...}
+function _M.vendor_names() return sorted_keys(userapi.vendors) end
+
+-- a vendor and its alias: "name (or alias)"
+local function vendor_label(name)
+  local alias = (userapi.vendors[name].cli or {}).alias
+  return alias and (name .. " (or " .. alias .. ")") or name
+end
+
+-- The credentials of a vendor for the general help: its variables (with
+-- "or" between alternatives), then the config keys.
+local function credentials_lines(name)
+  local c = userapi.vendors[name].cli or {}
+  local env, keys = {}, {}
+  for _, pair in ipairs(c.env or {}) do env[pair[1]], keys[#keys + 1] = pair[2], pair[1] end
+  local words = {}
+  if c.alternatives then
+    local groups = {}
+    for i, group in ipairs(c.alternatives) do
+      local names = {}
+      for j, k in ipairs(group) do names[j] = env[k] end
+      groups[i] = concat(names, " and ")
+    end
+    words[1] = concat(groups, ", or ")
+  else
+    for i, pair in ipairs(c.env or {}) do words[i] = pair[2] end
+    words = { concat(words, ", ") }
+  end
+  for _, k in ipairs(sorted_keys(c.keys or {})) do keys[#keys + 1] = k end
+  return format("  %-13s %s", name, words[1]), format("  %-13s (%s)", "", concat(keys, ", "))
+end
+
+--- The global options, as the help and the man page list them:
+-- `{ flags, text }`.
+_M.OPTIONS = {
+  { "-o, --format json|jsonl|csv|table", "json (default): the answer as sent, indented; jsonl: one record a line; "
+    .. "csv: a header from the union of the keys; table: aligned columns" },
+  { "--columns a,b.c", "the columns of csv and table; a.b reaches into nested objects" },
+  { "--all", "walk every page of the list operation" },
+  { "--max-items N", "with --all: stop after N records" },
+  { "--page-size N", "records a page, where the vendor lets you choose" },
+  { "--each FILE|-", "one call per line of FILE (- for stdin): the line gives the path parameter(s)" },
+  { "--concurrency N", "calls at once with --each (1..64, default 8)" },
+  { "--journal FILE", "with --each: record each finished item; a second run skips the items done" },
+  { "--body JSON|@FILE|@-", "the request body of operations that take one (or its fields as options)" },
+  { "--dry-run", "print the requests, send nothing" },
+  { "--base-url URL", "a self-hosted install, a proxy, the simulator" },
+  { "--profile NAME", "the config section [NAME.VENDOR] (default: USERAPI_PROFILE, else default)" },
+  { "--token-from-stdin", "read the vendor's secret from the first line of stdin" },
+  { "-v, --verbose", "log each exchange on stderr" },
+  { "-h, --help", "this help" },
+  { "--version", "the version" },
+}
+
+--- The environment variables the command reads besides the vendors' own: `{ name, text }`.
+_M.ENVIRONMENT = {
+  { "USERAPI_CONFIG", "the config file (default ~/.config/userapi/config); missing, it matters only when "
+    .. "a credential is needed from it" },
+  { "USERAPI_PROFILE", "the profile of the config file's sections (default: default)" },
+  { "USERAPI_VENDORS", "modules to load at start, comma-separated: each registers a vendor "
+    .. "(userapi.register) or returns a vendor table" },
+}
+
+--- The exit statuses: `{ status, text }`.
+_M.EXIT = {
+  { "0", "success" },
+  { "1", "the operation failed (the vendor's error on stderr), or the output could not be written" },
+  { "2", "usage error: unknown vendor, operation, parameter or column, bad JSON, missing credentials, "
+    .. "a config file others may read" },
+  { "141", "standard output closed early (| head): as SIGPIPE would end it" },
+}
+
+-- lines of text of at most width columns
+local function fill(text, width)
+  local lines, line = {}, nil
+  for word in text:gmatch("%S+") do
+    if line and #line + 1 + #word > width then lines[#lines + 1], line = line, nil end
+    line = line and (line .. " " .. word) or word
+  end
+  lines[#lines + 1] = line
+  return lines
+end
+
+-- "  flags   text" rows, the text wrapped in its column
+local function rows(list, indent)
+  local out = {}
+  for _, item in ipairs(list) do
+    local text = fill(item[2], 78 - indent)
+    local first = format("  %-" .. (indent - 3) .. "s ", item[1])
+    if #first > indent then out[#out + 1], first = (first:gsub("%s+$", "")), (" "):rep(indent) end
+    out[#out + 1] = first .. text[1]
+    for k = 2, #text do out[#out + 1] = (" "):rep(indent) .. text[k] end
+  end
+  return concat(out, "\n")
+end
+
+--- The vendors' examples: `userapi VENDOR ...` lines.
+-- @treturn {string,...}
+function _M.examples()
+  local examples = {}
+  for _, name in ipairs(_M.vendor_names()) do
+    for _, e in ipairs((userapi.vendors[name].cli or {}).examples or {}) do
+      examples[#examples + 1] = "userapi " .. name .. " " .. e
+    end
+  end
+  return examples
+end
+
+--- The general help: usage, vendors, options, credentials, exit codes.
+-- @treturn string
+function _M.general()
+  local labels, creds = {}, {}
+  for i, name in ipairs(_M.vendor_names()) do
+    labels[i] = vendor_label(name)
+    local a, b = credentials_lines(name)
+    creds[#creds + 1] = a
+    creds[#creds + 1] = b
+  end
+  local exits = {}
+  for i, e in ipairs(_M.EXIT) do exits[i] = { e[1], e[2] } end
+  return ([[
+Usage: userapi VENDOR OPERATION [ARGS] [--param value ...] [--body JSON|@file|@-]
+       userapi VENDOR --help          the vendor's operations and their parameters
+       userapi VENDOR OPERATION --help
+       userapi completion bash|zsh    a completion script
+       userapi man                    the manual page (roff)
+
+Vendors: %s.
+Operation names take dashes too (list-users); so do parameters.
+
+Options:
+%s
+
+Credentials, from the environment or the config file (USERAPI_CONFIG, else
+~/.config/userapi/config, sections [PROFILE.VENDOR] of key = value lines;
+PROFILE is --profile, else USERAPI_PROFILE, else default; the file must be
+private to you: chmod 600):
+%s
+A section may also set:
+  %s.
+
+Environment:
+%s
+
+Exit codes:
+%s
+
+Examples:
+  %s
+]]):format(concat(labels, ", "), rows(_M.OPTIONS, 33), concat(creds, "\n"), concat(sorted_keys(config.KEYS), ", "),
+    rows(_M.ENVIRONMENT, 20), rows(exits, 9), concat(_M.examples(), "\n  "))
+end
+
+--- The help of one vendor: every operation with its parameters, and its credentials.
+-- @tparam string vname
+-- @treturn string
+function _M.vendor(vname)
+  local vendor = userapi.vendors[vname]
+  local out = { format("userapi %s: %d operations", vname, #_M.operation_names(vendor)), "" }
+  for _, opname in ipairs(_M.operation_names(vendor)) do
+    for _, l in ipairs(op_help_lines(vendor, opname, vendor.ops[opname])) do out[#out + 1] = l end
+  end
+  local env = {}
+  for _, pair in ipairs(config.env(vendor)) do env[#env + 1] = pair[2] .. " (" .. pair[1] .. ")" end
+  out[#out + 1] = ""
+  out[#out + 1] = "Credentials: " .. concat(env, ", ")
+  out[#out + 1] = "Path parameters are the ARGS, in order; --each FILE gives them one call per line."
+  return concat(out, "\n") .. "\n"
+end
+
+--- The help of one operation.
+-- @tparam string vname
+-- @tparam string opname
+-- @treturn string
+function _M.operation(vname, opname)
+  local vendor = userapi.vendors[vname]
+  local out = { "Usage: userapi " .. vname .. " " .. op_synopsis(opname, vendor.ops[opname]) .. " [options]", "" }
+  for _, l in ipairs(op_help_lines(vendor, opname, vendor.ops[opname])) do out[#out + 1] = l end
+  return concat(out, "\n") .. "\n"
+end
+
+return _M

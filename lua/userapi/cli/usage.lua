@@ -1,0 +1,69 @@
+--- Usage errors of the `userapi` command: raised as a table with `message`,
+-- turned into exit code 2 by `userapi.cli.main`.
+-- @module userapi.cli.usage
+local setmetatable, getmetatable, select, type, error, pairs, ipairs = setmetatable, getmetatable, select, type,
+  error, pairs, ipairs
+local format = string.format
+
+local _M = {}
+
+local USAGE_MT = { __tostring = function(e) return e.message end }
+
+--- Raises a usage error; `msg` is a format when more arguments follow.
+-- @tparam string msg
+-- @param ... the format's arguments
+-- @raise always
+function _M.raise(msg, ...)
+  if select("#", ...) > 0 then msg = format(msg, ...) end
+  error(setmetatable({ message = msg }, USAGE_MT), 0)
+end
+
+-- edit distance, for suggestions: insertions, deletions, substitutions, swaps
+local function distance(a, b)
+  local prev, prev2 = {}, nil
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if prev2 and i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        cur[j] = math.min(cur[j], prev2[j - 2] + 1)
+      end
+    end
+    prev2, prev = prev, cur
+  end
+  return prev[#b]
+end
+
+--- The nearest of the candidates to a mistyped name, as a message suffix:
+-- `" (did you mean 'format'?)"`, or `""` when none is near.
+-- @tparam string name what was typed
+-- @tparam table candidates names: an array, or a table keyed by them
+-- @tparam[opt=""] string prefix written before the suggestion (`"--"`)
+-- @treturn string
+function _M.did_you_mean(name, candidates, prefix)
+  local best, best_d = nil, math.huge
+  local list = candidates
+  if #candidates == 0 then
+    list = {}
+    for k in pairs(candidates) do list[#list + 1] = k end
+  end
+  table.sort(list)
+  local typed = name:lower():gsub("%-", "_")
+  for _, c in ipairs(list) do
+    local d = distance(typed, (c:lower():gsub("%-", "_")))
+    if d < best_d then best, best_d = c, d end
+  end
+  if best and best_d <= math.max(1, math.min(3, math.floor(#name / 3))) then
+    return " (did you mean '" .. (prefix or "") .. best .. "'?)"
+  end
+  return ""
+end
+
+--- True when e is a usage error.
+-- @param e a caught error
+-- @treturn boolean
+function _M.is(e) return type(e) == "table" and getmetatable(e) == USAGE_MT end
+
+return _M

@@ -1,0 +1,257 @@
+--- Credentials and options of a vendor's client, as the `userapi` command
+-- reads them: the environment (each vendor table's `cli.env` names) over a
+-- config file of `[profile.vendor]` sections. Scripts use it to run with the
+-- same credentials as the command.
+--
+-- The file is `USERAPI_CONFIG`, else `~/.config/userapi/config`; the profile
+-- is `USERAPI_PROFILE`, else `default`. A section holds the vendor's own keys
+-- (the options of `cli.env` and `cli.keys`) and the common ones (`KEYS`).
+-- @module userapi.config
+-- @usage
+-- local config = require "userapi.config"
+-- local kandji = userapi.kandji(config.options("kandji"))
+local userapi = require "userapi"
+local usage = require("userapi.cli.usage").raise
+
+local type, pairs, ipairs, tonumber = type, pairs, ipairs, tonumber
+local concat, format = table.concat, string.format
+
+local _M = {}
+
+--- The keys any section may hold, with their types.
+_M.KEYS = { base_url = "string", timeout_ms = "number", connect_timeout_ms = "number",
+            verify_tls = "boolean", ca_file = "string", proxy = "string", allow_insecure = "boolean" }
+
+--- A function like `os.getenv` from an environment: nil (the process's), a
+-- table of variables, or such a function.
+-- @tparam[opt] table|function env
+-- @treturn function
+function _M.getenv_of(env)
+  if env == nil then return os.getenv end
+  if type(env) == "function" then return env end
+  return function(k) return env[k] end
+end
+
+local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+
+-- the command's part of a vendor table (every vendor has one: it may be empty)
+local function cli_of(vendor)
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  if not v then usage("unknown vendor '%s'", tostring(vendor)) end
+  return v.cli or {}, v.name
+end
+
+--- The `{ option, ENV_NAME }` pairs of a vendor, in the order its help lists them.
+-- @tparam string|table vendor a vendor name or table
+-- @treturn {{string,string},...}
+function _M.env(vendor) return cli_of(vendor).env or {} end
+
+--- Reads an INI-like config file: `[profile.vendor]` sections of
+-- `key = value` lines, `#` and `;` comments, values optionally quoted.
+-- @tparam string text the file's contents
+-- @tparam[opt="config"] string name the file's name, for messages
+-- @treturn table `sections["default.kandji"] = { token = ..., subdomain = ... }`
+-- @raise a usage error on a malformed line
+function _M.parse(text, name)
+  name = name or "config"
+  local sections, current, n = {}, nil, 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    line = trim(line:gsub("\r$", ""))
+    if line ~= "" and not line:find("^[#;]") then
+      local section = line:match("^%[%s*([^%]]-)%s*%]$")
+      if section then
+        current = sections[section] or {}
+        sections[section] = current
+      else
+        local k, v = line:match("^([%w_%-]+)%s*=%s*(.-)$")
+        if not k then usage("%s:%d: expected [profile.vendor] or key = value", name, n) end
+        if not current then usage("%s:%d: '%s' outside a [profile.vendor] section", name, n, k) end
+        local q = v:match('^"(.*)"$') or v:match("^'(.*)'$")
+        current[k:gsub("%-", "_")] = q or v
+      end
+    end
+  end
+  return sections
+end
+
+--- The config file's path, and whether `USERAPI_CONFIG` named it.
+-- @tparam[opt] table|function env
+-- @treturn ?string
+-- @treturn boolean
+function _M.path(env)
+  local getenv = _M.getenv_of(env)
+  local p = getenv("USERAPI_CONFIG")
+  if p and p ~= "" then return p, true end
+  local home = getenv("HOME")
+  if home and home ~= "" then return home .. "/.config/userapi/config", false end
+  return nil, false
+end
+
+--- The option of a vendor of one kind (`host`, `secret`), named by its
+-- `cli` field or, when only one option has that kind, by its `options`.
+-- @tparam string|table vendor
+-- @tparam string kind `host` or `secret`
+-- @treturn ?string the option's name
+function _M.option_of_kind(vendor, kind)
+  local c = cli_of(vendor)
+  if c[kind] then return c[kind] end
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local found
+  for k, x in pairs(v and v.options or {}) do
+    if x == kind then
+      if found then return nil end
+      found = k
+    end
+  end
+  return found
+end
+
+--- The keys a vendor's section may hold, with their types.
+-- @tparam string|table vendor
+-- @treturn table key -> "string" | "number" | "boolean"
+function _M.keys(vendor)
+  local c = cli_of(vendor)
+  local allowed = {}
+  -- the vendor's own options (userapi.vendor), but functions
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  for k, kind in pairs(v and v.options or {}) do
+    if kind ~= "function" then allowed[k] = kind == "boolean" and "boolean" or "string" end
+  end
+  for _, pair in ipairs(c.env or {}) do allowed[pair[1]] = "string" end
+  for k, t in pairs(_M.KEYS) do allowed[k] = t end
+  for k, t in pairs(c.keys or {}) do allowed[k] = t end
+  return allowed
+end
+
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- The permission bits and the owner of a file: lua-posix where there is
+-- one (Debian has it for LuaJIT), else stat(1).
+local function mode_and_owner(path)
+  local ok, pstat = pcall(require, "posix.sys.stat")
+  if ok then
+    local st = pstat.stat(path)
+    if st then return st.st_mode % 4096, st.st_uid end
+  end
+  local p = io.popen("stat -L -c '%a %u' " .. quote(path) .. " 2>/dev/null")
+  local line = p and p:read("*l")
+  if p then p:close() end
+  local mode, uid = (line or ""):match("^(%x+) (%d+)$")
+  if mode then return tonumber(mode, 8), tonumber(uid) end
+end
+
+-- the user running us: lua-posix, else /proc, else id(1)
+local function my_uid()
+  local ok, unistd = pcall(require, "posix.unistd")
+  if ok then return unistd.geteuid() end
+  local f = io.open("/proc/self/status")
+  if f then
+    local text = f:read("*a")
+    f:close()
+    local euid = text:match("\nUid:%s+%d+%s+(%d+)")
+    if euid then return tonumber(euid) end
+  end
+  local p = io.popen("id -u")
+  local uid = p and tonumber(p:read("*l"))
+  if p then p:close() end
+  return uid
+end
+
+--- Refuses a config file that others may read or change, as ssh does for
+-- keys: it holds secrets, and its base_url decides where they are sent.
+-- @tparam string path
+-- @raise a usage error naming the fix (`chmod 600 PATH`)
+function _M.check_private(path)
+  local mode, uid = mode_and_owner(path)
+  if not mode then usage("%s: cannot read its permissions", path) end
+  if mode % 64 ~= 0 then
+    usage("%s holds secrets but its group or others may read or change it (mode %03o): run chmod 600 %s",
+      path, mode, path)
+  end
+  local me = my_uid()
+  if me and uid ~= me then
+    usage("%s holds secrets but belongs to uid %d, not to you (uid %d): run chown %d %s; chmod 600 %s",
+      path, uid, me, me, path, path)
+  end
+end
+
+-- the typed options of one [profile.vendor] section
+local function section_options(vendor, section, where)
+  local allowed, name = _M.keys(vendor), select(2, cli_of(vendor))
+  local opts = {}
+  for k, v in pairs(section) do
+    local t = allowed[k]
+    if not t then usage("%s: unknown key '%s' for %s", where, k, name) end
+    if t == "number" then
+      v = tonumber(v)
+      if not v then usage("%s: %s must be a number", where, k) end
+    elseif t == "boolean" then
+      if v ~= "true" and v ~= "false" then usage("%s: %s must be true or false", where, k) end
+      v = v == "true"
+    end
+    opts[k] = v
+  end
+  return opts
+end
+
+--- The constructor options of a vendor from the config file and the
+-- environment (the environment wins over the file).
+-- @tparam string|table vendor a vendor name (`kandji`) or table
+-- @tparam[opt] table|function env variables (a table, or a function like `os.getenv`, the default)
+-- @tparam[opt] string profile the config section's profile (`USERAPI_PROFILE`, else `default`)
+-- @treturn table options for the vendor's constructor
+-- @treturn string where they came from, for messages
+-- @raise a usage error (a table with `message`) on a malformed config file, or
+-- one that others may read or change (see `check_private`). A missing file is
+-- no error here: `hint` names it when credentials turn out to be missing.
+function _M.options(vendor, env, profile)
+  local getenv = _M.getenv_of(env)
+  local c, name = cli_of(vendor)
+  profile = profile or getenv("USERAPI_PROFILE") or "default"
+  local opts, sources = {}, {}
+  local path = _M.path(getenv)
+  if path then
+    local f = io.open(path, "rb")
+    if f then
+      _M.check_private(path)
+      local text = f:read("*a")
+      f:close()
+      local section = _M.parse(text, path)[profile .. "." .. name]
+      if section then
+        opts = section_options(vendor, section, path .. " [" .. profile .. "." .. name .. "]")
+        sources[#sources + 1] = path
+      end
+    end
+    -- a missing USERAPI_CONFIG matters only when credentials are missing: see hint
+  end
+  for _, pair in ipairs(c.env or {}) do
+    local v = getenv(pair[2])
+    if v and v ~= "" then
+      opts[pair[1]] = v
+      sources[#sources + 1] = pair[2]
+    end
+  end
+  return opts, concat(sources, ", ")
+end
+
+--- How to give a vendor its credentials, for a message.
+-- @tparam string|table vendor
+-- @tparam[opt] table|function env
+-- @tparam[opt="default"] string profile
+-- @treturn string `set USERAPI_..., or put ... in a [profile.vendor] section of PATH`
+function _M.hint(vendor, env, profile)
+  local c, name = cli_of(vendor)
+  local names, keys = {}, {}
+  for _, pair in ipairs(c.env or {}) do names[#names + 1], keys[#keys + 1] = pair[2], pair[1] end
+  local path, explicit = _M.path(env)
+  local unreadable = ""
+  if explicit then
+    local f, err = io.open(path, "rb")
+    if f then f:close() else unreadable = " (USERAPI_CONFIG: cannot read " .. tostring(err) .. ")" end
+  end
+  return format("set %s, or put %s in a [%s.%s] section of %s%s", concat(names, ", "), concat(keys, ", "),
+    profile or "default", name, path or "~/.config/userapi/config", unreadable)
+end
+
+return _M

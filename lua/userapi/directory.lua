@@ -1,0 +1,137 @@
+--- One person across vendors: their accounts found by email, onboarded and
+-- offboarded everywhere at once, with the per-vendor results of
+-- @{userapi.state}. `userapi.directory{ ods = ods, arthur = arthur, kandji = kandji,
+-- sigfox = sigfox }` makes one; any of the clients may be left out.
+-- @module userapi.directory
+-- @usage local dir = userapi.directory{ ods = ods, kandji = kandji }
+-- for _, r in ipairs(assert(dir:find("ada@example.com"))) do print(r.vendor, r.id, r.name) end
+local state = require "userapi.state"
+
+local type, pairs, ipairs, error, sort = type, pairs, ipairs, error, table.sort
+
+local _M = {}
+
+-- the order results are listed in: the README's, then any other vendor by name
+local ORDER = { opendatasoft = 1, arthur = 2, kandji = 3, sigfox = 4 }
+
+local Directory = {}
+Directory.__index = Directory
+
+--- Makes a directory over some clients (keys are free: `ods`, `opendatasoft`, ...;
+-- each client's vendor names its results).
+-- @tparam table clients the clients, by any key
+-- @treturn Directory
+-- @raise `bad argument #1 to 'directory'` when a value is not a client with desired-state support
+function _M.new(clients)
+  if type(clients) ~= "table" then error("bad argument #1 to 'directory' (table of clients expected)", 2) end
+  local self = setmetatable({ clients = {}, vendors = {} }, Directory)
+  for key, c in pairs(clients) do
+    if type(c) ~= "table" or type(c.vendor) ~= "table" or not c.vendor.people then
+      error("bad argument #1 to 'directory' (" .. tostring(key) .. ": a userapi client expected)", 2)
+    end
+    local name = c.vendor.name
+    if self.clients[name] then error("bad argument #1 to 'directory' (two clients of " .. name .. ")", 2) end
+    self.clients[name] = c
+    self.vendors[#self.vendors + 1] = name
+  end
+  sort(self.vendors, function(a, b)
+    local x, y = ORDER[a] or 99, ORDER[b] or 99
+    if x ~= y then return x < y end
+    return a < b
+  end)
+  return self
+end
+
+--- A directory.
+-- Fields: `clients` (by vendor name), `vendors` (their names, in order).
+-- @type Directory
+
+--- Every account of the person with this email, in every vendor (reads only).
+-- @tparam string email
+-- @treturn {table,...} the @{userapi.state.record}s, vendor by vendor
+-- @treturn ?table the vendors whose lookup failed: `{ [vendor] = err }`, nil when none did
+-- @usage local found, failed = dir:find("ada@example.com")
+function Directory:find(email)
+  if type(email) ~= "string" or not email:find("@", 1, true) then
+    error("bad argument #1 to 'find' (email expected)", 2)
+  end
+  local found, failed = {}, nil
+  for _, v in ipairs(self.vendors) do
+    local list, err = state.find(self.clients[v], { email = email })
+    if list then
+      for _, r in ipairs(list) do found[#found + 1] = r end
+    else
+      failed = failed or {}
+      failed[v] = err
+    end
+  end
+  return found, failed
+end
+
+--- Every account of one vendor as records, lazily (see @{userapi.state.accounts}).
+-- @tparam string vendor a vendor of the directory
+-- @treturn function an iterator of @{userapi.state.record}s; raises a failed page's error
+-- @usage for r in dir:accounts("kandji") do print(r.email, r.devices) end
+function Directory:accounts(vendor)
+  local c = self.clients[vendor]
+  if not c then error("bad argument #1 to 'accounts' (no client of " .. tostring(vendor) .. ")", 2) end
+  return state.accounts(c)
+end
+
+local function each_vendor(self, fn)
+  local results, failed = {}, nil
+  for _, v in ipairs(self.vendors) do
+    local res, err = fn(self.clients[v], v)
+    if res then
+      results[v] = res
+    else
+      failed = failed or {}
+      failed[v] = err
+    end
+  end
+  return results, failed
+end
+
+--- Removes the person everywhere: `ensure_absent` in each vendor.
+-- @tparam string email
+-- @tparam[opt] table opts `check = true`: plan, send no write
+-- @treturn table the results by vendor (`{ changed, action, before, removed, ... }`)
+-- @treturn ?table the vendors that failed: `{ [vendor] = err }` (Kandji: devices still assigned)
+-- @usage local res, failed = dir:offboard("ada@example.com", { check = true })
+-- for v, r in pairs(res) do print(v, r.action, #r.removed) end
+function Directory:offboard(email, opts)
+  if type(email) ~= "string" or not email:find("@", 1, true) then
+    error("bad argument #1 to 'offboard' (email expected)", 2)
+  end
+  return each_vendor(self, function(c) return c:ensure_absent({ email = email }, opts) end)
+end
+
+-- one vendor's spec: the person's common fields it manages, then its own table
+local function spec_for(client, person)
+  local p = client.vendor.people
+  local spec = { email = person.email }
+  for k, v in pairs(person) do
+    if p.fields[k] or (p.create_only and p.create_only[k]) then spec[k] = v end
+  end
+  for k, v in pairs(person[client.vendor.name] or {}) do spec[k] = v end
+  return spec
+end
+
+--- Makes the person present everywhere: `ensure_user` in each vendor with the
+-- fields it manages (`first_name`, `last_name`, ...) and, under the vendor's
+-- name, its own (`sigfox = { group_id = ..., profile_ids = { ... } }`).
+-- Kandji cannot create users: a person it lacks fails with `kind = "unsupported"`.
+-- @tparam table person `email` (required), common fields, per-vendor tables
+-- @tparam[opt] table opts `check = true`: plan, send no write
+-- @treturn table the results by vendor (`{ changed, action, before, after, diff }`)
+-- @treturn ?table the vendors that failed: `{ [vendor] = err }`
+-- @usage local res, failed = dir:onboard{ email = "marie@example.com", first_name = "Marie",
+--   last_name = "Curie", sigfox = { group_id = GROUP, profile_ids = { PROFILE } } }
+function Directory:onboard(person, opts)
+  if type(person) ~= "table" or type(person.email) ~= "string" or not person.email:find("@", 1, true) then
+    error("bad argument #1 to 'onboard' (table with an email expected)", 2)
+  end
+  return each_vendor(self, function(c) return c:ensure_user(spec_for(c, person), opts) end)
+end
+
+return _M

@@ -1,0 +1,296 @@
+--- Output formats shared by the `userapi` command and scripts: JSON with
+-- sorted keys, and rows as JSON lines, CSV or an aligned table.
+-- @module userapi.format
+-- @usage
+-- local format = require "userapi.format"
+-- local w = format.writer("table", io.stdout, { "id", "email" })
+-- for u in kandji:each_user() do w.row(u) end
+-- w.finish()
+local json = require "userapi.json"
+local csv = require "userapi.csv"
+
+local type, pairs, ipairs, tostring, select, next = type, pairs, ipairs, tostring, select, next
+local concat, sort, floor, sformat = table.concat, table.sort, math.floor, string.format
+local find, gmatch, tonumber = string.find, string.gmatch, tonumber
+
+local _M = {}
+
+--- The names of the formats.
+_M.NAMES = { json = true, jsonl = true, csv = true, table = true }
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+--- True for a non-empty table whose keys are 1..n.
+-- @tparam table t
+-- @treturn boolean
+function _M.is_array(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+local is_array = _M.is_array
+
+-- ---- JSON output: sorted keys, no escaped slashes ---------------------------
+
+local ESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
+              ['\r'] = '\\r', ['\t'] = '\\t' }
+
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return ESC[c] or sformat("\\u%04x", c:byte()) end) .. '"'
+end
+
+local function number(v)
+  if v ~= v or v == math.huge or v == -math.huge then return "null" end
+  if floor(v) == v and v > -2^53 and v < 2^53 then return sformat("%d", v) end
+  return sformat("%.14g", v)
+end
+
+--- Renders a value as JSON with sorted keys: compact, or indented by `indent`
+-- spaces when given. Empty tables are `{}`, except empty arrays read from JSON
+-- (and `userapi.empty_array`): `[]`.
+-- @param v any value read from a vendor
+-- @tparam[opt] number indent spaces per level; compact when nil
+-- @tparam[opt=0] number depth the starting level
+-- @treturn string
+function _M.to_json(v, indent, depth)
+  depth = depth or 0
+  local t = type(v)
+  if v == nil or v == json.null then return "null" end
+  if t == "string" then return quote(v) end
+  if t == "number" then return number(v) end
+  if t == "boolean" then return tostring(v) end
+  if t ~= "table" then return quote(tostring(v)) end
+  if next(v) == nil then return json.is_empty_array(v) and "[]" or "{}" end
+  local nl, pad, inner, colon = "", "", "", ":"
+  if indent then
+    nl, pad, inner, colon = "\n", (" "):rep(indent * depth), (" "):rep(indent * (depth + 1)), ": "
+  end
+  local parts = {}
+  if is_array(v) then
+    for i = 1, #v do parts[i] = inner .. _M.to_json(v[i], indent, depth + 1) end
+    return "[" .. nl .. concat(parts, "," .. nl) .. nl .. pad .. "]"
+  end
+  for i, k in ipairs(sorted_keys(v)) do
+    parts[i] = inner .. quote(tostring(k)) .. colon .. _M.to_json(v[k], indent, depth + 1)
+  end
+  return "{" .. nl .. concat(parts, "," .. nl) .. nl .. pad .. "}"
+end
+
+-- ---- rows: jsonl, csv, table ------------------------------------------------
+
+local PREFERRED = { "id", "username", "email", "name", "first_name", "last_name", "display_name",
+                    "user_type", "account_type" }
+local RANK = {}
+for i, k in ipairs(PREFERRED) do RANK[k] = i end
+
+--- The union of the keys of rows, identifying columns first (`id`,
+-- `username`, `email`, `name`, ...), then the others alphabetically.
+-- @tparam {table,...} rows records
+-- @treturn {string,...} column names
+function _M.columns(rows)
+  local seen, cols = {}, {}
+  for _, r in ipairs(rows) do
+    if type(r) == "table" then
+      for k in pairs(r) do
+        local name = tostring(k)
+        if not seen[name] then seen[name], cols[#cols + 1] = true, name end
+      end
+    end
+  end
+  sort(cols, function(a, b)
+    local ra, rb = RANK[a] or 1000, RANK[b] or 1000
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  return cols
+end
+
+--- One cell of a CSV or table row: strings as they are, arrays of scalars
+-- joined with `;`, other tables as compact JSON, null and nil empty.
+-- @param v a field of a record
+-- @treturn string
+function _M.cell(v)
+  if v == nil or v == json.null then return "" end
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then return number(v) end
+  if t == "table" then
+    if next(v) == nil then return "" end
+    if is_array(v) then
+      local scalars = {}
+      for i, x in ipairs(v) do
+        if type(x) == "table" then return _M.to_json(v) end
+        scalars[i] = _M.cell(x)
+      end
+      return concat(scalars, ";")
+    end
+    return _M.to_json(v)
+  end
+  return tostring(v)
+end
+
+-- display width of UTF-8 text: code points
+local function width(s) return #s - select(2, s:gsub("[\128-\191]", "")) end
+
+local NAMED = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+--- Text from a vendor made safe for a terminal: control characters (C0,
+-- DEL and the C1 range, which terminals read as escape sequences that set the
+-- title or clear the screen) are written as `\n`, `\t`, `\x1b`, `\u009b`.
+-- @tparam string s
+-- @treturn string
+function _M.escape_terminal(s)
+  s = s:gsub("%c", function(c) return NAMED[c] or sformat("\\x%02x", c:byte()) end)
+  return (s:gsub("\194([\128-\159])", function(c) return sformat("\\u%04x", c:byte()) end))
+end
+
+local MAX_CELL = 48
+
+local function fit(s)
+  s = _M.escape_terminal(s)
+  if width(s) <= MAX_CELL then return s end
+  -- cut at a code point boundary
+  local n, i = 0, 1
+  while i <= #s do
+    local b = s:byte(i)
+    if b < 128 or b >= 192 then
+      n = n + 1
+      if n > MAX_CELL - 3 then break end
+    end
+    i = i + 1
+  end
+  return s:sub(1, i - 1) .. "..."
+end
+
+--- Writes rows as an aligned text table: a header, a rule, one line per row;
+-- long cells are cut to 48 characters.
+-- @tparam file out where to write (anything with `write`)
+-- @tparam {table,...} rows records
+-- @tparam[opt] {string,...} cols the columns; all keys by default
+function _M.write_table(out, rows, cols)
+  cols = cols or _M.columns(rows)
+  if #cols == 0 then return end
+  local cells, widths, header = {}, {}, {}
+  for j, c in ipairs(cols) do header[j] = fit(c) widths[j] = width(header[j]) end
+  for i, r in ipairs(rows) do
+    local line = {}
+    for j, c in ipairs(cols) do
+      local v = _M.field(r, c)
+      line[j] = fit(_M.cell(v))
+      if width(line[j]) > widths[j] then widths[j] = width(line[j]) end
+    end
+    cells[i] = line
+  end
+  local function emit(line)
+    local parts = {}
+    for j = 1, #cols do
+      parts[j] = j < #cols and (line[j] .. (" "):rep(widths[j] - width(line[j]))) or line[j]
+    end
+    out:write((concat(parts, "  "):gsub("%s+$", "")), "\n")
+  end
+  emit(header)
+  local rule = {}
+  for j = 1, #cols do rule[j] = ("-"):rep(widths[j]) end
+  emit(rule)
+  for _, line in ipairs(cells) do emit(line) end
+end
+
+--- Writes rows as CSV (RFC 4180 quoting, LF line ends) with a header line.
+-- @tparam file out where to write
+-- @tparam {table,...} rows records
+-- @tparam[opt] {string,...} cols the columns; the union of the keys by default
+function _M.write_csv(out, rows, cols)
+  cols = cols or _M.columns(rows)
+  if #cols == 0 then return end
+  out:write(csv.format_row(cols), "\n")
+  for _, r in ipairs(rows) do
+    local fields = {}
+    for j, c in ipairs(cols) do
+      local v = _M.field(r, c)
+      fields[j] = _M.cell(v)
+    end
+    out:write(csv.format_row(fields), "\n")
+  end
+end
+
+--- The value of a column in a record: its key, else a path into nested
+-- objects (`integration.name`, `groups.1.uid`).
+-- @param r a record
+-- @tparam string col the column
+-- @return the value, or nil
+function _M.field(r, col)
+  if type(r) ~= "table" then return nil end
+  local v = r[col]
+  if v ~= nil or not find(col, ".", 1, true) then return v end
+  v = r
+  for key in gmatch(col, "[^%.]+") do
+    if type(v) ~= "table" then return nil end
+    local x = v[key]
+    if x == nil and find(key, "^%d+$") then x = v[tonumber(key)] end
+    v = x
+  end
+  return v
+end
+
+--- The columns that no record has (every column, when there is no record:
+-- nothing tells then): the caller's typing mistakes.
+-- @tparam {table,...} rows records
+-- @tparam {string,...} cols columns
+-- @treturn {string,...} the unknown ones, empty when all are known
+function _M.unknown_columns(rows, cols)
+  local unknown = {}
+  if #rows == 0 then return unknown end
+  for _, c in ipairs(cols) do
+    local found = false
+    for _, r in ipairs(rows) do
+      if _M.field(r, c) ~= nil then found = true break end
+    end
+    if not found then unknown[#unknown + 1] = c end
+  end
+  return unknown
+end
+
+--- A sink for rows in one of the formats: `row(r)` as they come, `finish()`
+-- at the end. json and jsonl stream; csv and table need every row for the columns.
+-- @tparam string fmt `json`, `jsonl`, `csv` or `table`
+-- @tparam file out where to write
+-- @tparam[opt] {string,...} cols the columns of csv and table
+-- @treturn table `{ row = function(r), finish = function(), unknown = function() }`:
+-- `unknown()` lists the columns no row of csv or table has, before `finish`
+function _M.writer(fmt, out, cols)
+  local w, rows, n = {}, {}, 0
+  function w.row(r)
+    n = n + 1
+    if fmt == "jsonl" then
+      out:write(_M.to_json(r), "\n")
+    elseif fmt == "json" then
+      out:write(n == 1 and "[\n  " or ",\n  ", _M.to_json(r, 2, 1))
+    else
+      rows[n] = r
+    end
+  end
+  function w.unknown()
+    if not cols or (fmt ~= "csv" and fmt ~= "table") then return {} end
+    return _M.unknown_columns(rows, cols)
+  end
+  function w.rows() return rows end
+  function w.finish()
+    if fmt == "json" then
+      out:write(n == 0 and "[]\n" or "\n]\n")
+    elseif fmt == "csv" then
+      _M.write_csv(out, rows, cols)
+    elseif fmt == "table" then
+      _M.write_table(out, rows, cols)
+    end
+  end
+  return w
+end
+
+return _M

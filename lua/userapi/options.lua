@@ -1,0 +1,204 @@
+--- The options of a client's constructor: which exist, their types, and the
+-- checks that refuse a bad one before anything is sent. Programmer errors
+-- raise `bad argument #1 to 'userapi.<vendor>' (option: why)`, with no file
+-- position; an unknown option names the nearest valid one.
+-- @module userapi.options
+local check = require "userapi.check"
+
+local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
+local floor, tointeger = math.floor, math.tointeger
+
+local _M = {}
+
+--- The options that reach the transport's session (timeouts, TLS, limits).
+-- @table SESSION
+_M.SESSION = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "proxy",
+               "user_agent", "max_body_bytes", "pool_size", "keepalive_timeout_ms", "backlog" }
+
+-- Every constructor's options and their kinds: "count" (an integer > 0; an
+-- integral float such as 5e3 is taken as that integer), a Lua type name, or
+-- "any" (checked where the option is used).
+local COMMON = {
+  base_url = "string", allow_insecure = "boolean", verify_tls = "boolean", ca_file = "string",
+  proxy = "string", user_agent = "string", on_request = "function", transport = "any",
+  timeout_ms = "count", connect_timeout_ms = "count", max_body_bytes = "count",
+  retries = "any", rate_limit = "any",                 -- userapi.retry
+  log = "log", clock = "clock",                        -- reporting and time
+  pool_size = "count", keepalive_timeout_ms = "count", backlog = "count",   -- cosocket pool
+  shared_dict = "any", store = "any",                  -- shared budget
+  idle_timeout_ms = "count", stream_timeout_ms = "count",                   -- streams
+  max_pages = "count", max_row_bytes = "count",        -- paging, CSV export
+}
+--- The options every constructor takes, by name, and their kinds (see @{options}).
+-- @table COMMON
+_M.COMMON = COMMON
+
+--- The options every constructor takes (besides the vendor's own: see @{userapi}).
+-- Others are refused, naming the nearest valid one.
+-- @table options
+-- @field base_url where the API lives (a self-hosted install, a proxy, the
+-- simulator); plain `http://` only to loopback unless `allow_insecure = true`
+-- @field allow_insecure allow plain `http://` to another host
+-- @field timeout_ms per request, 30000 by default
+-- @field connect_timeout_ms 10000 by default
+-- @field verify_tls `true` by default
+-- @field ca_file a CA bundle instead of the system's
+-- @field proxy a proxy URL
+-- @field user_agent `userapi/<version> libcurl/<version>` by default
+-- @field max_body_bytes 64 MiB by default: a larger answer fails with `kind = "too_large"`
+-- @field retries `{ max = 3, base_ms = 200, max_ms = 20000, unsafe = false }` merged
+-- over these defaults, or `false`; see @{userapi.retry.policy}
+-- @field rate_limit `{ per_second = N, per_hour = N }` to stay under, client side
+-- (Kandji's by default), or `false`
+-- @field on_request `function(event)` after each exchange: `vendor`, `operation`,
+-- `method`, `url` (API key masked), `attempt`, `status` or `error`, `ms`
+-- @field transport `"curl"`, `"nginx"` or nil (chosen per call: nginx cosockets where
+-- they work, libcurl elsewhere)
+-- @field clock `{ now = function() -> ms, sleep = function(ms) }`: the client's one
+-- clock (retry waits, rate limits, token expiry) instead of the transport's; for tests
+-- @field log `false` (silent) or `function(msg)`: retry waits are reported through it
+-- (default: nginx's error log at WARN under nginx, nothing in plain Lua)
+
+local function bad(vname, what, msg) check.bad("userapi." .. vname, "#1 " .. what, msg) end
+
+--- The URL with any `user:password@` replaced, for messages.
+-- @tparam string url
+-- @treturn string
+function _M.hide_userinfo(url)
+  local shown, n = url:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1[REDACTED]@")
+  if n == 0 then shown = shown:gsub("^[^/?#]*@", "[REDACTED]@") end
+  return shown
+end
+
+-- loopback as a whole host name: "127.0.0.1.example.com" is not
+local function is_loopback(host)
+  host = host:lower()
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+--- Checks a base URL and returns it without trailing slashes: http(s), no
+-- userinfo, plain http only to loopback unless `allow_insecure`. A refused
+-- URL is quoted without its userinfo.
+-- @tparam string name the vendor's name, for messages
+-- @param url the URL
+-- @tparam ?boolean allow_insecure allow plain http to another host
+-- @treturn string the URL
+-- @raise `userapi.<name>: base_url ...`
+function _M.base_url(name, url, allow_insecure)
+  if type(url) ~= "string" then error("userapi." .. name .. ": base_url (or the vendor's host options) required", 0) end
+  local scheme, authority = url:match("^(https?)://([^/?#]*)")
+  if not scheme or authority == "" then
+    error("userapi." .. name .. ": base_url must be an http(s) URL, got '" .. _M.hide_userinfo(url) .. "'", 0)
+  end
+  -- userinfo would hide the real host ("http://127.0.0.1:80@elsewhere") and
+  -- put a password in every logged URL; the URL is not echoed for that reason
+  if authority:find("@", 1, true) then
+    error("userapi." .. name .. ": base_url must not contain user:password@ (give credentials as options)", 0)
+  end
+  local host = authority:match("^%[[^%]]*%]") or authority:match("^[^:]*")
+  if scheme == "http" and not allow_insecure and not is_loopback(host) then
+    error("userapi." .. name .. ": refusing plain http to " .. host .. " (set allow_insecure = true)", 0)
+  end
+  return (url:gsub("/+$", ""))
+end
+
+local function count(vname, k, v)
+  if type(v) ~= "number" or v ~= v or floor(v) ~= v or v > 2 ^ 53 then
+    bad(vname, k, "positive integer expected, got " .. (type(v) == "number" and tostring(v) or type(v)))
+  end
+  if v <= 0 then
+    bad(vname, k, "positive integer expected, got " .. tostring(v) .. " (leave it out for the default)")
+  end
+  return tointeger and tointeger(v) or v
+end
+
+-- one checker per kind; returns the value to keep
+local KIND = {
+  count = count,
+  host = function(vname, k, v)
+    if type(v) ~= "string" then bad(vname, k, "host name expected, got " .. type(v)) end
+    -- a host name only: anything else would change the URL it is put into
+    if not v:match("^[%w][%w%-%.]*$") or #v > 253 then
+      bad(vname, k, "host name expected (letters, digits, '-' and '.')")
+    end
+    return v
+  end,
+  secret = function(vname, k, v)
+    if type(v) ~= "string" then bad(vname, k, "string expected, got " .. type(v)) end
+    return v
+  end,
+  log = function(vname, k, v)
+    if v ~= false and type(v) ~= "function" then bad(vname, k, "false or a function expected, got " .. type(v)) end
+    return v
+  end,
+  clock = function(vname, k, v)
+    if type(v) ~= "table" or type(v.now) ~= "function" or type(v.sleep) ~= "function" then
+      bad(vname, k, "{ now = function, sleep = function } expected")
+    end
+    return v
+  end,
+  any = function(_, _, v) return v end,
+}
+
+local function check_one(vname, k, kind, v)
+  if type(kind) == "table" then -- an enum
+    for _, e in ipairs(kind) do if v == e then return v end end
+    local shown = type(v) == "string" and ("'" .. v .. "'") or type(v)
+    bad(vname, k, "one of " .. table.concat(kind, ", ") .. " expected, got " .. shown)
+  end
+  local f = KIND[kind]
+  if f then return f(vname, k, v) end
+  if type(v) ~= kind then bad(vname, k, kind .. " expected, got " .. type(v)) end
+  return v
+end
+
+--- Checks a constructor's options against the common ones and the vendor's
+-- own (`vendor.options`); returns a checked copy (counts as integers).
+-- @tparam table vendor a compiled vendor table
+-- @param opts the options given
+-- @treturn table the checked copy
+-- @raise `bad argument #1 to 'userapi.<vendor>' (...)` on an unknown option
+-- (naming the nearest valid one), a value of the wrong type, a count that is
+-- not a positive integer, a host option that is not a host name
+function _M.check(vendor, opts)
+  local vname = vendor.name
+  if type(opts) ~= "table" then error("userapi." .. vname .. ": options table expected", 0) end
+  local own = vendor.options or {}
+  local copy = {}
+  for k, v in pairs(opts) do
+    local kind = own[k] or COMMON[k]
+    if not kind then
+      local names = {}
+      for n in pairs(COMMON) do names[#names + 1] = n end
+      for n in pairs(own) do names[#names + 1] = n end
+      bad(vname, tostring(k), "unknown option" .. check.did_you_mean(k, names))
+    end
+    copy[k] = check_one(vname, k, kind, v)
+  end
+  return copy
+end
+
+--- Every form of every secret of a client, to redact (@{userapi.errors.secret_forms}):
+-- the vendor's secret options, the proxy's password, and the Basic blob
+-- `base64(login:password)`.
+-- @tparam table vendor a compiled vendor table
+-- @tparam table opts the checked options
+-- @tparam ?table auth the transport's auth table
+-- @treturn {string,...}
+function _M.secrets(vendor, opts, auth)
+  local errors = require "userapi.errors"
+  local list = {}
+  local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do list[#list + 1] = f end end
+  for k, kind in pairs(vendor.options or {}) do
+    -- in every form it travels in, should a vendor echo it back
+    if kind == "secret" and opts[k] ~= nil then hide(opts[k]) end
+  end
+  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
+  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
+  if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
+    hide(errors.base64(auth.user .. ":" .. auth.password))
+  end
+  return list
+end
+
+return _M

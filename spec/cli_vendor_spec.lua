@@ -1,0 +1,111 @@
+-- The userapi command with a vendor registered from outside (USERAPI_VENDORS).
+local h = require "spec.cli_helper"
+local cjson = h.cjson
+local sim = h.sim
+local proc = h.proc
+local ADA = h.ADA
+local KANDJI_IDS = h.KANDJI_IDS
+local run = h.run
+local jsonl = h.jsonl
+local ids = h.ids
+local userapi = h.userapi
+
+setup(h.build_command)
+before_each(function() sim.reset() end)
+
+describe("a vendor registered from outside (USERAPI_VENDORS)", function()
+  -- a fifth vendor, defined here alone: the simulator's Kandji API under
+  -- other names, its own environment variables, alias and help example
+  local VENDOR = [[
+return {
+  name = "acme",
+  default_base = function(o) if o.host then return "https://" .. o.host end end,
+  credentials = { "token" },
+  options = { token = "secret", host = "host" },
+  auth = function(o) return { scheme = "bearer", token = o.token } end,
+  cli = { env = { { "token", "USERAPI_ACME_TOKEN" }, { "host", "USERAPI_ACME_HOST" } },
+          alias = "ac", examples = { "people --all -o table" } },
+  paging = { op = "people", style = "cursor", items = "results" },
+  ops = {
+    people = { method = "GET", path = "/api/v1/users", query = { email = { type = "string" },
+               cursor = { type = "string" } } },
+    person = { method = "GET", path = "/api/v1/users/{id}" },
+    remove = { method = "DELETE", path = "/api/v1/users/{id}" },
+  },
+}
+]]
+  local dir
+  setup(function()
+    dir = proc.tmpdir() .. "/vendors"
+    os.execute("mkdir -p " .. dir)
+    local f = assert(io.open(dir .. "/acme_vendor.lua", "w"))
+    f:write(VENDOR)
+    f:close()
+    package.path = dir .. "/?.lua;" .. package.path
+  end)
+
+  local function acme(argv, extra)
+    local env = { USERAPI_VENDORS = "acme_vendor", USERAPI_ACME_TOKEN = "kandji-test-token" }
+    for k, v in pairs(extra or {}) do env[k] = v end
+    local a = {}
+    for i, x in ipairs(argv) do a[i] = x end
+    a[#a + 1], a[#a + 2] = "--base-url", sim.base.kandji
+    return run(a, { env = env })
+  end
+
+  it("runs its operations, --all and --each, with its own environment names", function()
+    local code, out = acme({ "acme", "people", "--all", "-o", "jsonl" })
+    assert.equal(0, code)
+    assert.same(KANDJI_IDS, ids(jsonl(out)))
+    assert.equal("Bearer kandji-test-token", sim.last_request().headers.authorization)
+    code, out = acme({ "ac", "person", ADA })
+    assert.equal(0, code)
+    assert.equal(ADA, cjson.decode(out).id)
+    local file = proc.file("acme-ids.txt", ADA .. "\nnot-a-user\n")
+    local err
+    code, out, err = acme({ "acme", "remove", "--each", file, "-o", "jsonl" })
+    assert.equal(1, code)
+    assert.same({ true, false }, { jsonl(out)[1].ok, jsonl(out)[2].ok })
+    assert.truthy(err:find("1 ok, 1 failed", 1, true), err)
+  end)
+
+  it("--dry-run, help and missing credentials speak of it", function()
+    local code, out = acme({ "acme", "remove", ADA, "--dry-run" })
+    assert.equal(0, code)
+    assert.equal("DELETE " .. sim.base.kandji .. "/api/v1/users/" .. ADA .. "\nAccept: application/json\n"
+      .. "Authorization: Bearer [REDACTED]\n", out)
+    assert.equal(0, #sim.requests())
+    code, out = acme({ "acme", "--help" })
+    assert.equal(0, code)
+    assert.truthy(out:find("userapi acme: 3 operations", 1, true), out)
+    assert.truthy(out:find("USERAPI_ACME_TOKEN (token)", 1, true), out)
+    code, out = acme({ "--help" })
+    assert.equal(0, code)
+    assert.truthy(out:find("acme (or ac)", 1, true))
+    assert.truthy(out:find("userapi acme people --all -o table", 1, true))
+    local _, err
+    code, _, err = acme({ "acme", "people" }, { USERAPI_ACME_TOKEN = false })
+    assert.equal(2, code)
+    assert.truthy(err:find("missing credentials for acme (token): set USERAPI_ACME_TOKEN", 1, true), err)
+    code, _, err = run({ "acme", "people" }, { env = { USERAPI_VENDORS = "no_such_vendor_module" } })
+    assert.equal(2, code)
+    assert.truthy(err:find("USERAPI_VENDORS: cannot load no_such_vendor_module", 1, true), err)
+  end)
+
+  it("reads its secret from stdin and names its host option, both from its options' kinds", function()
+    local code, out = run({ "acme", "person", ADA, "--token-from-stdin", "--base-url", sim.base.kandji },
+      { env = { USERAPI_VENDORS = "acme_vendor" }, stdin = "kandji-test-token\n" })
+    assert.equal(0, code)
+    assert.equal(ADA, cjson.decode(out).id)
+    local _, _, err = run({ "acme", "people" }, { env = { USERAPI_VENDORS = "acme_vendor", USERAPI_ACME_TOKEN = "t" } })
+    assert.truthy(err:find("missing credentials for acme (host or base_url): set USERAPI_ACME_TOKEN, USERAPI_ACME_HOST",
+      1, true), err)
+  end)
+
+  it("works from the real command with the module on LUA_PATH", function()
+    local r = userapi({ "acme", "people", "--all", "-o", "jsonl", "--base-url", sim.base.kandji },
+      { USERAPI_VENDORS = "acme_vendor", USERAPI_ACME_TOKEN = "kandji-test-token", LUA_PATH = dir .. "/?.lua;;" })
+    assert.equal(0, r.code, r.err)
+    assert.same(KANDJI_IDS, ids(jsonl(r.out)))
+  end)
+end)
