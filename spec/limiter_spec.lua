@@ -48,10 +48,9 @@ describe("the rate limiter", function()
     assert.same({}, sim.requests())
   end)
 
-  it("reports throttle waits through client.warn with the vendor and the wait, never the token", function()
-    local c = kandji{ rate_limit = { per_second = 2 } }
+  it("reports throttle waits through log: vendor and wait, once a second at most, never the token", function()
     local lines = {}
-    c.warn = function(msg) lines[#lines + 1] = msg end
+    local c = kandji{ rate_limit = { per_second = 2 }, log = function(msg) lines[#lines + 1] = msg end }
     for _ = 1, 3 do assert(c:get_user(ADA)) end
     assert.equal(1, #lines)
     assert.matches("^userapi%.kandji: client%-side rate limit: waiting %d+ ms before get_user", lines[1])

@@ -39,8 +39,6 @@ end
 
 local function execute(id, p)
   local c = client_of(p)
-  -- the client.warn of the contract (arch's transport default), set here until it lands
-  if not c.warn then c.warn = function(msg) ngx.log(ngx.WARN, msg) end end
   local state = { ok = 0, failed = 0, started = 0 }
   local threads = {}
   for i = 1, tonumber(p.threads) do threads[i] = ngx.thread.spawn(worker_thread, c, p, state) end
