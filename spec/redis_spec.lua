@@ -110,6 +110,30 @@ describe("the Redis store", function()
     end
   end)
 
+  it("is tried again 5 s after it failed, and the client says when it is back", function()
+    local port = sim.free_port()
+    local clock = sim.clock()
+    local lines = {}
+    local c = kandji{ store = "redis://:" .. server.escaped .. "@127.0.0.1:" .. port, clock = clock,
+                      log = function(msg) lines[#lines + 1] = msg end }
+    assert.equal(0, c.limiter:reserve())
+    assert.equal(1, #lines)
+    assert.matches("shared budget unavailable", lines[1])
+    local later = redis.start(port)
+    local ok, err = pcall(function()
+      clock.advance(4000)
+      c.limiter:reserve()
+      assert.equal(1, #lines)                -- not asked again yet
+      clock.advance(1001)
+      c.limiter:reserve()
+      assert.equal(2, #lines)
+      assert.equal("userapi.kandji: shared budget available again", lines[2])
+      assert.is_true(#c.limiter.store:call("keys", "userapi:kandji:*") > 0)
+    end)
+    later.stop()
+    assert(ok, err)
+  end)
+
   describe("with two nginx instances of 2 workers and a plain-Lua bulk job", function()
     local a, b
     setup(function()

@@ -7,10 +7,10 @@ local _M = {}
 
 _M.PASSWORD = "r3dis p@ss/word"
 
---- Starts a server; returns { url, port, password, stop() }.
-function _M.start()
+--- Starts a server (on `port`, or a free one); returns { url, port, password, stop() }.
+function _M.start(port)
   local dir = sim.sh("mktemp -d /tmp/userapi-redis.XXXXXX")
-  local port = sim.free_port()
+  port = port or sim.free_port()
   local conf = assert(io.open(dir .. "/redis.conf", "w"))
   conf:write(("bind 127.0.0.1\nport %d\nsave \"\"\nappendonly no\ndir %s\nrequirepass \"%s\"\nloglevel warning\n")
     :format(port, dir, _M.PASSWORD))
