@@ -171,6 +171,7 @@ function _M.new(f)
     f.retryable = retry.retryable(f.status, f.kind)
   end
   f.message = redact(f.message, secrets)
+  f.code = redact(f.code, secrets) -- a vendor's error code is its text too
   f.body = redact(f.body, secrets)
   f.headers = redact_headers(f.headers, secrets)
   return setmetatable(f, mt)

@@ -11,7 +11,7 @@
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 
-local type, tonumber, tostring, error, pcall = type, tonumber, tostring, error, pcall
+local type, tonumber, tostring, error, pcall, ipairs = type, tonumber, tostring, error, pcall, ipairs
 local find, running = string.find, coroutine.running
 local _M = {}
 
@@ -124,12 +124,19 @@ end
 
 -- Makes `token` the client's, valid for ttl_ms (nil: until the vendor refuses it).
 local function install(client, token, ttl_ms)
-  -- the previous token is kept among the secrets: old errors may quote it
+  -- the previous token is kept among the secrets: old errors may quote it;
+  -- in every form a server may echo it in (percent, form, JSON-escaped)
   if token ~= client.token then
-    client.secrets[#client.secrets + 1] = token
-    -- drop the oldest token, never the configured credentials before it
-    local fixed = client.fixed_secrets or 0
-    if #client.secrets > fixed + 16 then table.remove(client.secrets, fixed + 1) end
+    local forms = errors.secret_forms(token)
+    for _, f in ipairs(forms) do client.secrets[#client.secrets + 1] = f end
+    local counts = client.token_forms or {}
+    client.token_forms = counts
+    counts[#counts + 1] = #forms
+    -- drop the oldest token's forms, never the configured credentials before them
+    if #counts > 16 then
+      local fixed = client.fixed_secrets or 0
+      for _ = 1, table.remove(counts, 1) do table.remove(client.secrets, fixed + 1) end
+    end
   end
   client.token = token
   client.token_expires = ttl_ms and client.now() + ttl_ms or nil

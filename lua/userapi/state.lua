@@ -62,6 +62,17 @@ function _M.normalize(client, raw)
   return r
 end
 
+-- A record the vendor sent, normalized; or nil and a protocol error: data
+-- from a server never raises (a name that is an object, a time out of range).
+local function record_of(client, raw)
+  local ok, r = false, "not a JSON object"
+  if type(raw) == "table" then ok, r = pcall(_M.normalize, client, raw) end
+  if ok then return r end
+  return nil, errors.new{ vendor = client.vendor.name, operation = client.vendor.people.lookup.email.op,
+    kind = "protocol", secrets = client.secrets,
+    message = "a user record from the server cannot be read: " .. tostring(r):gsub("^[^\n]-:%d+: ", "") }
+end
+
 -- ---- selectors and lookups ---------------------------------------------------
 
 local SELECTORS = { "id", "username", "email" }
@@ -88,7 +99,8 @@ local function walk(client, how, arg, keep)
   local found = {}
   local ok, err = pcall(function()
     for u in client:each_user(how.params and how.params(arg) or nil) do
-      local r = _M.normalize(client, u)
+      local r, err = record_of(client, u)
+      if not r then error(err, 0) end
       if keep(r) then found[#found + 1] = r end
     end
   end)
@@ -104,7 +116,11 @@ local function by_id(client, how, id)
     return walk(client, how, id, function(r) return r.id == id end)
   end
   local u, err = client[how.op](client, id)
-  if u then return { _M.normalize(client, u) } end
+  if u then
+    local r, rerr = record_of(client, u)
+    if not r then return nil, rerr end
+    return { r }
+  end
   if err.status == 404 then return {} end
   return nil, err
 end
@@ -134,7 +150,10 @@ function _M.accounts(client)
   local it = client:each_user(p.all)
   return function()
     local u = it()
-    return u and _M.normalize(client, u)
+    if u == nil then return nil end
+    local r, err = record_of(client, u)
+    if not r then error(err, 0) end
+    return r
   end
 end
 
@@ -237,8 +256,9 @@ local function create(client, p, spec, check)
     return nil, err
   end
   if type(answer) == "table" and answer ~= true and next(answer) ~= nil then
-    local r = _M.normalize(client, answer)
-    for k, v in pairs(r) do if v ~= nil then planned[k] = v end end
+    -- the write is done: an answer that cannot be read leaves the plan as the result
+    local r = record_of(client, answer)
+    for k, v in pairs(r or {}) do if v ~= nil then planned[k] = v end end
   end
   return res
 end
@@ -255,7 +275,7 @@ local function update(client, p, spec, current, check)
   for k, change in pairs(d) do changes[k] = change.after end
   local answer, err = client[p.update.op](client, current.id, p.update.body(changes, current))
   if not answer then return nil, err end
-  if type(answer) == "table" then res.after = _M.normalize(client, answer) end
+  if type(answer) == "table" then res.after = record_of(client, answer) or res.after end
   return res
 end
 

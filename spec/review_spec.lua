@@ -1,0 +1,97 @@
+-- A second review, as an attacker and as a careless playbook author: each
+-- case reproduces a defect found at the seams of issues 12, 13 and 14
+-- against a hostile server on 127.0.0.1 (spec/review_server.lua).
+local helper = require "spec.helper"
+local userapi = require "userapi"
+local json = require "userapi.json"
+
+local srv = helper.spawn(helper.root .. "/spec/review_server.lua")
+
+local function program(answers)
+  local status = helper.session:request{ method = "POST", url = srv.url .. "/_program",
+    body = json.encode(answers), headers = { ["Content-Type"] = "application/json" } }
+  assert(status == 200)
+end
+
+local function received()
+  local _, body = helper.session:request{ method = "GET", url = srv.url .. "/_requests" }
+  return json.decode(body)
+end
+
+-- every string reachable from v, concatenated (keys too)
+local function all_text(v, seen, out)
+  out, seen = out or {}, seen or {}
+  if type(v) == "table" then
+    if seen[v] then return out end
+    seen[v] = true
+    for k, x in pairs(v) do all_text(k, seen, out) all_text(x, seen, out) end
+  elseif v ~= nil then
+    out[#out + 1] = tostring(v)
+  end
+  return table.concat(out, "\n")
+end
+
+describe("review: secrets", function()
+  it("an Opendatasoft error_code echoing the API key is redacted (err.code)", function()
+    local key = "ods-KEY-0123456789"
+    program{ { status = 401, body = { error_code = "bad key " .. key, message = "Unauthorized" } } }
+    local ods = userapi.opendatasoft{ base_url = srv.url, apikey = key, retries = false }
+    local res, err = ods:get_users()
+    assert.is_nil(res)
+    assert.is_nil(all_text(err):find(key, 1, true))
+  end)
+
+  it("a renewed token comes back JSON-escaped or percent-encoded: redacted", function()
+    local tok = 'tok/en+"x"=9Z'
+    local pct = tok:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+    program{
+      { status = 200, body = { access_token = tok, expires_in = 3600 } },
+      { status = 400,
+        headers = { ["X-Token"] = "Bearer%20" .. pct },
+        body = json.encode({ message = "bad", token = tok }) },
+    }
+    local arthur = userapi.arthur{ base_url = srv.url, client_id = "cid", client_secret = "csecret-123456",
+                                   token_url = srv.url .. "/token", retries = false }
+    local res, err = arthur:get_users_me()
+    assert.is_nil(res)
+    assert.equal(400, err.status)
+    local text = all_text(err)
+    assert.is_nil(text:find(json.encode(tok):sub(2, -2), 1, true), text)
+    assert.is_nil(text:find("tok%2Fen", 1, true), text)
+  end)
+end)
+
+describe("review: server data never raises in desired state", function()
+  local cases = {
+    { "opendatasoft", { apikey = "k-123456" },
+      { results = { { username = "u", email = "a@b.co", first_name = { x = 1 } } }, total_count = 1 } },
+    { "opendatasoft", { apikey = "k-123456" }, { results = { "a string" }, total_count = 1 } },
+    { "arthur", { access_token = "t-123456" },
+      { records = { { id = "1", email = "a@b.co", first_name = true } }, pagination = { total_pages = 1 } } },
+    { "sigfox", { login = "l", password = "p-123456" },
+      { data = { { id = "1", name = "a@b.co x", group = { 5 }, profiles = {} } } } },
+    { "sigfox", { login = "l", password = "p-123456" },
+      { data = { { id = "1", name = "a@b.co x", profiles = { 7 } } } } },
+  }
+  for n, c in ipairs(cases) do
+    it(("ensure_user, ensure_absent and accounts on an unreadable %s record (%d): nil, err"):format(c[1], n), function()
+      local opts = { base_url = srv.url, retries = false }
+      for k, v in pairs(c[2]) do opts[k] = v end
+      local client = userapi[c[1]](opts)
+      program{ { status = 200, body = c[3] } }
+      local res, err = client:ensure_user({ email = "a@b.co" }, { check = true })
+      assert.is_nil(res)
+      assert.equal("protocol", err.kind)
+      assert.matches("a user record from the server cannot be read", tostring(err), 1, true)
+      assert.is_nil(tostring(err):find("%.lua:%d"))
+      res, err = client:ensure_absent("a@b.co")
+      assert.is_nil(res)
+      assert.equal("protocol", err.kind)
+      -- nothing was deleted on the strength of it
+      for _, r in ipairs(received()) do assert.equal("GET", r.method) end
+      local ok, raised = pcall(function() for _ in require("userapi.state").accounts(client) do end end)
+      assert.is_false(ok)
+      assert.is_true(userapi.is_error(raised))
+    end)
+  end
+end)
