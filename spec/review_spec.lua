@@ -95,3 +95,46 @@ describe("review: server data never raises in desired state", function()
     end)
   end
 end)
+
+describe("review: journal", function()
+  it("an outcome read back from the journal prints as it did (status 404, not 404.0)", function()
+    helper.reset()
+    local path = os.tmpname()
+    os.remove(path)
+    local kandji = helper.client("kandji")
+    local first = kandji:bulk("delete_user", { "nope-0000" }, { journal = path })
+    local again = kandji:bulk("delete_user", { "nope-0000" }, { journal = path })
+    os.remove(path)
+    assert.equal(1, again.resumed)
+    assert.equal(tostring(first[1].err), tostring(again[1].err))
+    assert.equal(math.type and "integer" or "number", (math.type or type)(again[1].err.status))
+    assert.equal(math.type and "integer" or "number", (math.type or type)(again[1].err.attempts))
+  end)
+end)
+
+describe("review: journal on a file that is not one", function()
+  -- in a child process with a memory cap: before the fix it read /dev/zero without end
+  local function child(code)
+    local lua, build = "lua5.4", "lua5.4"
+    if jit then lua, build = "luajit", "luajit" end
+    local root = helper.root
+    local cmd = ("cd %s && ulimit -v 600000; LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' "
+      .. "LUA_CPATH='%s/build/%s/?.so;;' timeout 60 %s -e %q 2>&1"):format(root, root, root, root, build, lua, code)
+    return helper.sh(cmd)
+  end
+
+  it("--journal /dev/zero is refused with a clear error, not read until memory runs out", function()
+    local out = child([[
+      local c = require("userapi").kandji{ base_url = "http://127.0.0.1:9", token = "tok-123456", retries = false }
+      local ok, err = pcall(c.bulk, c, "delete_user", { "a" }, { journal = "/dev/zero" })
+      print(ok, err)]])
+    assert.equal("false\tuserapi journal: /dev/zero is not a regular file", out)
+  end)
+
+  it("a journal that cannot be created fails with a message without a file position", function()
+    local kandji = helper.client("kandji")
+    local ok, err = pcall(kandji.bulk, kandji, "delete_user", { "a" }, { journal = "/nonexistent-dir/j" })
+    assert.is_false(ok)
+    assert.matches("^userapi journal: cannot open /nonexistent%-dir/j", err)
+  end)
+end)

@@ -92,34 +92,62 @@ local function outcome_line(key, r)
   return json.encode(rec)
 end
 
+-- JSON numbers come back as floats on Lua 5.3+: a status read back must print
+-- as it did when it was recorded ("404", not "404.0")
+local tointeger = math.tointeger or function(n) return n end
 local function outcome_of(rec)
   if rec.ok then return { ok = true, value = rec.value, resumed = true } end
-  return { ok = false, err = errors.new(rec.error), resumed = true }
+  local e = type(rec.error) == "table" and rec.error or { kind = "journal", message = "no error recorded" }
+  for _, k in ipairs({ "status", "attempts", "code" }) do
+    if type(e[k]) == "number" then e[k] = tointeger(e[k]) or e[k] end
+  end
+  return { ok = false, err = errors.new(e), resumed = true }
 end
 
+local function open(path, mode)
+  local f, err = io.open(path, mode)
+  if not f then error("userapi journal: cannot open " .. tostring(err), 0) end
+  return f
+end
+
+-- The file as it is now, read up to its size: a device or a pipe named as
+-- the journal (/dev/zero, /dev/stdin) is refused, not read without end.
 local function slurp(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local size = f:seek("end")
+  local s
+  if size and size > 0 then
+    f:seek("set")
+    s = f:read(size)
+  elseif size then
+    -- an empty file has no byte to read; /dev/zero has
+    if f:read(1) == nil then s = "" end
+  end
   f:close()
+  if not s or #s ~= size then error("userapi journal: " .. path .. " is not a regular file", 0) end
   return s
 end
 
 local function write_file(path, text)
   local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "wb"))
+  local f = open(tmp, "wb")
   put(f, tmp, text)
   sync(f, tmp)
   f:close()
-  assert(os.rename(tmp, path))
+  local ok, err = os.rename(tmp, path)
+  if not ok then error("userapi journal: cannot write " .. tostring(err), 0) end
 end
 
 -- The journal as { header, done = { key -> outcome }, begun = { key -> true } }.
 local function load(path, header)
   local text = slurp(path) or ""
   local good = text:match("^(.*\n)") or ""
-  if good == "" then -- new, or killed while writing its header
-    write_file(path, json.encode(header) .. "\n")
+  if good == "" then -- new, or killed while writing its header: written in place
+    local f = open(path, "wb")
+    put(f, path, json.encode(header), "\n")
+    sync(f, path)
+    f:close()
     return { done = {}, begun = {} }
   end
   if #good < #text then write_file(path, good) end -- a line torn by the kill
@@ -210,7 +238,7 @@ function _M.run(client, opname, items, opts)
       todo[#todo + 1] = i
     end
   end
-  local f = assert(io.open(path, "ab"))
+  local f = open(path, "ab")
   local ok, err = pcall(function()
     local window = max(32, 4 * (inner.concurrency or 8))
     for first = 1, #todo, window do
