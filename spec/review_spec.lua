@@ -138,3 +138,34 @@ describe("review: journal on a file that is not one", function()
     assert.matches("^userapi journal: cannot open /nonexistent%-dir/j", err)
   end)
 end)
+
+describe("review: credentials and URLs refused at construction", function()
+  local function refuses(vendor, opts, message)
+    local ok, err = pcall(userapi[vendor], opts)
+    assert.is_false(ok)
+    assert.equal(message, err)
+    assert.is_nil(err:find("SEC", 1, true))
+  end
+
+  it("a control byte in a token, key, login or secret: bad argument naming the option, no file position", function()
+    local bad = "bad argument #1 to 'userapi.%s' (%s: contains a control byte (TAB, CR, LF, DEL, ...))"
+    refuses("kandji", { subdomain = "acme", token = "SEC\tRET-1234" }, bad:format("kandji", "token"))
+    refuses("opendatasoft", { domain = "x.example", apikey = "SEC\127RET" }, bad:format("opendatasoft", "apikey"))
+    refuses("sigfox", { login = "lo\tgin", password = "SECRET-PW" }, bad:format("sigfox", "login"))
+    refuses("arthur", { client_id = "id", client_secret = "SEC\rRET-x" }, bad:format("arthur", "client_secret"))
+  end)
+
+  it("a proxy URL without a host is refused, never quoted with its password by libcurl", function()
+    refuses("kandji", { subdomain = "acme", token = "tok-123456", proxy = "http://u:SECRETPW@" },
+      "bad argument #1 to 'userapi.kandji' (proxy: a URL with a host expected)")
+    refuses("kandji", { subdomain = "acme", token = "tok-123456", proxy = "http://u:SECRETPW@proxy:8080/\r\n" },
+      "bad argument #1 to 'userapi.kandji' (proxy: contains a control byte or a space)")
+  end)
+
+  it("a refused base_url of an odd shape is quoted without its password", function()
+    refuses("kandji", { base_url = "http:/u:SECRETPW@example.com", token = "tok-123456" },
+      "userapi.kandji: base_url must be an http(s) URL, got 'http:/[REDACTED]@example.com'")
+    refuses("kandji", { base_url = " http://u:SECRETPW@example.com", token = "tok-123456" },
+      "userapi.kandji: base_url must be an http(s) URL, got '[REDACTED]@example.com'")
+  end)
+end)

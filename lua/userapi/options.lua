@@ -20,7 +20,7 @@ _M.SESSION = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "pro
 -- "any" (checked where the option is used).
 local COMMON = {
   base_url = "string", allow_insecure = "boolean", verify_tls = "boolean", ca_file = "string",
-  proxy = "string", user_agent = "string", on_request = "function", transport = "any",
+  proxy = "proxy", user_agent = "string", on_request = "function", transport = "any",
   timeout_ms = "count", connect_timeout_ms = "count", max_body_bytes = "count",
   retries = "any", rate_limit = "any",                 -- userapi.retry
   log = "log", clock = "clock",                        -- reporting and time
@@ -65,8 +65,9 @@ local function bad(vname, what, msg) check.bad("userapi." .. vname, "#1 " .. wha
 -- @tparam string url
 -- @treturn string
 function _M.hide_userinfo(url)
-  local shown, n = url:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1[REDACTED]@")
-  if n == 0 then shown = shown:gsub("^[^/?#]*@", "[REDACTED]@") end
+  local shown = url:gsub("^(%a[%w+.-]*:/*)[^/?#]*@", "%1[REDACTED]@")
+  -- anything odder ("http:/u:p@h", a leading space): all up to the last '@'
+  if shown:gsub("%[REDACTED%]@", ""):find("@", 1, true) then shown = shown:gsub("^.*@", "[REDACTED]@") end
   return shown
 end
 
@@ -123,8 +124,25 @@ local KIND = {
     end
     return v
   end,
+  -- a credential goes into a header line or a form: a control byte (TAB, DEL,
+  -- CR, ...) would split or corrupt it; the value is never quoted
   secret = function(vname, k, v)
     if type(v) ~= "string" then bad(vname, k, "string expected, got " .. type(v)) end
+    if v:find("%c") then bad(vname, k, "contains a control byte (TAB, CR, LF, DEL, ...)") end
+    return v
+  end,
+  login = function(vname, k, v)
+    if type(v) ~= "string" then bad(vname, k, "string expected, got " .. type(v)) end
+    if v:find("%c") then bad(vname, k, "contains a control byte (TAB, CR, LF, DEL, ...)") end
+    return v
+  end,
+  -- a proxy URL that names no host would reach libcurl, whose message quotes
+  -- it with its password; the URL is never quoted here
+  proxy = function(vname, k, v)
+    if type(v) ~= "string" then bad(vname, k, "string expected, got " .. type(v)) end
+    if v:find("[%c ]") then bad(vname, k, "contains a control byte or a space") end
+    local ok, why = pcall(require("userapi.transport.proxy").parse, v)
+    if not ok then bad(vname, k, (tostring(why):gsub("^bad option 'proxy' %((.*)%)$", "%1"))) end
     return v
   end,
   log = function(vname, k, v)

@@ -19,7 +19,7 @@ local FIELDS = {
   default_base = "function",  -- function(opts) -> base URL from the vendor's host options
   auth = "function",          -- function(opts) -> the transport's auth table, or nil
   credentials = "table",      -- the options named when credentials are missing
-  options = "table",          -- the vendor's own options: name -> "secret" | "host" | "string" | "function" | enum
+  options = "table",          -- own options: name -> "secret" | "login" | "host" | "string" | "function" | enum
   rate_limit = "table",       -- { per_second, per_hour } kept under by default
   discovery = "string",       -- OIDC discovery path, relative to the base URL
   export = "string",          -- the CSV export operation (each_export_row)
@@ -38,7 +38,7 @@ local OP_FIELDS = {
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 local BODY_KINDS = { object = true, array = true, object_or_array = true }
-local OPTION_KINDS = { secret = true, host = true, string = true, ["function"] = true, boolean = true }
+local OPTION_KINDS = { secret = true, login = true, host = true, string = true, ["function"] = true, boolean = true }
 
 local function fail(vname, fmt, ...)
   error(format("userapi: vendor '%s': " .. fmt, tostring(vname), ...), 0)

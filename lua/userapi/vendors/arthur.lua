@@ -43,7 +43,7 @@ end
 return {
   name = "arthur",
   default_base = function() return "https://platform.arthur.ai" end,
-  options = { access_token = "secret", token = "function", client_id = "string", client_secret = "secret",
+  options = { access_token = "secret", token = "function", client_id = "login", client_secret = "secret",
               token_url = "string" },
   credentials = { "access_token", "client_secret" },
   error_message = error_message,

@@ -42,7 +42,7 @@ end
 return {
   name = "sigfox",
   default_base = function() return "https://api.sigfox.com/v2" end,
-  options = { login = "string", password = "secret" },
+  options = { login = "login", password = "secret" },
   credentials = { "password" },
   error_message = error_message,
   auth = function(o) return { scheme = "basic", user = o.login, password = o.password } end,
