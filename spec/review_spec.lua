@@ -169,3 +169,18 @@ describe("review: credentials and URLs refused at construction", function()
       "userapi.kandji: base_url must be an http(s) URL, got '[REDACTED]@example.com'")
   end)
 end)
+
+describe("review: bulk and tokens", function()
+  it("bulk with a token endpoint that fails returns failed items (no raise), one token request", function()
+    program{ { status = 500, body = { error = "server_error", error_description = "IdP down" } } }
+    local arthur = userapi.arthur{ base_url = srv.url, client_id = "cid", client_secret = "csecret-1234",
+                                   token_url = srv.url .. "/token", retries = false }
+    local ok, res = pcall(arthur.bulk, arthur, "delete_user", { "a", "b", "c" })
+    assert.is_true(ok, tostring(res))
+    assert.same({ 0, 3 }, { res.ok, res.failed })
+    for i = 1, 3 do assert.equal("arthur token: 500 IdP down", tostring(res[i].err)) end
+    local sent = received()
+    assert.equal(1, #sent)
+    assert.equal("/token", sent[1].path)
+  end)
+end)

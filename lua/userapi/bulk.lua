@@ -141,10 +141,16 @@ function _M.run(client, opname, items, opts)
     return due
   end
 
+  -- a token that cannot be had fails the items, as from a call (never a raise);
+  -- the items after it fail with the same error, without asking again each
+  local token_failed
   local function start(job)
     if client.token_provider then
-      local ok, err = oidc.refresh(client, false)
-      if not ok then error(err, 0) end
+      if not token_failed then
+        local ok, err = oidc.refresh(client, false)
+        if not ok then token_failed = err end
+      end
+      if token_failed then return finish(job, nil, nil, nil, token_failed) end
     end
     job.started = now()
     job.token = client.token
