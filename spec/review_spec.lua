@@ -184,3 +184,32 @@ describe("review: bulk and tokens", function()
     assert.equal("/token", sent[1].path)
   end)
 end)
+
+describe("review: partial failures are not reported as no change", function()
+  it("ensure_absent deleting one of two accounts, then failing: the error and Ansible say changed", function()
+    local users = { { id = "u1", email = "ada@x.co" }, { id = "u2", email = "ada@x.co" } }
+    local page = { status = 200, body = { results = users, next = json.null } }
+    program{ page, { status = 204, body = "" }, { status = 400, body = { detail = "User still assigned." } } }
+    local kandji = userapi.kandji{ base_url = srv.url, token = "tok-123456", retries = false }
+    local res, err = kandji:ensure_absent("ada@x.co")
+    assert.is_nil(res)
+    assert.equal(400, err.status)
+    assert.is_true(err.changed)
+    assert.equal("u1", err.removed[1].id)
+    -- the same through the Ansible module
+    program{ page, { status = 204, body = "" }, { status = 400, body = { detail = "User still assigned." } } }
+    local args = os.tmpname()
+    local f = assert(io.open(args, "w"))
+    f:write(json.encode{ vendor = "kandji", email = "ada@x.co", state = "absent", base_url = srv.url,
+                         credentials = { token = "tok-123456" } })
+    f:close()
+    local out = helper.sh(("cd %s && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/lua5.4/?.so;;' "
+      .. "HOME=/nonexistent lua5.4 ansible/library/userapi_user %s"):format(helper.root, helper.root, helper.root,
+      helper.root, args))
+    os.remove(args)
+    local answer = json.decode(out)
+    assert.is_true(answer.failed)
+    assert.is_true(answer.changed)
+    assert.is_nil(out:find("tok-123456", 1, true))
+  end)
+end)

@@ -68,7 +68,9 @@ local function spec_of(args)
 end
 
 local function error_result(err)
-  return fail(tostring(err), { status = err.status, vendor_message = err.message, kind = err.kind })
+  -- changed: accounts were deleted before the one that failed
+  return fail(tostring(err), { status = err.status, vendor_message = err.message, kind = err.kind,
+                               changed = err.changed == true })
 end
 
 -- ---- userapi_user -----------------------------------------------------------------

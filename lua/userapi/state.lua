@@ -338,10 +338,16 @@ function _M.ensure_absent(client, selector, opts)
   local res = { changed = true, action = "deleted", before = found[1], diff = {}, removed = found }
   for k, v in pairs(found[1]) do res.diff[k] = { before = v } end
   if check then return res end
+  local gone = {}
   for _, r in ipairs(found) do
     local ok, derr = client[p.delete.op](client, r.id)
     -- gone between the read and the delete: the state asked for holds
-    if not ok and derr.status ~= 404 then return nil, derr end
+    if not ok and derr.status ~= 404 then
+      -- accounts deleted before this one: the failure says so (Ansible: changed and failed)
+      if #gone > 0 then derr.changed, derr.removed = true, gone end
+      return nil, derr
+    end
+    gone[#gone + 1] = r
   end
   return res
 end
