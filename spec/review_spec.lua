@@ -213,3 +213,25 @@ describe("review: partial failures are not reported as no change", function()
     assert.is_nil(out:find("tok-123456", 1, true))
   end)
 end)
+
+describe("review: a token lifetime from the server", function()
+  local redis = require "spec.budget.redis"
+  local server
+  setup(function() server = redis.start() end)
+  teardown(function() server.stop() end)
+
+  it("an absurd expires_in (1e300 s) neither breaks the shared store nor costs a token per request", function()
+    helper.reset()
+    local calls, lines = 0, {}
+    local function arthur()
+      return userapi.arthur{ base_url = helper.base.arthur, retries = false, store = server.url,
+        log = function(msg) lines[#lines + 1] = msg end,
+        token = function() calls = calls + 1 return "arthur-test-token", 1e300 end }
+    end
+    local a, b = arthur(), arthur()
+    assert(a:get_users_me())
+    assert(b:get_users_me())
+    assert.same({}, lines)
+    assert.equal(1, calls)
+  end)
+end)

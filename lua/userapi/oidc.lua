@@ -19,6 +19,9 @@ local LEEWAY_MS = 30000
 local WAIT_MS = 60000       -- the longest a request waits for another's renewal
 local POLL_MS = 5
 local NO_EXPIRY_MS = 3600000 -- how long a shared token without expires_in is kept
+-- the longest lifetime believed: an absurd expires_in (1e300) must not reach
+-- a store as an expiry it refuses; a token lasting longer is renewed sooner
+local MAX_LIFETIME_S = 86400
 
 local function form_escape(s)
   return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
@@ -161,6 +164,7 @@ local function fetch(client)
   if expires_in ~= nil and (type(expires_in) ~= "number" or expires_in ~= expires_in or expires_in <= 0) then
     expires_in = nil
   end
+  if expires_in and expires_in > MAX_LIFETIME_S then expires_in = MAX_LIFETIME_S end
   return token, expires_in and expires_in * 1000
 end
 
