@@ -235,3 +235,28 @@ describe("review: a token lifetime from the server", function()
     assert.equal(1, calls)
   end)
 end)
+
+describe("review: programmer errors raise at construction, not after a request went out", function()
+  it("a retries value of the wrong type or range", function()
+    local function bad(retries, message)
+      local ok, err = pcall(userapi.kandji, { base_url = srv.url, token = "tok-123456", retries = retries })
+      assert.is_false(ok)
+      assert.equal(message, err)
+    end
+    bad({ max_ms = "x" }, "userapi: retries.max_ms must be a finite number >= 0, got x")
+    bad({ max = -1 }, "userapi: retries.max must be an integer >= 0, got -1")
+    bad({ max = 1.5 }, "userapi: retries.max must be an integer >= 0, got 1.5")
+    bad({ unsafe = 1 }, "userapi: retries.unsafe must be a boolean, got 1")
+    -- what it prevented: a 503 answered, then a raise from the comparison with "x"
+    assert.has_no_error(function()
+      userapi.kandji{ base_url = srv.url, token = "tok-123456", retries = { max = 0, base_ms = 1, max_ms = 5 } }
+    end)
+  end)
+
+  it("an unknown transport name: bad argument, not a module search path with file positions", function()
+    local ok, err = pcall(userapi.kandji, { base_url = srv.url, token = "tok-123456", transport = "record" })
+    assert.is_false(ok)
+    assert.equal("bad argument #1 to 'userapi.kandji' (transport: \"curl\", \"nginx\" or a transport module expected, "
+      .. "got 'record')", err)
+  end)
+end)

@@ -20,7 +20,7 @@ _M.SESSION = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "pro
 -- "any" (checked where the option is used).
 local COMMON = {
   base_url = "string", allow_insecure = "boolean", verify_tls = "boolean", ca_file = "string",
-  proxy = "proxy", user_agent = "string", on_request = "function", transport = "any",
+  proxy = "proxy", user_agent = "string", on_request = "function", transport = "transport",
   timeout_ms = "count", connect_timeout_ms = "count", max_body_bytes = "count",
   retries = "any", rate_limit = "any",                 -- userapi.retry
   log = "log", clock = "clock",                        -- reporting and time
@@ -154,6 +154,14 @@ local KIND = {
       bad(vname, k, "{ now = function, sleep = function } expected")
     end
     return v
+  end,
+  -- a name would otherwise be required as userapi.transport.<name>, any module of it
+  transport = function(vname, k, v)
+    if v == "curl" or v == "nginx" or v == "auto" or (type(v) == "table" and type(v.new) == "function") then
+      return v
+    end
+    bad(vname, k, "\"curl\", \"nginx\" or a transport module expected, got "
+      .. (type(v) == "string" and ("'" .. v .. "'") or type(v)))
   end,
   any = function(_, _, v) return v end,
 }

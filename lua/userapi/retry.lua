@@ -43,6 +43,12 @@ function _M.policy(opt)
   for k, v in pairs(DEFAULTS) do p[k] = v end
   for k, v in pairs(opt or {}) do
     if DEFAULTS[k] == nil then error("userapi: unknown retries option '" .. tostring(k) .. "'", 3) end
+    -- checked here: a bad value would otherwise raise at the first retry, after a request went out
+    local t = type(DEFAULTS[k])
+    if type(v) ~= t or (t == "number" and (v ~= v or v < 0 or v == math.huge or (k == "max" and v % 1 ~= 0))) then
+      error("userapi: retries." .. tostring(k) .. " must be " .. (t == "number" and (k == "max" and
+        "an integer >= 0" or "a finite number >= 0") or "a boolean") .. ", got " .. tostring(v), 3)
+    end
     p[k] = v
   end
   return p
