@@ -260,3 +260,19 @@ describe("review: programmer errors raise at construction, not after a request w
       .. "got 'record')", err)
   end)
 end)
+
+describe("review: JSON-escaped secrets as other servers escape them", function()
+  it("a password echoed by a server that leaves '/' alone (Python) or escapes <>& (Go) is redacted", function()
+    local pw = 'pa/ss"w&rd<1>'
+    local python = 'pa/ss\\"w&rd<1>'                       -- json.dumps
+    local go = 'pa/ss\\"w\\u0026rd\\u003c1\\u003e'          -- encoding/json
+    program{ { status = 401, headers = { ["Content-Type"] = "application/json" },
+               body = '{"message": "bad", "a": "' .. python .. '", "b": "' .. go .. '"}' } }
+    local sigfox = userapi.sigfox{ base_url = srv.url, login = "login-1", password = pw, retries = false }
+    local res, err = sigfox:list_api_users()
+    assert.is_nil(res)
+    local text = all_text(err)
+    assert.is_nil(text:find(python, 1, true), text)
+    assert.is_nil(text:find(go, 1, true), text)
+  end)
+end)

@@ -131,7 +131,12 @@ function _M.secret_forms(secret)
     add(pct)
     add((gsub(pct, "%%20", "+")))
   end
-  add((gsub(secret, '[\\"/]', "\\%0")))
+  -- JSON as encoders write it: '/' escaped (lua-cjson) or not (Python), and
+  -- '<', '>', '&' as \u00XX (Go)
+  local json_form = gsub(secret, '[\\"]', "\\%0")
+  add((gsub(json_form, "/", "\\/")))
+  add(json_form)
+  add((gsub(json_form, "[<>&]", function(c) return format("\\u%04x", byte(c)) end)))
   return forms
 end
 
