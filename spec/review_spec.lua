@@ -276,3 +276,17 @@ describe("review: JSON-escaped secrets as other servers escape them", function()
     assert.is_nil(text:find(go, 1, true), text)
   end)
 end)
+
+describe("review: a plan asked for carelessly never writes", function()
+  it("check = 'true', check = 1 or dry_run = true raise before anything is sent", function()
+    local page = { status = 200, body = { results = { { id = "u1", email = "ada@x.co" } }, next = json.null } }
+    local kandji = userapi.kandji{ base_url = srv.url, token = "tok-123456", retries = false }
+    for _, opts in ipairs({ { check = "true" }, { check = 1 }, { dry_run = true }, { check_mode = true } }) do
+      program{ page, { status = 204, body = "" } }
+      assert.error_matches(function() kandji:ensure_absent("ada@x.co", opts) end, "^bad argument #2 to 'ensure_absent'")
+      assert.error_matches(function() userapi.directory{ kandji = kandji }:offboard("ada@x.co", opts) end,
+        "^bad argument #2 to 'ensure_absent'")
+      assert.same({}, received())
+    end
+  end)
+end)

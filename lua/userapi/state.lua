@@ -279,9 +279,20 @@ local function update(client, p, spec, current, check)
   return res
 end
 
+-- `check` is the one option, and a boolean: `check = "true"`, `check = 1` or
+-- `dry_run = true` silently taken as "no" would send the writes a plan avoids
 local function check_opts(fname, opts)
-  if opts ~= nil and type(opts) ~= "table" then error("bad argument #2 to '" .. fname .. "' (table expected)", 3) end
-  return opts and opts.check == true
+  if opts == nil then return false end
+  if type(opts) ~= "table" then error("bad argument #2 to '" .. fname .. "' (table expected)", 3) end
+  for k in pairs(opts) do
+    if k ~= "check" then
+      error("bad argument #2 to '" .. fname .. "' (unknown option '" .. tostring(k) .. "'; the only one is check)", 3)
+    end
+  end
+  if opts.check ~= nil and type(opts.check) ~= "boolean" then
+    error("bad argument #2 to '" .. fname .. "' (check: boolean expected, got " .. type(opts.check) .. ")", 3)
+  end
+  return opts.check == true
 end
 
 --- Makes one person present in the client's vendor: created or invited when
