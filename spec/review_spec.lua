@@ -290,3 +290,16 @@ describe("review: a plan asked for carelessly never writes", function()
     end
   end)
 end)
+
+describe("review: bulk options", function()
+  it("an unknown bulk option (dry_run, check) raises before anything is sent", function()
+    program{ { status = 204, body = "" } }
+    local kandji = userapi.kandji{ base_url = srv.url, token = "tok-123456", retries = false }
+    for _, opts in ipairs({ { dry_run = true }, { check = true }, { dry_run = true, journal = os.tmpname() } }) do
+      assert.error_matches(function() kandji:bulk("delete_user", { "u1", "u2" }, opts) end,
+        "bad argument #3 to 'bulk' (unknown option '", 1, true)
+      if opts.journal then os.remove(opts.journal) end
+    end
+    assert.same({}, received())
+  end)
+end)

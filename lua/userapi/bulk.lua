@@ -7,7 +7,7 @@ local retry = require "userapi.retry"
 local oidc = require "userapi.oidc"
 local core = require "userapi.core"
 
-local type, ipairs, error, max, min = type, ipairs, error, math.max, math.min
+local type, ipairs, pairs, error, max, min, tostring = type, ipairs, pairs, error, math.max, math.min, tostring
 local unpack = table.unpack or unpack
 
 local _M = {}
@@ -57,7 +57,19 @@ end
 -- @raise `bad argument ...` on an unknown operation, a bad item or bad options
 -- @usage local res = bulk.run(kandji, "get_user", { id1, id2 }, { concurrency = 2 })
 -- for i, r in ipairs(res) do print(i, r.ok and r.value.email or tostring(r.err)) end
+-- the options of bulk; another (`check = true`, `dry_run = true`) would be
+-- ignored while every write goes out
+local KNOWN = { concurrency = true, on_progress = true, on_result = true, stop_on_error = true, journal = true }
+
 function _M.run(client, opname, items, opts)
+  if type(opts) == "table" then
+    for k in pairs(opts) do
+      if not KNOWN[k] then
+        error("bad argument #3 to 'bulk' (unknown option '" .. tostring(k) .. "'; known: concurrency, journal, "
+          .. "on_progress, on_result, stop_on_error)", 2)
+      end
+    end
+  end
   if type(opts) == "table" and opts.journal then return require("userapi.journal").run(client, opname, items, opts) end
   if not client.vendor.ops[opname] then
     error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)
