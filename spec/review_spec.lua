@@ -303,3 +303,25 @@ describe("review: bulk options", function()
     assert.same({}, received())
   end)
 end)
+
+describe("review: careless inputs", function()
+  it("bulk items with a hole raise instead of dropping the items after it", function()
+    local kandji = userapi.kandji{ base_url = srv.url, token = "tok-123456", retries = false }
+    program{ { status = 204, body = "" } }
+    -- the length of a table with a hole is 1 or 3 as the Lua likes: either way "u3" must not be lost
+    assert.has_error(function() kandji:bulk("delete_user", { "u1", nil, "u3" }) end,
+      "bad argument #2 to 'bulk' (item 2 is nil)")
+    local journal = os.tmpname()
+    assert.has_error(function() kandji:bulk("delete_user", { "u1", nil, "u3" }, { journal = journal }) end,
+      "bad argument #2 to 'bulk' (item 2 is nil)")
+    os.remove(journal)
+    assert.same({}, received())
+  end)
+
+  it("onboard with a vendor's fields that are not a table: bad argument, no file position", function()
+    local sigfox = userapi.sigfox{ base_url = srv.url, login = "l", password = "p-123456", retries = false }
+    local ok, err = pcall(function() return userapi.directory{ sigfox }:onboard{ email = "a@b.co", sigfox = 5 } end)
+    assert.is_false(ok)
+    assert.equal("bad argument #1 to 'onboard' (sigfox: table of its fields expected, got number)", err)
+  end)
+end)

@@ -28,6 +28,19 @@ local function check_opts(opts, n)
 end
 
 -- Every item is checked and built before the first request goes out.
+--- Raises when `items` has an index past its first `n`: a hole ({ "a", nil, "b" })
+-- would otherwise end the list there, the items after it never sent nor reported.
+-- @tparam table items
+-- @tparam int n the items before the first nil
+-- @tparam int level for `error`
+function _M.no_holes(items, n, level)
+  for k in pairs(items) do
+    if type(k) == "number" and k > n then
+      error("bad argument #2 to 'bulk' (item " .. (n + 1) .. " is nil)", level + 1)
+    end
+  end
+end
+
 local function build_all(client, opname, items)
   if type(items) ~= "table" then error("bad argument #2 to 'bulk' (array of items expected)", 3) end
   local reqs, locals = {}, {}
@@ -35,6 +48,8 @@ local function build_all(client, opname, items)
     local args = type(item) == "table" and item or { item }
     reqs[i], locals[i] = client:build(opname, unpack(args, 1, args.n or #args))
   end
+  -- a hole ({ "a", nil, "b" }) would end the list there: the items after it never sent, unreported
+  _M.no_holes(items, #reqs, 3)
   return reqs, locals
 end
 

@@ -115,7 +115,12 @@ local function spec_for(client, person)
   for k, v in pairs(person) do
     if p.fields[k] or (p.create_only and p.create_only[k]) then spec[k] = v end
   end
-  for k, v in pairs(person[client.vendor.name] or {}) do spec[k] = v end
+  local own = person[client.vendor.name]
+  if own ~= nil and type(own) ~= "table" then
+    error("bad argument #1 to 'onboard' (" .. client.vendor.name .. ": table of its fields expected, got "
+      .. type(own) .. ")", 4)
+  end
+  for k, v in pairs(own or {}) do spec[k] = v end
   return spec
 end
 

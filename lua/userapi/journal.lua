@@ -215,10 +215,13 @@ end
 function _M.run(client, opname, items, opts)
   local inner = check_opts(opts)
   if type(items) ~= "table" then error("bad argument #2 to 'bulk' (array of items expected)", 2) end
+  local n = 0
   for _, item in ipairs(items) do
     local args = type(item) == "table" and item or { item }
     client:build(opname, unpack(args, 1, args.n or #args)) -- every item checked before the first is sent
+    n = n + 1
   end
+  require("userapi.bulk").no_holes(items, n, 2)
   local path = opts.journal
   local header = { userapi_journal = 1, vendor = client.vendor.name, operation = opname }
   local state = load(path, header)
