@@ -89,4 +89,16 @@ describe("four nginx workers with lua_shared_dict userapi", function()
     assert.equal(1, counts[TOKEN])
     assert.equal(64, counts["/arthur/api/v1/users/me"])
   end)
+
+  it("renew a shared token the vendor revoked once in total: 1 token fetch for all who were refused", function()
+    all_ok(ngx4.run{ vendor = "arthur", threads = 16, flush = 1 }, 64)
+    sim.reset() -- the simulator forgets every token it issued
+    all_ok(ngx4.run{ vendor = "arthur", threads = 16 }, 64)
+    local counts = budget.count_paths(sim.requests())
+    assert.equal(1, counts[TOKEN])
+    assert.equal(1, counts[DISCOVERY])
+    -- those that took the revoked token were refused once and sent again with the new one
+    local refused = counts["/arthur/api/v1/users/me"] - 64
+    assert.is_true(refused > 0 and refused <= 64, refused .. " refused")
+  end)
 end)
