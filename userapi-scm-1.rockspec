@@ -81,6 +81,7 @@ build = {
     ["userapi.transport.nginx_multi"] = "lua/userapi/transport/nginx_multi.lua",
     ["userapi.transport.http1"] = "lua/userapi/transport/http1.lua",
     ["userapi.transport.proxy"] = "lua/userapi/transport/proxy.lua",
+    ["userapi.transport.request_head"] = "lua/userapi/transport/request_head.lua",
     ["userapi.vendors.opendatasoft"] = "lua/userapi/vendors/opendatasoft.lua",
     ["userapi.vendors.arthur"] = "lua/userapi/vendors/arthur.lua",
     ["userapi.vendors.kandji"] = "lua/userapi/vendors/kandji.lua",

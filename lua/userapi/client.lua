@@ -366,6 +366,11 @@ function _M.new(vendor, opts)
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
+  -- no auth from a vendor that needs one: refused here, not sent bare (a
+  -- vendor with token discovery gets its token later)
+  if auth == nil and #vendor.credentials > 0 and not vendor.discovery then
+    error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
+  end
   for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
     if auth[k] == nil then
       error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)

@@ -8,6 +8,7 @@ local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
 local help = require "userapi.cli.help"
 local usage_ = require "userapi.cli.usage"
+local config = require "userapi.config"
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
 local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
@@ -26,13 +27,7 @@ local function read_file(path, what)
   return s
 end
 
--- a vendor's name from what the user typed: its name or its alias
-local function vendor_name(typed)
-  if userapi.vendors[typed] then return typed end
-  for name, v in pairs(userapi.vendors) do
-    if v.cli and v.cli.alias == typed then return name end
-  end
-end
+local vendor_name = config.vendor_name
 
 local function read_lines(text)
   local items = {}
@@ -205,10 +200,20 @@ local function count(text, flag, min)
   return n
 end
 
--- --page-size, and --max-items when it is smaller than a page: the query
--- parameter the vendor's cli.page_size names
+-- the parameters paging.lua's styles set the page size with
+local STYLE_SIZE = { offset = "limit", page = "page_size" }
+
+-- the list operation's page size parameter: the vendor's cli.page_size, else
+-- its paging style's, when the operation takes it
+local function size_param(vendor, op)
+  local c, paging = vendor.cli or {}, vendor.paging or {}
+  local param = c.page_size or STYLE_SIZE[paging.style]
+  if param and op.query and op.query[param] then return param end
+end
+
+-- --page-size, and --max-items when it is smaller than a page
 local function page_size(o, req)
-  local param = (req.vendor.cli or {}).page_size
+  local param = size_param(req.vendor, req.op)
   local size = o["page-size"] and count(o["page-size"], "--page-size", 1)
   if size and not param then usage("--page-size: %s pages have a size of their own", req.vname) end
   if not param then return end
