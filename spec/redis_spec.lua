@@ -42,6 +42,13 @@ describe("the Redis store", function()
     assert.is_true(a.limiter:reserve() > 900)
   end)
 
+  it("keeps per_hour windows too: the fourth of 3 an hour waits an hour and its margin", function()
+    local c = kandji{ store = server.url, token = "hourly-token", rate_limit = { per_hour = 3 } }
+    for _ = 1, 3 do assert.equal(0, c.limiter:reserve()) end
+    local wait = c.limiter:reserve()
+    assert.is_true(wait >= 3600000 * 1.05 - 50 and wait <= 3600000 * 1.05, "waits " .. wait .. " ms")
+  end)
+
   it("takes { redis = { host, port, password, db, prefix } } and keys by the prefix", function()
     local c = kandji{ store = { redis = { host = "127.0.0.1", port = server.port, password = server.password,
                                          db = 3, prefix = "acme:" } } }
