@@ -104,3 +104,20 @@ describe("four nginx workers with lua_shared_dict userapi", function()
     assert.is_true(refused > 0 and refused <= 64, refused .. " refused")
   end)
 end)
+
+describe("a shared dict too small for the budget", function()
+  local small
+  setup(function() small = nginx.start(1, "lua_shared_dict userapi 12k;") end)
+  teardown(function() small.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("is refused, not evicted from: the worker keeps its own budget and warns once", function()
+    -- Kandji's per_hour ring needs an entry per request: the dict fills within the run
+    all_ok(small.run{ vendor = "kandji", threads = 8, n = 120 }, 120)
+    local lines = small.log_lines("shared budget unavailable")
+    assert.equal(1, #lines, table.concat(lines, "\n"))
+    assert.truthy(lines[1]:find("lua_shared_dict: no memory", 1, true), lines[1])
+    local times = budget.times(sim.requests())
+    assert.is_true(budget.busiest(times, 1.0) <= 50, "busiest second: " .. budget.busiest(times, 1.0))
+  end)
+end)

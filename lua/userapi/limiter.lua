@@ -92,6 +92,7 @@ function Limiter:reserve()
   if store then
     local delay, err = store:reserve(self.key, self.windows)
     if delay then
+      self.own:note(self.windows, delay)
       if self.warned_down then
         warn(self, self.name .. ": shared budget available again")
         self.warned_down = nil
