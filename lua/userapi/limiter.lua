@@ -63,7 +63,7 @@ local function warn(self, msg)
   if type(w) == "function" then w(msg) end
 end
 
--- The shared store while it works; nil (and one warning) while it fails.
+-- The shared store, or nil while it is marked down (5 s after a failure).
 function Limiter:shared()
   local store = self.store
   if not store then return nil end
@@ -74,6 +74,8 @@ function Limiter:shared()
   return store
 end
 
+-- Marks the shared store down for 5 s (oidc.lua calls this too); the first
+-- failure of an outage is reported, never the next ones.
 function Limiter:store_failed(err)
   if not self.down_until and not self.warned_down then
     warn(self, format("%s: shared budget unavailable (%s); using this client's own rate limit until it answers",
