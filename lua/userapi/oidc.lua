@@ -17,6 +17,7 @@ local _M = {}
 
 local LEEWAY_MS = 30000
 local WAIT_MS = 60000       -- the longest a request waits for another's renewal
+local LOCK_MS = WAIT_MS / 2 -- a renewer that died frees the lock while the others still wait
 local POLL_MS = 5
 local NO_EXPIRY_MS = 3600000 -- how long a shared token without expires_in is kept
 
@@ -170,7 +171,7 @@ local function renew_shared(client, limiter, store, rejected)
   while true do
     local token, ttl = store:token(key)
     if usable(token, rejected, ttl) then return install(client, token, ttl) end
-    local mine, err = store:lock_token(key, WAIT_MS)
+    local mine, err = store:lock_token(key, LOCK_MS)
     if mine == nil then limiter:store_failed(err) return nil end
     if mine then
       -- saved and unlocked by another in between?
