@@ -25,11 +25,7 @@ local function form_escape(s)
   return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
 end
 
--- loopback as a whole host name: "127.0.0.1.example.com" is not
-local function is_loopback(host)
-  host = host:lower()
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
+local is_loopback = require("userapi.options").is_loopback
 
 --- Why a token endpoint is refused, or nil: the rules of `base_url` (https,
 -- or plain http to loopback unless `allow_insecure`, never `user:pass@`).
