@@ -423,7 +423,7 @@ describe("userapi.core", function()
     end)
 
     it("dies of SIGPIPE, as a write to a closed pipe would have it", function()
-      local lua = arg and arg[-1] or "lua5.4"
+      local lua = jit and "luajit" or "lua5.4"
       local p = assert(io.popen(("LUA_CPATH=%q %s -e 'require(\"userapi.core\").die_of_sigpipe()'; echo $?")
         :format(os.getenv("LUA_CPATH") or package.cpath, lua)))
       local status = p:read("a")

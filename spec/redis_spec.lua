@@ -153,7 +153,8 @@ describe("the Redis store", function()
       local seconds = tonumber(os.getenv("USERAPI_BUDGET_SECONDS") or "1.5")
       local out = os.tmpname()
       local job = ("env -u LD_PRELOAD USERAPI_SIM_URL=%s LUA_PATH=%q LUA_CPATH=%q %s spec/budget/bulk_job.lua"
-        .. " %q %d %s &"):format(sim.url, package.path, package.cpath, LUA, server.url, 30, out)
+        .. " %q %d %s &"):format(sim.url, package.path, os.getenv("LUA_CPATH") or package.cpath, LUA, server.url,
+          30, out)
       local ra = a.start_run{ vendor = "kandji", redis = 1, threads = 8, ms = seconds * 1000 }
       local rb = b.start_run{ vendor = "kandji", redis = 1, threads = 8, ms = seconds * 1000 }
       os.execute(job)
