@@ -44,10 +44,22 @@ function _M.is_empty_array(t)
   return type(t) == "table" and next(t) == nil and ARRAY_MTS[getmetatable(t) or false] == true
 end
 
+-- True when text may hold an empty array ("[]", "[ ]", maybe in a string).
+-- A plain find per "[" then an anchored match: an unanchored "%[%s*%]" costs
+-- the pattern matcher at every byte, more than decoding the text.
+local function may_have_empty_array(text)
+  local i = find(text, "[", 1, true)
+  while i do
+    if find(text, "^%s*%]", i + 1) then return true end
+    i = find(text, "[", i + 1, true)
+  end
+  return false
+end
+
 -- The text with each empty array outside strings written as [MARK]: the
 -- decoded table then says which {} was []. nil when there is none.
 local function mark_empty_arrays(text)
-  if not find(text, "%[%s*%]") then return nil end
+  if not may_have_empty_array(text) then return nil end
   local parts, copied, i = {}, 1, 1
   while true do
     local j = find(text, '["%[]', i)
