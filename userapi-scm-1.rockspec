@@ -32,7 +32,8 @@ build = {
   modules = {
     ["userapi.core"] = {
       sources = { "csrc/core.c", "csrc/session.c", "csrc/multi.c", "csrc/request.c", "csrc/response.c",
-                  "csrc/errors.c", "csrc/pool.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c" },
+                  "csrc/errors.c", "csrc/pool.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c",
+                  "csrc/os.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
@@ -47,6 +48,7 @@ build = {
     ["userapi.errors"] = "lua/userapi/errors.lua",
     ["userapi.json"] = "lua/userapi/json.lua",
     ["userapi.csv"] = "lua/userapi/csv.lua",
+    ["userapi.fetcher"] = "lua/userapi/fetcher.lua",
     ["userapi.oidc"] = "lua/userapi/oidc.lua",
     ["userapi.retry"] = "lua/userapi/retry.lua",
     ["userapi.paging"] = "lua/userapi/paging.lua",

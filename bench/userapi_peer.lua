@@ -19,7 +19,7 @@ if scenario == "S1" then
 elseif scenario == "S2" or scenario == "S4" then
   local size = scenario == "S2" and 100 or 1000
   local count = 0
-  for _ in ods:each_user{ limit = size } do
+  for _ in ods:each_user{ limit = size, concurrency = 1 } do -- sequential, as the peers
     count = count + 1
     if count == n then break end
   end

@@ -90,6 +90,7 @@ int luaopen_userapi_core(lua_State *L) {
   ua_request_open(L);
   ua_errors_open(L);
   luaL_newlib(L, functions);
+  ua_os_open(L);
   lua_pushliteral(L, USERAPI_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -6,6 +6,7 @@
  *   request.c   a request table read into a ua_transfer, raising on bad input
  *   response.c  status, body and headers pushed as Lua values
  *   errors.c    the error tables returned as nil, err
+ *   os.c        core.fsync, core.stat, core.getuid, core.isatty
  * and, free of lua_State: pool.c (curl share, fork), transfer.c (one HTTP
  * exchange), auth.c, url.c, buf.c. */
 #ifndef USERAPI_CORE_H
@@ -48,6 +49,9 @@ int ua_session_new(lua_State *L);
  * this process; raises otherwise. */
 session *ua_check_idle(lua_State *L, int idx);
 void ua_session_open(lua_State *L);
+
+/* os.c: adds its functions to the module table on top of the stack */
+void ua_os_open(lua_State *L);
 
 /* multi.c */
 int ua_session_multi(lua_State *L);

@@ -25,8 +25,8 @@ local config = require "userapi.config"
 local format = require "userapi.format"
 local record = require "userapi.transport.record"
 
--- cli: the name the examples first used for the format functions
-local M = { userapi = userapi, config = config, format = format, cli = format }
+-- config and format: what the userapi command reads credentials and writes output with
+local M = { userapi = userapi, config = config, format = format }
 
 --- The simulator's URL, or nil against real tenants.
 M.sim = os.getenv("USERAPI_SIM_URL")
@@ -120,40 +120,8 @@ function M.usage(msg)
   os.exit(2)
 end
 
-local function lower(s) return type(s) == "string" and s:lower() or "" end
-M.lower = lower
-
--- Sigfox API users have no email: ours are named after their owner
--- ("ada@example.com automation").
-local function sigfox_owner(name)
-  return lower(name):match("^(%S+@%S+)")
-end
-M.sigfox_owner = sigfox_owner
-
--- How to find a person's accounts in each vendor: the walk's parameters and
--- whether a record is theirs; returns id, label.
-M.FIND = {
-  opendatasoft = { params = function(email) return { search = email } end,
-    match = function(u, email) return lower(u.email) == email and u.username end },
-  arthur = { params = function(email) return { search = email } end,
-    match = function(u, email) return lower(u.email) == email and u.id end },
-  kandji = { params = function(email) return { email = email } end,
-    match = function(u, email) return lower(u.email) == email and u.id end },
-  sigfox = { params = function() return nil end,
-    match = function(u, email) return sigfox_owner(u.name) == email and u.id end },
-}
-
---- Every account of the person with this email in one vendor: an array of
--- `{ vendor, id, record }` (every page walked); raises the vendor's error.
-function M.find(vendor, client, email)
-  email = lower(email)
-  local how, found = M.FIND[vendor], {}
-  for u in client:each_user(how.params(email)) do
-    local id = how.match(u, email)
-    if id then found[#found + 1] = { vendor = vendor, id = id, record = u } end
-  end
-  return found
-end
+-- A person's accounts (find, onboard, offboard, every account as one record
+-- shape) are userapi.directory's: see onboard.lua, offboard.lua, audit_export.lua.
 
 --- The request line of a call as it would be sent: "METHOD URL".
 -- A twin of the client on the recording transport makes the call: the line

@@ -203,7 +203,8 @@ describe("writing the output", function()
       "jsonl"))
     assert.equal(141, code)
     assert.equal("", err)
-    assert.equal(1, #sim.requests())  -- the page whose rows did not all go out, and no more
+    -- the page whose rows did not all go out, at most the next one (asked for while they were written), no more
+    assert.is_true(#sim.requests() <= 2)
   end)
 
   it("| head -1 on pages that never end sends a handful of requests, from the real command", function()

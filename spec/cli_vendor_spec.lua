@@ -24,7 +24,7 @@ return {
   options = { token = "secret", host = "host" },
   auth = function(o) return { scheme = "bearer", token = o.token } end,
   cli = { env = { { "token", "USERAPI_ACME_TOKEN" }, { "host", "USERAPI_ACME_HOST" } },
-          host = "host", secret = "token", alias = "ac", examples = { "people --all -o table" } },
+          alias = "ac", examples = { "people --all -o table" } },
   paging = { op = "people", style = "cursor", items = "results" },
   ops = {
     people = { method = "GET", path = "/api/v1/users", query = { email = { type = "string" },
@@ -90,6 +90,16 @@ return {
     code, _, err = run({ "acme", "people" }, { env = { USERAPI_VENDORS = "no_such_vendor_module" } })
     assert.equal(2, code)
     assert.truthy(err:find("USERAPI_VENDORS: cannot load no_such_vendor_module", 1, true), err)
+  end)
+
+  it("reads its secret from stdin and names its host option, both from its options' kinds", function()
+    local code, out = run({ "acme", "person", ADA, "--token-from-stdin", "--base-url", sim.base.kandji },
+      { env = { USERAPI_VENDORS = "acme_vendor" }, stdin = "kandji-test-token\n" })
+    assert.equal(0, code)
+    assert.equal(ADA, cjson.decode(out).id)
+    local _, _, err = run({ "acme", "people" }, { env = { USERAPI_VENDORS = "acme_vendor", USERAPI_ACME_TOKEN = "t" } })
+    assert.truthy(err:find("missing credentials for acme (host or base_url): set USERAPI_ACME_TOKEN, USERAPI_ACME_HOST",
+      1, true), err)
   end)
 
   it("works from the real command with the module on LUA_PATH", function()

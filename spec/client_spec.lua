@@ -216,7 +216,8 @@ describe("client", function()
       sim.refuses("bad argument #1 to 'each_users' (kandji has no operation or method 'each_users'; "
                   .. "did you mean 'each_user'?)", function() kandji:each_users() end)
       -- fields the client leaves unset stay nil
-      assert.is_nil(kandji.token_provider)
+      assert.falsy(kandji.token_provider)
+      assert.is_nil(kandji.token)
       assert.is_nil(kandji.something_else)
     end)
 

@@ -48,7 +48,7 @@ return {
     },
     delete_person = { method = "DELETE", path = "/people/{person_id}" },
   },
-  paging = { op = "list_people", style = "offset", items = "people", next = "links", max = 50 },
+  paging = { op = "list_people", style = "offset", items = "people", next = "links.next", max = 50 },
 }
 ]=]
 

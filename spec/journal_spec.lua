@@ -113,6 +113,31 @@ describe("bulk with a journal", function()
     assert.equal(404, res[1].err.status)
   end)
 
+  it("starts afresh on a journal whose header was cut short", function()
+    local journal = proc.file("torn-header.journal", '{"userapi_journal":1,"vendor":"kan')
+    local res = kandji():bulk("delete_user", { ID:format(1) }, { journal = journal })
+    assert.same({ 1, 0 }, { res.ok, res.resumed })
+    res = kandji():bulk("delete_user", { ID:format(1) }, { journal = journal })
+    assert.same({ 1, 1 }, { res.ok, res.resumed })
+    local _, total = deletes()
+    assert.equal(1, total)
+  end)
+
+  it("stops with a clear error when the journal cannot be written (a full disk)", function()
+    -- a file-size limit of 2 KiB with SIGXFSZ ignored: writes past it fail
+    -- with EFBIG as they would on a full disk, after a few items were sent
+    local journal = proc.tmpdir() .. "/full.journal"
+    os.remove(journal)
+    local r = proc.run(nil, proc.lua_env(), nil,
+      "sh -c " .. proc.quote("trap '' XFSZ; ulimit -f 2; " .. child_cmd(journal, 200)))
+    assert.is_not.equal(0, r.code)
+    assert.matches("userapi journal: cannot write .*full%.journal", r.err)
+    assert.equal("", r.out)
+    -- it stopped: far fewer deletes than items
+    local _, total = deletes()
+    assert.is_true(total < 200, total)
+  end)
+
   it("refuses a journal written for another operation", function()
     local journal = proc.tmpdir() .. "/other.journal"
     local ods = sim.client("opendatasoft")

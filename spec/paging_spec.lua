@@ -1,6 +1,7 @@
 -- Iterators over every vendor's paging, against the simulator.
 local sim = require "spec.helper"
 local json = require "userapi.json"
+local core = require "userapi.core"
 
 local VENDORS = {
   opendatasoft = { op = "get_users", id = "username", size = "limit=1000" },
@@ -11,7 +12,11 @@ local VENDORS = {
   sigfox = { op = "list_api_users", id = "id", size = "limit=100" },
 }
 
-local function client(vendor) return sim.client(vendor, { rate_limit = false }) end
+local function client(vendor, extra)
+  local opts = { rate_limit = false }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return sim.client(vendor, opts)
+end
 
 describe("paging", function()
   before_each(function() sim.reset() end)
@@ -160,5 +165,86 @@ describe("paging", function()
   it("refuses to page through an operation that is not the list", function()
     local c = client("kandji")
     assert.has_error(function() c:pages("get_user", {}) end)
+  end)
+
+  describe("ahead of the reader (concurrency)", function()
+    local function ids(vendor, params, extra)
+      local out = {}
+      for u in client(vendor, extra):each_user(params) do out[#out + 1] = u[VENDORS[vendor].id] end
+      return out
+    end
+
+    for _, vendor in ipairs{ "opendatasoft", "arthur", "sigfox", "kandji" } do
+      it(vendor .. ": gives every user once, in the order of a sequential walk", function()
+        sim.control("POST", "seed", { vendor = vendor, count = 730 })
+        sim.config{ kandji_page_size = 50 }
+        local size = ({ opendatasoft = { limit = 50 }, arthur = { page_size = 50 }, sigfox = { limit = 50 } })[vendor]
+        local params = {}
+        for k, v in pairs(VENDORS[vendor].params or {}) do params[k] = v end
+        for k, v in pairs(size or {}) do params[k] = v end
+        params.concurrency = 1
+        local one = ids(vendor, params)
+        local sequential = #sim.requests()
+        sim.control("DELETE", "requests")
+        params.concurrency = 8
+        assert.same(one, ids(vendor, params))
+        assert.equal(sequential, #sim.requests())
+        assert.equal(sim.state(vendor).count, #one)
+      end)
+    end
+
+    it("keeps at most `concurrency` pages asked for ahead of the reader", function()
+      sim.control("POST", "seed", { vendor = "opendatasoft", count = 600 })
+      local sent = 0
+      local c = client("opendatasoft", { on_request = function() sent = sent + 1 end })
+      local pages = 0
+      for i, page in c:pages{ limit = 20, concurrency = 5 } do
+        assert.truthy(page)
+        pages = i
+        assert.is_true(sent <= i + 5, sent .. " requests answered when page " .. i .. " is read")
+      end
+      assert.equal(math.ceil(sim.state("opendatasoft").count / 20), pages)
+      assert.equal(pages, sent)
+    end)
+
+    it("walks one page at a time with concurrency = 1", function()
+      sim.control("POST", "seed", { vendor = "opendatasoft", count = 100 })
+      local sent = 0
+      local c = client("opendatasoft", { on_request = function() sent = sent + 1 end })
+      for i in c:pages{ limit = 20, concurrency = 1 } do assert.equal(i, sent) end
+    end)
+
+    it("fails the walk at a failing page, after the users before it, as a sequential walk does", function()
+      sim.control("POST", "seed", { vendor = "opendatasoft", count = 600 })
+      sim.fault{ match = { vendor = "ods", query = "offset=300" }, status = 500, body = '{"message":"boom"}' }
+      local n = 0
+      local ok, err = pcall(function()
+        for _ in client("opendatasoft"):each_user{ limit = 100, concurrency = 8 } do n = n + 1 end
+      end)
+      assert.is_false(ok)
+      assert.equal(300, n)
+      assert.equal(500, err.status)
+      assert.equal("get_users", err.operation)
+    end)
+
+    it("passes every request through the client's rate limiter", function()
+      sim.control("POST", "seed", { vendor = "opendatasoft", count = 300 })
+      local c = client("opendatasoft", { rate_limit = { per_second = 10 } })
+      local t0, n = core.now(), 0
+      for _ in c:pages{ limit = 20, concurrency = 8 } do n = n + 1 end
+      assert.is_true(n > 10)
+      -- n requests at 10 a second: the ones past the first 10 waited their turn
+      assert.is_true(c.limiter.waited_ms > 0)
+      assert.is_true(core.now() - t0 >= (n - 10) * 100 - 50)
+    end)
+
+    it("refuses a concurrency outside 1..64", function()
+      local c = client("opendatasoft")
+      assert.has_error(function() c:pages{ concurrency = 0 } end,
+        "bad argument #1 to 'pages' (concurrency: positive integer expected, got 0)")
+      assert.has_error(function() c:each_user{ concurrency = 65 } end,
+        "bad argument #1 to 'each_user' (concurrency: 1..64 expected)")
+      assert.same({}, sim.requests())
+    end)
   end)
 end)

@@ -97,7 +97,7 @@ describe("security", function()
         sh(("env -u LD_PRELOAD openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
           .. " -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem 2>&1")
           :format(dir, dir))
-        local root = debug.getinfo(1, "S").source:match("^@(.*)/spec/resilience_spec%.lua$") or "."
+        local root = sim.root
         pid = sh(("env -u LD_PRELOAD lua5.4 %s/spec/tls_server.lua %s/cert.pem %s/key.pem %s/port"
           .. " >%s/log 2>&1 & echo $!"):format(root, dir, dir, dir, dir))
         for _ = 1, 200 do

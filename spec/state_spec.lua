@@ -162,8 +162,9 @@ describe("ensure_user", function()
     end
     plans[#plans + 1] = assert(client("kandji"):ensure_absent("grace@example.com", { check = true })).action
     assert.same({ "invited", "deleted", "invited", "deleted", "created", "deleted", "deleted" }, plans)
+    assert.truthy(client("arthur"):ensure_user({ email = "x@example.com" }, { check = true }).note)
     assert.same({}, writes())
-    assert.equal(7, #sim.requests())  -- one lookup each, reads only
+    assert.equal(8, #sim.requests())  -- one lookup each, reads only
   end)
 
   it("refuses bad specs before sending anything", function()

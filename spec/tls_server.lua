@@ -1,4 +1,4 @@
--- A minimal HTTPS server for spec/resilience_spec.lua (Lua 5.4, LuaSocket,
+-- A minimal HTTPS server for spec/security_spec.lua (Lua 5.4, LuaSocket,
 -- LuaSec): lua5.4 spec/tls_server.lua CERT KEY PORT-FILE
 -- Answers every request with 200 {"tls":true} and closes; a client that
 -- refuses the certificate just ends the handshake. Exits after 60 s idle.

@@ -93,6 +93,7 @@ local function user(args)
   local out = { changed = res.changed, outcome = res.action, user = res.after or res.before or json.null,
                 changes = res.diff }
   if args.state == "absent" then out.user, out.removed = json.null, res.removed end
+  if res.note then out.warnings = { res.note } end
   if args._ansible_diff then out.diff = { before = res.before or {}, after = res.after or {} } end
   return out
 end

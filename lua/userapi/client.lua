@@ -390,7 +390,9 @@ function _M.new(vendor, opts)
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)
-  self.on_request = opts.on_request
+  -- false, not nil: an unset field read on every call stays a plain lookup
+  self.on_request = opts.on_request or false
+  self.token_provider = false
   if vendor.discovery then oidc.setup(self, opts) end
   return self
 end

@@ -88,12 +88,36 @@ function _M.path(env)
   return nil, false
 end
 
+--- The option of a vendor of one kind (`host`, `secret`), named by its
+-- `cli` field or, when only one option has that kind, by its `options`.
+-- @tparam string|table vendor
+-- @tparam string kind `host` or `secret`
+-- @treturn ?string the option's name
+function _M.option_of_kind(vendor, kind)
+  local c = cli_of(vendor)
+  if c[kind] then return c[kind] end
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local found
+  for k, x in pairs(v and v.options or {}) do
+    if x == kind then
+      if found then return nil end
+      found = k
+    end
+  end
+  return found
+end
+
 --- The keys a vendor's section may hold, with their types.
 -- @tparam string|table vendor
 -- @treturn table key -> "string" | "number" | "boolean"
 function _M.keys(vendor)
   local c = cli_of(vendor)
   local allowed = {}
+  -- the vendor's own options (userapi.vendor), but functions
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  for k, kind in pairs(v and v.options or {}) do
+    if kind ~= "function" then allowed[k] = kind == "boolean" and "boolean" or "string" end
+  end
   for _, pair in ipairs(c.env or {}) do allowed[pair[1]] = "string" end
   for k, t in pairs(_M.KEYS) do allowed[k] = t end
   for k, t in pairs(c.keys or {}) do allowed[k] = t end

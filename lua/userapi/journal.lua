@@ -23,23 +23,28 @@
 -- @module userapi.journal
 local json = require "userapi.json"
 local errors = require "userapi.errors"
+local core = require "userapi.core"
 
 local type, pairs, ipairs, tostring, error, max = type, pairs, ipairs, tostring, error, math.max
 local sort, concat, unpack = table.sort, table.concat, table.unpack or unpack
 
 local _M = {}
 
--- fsync through lua-posix when it is there (Debian packages it for 5.1-5.3 and LuaJIT)
-local fsync
-do
-  local ok, unistd = pcall(require, "posix.unistd")
-  local ok2, stdio = pcall(require, "posix.stdio")
-  if ok and ok2 and unistd.fsync and stdio.fileno then
-    fsync = function(fh) fh:flush(); unistd.fsync(stdio.fileno(fh)) end
-  end
+-- Every write is checked: a journal that silently stopped growing would
+-- send the same writes again on the next run. fsync comes from the C core
+-- (Debian's lua-posix has no Lua 5.4 build).
+-- Each line is flushed at once, so a killed process loses none; the flush is
+-- what reports a failed write (with line buffering the C library drops it).
+local function put(f, path, ...)
+  local ok, err = f:write(...)
+  if ok then ok, err = f:flush() end
+  if not ok then error("userapi journal: cannot write " .. path .. ": " .. tostring(err), 0) end
 end
---- Whether the journal is fsynced (lua-posix found) or only flushed.
-_M.durable = fsync ~= nil
+
+local function sync(f, path)
+  local ok, err = core.fsync(f)
+  if not ok then error("userapi journal: cannot sync " .. path .. ": " .. tostring(err), 0) end
+end
 
 -- ---- keys --------------------------------------------------------------------
 
@@ -103,20 +108,20 @@ end
 local function write_file(path, text)
   local tmp = path .. ".tmp"
   local f = assert(io.open(tmp, "wb"))
-  f:write(text)
-  if fsync then fsync(f) end
+  put(f, tmp, text)
+  sync(f, tmp)
   f:close()
   assert(os.rename(tmp, path))
 end
 
 -- The journal as { header, done = { key -> outcome }, begun = { key -> true } }.
 local function load(path, header)
-  local text = slurp(path)
-  if not text or text == "" then
+  local text = slurp(path) or ""
+  local good = text:match("^(.*\n)") or ""
+  if good == "" then -- new, or killed while writing its header
     write_file(path, json.encode(header) .. "\n")
     return { done = {}, begun = {} }
   end
-  local good = text:match("^(.*\n)") or ""
   if #good < #text then write_file(path, good) end -- a line torn by the kill
   local state, n = { done = {}, begun = {} }, 0
   for line in good:gmatch("([^\n]*)\n") do
@@ -206,7 +211,6 @@ function _M.run(client, opname, items, opts)
     end
   end
   local f = assert(io.open(path, "ab"))
-  f:setvbuf("line")
   local ok, err = pcall(function()
     local window = max(32, 4 * (inner.concurrency or 8))
     for first = 1, #todo, window do
@@ -215,15 +219,15 @@ function _M.run(client, opname, items, opts)
         local i = todo[j]
         idx[#idx + 1], batch[#batch + 1], keys[#keys + 1] = i, items[i], _M.key(items[i])
       end
-      f:write(json.encode({ begin = keys }), "\n")
+      put(f, path, json.encode({ begin = keys }), "\n")
       local before = results.ok + results.failed + results.skipped
       local sub = require("userapi.bulk").run(client, opname, batch, setmetatable({
         on_result = function(k, r)
-          if not r.skipped then f:write(outcome_line(keys[k], r), "\n") end
+          if not r.skipped then put(f, path, outcome_line(keys[k], r), "\n") end
         end,
         on_progress = inner.on_progress and function(d) inner.on_progress(before + d, #items) end,
       }, { __index = inner }))
-      if fsync then fsync(f) end
+      sync(f, path)
       for k, r in ipairs(sub) do
         if state.begun[keys[k]] then r.in_doubt = true end
         results[idx[k]] = r

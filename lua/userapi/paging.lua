@@ -10,10 +10,11 @@
 -- @module userapi.paging
 local json = require "userapi.json"
 local errors = require "userapi.errors"
+local fetcher = require "userapi.fetcher"
 
 local type, pairs, ipairs, tonumber, tostring, error, pcall = type, pairs, ipairs, tonumber, tostring, error, pcall
 local find, char, gsub, sub = string.find, string.char, string.gsub, string.sub
-local format, byte, floor = string.format, string.byte, math.floor
+local format, byte, floor, min = string.format, string.byte, math.floor, math.min
 
 local _M = {}
 
@@ -21,6 +22,12 @@ local _M = {}
 -- ends a walk of more pages with `kind = "paging"`: 100000 (100 million users
 -- at 1000 a page).
 _M.MAX_PAGES = 100000
+
+--- The default of `concurrency`, the per-call parameter of `pages` and
+-- `each_user` (1..64): how many pages are asked for at once once the total
+-- is known (offset and page styles), and whether the next page is asked for
+-- while the caller reads this one (more than 1). 1 walks one page at a time.
+_M.CONCURRENCY = 4
 
 local SEEN_CURSORS = 1024 -- a loop longer than this ends at max_pages
 
@@ -64,7 +71,7 @@ end
 -- or `userapi.<vendor>: name: ...` for the client's option
 function _M.option(client, params, name, default, fname)
   local v, mine = params and params[name], true
-  if v == nil then v, mine = client.opts and client.opts[name], false end
+  if v == nil then v, mine = client and client.opts and client.opts[name], false end
   if v == nil then return default end
   if is_count(v) and v >= 1 then return v end
   local got = type(v) == "number" and tostring(v) or type(v)
@@ -125,6 +132,13 @@ local STYLES = {
       p.offset = offset
       return p
     end,
+    -- once the first page gave the total and the step: the remaining pages
+    -- from p on (the parameter that changes, its first value, step and count)
+    rest = function(p, page, paging, step)
+      local total, why = count(paging.total_count, page, "total_count")
+      if not total or step <= 0 then return nil, why end
+      return { key = "offset", first = p.offset, step = step, n = floor((total - p.offset + step - 1) / step) }
+    end,
   },
   page = {
     first = function(p, max)
@@ -138,6 +152,11 @@ local STYLES = {
       if #items == 0 or p.page >= total then return nil end
       p.page = p.page + 1
       return p
+    end,
+    rest = function(p, page, paging)
+      local total, why = count(paging.total_pages, page, "total_pages")
+      if not total then return nil, why end
+      return { key = "page", first = p.page, step = 1, n = total - p.page + 1 }
     end,
   },
   cursor = {
@@ -209,15 +228,20 @@ local function fail(client, opname, message)
                      secrets = client.secrets }
 end
 
--- One page: the first with the caller's parameters (a bad one raises), the
--- next ones with the server's, which fail as the server's error.
+-- The request of a page the server's answers chose: refused input is the
+-- server's error, not the caller's.
+local function prepare(client, opname, p)
+  local ok, req, opts = pcall(client.build, client, opname, p)
+  if ok then return req, opts end
+  local why = type(req) == "string" and req:match("%((.*)%)$") or tostring(req)
+  return nil, fail(client, opname, "the next page cannot be asked for: " .. why)
+end
+
+-- One page, now: the first with the caller's parameters (a bad one raises).
 local function fetch(client, opname, p, first)
   if first then return client[opname](client, p) end
-  local ok, req, opts = pcall(client.build, client, opname, p)
-  if not ok then
-    local why = type(req) == "string" and req:match("%((.*)%)$") or tostring(req)
-    return nil, fail(client, opname, "the next page cannot be asked for: " .. why)
-  end
+  local req, opts = prepare(client, opname, p)
+  if not req then return nil, opts end
   return client:exchange(opname, req, opts)
 end
 
@@ -228,28 +252,58 @@ local function walk(client, opname, params, fname)
     error("bad argument #1 to '" .. fname .. "' (" .. client.vendor.name .. " pages through " .. paging.op .. ")", 0)
   end
   local max_pages = _M.option(client, params, "max_pages", _M.MAX_PAGES, fname)
+  local concurrency = _M.option(nil, params, "concurrency", _M.CONCURRENCY, fname)
+  if concurrency > 64 then error("bad argument #1 to '" .. fname .. "' (concurrency: 1..64 expected)", 0) end
   local p = {}
   for k, v in pairs(params or {}) do if not LOCAL[k] then p[k] = v end end
   local style = paging.style
   style.first(p, paging.max)
+  local start = p.offset
   local i, seen, done, later = 0, recent(SEEN_CURSORS), false, nil
+  local pre = concurrency > 1 and fetcher.window(client, opname, concurrency, prepare)
+  local planned -- the pages known from the first: p, step, n, over
+  local function plan(rest)
+    local room = max_pages - 1
+    planned.n = min(rest.n, room)
+    planned.over = rest.n > room and "the walk has more than max_pages (" .. max_pages .. ") pages"
+    pre.plan(planned.p, rest.key, rest.first, rest.step, planned.n)
+  end
+  local function finish(...)
+    done = true
+    if pre then pre.close() end
+    return ...
+  end
   return function()
     if later then
       local err = later
-      done, later = true, nil
-      return i + 1, nil, err
+      later = nil
+      return finish(i + 1, nil, err)
     end
-    if done or not p then return nil end
+    if done then return nil end
+    local page, err
+    if pre and pre.waiting() then
+      page, err = pre.take()
+    elseif p and not planned then
+      page, err = fetch(client, opname, p, i == 0)
+    else
+      return finish(nil)
+    end
     i = i + 1
-    local page, err = fetch(client, opname, p, i == 1)
-    if not page then
-      done = true
-      return i, nil, err
-    end
+    if not page then return finish(i, nil, err) end
     local items = type(page) == "table" and paging.items(page)
     if type(items) ~= "table" then
-      done = true
-      return i, nil, fail(client, opname, "page " .. i .. " has no '" .. paging.items_name .. "' list")
+      return finish(i, nil, fail(client, opname, "page " .. i .. " has no '" .. paging.items_name .. "' list"))
+    end
+    if planned then
+      -- a total that grows on the way grows the plan, up to max_pages
+      local rest, why = style.rest(planned.p, page, paging, planned.step)
+      if why then
+        later = fail(client, opname, why)
+      elseif rest and rest.n > planned.n then
+        plan(rest)
+      end
+      if not later and i >= 1 + planned.n and planned.over then later = fail(client, opname, planned.over) end
+      return i, page, nil, items
     end
     local nxt, why = style.advance(p, page, items, paging, seen)
     if nxt and i >= max_pages then
@@ -258,6 +312,16 @@ local function walk(client, opname, params, fname)
     -- this page is good: hand it out, and the error on the next call
     if why then later = fail(client, opname, why) end
     p = nxt
+    if p and pre then
+      local rest = i == 1 and style.rest and style.rest(p, page, paging, start and p.offset - start)
+      if rest then
+        -- the total is known: the remaining pages at once, `concurrency` at a time
+        planned = { p = p, step = rest.step }
+        plan(rest)
+      else
+        pre.link(p) -- the next page is asked for while the caller reads this one
+      end
+    end
     return i, page, nil, items
   end
 end

@@ -219,7 +219,10 @@ local function create(client, p, spec, check)
   local planned = apply({ vendor = client.vendor.name, email = lower(spec.email),
                           pending = way.action == "invited" or nil }, d)
   local res = { changed = true, action = way.action, after = planned, diff = d }
-  if check then return res end
+  if check then
+    res.note = way.unseen -- what a plan cannot know
+    return res
+  end
   local answer, err = client[way.op](client, way.body(spec))
   if answer and way.result then
     local raw, message = way.result(answer)
@@ -268,7 +271,8 @@ end
 -- @tparam table spec the selector (`email`, or `id` / `username` of an existing
 -- account) and the fields to hold (see the vendor's `people.fields`)
 -- @tparam[opt] table opts `check = true`: plan only, send no write
--- @treturn[1] table `{ changed, action, before, after, diff }`
+-- @treturn[1] table `{ changed, action, before, after, diff }`, and `note` when
+-- the plan may be wrong (check mode: an Arthur invitation already pending cannot be seen)
 -- @treturn[2] nil
 -- @treturn[2] userapi.errors.Error the vendor's refusal, a failed read, or
 -- `kind = "unsupported"` (Kandji cannot create or update; several accounts match)

@@ -58,6 +58,12 @@ function _M.denied()
   reply(outcome(proxied(ngx.var.arg_scheme, { proxy = os.getenv("USERAPI_BAD_PROXY") })))
 end
 
+-- straight to the TLS stand-in by address: its certificate names vendor.test
+function _M.direct_tls()
+  local port = os.getenv("USERAPI_VIA_HTTPS"):match(":(%d+)$")
+  reply(outcome(kandji({ verify_tls = ngx.var.arg_verify ~= "false" }, "https://127.0.0.1:" .. port)))
+end
+
 -- options cosockets cannot honour
 function _M.refused()
   local what = ngx.var.arg_what

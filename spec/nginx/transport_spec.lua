@@ -3,7 +3,8 @@
 -- refusal in phases without cosockets, ca_file refused, pool options, retry
 -- logs, a multi wait that keeps its timeout. The vendor stand-ins are named
 -- "vendor.test", a name only the test proxy resolves: an answer proves the
--- call went through the proxy.
+-- call went through the proxy. The https stand-in is an nginx with a
+-- certificate for vendor.test.
 local core = require "userapi.core"
 local json = require "userapi.json"
 local userapi = require "userapi"
@@ -49,7 +50,7 @@ end
 
 describe("the nginx transport in production", function()
   local dir, url, stop, prefix, session, pids = nil, nil, nil, nil, nil, {}
-  local proxy_port, tls_port, proxy_log, cert
+  local proxy_port, tls_port, proxy_log, cert, stop_tls
   local sim_port = sim.url:match(":(%d+)$")
 
   local function get(path)
@@ -66,11 +67,13 @@ describe("the nginx transport in production", function()
     sim.sh(("env -u LD_PRELOAD openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
       .. " -subj /CN=vendor.test -addext subjectAltName=DNS:vendor.test -keyout %s/key.pem -out %s 2>&1")
       :format(dir, cert))
-    pids[#pids + 1] = sim.sh(("env -u LD_PRELOAD lua5.4 %s/spec/tls_server.lua %s %s/key.pem %s/tls.port"
-      .. " >/dev/null 2>&1 & echo $!"):format(run.ROOT, cert, dir, dir))
     pids[#pids + 1] = sim.sh(("env -u LD_PRELOAD lua5.4 %s/spec/nginx/proxy.lua %s/proxy.port %s 'puser:%s'"
       .. " vendor.test=127.0.0.1 >%s/proxy.err 2>&1 & echo $!"):format(run.ROOT, dir, proxy_log, PASSWORD, dir))
-    tls_port, proxy_port = wait_for_file(dir .. "/tls.port"), wait_for_file(dir .. "/proxy.port")
+    proxy_port = wait_for_file(dir .. "/proxy.port")
+    local tls_url
+    tls_url, stop_tls = run.start("spec/nginx/tls_vendor.conf.in", "nginx.pid",
+                                  run.filler{ CERT = cert, KEY = dir .. "/key.pem" })
+    tls_port = tls_url:match(":(%d+)$")
     sim.reset()
     url, stop, prefix = run.start("spec/nginx/transport.conf.in", "nginx.pid", run.filler{ CERT = cert }, {
       USERAPI_PROXY = "http://puser:p%40ss-s3cret@127.0.0.1:" .. proxy_port,
@@ -88,6 +91,7 @@ describe("the nginx transport in production", function()
 
   teardown(function()
     stop()
+    stop_tls()
     for _, pid in ipairs(pids) do os.execute("kill " .. pid .. " 2>/dev/null") end
     os.execute("rm -rf " .. dir)
   end)
@@ -145,6 +149,20 @@ describe("the nginx transport in production", function()
       assert.equal("CONNECT", lines[2].method)
     end)
 
+    it("is honoured by libcurl even when no_proxy in the environment names the vendor", function()
+      local before = #proxy_lines(proxy_log)
+      local lua = jit and "luajit" or "lua5.4"
+      local out = sim.sh(("cd %s && env -u LD_PRELOAD no_proxy=vendor.test NO_PROXY=vendor.test"
+        .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
+        .. [[local c = require("userapi").kandji{ base_url = "http://vendor.test:%s/kandji",
+             token = "kandji-test-token", retries = false, allow_insecure = true,
+             proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }
+           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
+        :format(run.ROOT, lua, lua, sim_port, proxy_port, ADA))
+      assert.equal("ada@example.com", out)
+      assert.same({ { method = "GET", target = http_target, authorization = basic } }, new_proxy_lines(before))
+    end)
+
     it("refused by the proxy (wrong password): the call fails, never goes direct, the password shows nowhere",
       function()
       local secrets = secrets_of(WRONG)
@@ -172,6 +190,13 @@ describe("the nginx transport in production", function()
         .. " the call is refused rather than sent direct", res.raised)
       assert.same({}, sim.requests())
     end)
+  end)
+
+  it("verifies TLS: a certificate for another name fails with kind tls; verify_tls = false accepts it", function()
+    assert.is_true(get("/direct_tls?verify=false").tls)
+    local refused = get("/direct_tls")
+    assert.equal("tls", refused.kind)
+    assert.truthy(refused.text:find("TLS handshake with 127.0.0.1", 1, true))
   end)
 
   it("ca_file under cosockets is refused with a pointer to lua_ssl_trusted_certificate", function()

@@ -19,14 +19,16 @@ local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 -- ---- the client ------------------------------------------------------------------
 
 -- --token-from-stdin: the vendor's secret replaces the credentials it excludes
-local function secret_from_stdin(c, copts, stdin)
+local function secret_from_stdin(vendor, copts, stdin)
+  local secret = config.option_of_kind(vendor, "secret")
+  if not secret then usage("--token-from-stdin: %s names no secret option (cli.secret)", vendor.name) end
   local line = stdin:read("*l")
   line = line and trim(line) or ""
   if line == "" then usage("--token-from-stdin: standard input is empty") end
-  for _, group in ipairs(c.alternatives or {}) do
+  for _, group in ipairs((vendor.cli or {}).alternatives or {}) do
     for _, k in ipairs(group) do copts[k] = nil end
   end
-  copts[c.secret] = line
+  copts[secret] = line
 end
 
 -- the constructor's message as a usage error, naming what is missing and where to put it
@@ -34,7 +36,7 @@ local function client_failure(vname, vendor, msg, getenv, profile)
   msg = msg:gsub("^userapi%.[%w_]+: ", "")
   local what = msg:match("^credentials missing %((.-)%)")
   if msg:find("base_url (or the vendor's host options) required", 1, true) then
-    local host = (vendor.cli or {}).host
+    local host = config.option_of_kind(vendor, "host")
     what = (host and (host .. " or ") or "") .. "base_url"
   elseif not what and msg:find("required", 1, true) then
     what = msg:gsub(" required$", "")
@@ -57,7 +59,7 @@ end
 function _M.make(o, vname, vendor, getenv, streams, sent)
   local profile = o.profile or getenv("USERAPI_PROFILE") or "default"
   local copts = config.options(vendor, getenv, profile)
-  if o["token-from-stdin"] then secret_from_stdin(vendor.cli or {}, copts, streams.stdin) end
+  if o["token-from-stdin"] then secret_from_stdin(vendor, copts, streams.stdin) end
   if o["base-url"] then copts.base_url = o["base-url"] end
   if sent then
     copts.transport, copts.rate_limit = record.module(sent), false

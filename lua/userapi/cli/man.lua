@@ -153,6 +153,7 @@ _userapi() {
     --format|-o) COMPREPLY=($(compgen -W "json jsonl csv table" -- "$cur")); return ;;
     --each|--body|--journal) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
+  op=${op//-/_}
   if [[ $cur == -* ]]; then
     words="@GLOBAL@"
     case "$vendor $op" in

@@ -284,7 +284,14 @@ local function connect(self, r, o)
     -- the handshake runs under the connect timeout
     sock:settimeouts(left, left, left)
     r.armed = nil
-    ok, err = sock:sslhandshake(nil, host, self.verify)
+    -- No session object is asked for (false): with one, lua-resty-core 0.1.25
+    -- raises an assertion when a handshake it finished at once failed its
+    -- verification. Without one, that failure reads as success on a socket
+    -- nginx has closed: a closed socket after the handshake is a refusal.
+    ok, err = sock:sslhandshake(false, host, self.verify)
+    if ok and not sock:getreusedtimes() then
+      ok, err = nil, "the certificate was refused (nginx's error log says why)"
+    end
     if not ok then
       sock:close()
       return fail(err == "timeout" and "timeout" or "tls", "TLS handshake with " .. host .. ": " .. err)

@@ -1,0 +1,75 @@
+/* The few operating-system calls the Lua layer needs and Lua lacks:
+ * fsync for the bulk journal, file ownership and mode for the command's
+ * config file, isatty for its progress bar. Debian's lua-posix has no Lua 5.4
+ * build, so these live here, on every Lua the core builds for. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+#include <lualib.h> /* LUA_FILEHANDLE */
+
+/* The FILE* of an open io file handle. Lua 5.2+ keeps a luaL_Stream whose
+ * closef is NULL once closed; Lua 5.1 and LuaJIT keep the FILE* first and
+ * set it to NULL on close. */
+static FILE *check_file(lua_State *L, int idx) {
+#if LUA_VERSION_NUM >= 502
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, idx, LUA_FILEHANDLE);
+  luaL_argcheck(L, p->closef != NULL && p->f != NULL, idx, "open file expected");
+  return p->f;
+#else
+  FILE **fp = (FILE **)luaL_checkudata(L, idx, LUA_FILEHANDLE);
+  luaL_argcheck(L, *fp != NULL, idx, "open file expected");
+  return *fp;
+#endif
+}
+
+static int fail(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(errno));
+  return 2;
+}
+
+/* core.fsync(file): flushes Lua's buffer, then asks the kernel to write the
+ * file to disk; true, or nil and the reason. */
+static int l_fsync(lua_State *L) {
+  FILE *f = check_file(L, 1);
+  if (fflush(f) != 0) return fail(L, "fflush");
+  if (fsync(fileno(f)) != 0) return fail(L, "fsync");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.stat(path): { mode = permission bits, uid = owner } following
+ * links, or nil and the reason. */
+static int l_stat(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0) return fail(L, path);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)st.st_uid);
+  lua_setfield(L, -2, "uid");
+  return 1;
+}
+
+/* core.getuid(): the real user id of this process. */
+static int l_getuid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getuid());
+  return 1;
+}
+
+/* core.isatty(file): whether the file is a terminal. */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty(fileno(check_file(L, 1))));
+  return 1;
+}
+
+static const luaL_Reg os_functions[] = {
+  { "fsync", l_fsync }, { "stat", l_stat }, { "getuid", l_getuid }, { "isatty", l_isatty },
+  { NULL, NULL } };
+
+void ua_os_open(lua_State *L) { luaL_setfuncs(L, os_functions, 0); }
