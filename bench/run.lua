@@ -103,7 +103,7 @@ end
 local function server_ceiling(path, n)
   local best
   for _ = 1, 3 do
-    local out = sh(("%s/ceiling 127.0.0.1 %d %s %d"):format(BUILD, port, path, n))
+    local out = sh(("%s/ceiling 127.0.0.1 %d '%s' %d"):format(BUILD, port, path, n))
     local secs, done = out:match("RESULT ceiling ([%d%.]+) (%d+)")
     if secs then best = math.max(best or 0, tonumber(done) / tonumber(secs)) end
   end
