@@ -1,8 +1,10 @@
 /* The few operating-system calls the Lua layer needs and Lua lacks:
  * fsync for the bulk journal, file ownership and mode for the command's
- * config file, isatty for its progress bar. Debian's lua-posix has no Lua 5.4
+ * config file, isatty for its progress bar, death by SIGPIPE for its
+ * closed output. Debian's lua-posix has no Lua 5.4
  * build, so these live here, on every Lua the core builds for. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,10 +58,24 @@ static int l_stat(lua_State *L) {
   return 1;
 }
 
-/* core.getuid(): the real user id of this process. */
-static int l_getuid(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)getuid());
+/* core.geteuid(): the user this process acts as (what file checks compare). */
+static int l_geteuid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)geteuid());
   return 1;
+}
+
+/* core.die_of_sigpipe(): ends the process as a write to a closed pipe would
+ * have, so a shell sees status 141 and `set -o pipefail` scripts behave:
+ * SIGPIPE's default action restored and unblocked, then raised. */
+static int l_die_of_sigpipe(lua_State *L) {
+  sigset_t set;
+  signal(SIGPIPE, SIG_DFL);
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  raise(SIGPIPE);
+  _exit(128 + SIGPIPE); /* not reached */
+  return 0;
 }
 
 /* core.isatty(file): whether the file is a terminal. */
@@ -69,7 +85,8 @@ static int l_isatty(lua_State *L) {
 }
 
 static const luaL_Reg os_functions[] = {
-  { "fsync", l_fsync }, { "stat", l_stat }, { "getuid", l_getuid }, { "isatty", l_isatty },
+  { "fsync", l_fsync }, { "stat", l_stat }, { "geteuid", l_geteuid }, { "isatty", l_isatty },
+  { "die_of_sigpipe", l_die_of_sigpipe },
   { NULL, NULL } };
 
 void ua_os_open(lua_State *L) { luaL_setfuncs(L, os_functions, 0); }

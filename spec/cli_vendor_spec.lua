@@ -109,3 +109,66 @@ return {
     assert.same(KANDJI_IDS, ids(jsonl(r.out)))
   end)
 end)
+
+describe("Tessera, the fifth vendor of spec/fifth_vendor_spec.lua, through the command", function()
+  -- its table has no cli field: environment names come from its options
+  local fifth = loadfile(proc.root .. "/spec/fifth_vendor_spec.lua")("fifth")
+  local srv, dir
+
+  setup(function()
+    srv = fifth.start()
+    dir = proc.tmpdir() .. "/tessera"
+    os.execute("mkdir -p " .. dir)
+    fifth.write_module(dir)
+    package.path = dir .. "/?.lua;" .. package.path
+  end)
+  teardown(function() srv.stop() end)
+  before_each(function()
+    local status = sim.session:request{ method = "POST", url = srv.url .. "/_reset?n=3" }
+    assert.equal(200, status)
+  end)
+
+  local function requests()
+    local _, body = sim.session:request{ method = "POST", url = srv.url .. "/_requests" }
+    return cjson.decode(body)
+  end
+
+  local function tessera(argv, extra, stdin)
+    local env = { USERAPI_VENDORS = "tessera_vendor", USERAPI_TESSERA_EMAIL = "ops@example.com",
+                  USERAPI_TESSERA_API_TOKEN = "tessera-TOKEN-4716" }
+    for k, v in pairs(extra or {}) do env[k] = v end
+    local a = {}
+    for i, x in ipairs(argv) do a[i] = x end
+    a[#a + 1], a[#a + 2] = "--base-url", srv.base
+    return run(a, { env = env, stdin = stdin })
+  end
+
+  it("walks its pages, runs --each and reports its errors", function()
+    local code, out = tessera({ "tessera", "list-people", "--all", "--page-size", "2", "-o", "jsonl" })
+    assert.equal(0, code)
+    assert.same({ "p001", "p002", "p003" }, ids(jsonl(out)))
+    assert.equal("per_page=2&start=0", requests()[1].query)
+    local err
+    code, out, err = tessera({ "tessera", "delete_person", "--each", "-", "-o", "csv" }, nil, "p001\np404\n")
+    assert.equal(1, code)
+    assert.equal(2, #h.csv.parse(out))
+    assert.truthy(err:find("p404: tessera delete_person: 404 No person with id p404", 1, true), err)
+    assert.truthy(err:find("1 ok, 1 failed", 1, true), err)
+  end)
+
+  it("help, --dry-run and missing credentials use its options' names", function()
+    local code, out = tessera({ "tessera", "--help" })
+    assert.equal(0, code)
+    assert.truthy(out:find("USERAPI_TESSERA_API_TOKEN (api_token)", 1, true), out)
+    code, out = tessera({ "tessera", "create_person", "--email", "new@example.com", "--dry-run" })
+    assert.equal(0, code)
+    assert.equal("POST " .. srv.base .. "/people\nAccept: application/json\nAuthorization: Basic [REDACTED]\n"
+      .. "Content-Type: application/json\n\n{\"email\":\"new@example.com\"}\n", out)
+    assert.same({}, requests())
+    local _, err
+    code, _, err = run({ "tessera", "list_people" }, { env = { USERAPI_VENDORS = "tessera_vendor" } })
+    assert.equal(2, code)
+    assert.truthy(err:find("missing credentials for tessera (host or base_url): set USERAPI_TESSERA_API_TOKEN, "
+      .. "USERAPI_TESSERA_EMAIL, USERAPI_TESSERA_HOST", 1, true), err)
+  end)
+end)

@@ -227,6 +227,18 @@ describe("paging", function()
       assert.equal("get_users", err.operation)
     end)
 
+    it("asks again for a page the retry policy retries, and goes on", function()
+      sim.control("POST", "seed", { vendor = "opendatasoft", count = 600 })
+      local total = sim.state("opendatasoft").count
+      sim.fault{ match = { vendor = "ods", query = "offset=300" }, status = 503, times = 1,
+                 body = '{"message":"busy"}' }
+      local c = client("opendatasoft", { retries = { max = 2, base_ms = 1 } })
+      local n = 0
+      for _ in c:each_user{ limit = 100, concurrency = 8 } do n = n + 1 end
+      assert.equal(total, n)
+      assert.equal(math.ceil(total / 100) + 1, #sim.requests())
+    end)
+
     it("passes every request through the client's rate limiter", function()
       sim.control("POST", "seed", { vendor = "opendatasoft", count = 300 })
       local c = client("opendatasoft", { rate_limit = { per_second = 10 } })

@@ -26,7 +26,7 @@ local request = require "userapi.cli.request"
 local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
 
-local type, ipairs, tostring, pcall, next = type, ipairs, tostring, pcall, next
+local type, pairs, ipairs, tostring, pcall, next = type, pairs, ipairs, tostring, pcall, next
 local format = string.format
 local unpack = table.unpack or unpack
 local usage, is_usage, did_you_mean, is_array = usage_.raise, usage_.is, usage_.did_you_mean, fmt_.is_array
@@ -81,8 +81,12 @@ end
 local function walk_all(req, client, out)
   local w = fmt_.writer(req.fmt, out, req.cols)
   local left = req.max_items
+  local params = {}
+  for k, v in pairs(req.query) do params[k] = v end
+  -- a bounded walk asks for no page ahead of the one it reads
+  if left then params.concurrency = 1 end
   if left ~= 0 then
-    for user in client:each_user(next(req.query) and req.query or nil) do
+    for user in client:each_user(params) do
       w.row(user)
       -- a reader that has gone stops the walk here, not pages later
       out:flush()

@@ -11,6 +11,7 @@
 -- local config = require "userapi.config"
 -- local kandji = userapi.kandji(config.options("kandji"))
 local userapi = require "userapi"
+local core = require "userapi.core"
 local usage = require("userapi.cli.usage").raise
 
 local type, pairs, ipairs, tonumber = type, pairs, ipairs, tonumber
@@ -18,9 +19,16 @@ local concat, format = table.concat, string.format
 
 local _M = {}
 
---- The keys any section may hold, with their types.
-_M.KEYS = { base_url = "string", timeout_ms = "number", connect_timeout_ms = "number",
-            verify_tls = "boolean", ca_file = "string", proxy = "string", allow_insecure = "boolean" }
+-- a constructor option's kind (userapi.options) as a config value's type
+local KIND_TYPES = { string = "string", boolean = "boolean", count = "number" }
+
+--- The keys any section may hold, with their types: every constructor
+-- option a line of text can give (`base_url`, `timeout_ms`, `verify_tls`,
+-- `max_pages`, ...).
+_M.KEYS = {}
+for k, kind in pairs(require("userapi.options").COMMON) do
+  if KIND_TYPES[kind] then _M.KEYS[k] = KIND_TYPES[kind] end
+end
 
 --- A function like `os.getenv` from an environment: nil (the process's), a
 -- table of variables, or such a function.
@@ -41,10 +49,25 @@ local function cli_of(vendor)
   return v.cli or {}, v.name
 end
 
---- The `{ option, ENV_NAME }` pairs of a vendor, in the order its help lists them.
+-- option kinds (userapi.vendor) that may come from the environment
+local ENV_KINDS = { secret = true, host = true, string = true }
+
+--- The `{ option, ENV_NAME }` pairs of a vendor, in the order its help lists
+-- them: its `cli.env`, else `USERAPI_<VENDOR>_<OPTION>` for each of its
+-- secret, host and string options.
 -- @tparam string|table vendor a vendor name or table
 -- @treturn {{string,string},...}
-function _M.env(vendor) return cli_of(vendor).env or {} end
+function _M.env(vendor)
+  local c, name = cli_of(vendor)
+  if c.env then return c.env end
+  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local pairs_ = {}
+  for k, kind in pairs(v and v.options or {}) do
+    if ENV_KINDS[kind] then pairs_[#pairs_ + 1] = { k, ("USERAPI_%s_%s"):format(name:upper(), k:upper()) } end
+  end
+  table.sort(pairs_, function(a, b) return a[1] < b[1] end)
+  return pairs_
+end
 
 --- Reads an INI-like config file: `[profile.vendor]` sections of
 -- `key = value` lines, `#` and `;` comments, values optionally quoted.
@@ -118,44 +141,16 @@ function _M.keys(vendor)
   for k, kind in pairs(v and v.options or {}) do
     if kind ~= "function" then allowed[k] = kind == "boolean" and "boolean" or "string" end
   end
-  for _, pair in ipairs(c.env or {}) do allowed[pair[1]] = "string" end
+  for _, pair in ipairs(_M.env(vendor)) do allowed[pair[1]] = "string" end
   for k, t in pairs(_M.KEYS) do allowed[k] = t end
   for k, t in pairs(c.keys or {}) do allowed[k] = t end
   return allowed
 end
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- The permission bits and the owner of a file: lua-posix where there is
--- one (Debian has it for LuaJIT), else stat(1).
+-- The permission bits and the owner of a file (following links, as open does).
 local function mode_and_owner(path)
-  local ok, pstat = pcall(require, "posix.sys.stat")
-  if ok then
-    local st = pstat.stat(path)
-    if st then return st.st_mode % 4096, st.st_uid end
-  end
-  local p = io.popen("stat -L -c '%a %u' " .. quote(path) .. " 2>/dev/null")
-  local line = p and p:read("*l")
-  if p then p:close() end
-  local mode, uid = (line or ""):match("^(%x+) (%d+)$")
-  if mode then return tonumber(mode, 8), tonumber(uid) end
-end
-
--- the user running us: lua-posix, else /proc, else id(1)
-local function my_uid()
-  local ok, unistd = pcall(require, "posix.unistd")
-  if ok then return unistd.geteuid() end
-  local f = io.open("/proc/self/status")
-  if f then
-    local text = f:read("*a")
-    f:close()
-    local euid = text:match("\nUid:%s+%d+%s+(%d+)")
-    if euid then return tonumber(euid) end
-  end
-  local p = io.popen("id -u")
-  local uid = p and tonumber(p:read("*l"))
-  if p then p:close() end
-  return uid
+  local st = core.stat(path)
+  if st then return st.mode, st.uid end
 end
 
 --- Refuses a config file that others may read or change, as ssh does for
@@ -169,7 +164,7 @@ function _M.check_private(path)
     usage("%s holds secrets but its group or others may read or change it (mode %03o): run chmod 600 %s",
       path, mode, path)
   end
-  local me = my_uid()
+  local me = core.geteuid()
   if me and uid ~= me then
     usage("%s holds secrets but belongs to uid %d, not to you (uid %d): run chown %d %s; chmod 600 %s",
       path, uid, me, me, path, path)
@@ -207,7 +202,7 @@ end
 -- no error here: `hint` names it when credentials turn out to be missing.
 function _M.options(vendor, env, profile)
   local getenv = _M.getenv_of(env)
-  local c, name = cli_of(vendor)
+  local _, name = cli_of(vendor)
   profile = profile or getenv("USERAPI_PROFILE") or "default"
   local opts, sources = {}, {}
   local path = _M.path(getenv)
@@ -225,7 +220,7 @@ function _M.options(vendor, env, profile)
     end
     -- a missing USERAPI_CONFIG matters only when credentials are missing: see hint
   end
-  for _, pair in ipairs(c.env or {}) do
+  for _, pair in ipairs(_M.env(vendor)) do
     local v = getenv(pair[2])
     if v and v ~= "" then
       opts[pair[1]] = v
@@ -241,9 +236,9 @@ end
 -- @tparam[opt="default"] string profile
 -- @treturn string `set USERAPI_..., or put ... in a [profile.vendor] section of PATH`
 function _M.hint(vendor, env, profile)
-  local c, name = cli_of(vendor)
+  local _, name = cli_of(vendor)
   local names, keys = {}, {}
-  for _, pair in ipairs(c.env or {}) do names[#names + 1], keys[#keys + 1] = pair[2], pair[1] end
+  for _, pair in ipairs(_M.env(vendor)) do names[#names + 1], keys[#keys + 1] = pair[2], pair[1] end
   local path, explicit = _M.path(env)
   local unreadable = ""
   if explicit then

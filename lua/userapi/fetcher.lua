@@ -46,7 +46,8 @@ function Fetcher:add(req, opts)
   return job
 end
 
--- Drives the transfers for up to ms; keeps the answers that came.
+--- Drives the transfers for up to `ms`; keeps the answers that came.
+-- @tparam int ms how long to wait for an answer (0: not at all)
 function Fetcher:pump(ms)
   for _, r in ipairs(self.multi:wait(ms)) do
     local j = self.jobs[r.id]

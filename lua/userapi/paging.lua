@@ -252,6 +252,7 @@ local function walk(client, opname, params, fname)
     error("bad argument #1 to '" .. fname .. "' (" .. client.vendor.name .. " pages through " .. paging.op .. ")", 0)
   end
   local max_pages = _M.option(client, params, "max_pages", _M.MAX_PAGES, fname)
+  local too_many = "the walk has more than max_pages (" .. max_pages .. ") pages"
   local concurrency = _M.option(nil, params, "concurrency", _M.CONCURRENCY, fname)
   if concurrency > 64 then error("bad argument #1 to '" .. fname .. "' (concurrency: 1..64 expected)", 0) end
   local p = {}
@@ -265,7 +266,7 @@ local function walk(client, opname, params, fname)
   local function plan(rest)
     local room = max_pages - 1
     planned.n = min(rest.n, room)
-    planned.over = rest.n > room and "the walk has more than max_pages (" .. max_pages .. ") pages"
+    planned.over = rest.n > room and too_many
     pre.plan(planned.p, rest.key, rest.first, rest.step, planned.n)
   end
   local function finish(...)
@@ -307,7 +308,7 @@ local function walk(client, opname, params, fname)
     end
     local nxt, why = style.advance(p, page, items, paging, seen)
     if nxt and i >= max_pages then
-      nxt, why = nil, "the walk has more than max_pages (" .. max_pages .. ") pages"
+      nxt, why = nil, too_many
     end
     -- this page is good: hand it out, and the error on the next call
     if why then later = fail(client, opname, why) end
@@ -334,13 +335,24 @@ end
 -- page does not move forward (the same offset or cursor again), when the
 -- server's next offset, cursor or total is not one the client would send or
 -- believe, or after `max_pages` pages.
+-- Pages are asked for ahead of the reader (`concurrency`): once the first
+-- page gives the total (offset and page styles), the rest `concurrency` at a
+-- time; otherwise the next page as soon as its link is read. They come out
+-- in order, each request passes the client's rate limiter, a failing page
+-- ends the walk as it would one page at a time, and memory holds at most
+-- `concurrency` pages. A walk left early may have asked for those pages.
 -- @tparam userapi.client.Client client
 -- @tparam[opt] string opname the vendor's list operation (may be left out)
--- @tparam[opt] table params its query parameters, and `max_pages` (over the
--- client's option; default @{MAX_PAGES})
+-- @tparam[opt] table params its query parameters, `max_pages` (over the
+-- client's option; default @{MAX_PAGES}) and `concurrency` (1..64, default
+-- @{CONCURRENCY}; 1 asks for one page at a time)
 -- @treturn function the iterator: `i, page`, or `i, nil, err`
 -- @raise `bad argument #1 to 'pages'` for an operation that is not the list, or
--- a `max_pages` that is not a positive integer
+-- a `max_pages` or `concurrency` out of range
+-- @usage for i, page, err in paging.pages(ods, { limit = 100, concurrency = 8 }) do
+--   if err then error(err) end
+--   print(i, #page.results)
+-- end
 function _M.pages(client, opname, params)
   local iter = walk(client, opname, params, "pages")
   return function()
@@ -354,7 +366,7 @@ end
 -- error if a page fails (use `pages` for the `nil, err` form).
 -- @tparam userapi.client.Client client
 -- @tparam[opt] table params the list operation's query parameters, and
--- `max_pages` as for @{pages}
+-- `max_pages` and `concurrency` as for @{pages}
 -- @treturn function the iterator of users
 -- @raise the @{userapi.errors.Error} of the failed page
 -- @usage for u in paging.each_user(sigfox, { limit = 100 }) do print(u.id) end

@@ -121,8 +121,8 @@ end
 -- "or" between alternatives), then the config keys.
 local function credentials_lines(name)
   local c = userapi.vendors[name].cli or {}
-  local env, keys = {}, {}
-  for _, pair in ipairs(c.env or {}) do env[pair[1]], keys[#keys + 1] = pair[2], pair[1] end
+  local env, keys, pairs_ = {}, {}, config.env(name)
+  for _, pair in ipairs(pairs_) do env[pair[1]], keys[#keys + 1] = pair[2], pair[1] end
   local words = {}
   if c.alternatives then
     local groups = {}
@@ -133,10 +133,13 @@ local function credentials_lines(name)
     end
     words[1] = concat(groups, ", or ")
   else
-    for i, pair in ipairs(c.env or {}) do words[i] = pair[2] end
+    for i, pair in ipairs(pairs_) do words[i] = pair[2] end
     words = { concat(words, ", ") }
   end
-  for _, k in ipairs(sorted_keys(c.keys or {})) do keys[#keys + 1] = k end
+  -- the other keys of its config section, besides the common ones
+  for _, k in ipairs(sorted_keys(config.keys(name))) do
+    if not env[k] and not config.KEYS[k] then keys[#keys + 1] = k end
+  end
   return format("  %-13s %s", name, words[1]), format("  %-13s (%s)", "", concat(keys, ", "))
 end
 
@@ -228,6 +231,7 @@ function _M.general()
   end
   local exits = {}
   for i, e in ipairs(_M.EXIT) do exits[i] = { e[1], e[2] } end
+  local common = "  " .. concat(fill(concat(sorted_keys(config.KEYS), ", ") .. ".", 76), "\n  ")
   return ([[
 Usage: userapi VENDOR OPERATION [ARGS] [--param value ...] [--body JSON|@file|@-]
        userapi VENDOR --help          the vendor's operations and their parameters
@@ -247,7 +251,7 @@ PROFILE is --profile, else USERAPI_PROFILE, else default; the file must be
 private to you: chmod 600):
 %s
 A section may also set:
-  %s.
+%s
 
 Environment:
 %s
@@ -257,7 +261,7 @@ Exit codes:
 
 Examples:
   %s
-]]):format(concat(labels, ", "), rows(_M.OPTIONS, 33), concat(creds, "\n"), concat(sorted_keys(config.KEYS), ", "),
+]]):format(concat(labels, ", "), rows(_M.OPTIONS, 33), concat(creds, "\n"), common,
     rows(_M.ENVIRONMENT, 20), rows(exits, 9), concat(_M.examples(), "\n  "))
 end
 

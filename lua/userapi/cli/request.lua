@@ -205,10 +205,20 @@ local function count(text, flag, min)
   return n
 end
 
--- --page-size, and --max-items when it is smaller than a page: the query
--- parameter the vendor's cli.page_size names
+-- the parameters paging.lua's styles set the page size with
+local STYLE_SIZE = { offset = "limit", page = "page_size" }
+
+-- the list operation's page size parameter: the vendor's cli.page_size, else
+-- its paging style's, when the operation takes it
+local function size_param(vendor, op)
+  local c, paging = vendor.cli or {}, vendor.paging or {}
+  local param = c.page_size or STYLE_SIZE[paging.style]
+  if param and op.query and op.query[param] then return param end
+end
+
+-- --page-size, and --max-items when it is smaller than a page
 local function page_size(o, req)
-  local param = (req.vendor.cli or {}).page_size
+  local param = size_param(req.vendor, req.op)
   local size = o["page-size"] and count(o["page-size"], "--page-size", 1)
   if size and not param then usage("--page-size: %s pages have a size of their own", req.vname) end
   if not param then return end

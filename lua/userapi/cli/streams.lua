@@ -3,12 +3,13 @@
 --
 -- A write that fails raises a write error. When the reader has gone (EPIPE:
 -- `userapi ... | head -1`), the command stops at once and ends as a process
--- killed by SIGPIPE would: status 141, no message. The C core ignores SIGPIPE
--- (a peer closing a connection must not end the process), so the write
--- returns EPIPE instead of killing us: the command finishes the job itself.
+-- killed by SIGPIPE would: status 141, no message. SIGPIPE usually does that
+-- itself; where the host ignores it (a parent's `trap '' PIPE`), the write
+-- returns EPIPE and the command finishes the job: core.die_of_sigpipe.
 -- @module userapi.cli.streams
 local setmetatable, getmetatable, type, tostring = setmetatable, getmetatable, type, tostring
 local floor, format = math.floor, string.format
+local core = require "userapi.core"
 
 local _M = {}
 
@@ -54,11 +55,7 @@ end
 -- @tparam string name `stdin`, `stdout` or `stderr`
 -- @treturn boolean
 function _M.isatty(stream, name)
-  local fd = ({ stdin = 0, stdout = 1, stderr = 2 })[name]
-  if stream ~= io[name] then return false end
-  local ok, _, code = os.execute("test -t " .. fd)
-  if type(ok) == "number" then return ok == 0 end -- Lua 5.1/LuaJIT: the status
-  return ok == true and (code == nil or code == 0)
+  return stream == io[name] and core.isatty(stream)
 end
 
 --- A progress bar on a terminal: `bar(done, n)` redraws it.
@@ -77,15 +74,11 @@ function _M.progress_bar(err_stream)
   end
 end
 
---- Ends the process as SIGPIPE would: with lua-posix, by the signal itself
--- (its default action restored first); without it, exit status 141.
+--- Ends the process as SIGPIPE would have: killed by the signal, status 141
+-- to a shell.
 function _M.die_of_sigpipe()
-  local ok, signal = pcall(require, "posix.signal")
-  if ok and signal.signal and signal.raise then
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    signal.raise(signal.SIGPIPE)
-  end
-  os.exit(_M.SIGPIPE_STATUS, true)
+  io.stderr:flush()
+  core.die_of_sigpipe()
 end
 
 return _M

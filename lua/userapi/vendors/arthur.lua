@@ -54,8 +54,7 @@ return {
   cli = {
     env = { { "access_token", "USERAPI_ARTHUR_TOKEN" }, { "client_id", "USERAPI_ARTHUR_CLIENT_ID" },
             { "client_secret", "USERAPI_ARTHUR_CLIENT_SECRET" } },
-    secret = "access_token",
-    page_size = "page_size",
+    secret = "access_token",          -- what --token-from-stdin fills: one of two secrets
     -- one of these sets of credentials, not both
     alternatives = { { "access_token" }, { "client_id", "client_secret" } },
     examples = { "delete_user --each ids.txt --concurrency 4 --dry-run" },

@@ -33,8 +33,6 @@ return {
   cli = {
     env = { { "token", "USERAPI_KANDJI_TOKEN" }, { "subdomain", "USERAPI_KANDJI_SUBDOMAIN" },
             { "region", "USERAPI_KANDJI_REGION" } },
-    host = "subdomain",
-    secret = "token",
     examples = { "list_users --archived false --format table", "list_users --all --format jsonl" },
   },
   -- Kandji allows 10,000 requests an hour and 50 a second per tenant

@@ -78,10 +78,6 @@ return {
   cli = {
     alias = "ods",
     env = { { "apikey", "USERAPI_ODS_APIKEY" }, { "domain", "USERAPI_ODS_DOMAIN" } },
-    host = "domain",                  -- the option naming the tenant's host
-    secret = "apikey",                -- what --token-from-stdin fills
-    page_size = "limit",              -- what --page-size sets
-    keys = { apikey_in = "string" },  -- config file keys besides env's and the common ones
     examples = { "get_users --search ada --format csv" },
   },
   ops = {

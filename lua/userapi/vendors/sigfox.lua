@@ -49,8 +49,6 @@ return {
   -- the userapi command: where the constructor's options come from
   cli = {
     env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
-    secret = "password",
-    page_size = "limit",
     examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
   },
   ops = {
