@@ -79,8 +79,9 @@ function Client:build(opname, ...)
     parts[1] = self.base_url
     for i = 1, #pieces do
       local piece = pieces[i]
-      if type(piece) == "number" then
-        local id, plain = check.id(opname, piece, names[piece], (select(piece, ...)))
+      local pname = names[piece] -- a parameter's index names it; a literal names nothing
+      if pname then
+        local id, plain = check.id(opname, piece, pname, (select(piece, ...)))
         parts[i + 1] = plain and id or escape(id)
       else
         parts[i + 1] = piece
@@ -308,11 +309,12 @@ end
 -- @return the headers
 function Client:observe(opname, req, status, body, headers, started, attempt)
   -- plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
-  if type(headers) == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
+  local kind = type(headers)
+  if kind == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
       or find(headers, "etry-", 1, true) or find(headers, "ETRY-", 1, true)) then
-    headers = parse_headers(headers)
+    headers, kind = parse_headers(headers), "table"
   end
-  if type(headers) == "table" then
+  if kind == "table" then
     local seen
     for k, v in pairs(headers) do
       if find(k, "ratelimit", 1, true) or k == "retry-after" then
