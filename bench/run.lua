@@ -212,6 +212,9 @@ for i, name in ipairs(names) do
   local u, bare = results.S1 and results.S1[name], results.S1 and results.S1["bare 5.4"]
   if name:find("userapi") and u and bare then
     s5[i] = ("%+.1f µs per call vs bare"):format((u.secs - bare.secs) / u.n * 1e6)
+    -- the times move with the machine's load; the counts do not
+    local a, b = instructions[name], instructions["bare 5.4"]
+    if a and b then s5[i] = s5[i] .. (" (%+.0fk instructions)"):format((a - b) / 1000) end
   else s5[i] = "" end
 end
 row("S5 Lua layer overhead per call (S1)", table.unpack(s5))
