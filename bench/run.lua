@@ -86,12 +86,14 @@ local run = run_once
 local instructions = {}
 local function count_instructions(peer, cmd)
   local function total(n)
-    local out = sh(peer_command(cmd, "S1", n, 1, "valgrind --tool=callgrind --callgrind-out-file=/dev/null "))
+    local out, ok = sh(peer_command(cmd, "S1", n, 1, "valgrind --tool=callgrind --callgrind-out-file=/dev/null "))
+    -- a peer that failed counts nothing: no number rather than a wrong one
+    if not ok or not out:find("RESULT S1", 1, true) then return nil end
     return tonumber(out:match("Collected : (%d+)"))
   end
   local a, b = total(100), total(400)
   if not (a and b) then
-    io.stderr:write(("%s: no callgrind count (is valgrind installed?)\n"):format(peer))
+    io.stderr:write(("%s: no callgrind count (is valgrind installed? did the peer fail?)\n"):format(peer))
     return
   end
   instructions[peer] = (b - a) / 300

@@ -185,10 +185,11 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   SET(CURLOPT_SSL_VERIFYPEER, (long)o->verify_tls);
   SET(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
   if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
-  /* the client's proxy serves every host: no_proxy in the environment must
-   * not send a call around it */
-  if (o->proxy) SET(CURLOPT_PROXY, o->proxy);
-  if (o->proxy) SET(CURLOPT_NOPROXY, "");
+  /* The proxy option is the only route, as under cosockets: "" keeps curl
+   * from reading http_proxy/https_proxy from the environment, and an empty
+   * NOPROXY keeps no_proxy from sending a call around the client's proxy. */
+  SET(CURLOPT_PROXY, o->proxy ? o->proxy : "");
+  SET(CURLOPT_NOPROXY, "");
   if (rc == CURLE_OK) t->configured = 1;
   return rc;
 }

@@ -13,7 +13,9 @@ local M = {}
 
 --- The vendor table, as a module's source.
 M.VENDOR = [=[
--- Tessera People API v3: a vendor that userapi does not ship.
+--- Tessera People API v3: a vendor that userapi does not ship, as data.
+-- `userapi.register(require "tessera_vendor")` makes `userapi.tessera{ host, email, api_token }`.
+-- @module tessera_vendor
 local str = { type = "string" }
 local ROLES = { "admin", "member" }
 
@@ -32,6 +34,17 @@ return {
     if type(e) == "table" then return e.reason or e.title, e.code end
   end,
   ops = {
+    --- One page of people, filtered by role; `tessera:each_user()` walks them all.
+    -- `GET /people`
+    -- @function list_people
+    -- @tparam[opt] table params the query parameters
+    -- @tparam[opt] string params.role `admin` or `member`
+    -- @tparam[opt] int params.limit people a page, 1..50 (`per_page`)
+    -- @tparam[opt] int params.offset where the page starts (`start`)
+    -- @treturn[1] table the page: `people`, `links.next`
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 401, a network failure
+    -- @usage local page = assert(tessera:list_people{ role = "admin" })
     list_people = {
       method = "GET", path = "/people",
       query = {
@@ -40,12 +53,36 @@ return {
         offset = { type = "integer", min = 0, wire = "start" },
       },
     },
+    --- One person.
+    -- `GET /people/{person_id}`
+    -- @function get_person
+    -- @tparam string person_id the person's id
+    -- @treturn[1] table the person: `id`, `email`, `name`, `role`
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 404 `No person with id ...`, 401
+    -- @usage local p = assert(tessera:get_person("p001"))
     get_person = { method = "GET", path = "/people/{person_id}" },
+    --- Adds a person.
+    -- `POST /people`
+    -- @function create_person
+    -- @tparam table body `email` (required), `name`, `role`
+    -- @treturn[1] table the person made
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 400, 401
+    -- @usage tessera:create_person{ email = "ada@example.com", role = "member" }
     create_person = {
       method = "POST", path = "/people",
       body = { kind = "object", required = { "email" },
                fields = { email = str, name = str, role = { type = "string", enum = ROLES } } },
     },
+    --- Removes a person.
+    -- `DELETE /people/{person_id}`
+    -- @function delete_person
+    -- @tparam string person_id the person's id
+    -- @treturn[1] boolean `true`
+    -- @treturn[2] nil
+    -- @treturn[2] userapi.errors.Error 404, 401
+    -- @usage assert(tessera:delete_person("p001"))
     delete_person = { method = "DELETE", path = "/people/{person_id}" },
   },
   paging = { op = "list_people", style = "offset", items = "people", next = "links.next", max = 50 },
@@ -227,6 +264,19 @@ describe("a fifth vendor defined in its spec alone", function()
     bad.error_mesage, bad.error_message = bad.error_message, nil
     assert.has_error(function() userapi.register(bad) end,
       "userapi: vendor 'tessera': unknown field 'error_mesage' (did you mean 'error_message'?)")
+  end)
+
+  it("passes the doc check, its LDoc page included", function()
+    local out = sim.sh(("cd %s && lua5.4 tools/doccheck.lua --ldoc %s/tessera_vendor.lua; echo rc=$?")
+      :format(require("spec.proc").root, dir))
+    assert.matches("rc=0%s*$", out)
+    assert.matches("4 operations", out)
+  end)
+
+  it("refuses a client without its credentials before sending anything", function()
+    assert.has_error(function() userapi.tessera{ base_url = srv.base, email = "ops@example.com" } end,
+      "userapi.tessera: credentials missing (api_token)")
+    assert.same({}, requests())
   end)
 
   it("checks calls against its table and sends nothing on bad input", function()

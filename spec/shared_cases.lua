@@ -38,6 +38,13 @@ function cases.walk_all(c)
   return { n = n, ids = seen }
 end
 
+-- pages fetched ahead, concurrently (light threads in nginx, the curl multi in plain Lua)
+function cases.walk_concurrent(c)
+  local names = {}
+  for u in c.opendatasoft:each_user{ limit = 2, concurrency = 4 } do names[#names + 1] = u.username end
+  return { n = #names, names = names }
+end
+
 function cases.bulk(c)
   local res = c.kandji:bulk("get_user", { "69c009ca-1f78-4bdf-bb93-08d6d39041db", "missing" }, { concurrency = 2 })
   return { ok = res.ok, failed = res.failed, first = res[1].value.email, second = res[2].err.status }
@@ -105,7 +112,7 @@ function cases.clients(userapi, url)
   return c
 end
 
-cases.names = { "get_user", "filtered_list", "not_found", "bad_argument", "walk_all", "bulk", "export_rows",
-                "create_and_delete", "malformed_body", "dropped_connection", "retry_after" }
+cases.names = { "get_user", "filtered_list", "not_found", "bad_argument", "walk_all", "walk_concurrent", "bulk",
+                "export_rows", "create_and_delete", "malformed_body", "dropped_connection", "retry_after" }
 
 return cases

@@ -16,8 +16,6 @@ local type, pairs, tostring, pcall = type, pairs, tostring, pcall
 
 local _M = {}
 
-local ALIASES = { ods = "opendatasoft" }
-local VENDORS = { opendatasoft = true, arthur = true, kandji = true, sigfox = true }
 
 -- the arguments every module takes; the user module adds state and the person's fields
 local COMMON = { vendor = true, email = true, id = true, username = true, base_url = true, credentials = true,
@@ -42,11 +40,12 @@ end
 
 -- The client: credentials from the task, else from USERAPI_* and the config file.
 local function client_of(args)
-  local vendor = ALIASES[args.vendor] or args.vendor
-  if not VENDORS[vendor] then
-    return nil, "vendor: one of opendatasoft (ods), arthur, kandji, sigfox expected, got " .. tostring(args.vendor)
+  local config = require "userapi.config"
+  local vendor = type(args.vendor) == "string" and config.vendor_name(args.vendor)
+  if not vendor then
+    return nil, "vendor: one of " .. config.vendor_list() .. " expected, got " .. tostring(args.vendor)
   end
-  local ok, opts = pcall(require("userapi.config").options, vendor)
+  local ok, opts = pcall(config.options, vendor)
   if not ok then return nil, type(opts) == "table" and tostring(opts.message) or tostring(opts) end
   if args.credentials ~= nil and type(args.credentials) ~= "table" then return nil, "credentials: a dict expected" end
   for k, v in pairs(args.credentials or {}) do opts[k] = v end

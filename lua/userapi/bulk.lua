@@ -72,11 +72,11 @@ function _M.run(client, opname, items, opts)
   local inflight, waiting = {}, {}   -- id -> job; jobs waiting to be retried
   local next_item, done, pause_until, stop = 1, 0, 0, false
 
-  local function ready_job(t)
+  local function ready_job(t, fresh_ok)
     for k, job in ipairs(waiting) do
       if job.not_before <= t then return table.remove(waiting, k) end
     end
-    if next_item <= n then
+    if fresh_ok and next_item <= n then
       next_item = next_item + 1
       return { index = next_item - 1, attempt = 0 }
     end
@@ -104,7 +104,7 @@ function _M.run(client, opname, items, opts)
     if action == "done" then return finish(job, status, body, headers) end
     if action == "renew" then
       -- a failed renewal is the token call's own error, here as from exchange
-      local ok, err = oidc.refresh(client, true)
+      local ok, err = oidc.refresh(client, job.token or true)
       if not ok then return finish(job, nil, nil, nil, err) end
       wait = 0
     else
@@ -122,29 +122,56 @@ function _M.run(client, opname, items, opts)
 
   -- the loop as a function: whatever it raises (on_progress, a token
   -- provider, a sleep), the multi is closed and no transfer is left behind
+  -- a transfer starts in the multi's wait, not at add: each one reserves its
+  -- rate-limit slot and is added only when the slot comes (scheduled till then)
+  local scheduled = 0
+  local function schedule(job)
+    local delay = client.limiter:reserve()
+    if delay <= 0 then return false end
+    -- from now, not from the loop's start: a shared store's answer takes time
+    job.slot, job.not_before = true, now() + delay
+    scheduled = scheduled + 1
+    waiting[#waiting + 1] = job
+    return true
+  end
+
+  local function next_due()
+    local due = math.huge
+    for _, job in ipairs(waiting) do due = min(due, job.not_before) end
+    return due
+  end
+
+  local function start(job)
+    if client.token_provider then
+      local ok, err = oidc.refresh(client, false)
+      if not ok then error(err, 0) end
+    end
+    job.started = now()
+    job.token = client.token
+    inflight[m:add(reqs[job.index])] = job
+  end
+
   local function drive()
     while true do
       local t = now()
       while not stop and m:pending() < concurrency and t >= pause_until do
-        local job = ready_job(t)
+        local job = ready_job(t, m:pending() + scheduled < concurrency)
         if not job then break end
-        if client.token_provider then
-          local ok, err = oidc.refresh(client, false)
-          if not ok then error(err, 0) end
+        if job.slot then
+          job.slot, scheduled = nil, scheduled - 1
+          start(job)
+        elseif not schedule(job) then
+          start(job)
         end
-        client.limiter.wait()
-        job.started = now()
-        inflight[m:add(reqs[job.index])] = job
       end
       if m:pending() == 0 then
         if stop or (next_item > n and #waiting == 0) then break end
-        -- only retries or a server-asked pause are left: sleep until the first is due
-        local due = math.huge
-        for _, job in ipairs(waiting) do due = min(due, job.not_before) end
-        if next_item <= n then due = t end
+        -- only retries, slots to come or a server-asked pause are left: sleep until the first is due
+        local due = next_due()
+        if next_item <= n and scheduled < concurrency then due = t end
         sleep(max(0, max(due, pause_until) - now()))
       else
-        for _, r in ipairs(m:wait(250)) do
+        for _, r in ipairs(m:wait(max(1, math.ceil(min(250, next_due() - now()))))) do
           local job = inflight[r.id]
           inflight[r.id] = nil
           settle(job, r)

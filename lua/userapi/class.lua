@@ -15,6 +15,15 @@ local classes = setmetatable({}, { __mode = "k" })  -- compiled vendor -> class
 -- A method that is not there: a near miss of an operation or a method
 -- gives a function raising a did-you-mean (`kandji:list_user()`); any other
 -- name stays nil, as fields the client leaves unset must.
+-- the did-you-mean raiser, made apart: a closure made inside the __index
+-- function would keep LuaJIT from compiling every lookup of an unset field
+local function raiser(vendor, k, near)
+  return function()
+    error(format("bad argument #1 to '%s' (%s has no operation or method '%s'; did you mean '%s'?)",
+                 k, vendor.name, k, near), 0)
+  end
+end
+
 local function missing(vendor, methods, Client)
   local names = {}
   for k in pairs(methods) do if type(k) == "string" and not k:find("^_") then names[#names + 1] = k end end
@@ -26,10 +35,7 @@ local function missing(vendor, methods, Client)
     local f = memo[k]
     if f == nil then
       local near = check.nearest(k, names)
-      f = near and function()
-        error(format("bad argument #1 to '%s' (%s has no operation or method '%s'; did you mean '%s'?)",
-                     k, vendor.name, k, near), 0)
-      end or false
+      f = near and raiser(vendor, k, near) or false
       memo[k] = f
     end
     return f or nil

@@ -277,8 +277,9 @@ function Client:exchange(opname, req, opts)
       local ok, err = oidc.refresh(self, false)
       if not ok then return nil, err end
     end
-    self.limiter.wait()
+    self.limiter:acquire(opname)
     local started = self.on_request and self.now()
+    local sent_token = self.token
     local status, body, headers = self.transport:request(req)
     if status and status >= 300 then headers = parse_headers(headers) end
     headers = self:observe(opname, req, status, body, headers, started, state.attempt)
@@ -289,7 +290,7 @@ function Client:exchange(opname, req, opts)
       return res, err
     elseif action == "renew" then
       -- a failed renewal is the token call's own error, from here as from bulk
-      local ok, err = oidc.refresh(self, true)
+      local ok, err = oidc.refresh(self, sent_token or true)
       if not ok then return nil, err end
     else
       self.sleep(wait)
@@ -323,7 +324,10 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
         seen[k] = errors.redact(v, self.secrets)
       end
     end
-    if seen then self.rate_limit = seen end
+    if seen then
+      self.rate_limit = seen
+      self.limiter:observe(seen, status)
+    end
   end
   local hook = self.on_request
   if hook then
@@ -373,6 +377,11 @@ function _M.new(vendor, opts)
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
+  -- no auth from a vendor that needs one: refused here, not sent bare (a
+  -- vendor with token discovery gets its token later)
+  if auth == nil and #vendor.credentials > 0 and not vendor.discovery then
+    error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
+  end
   for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
     if auth[k] == nil then
       error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
@@ -391,7 +400,7 @@ function _M.new(vendor, opts)
   self.warn = opts.log or (opts.log == nil and transport.warn) or function() end
   self.retries = retry.policy(opts.retries)
   self.retried = 0
-  self.limiter = retry.limiter(opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit, self.now, self.sleep)
+  self.limiter = require("userapi.limiter").new(self, opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit)
   -- false, not nil: an unset field read on every call stays a plain lookup
   self.on_request = opts.on_request or false
   self.token_provider = false

@@ -98,6 +98,28 @@ function _M.parse(text, name)
   return sections
 end
 
+--- A vendor's name from what a user typed: its name or its command alias
+-- (`ods`); nil when no registered vendor has it.
+-- @tparam string typed
+-- @treturn ?string
+function _M.vendor_name(typed)
+  if userapi.vendors[typed] then return typed end
+  for name, v in pairs(userapi.vendors) do
+    if v.cli and v.cli.alias == typed then return name end
+  end
+end
+
+--- The names of the registered vendors, with their aliases: `"opendatasoft (ods), arthur, ..."`.
+-- @treturn string
+function _M.vendor_list()
+  local names = {}
+  for name, v in pairs(userapi.vendors) do
+    names[#names + 1] = (v.cli and v.cli.alias) and (name .. " (" .. v.cli.alias .. ")") or name
+  end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
 --- The config file's path, and whether `USERAPI_CONFIG` named it.
 -- @tparam[opt] table|function env
 -- @treturn ?string

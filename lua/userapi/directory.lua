@@ -12,7 +12,9 @@ local type, pairs, ipairs, error, sort = type, pairs, ipairs, error, table.sort
 local _M = {}
 
 -- the order results are listed in: the README's, then any other vendor by name
-local ORDER = { opendatasoft = 1, arthur = 2, kandji = 3, sigfox = 4 }
+-- results in the order of the built-in vendors, then the others by name
+local ORDER = {}
+for i, name in ipairs(require "userapi.vendors") do ORDER[name] = i end
 
 local Directory = {}
 Directory.__index = Directory

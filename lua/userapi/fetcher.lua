@@ -37,7 +37,7 @@ function Fetcher:add(req, opts)
     end
   end
   self.multi = self.multi or client.transport:multi()
-  client.limiter.wait()
+  client.limiter:acquire(self.opname)
   job.started = client.now()
   self.jobs[self.multi:add(req)] = job
   -- the curl multi starts a transfer only when driven: send it now, so the

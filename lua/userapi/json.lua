@@ -44,19 +44,22 @@ function _M.is_empty_array(t)
   return type(t) == "table" and next(t) == nil and ARRAY_MTS[getmetatable(t) or false] == true
 end
 
--- True when text may hold an empty array ("[]", "[ ]", maybe in a string):
--- a "[" right before "]" or before one of JSON's four whitespace bytes. A
--- few plain finds (memchr): an unanchored "%[%s*%]" costs the pattern
--- matcher at every byte, more than decoding the text.
-local function may_have_empty_array(text)
-  return (find(text, "[]", 1, true) or find(text, "[ ", 1, true) or find(text, "[\n", 1, true)
-    or find(text, "[\r", 1, true) or find(text, "[\t", 1, true)) ~= nil
-end
-
 -- The text with each empty array outside strings written as [MARK]: the
 -- decoded table then says which {} was []. nil when there is none.
+-- Whether text may hold an empty array: plain finds first (a pattern scan
+-- of the whole body cost as much as the decode itself); the pattern only
+-- when a "[" is followed by a blank somewhere.
+local function may_hold_empty_array(text)
+  if find(text, "[]", 1, true) then return true end
+  if not (find(text, "[ ", 1, true) or find(text, "[\n", 1, true) or find(text, "[\r", 1, true)
+          or find(text, "[\t", 1, true)) then
+    return false
+  end
+  return find(text, "%[%s*%]") ~= nil
+end
+
 local function mark_empty_arrays(text)
-  if not may_have_empty_array(text) then return nil end
+  if not may_hold_empty_array(text) then return nil end
   local parts, copied, i = {}, 1, 1
   while true do
     local j = find(text, '["%[]', i)

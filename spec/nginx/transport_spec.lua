@@ -163,6 +163,19 @@ describe("the nginx transport in production", function()
       assert.same({ { method = "GET", target = http_target, authorization = basic } }, new_proxy_lines(before))
     end)
 
+    it("is the only route: libcurl does not take http_proxy from the environment, as cosockets do not", function()
+      local before = #proxy_lines(proxy_log)
+      local lua = jit and "luajit" or "lua5.4"
+      local out = sim.sh(("cd %s && env -u LD_PRELOAD http_proxy=http://127.0.0.1:%s https_proxy=http://127.0.0.1:%s"
+        .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
+        .. [[local c = require("userapi").kandji{ base_url = "http://127.0.0.1:%s/kandji",
+             token = "kandji-test-token", retries = false }
+           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
+        :format(run.ROOT, proxy_port, proxy_port, lua, lua, sim_port, ADA))
+      assert.equal("ada@example.com", out)
+      assert.same({}, new_proxy_lines(before))
+    end)
+
     it("refused by the proxy (wrong password): the call fails, never goes direct, the password shows nowhere",
       function()
       local secrets = secrets_of(WRONG)

@@ -8,6 +8,7 @@ local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
 local help = require "userapi.cli.help"
 local usage_ = require "userapi.cli.usage"
+local config = require "userapi.config"
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
 local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
@@ -26,13 +27,7 @@ local function read_file(path, what)
   return s
 end
 
--- a vendor's name from what the user typed: its name or its alias
-local function vendor_name(typed)
-  if userapi.vendors[typed] then return typed end
-  for name, v in pairs(userapi.vendors) do
-    if v.cli and v.cli.alias == typed then return name end
-  end
-end
+local vendor_name = config.vendor_name
 
 local function read_lines(text)
   local items = {}

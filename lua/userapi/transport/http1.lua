@@ -123,9 +123,6 @@ function _M.fields(block)
 end
 local fields = _M.fields
 
---- Reads a response head: status, the head block as received (status line
--- and header lines, see `fields`), and whether it is HTTP/1.0; interim
--- (1xx) heads are skipped. Nil and an error on failure.
 local DIGIT = {}
 for d = 0, 9 do DIGIT[48 + d] = d end
 
@@ -139,6 +136,9 @@ local function head_end(r)
   return e
 end
 
+--- Reads a response head: status, the head block as received (status line
+-- and header lines, see `fields`), and whether it is HTTP/1.0; interim
+-- (1xx) heads are skipped. Nil and an error on failure.
 function _M.head(r, doing)
   while true do
     local e = head_end(r)

@@ -61,6 +61,7 @@ return {
   },
   -- OIDC discovery for the client-credentials grant, relative to the base URL
   discovery = "/api/v1/auth/oidc/.well-known/openid-configuration",
+  token_scope = "openid email profile",
   ops = {
     --- The user (or service account) the credentials belong to.
     -- `GET /api/v1/users/me`

@@ -1,0 +1,85 @@
+-- The nginx side of the budget specs. Every worker polls the `runs` dict
+-- from a timer; GET /run?... starts a run in all of them at once (each with
+-- `threads` light threads), GET /status?id= tells how many workers finished.
+local userapi = require "userapi"
+local json = require "userapi.json"
+
+local _M = {}
+local SIM = os.getenv("USERAPI_SIM_URL")
+local ADA = "69c009ca-1f78-4bdf-bb93-08d6d39041db"
+
+-- the clients a run uses: made fresh per run, as a worker's first requests
+local function client_of(p)
+  local extra = { base_url = SIM .. "/" .. p.vendor, retries = false }
+  if p.rate then extra.rate_limit = { per_second = tonumber(p.rate) } end
+  if p.redis then extra.store = os.getenv("USERAPI_REDIS_URL") end
+  if p.vendor == "kandji" then
+    extra.token = "kandji-test-token"
+    return userapi.kandji(extra)
+  end
+  extra.client_id, extra.client_secret = "arthur-client", "arthur-secret"
+  return userapi.arthur(extra)
+end
+
+-- one light thread: calls until the run's budget (n calls or ms) is spent
+local function worker_thread(c, p, state)
+  local deadline = p.ms and ngx.now() * 1000 + tonumber(p.ms)
+  while true do
+    if deadline and ngx.now() * 1000 >= deadline then return end
+    if p.n then
+      if state.started >= tonumber(p.n) then return end
+      state.started = state.started + 1
+    end
+    local res, err
+    if p.vendor == "kandji" then res, err = c:get_user(ADA) else res, err = c:get_users_me() end
+    if res then state.ok = state.ok + 1 else state.failed, state.err = state.failed + 1, tostring(err) end
+    if not deadline and not p.n then return end -- one call each
+  end
+end
+
+local function execute(id, p)
+  local c = client_of(p)
+  local state = { ok = 0, failed = 0, started = 0 }
+  local threads = {}
+  for i = 1, tonumber(p.threads) do threads[i] = ngx.thread.spawn(worker_thread, c, p, state) end
+  for i = 1, #threads do ngx.thread.wait(threads[i]) end
+  state.pid = ngx.worker.pid()
+  ngx.shared.runs:set("done:" .. id .. ":" .. ngx.worker.id(), json.encode(state))
+end
+
+-- every 20 ms: has a new run been asked for? (a worker still starting when
+-- the run was asked for runs it as soon as it is up)
+function _M.start()
+  local seen = 0
+  local function poll(premature)
+    if premature then return end
+    local id = ngx.shared.runs:get("id") or 0
+    if id > seen then
+      seen = id
+      local p = json.decode(ngx.shared.runs:get("params"))
+      ngx.timer.at(0, function() execute(id, p) end)
+    end
+    ngx.timer.at(0.02, poll)
+  end
+  ngx.timer.at(0, poll)
+end
+
+function _M.run()
+  local p = ngx.req.get_uri_args()
+  if ngx.shared.userapi and p.flush then ngx.shared.userapi:flush_all() end
+  ngx.shared.runs:set("params", json.encode(p))
+  local id = ngx.shared.runs:incr("id", 1, 0)
+  ngx.say(json.encode{ id = id })
+end
+
+function _M.status()
+  local id = ngx.var.arg_id
+  local done = {}
+  for w = 0, ngx.worker.count() - 1 do
+    local v = ngx.shared.runs:get("done:" .. id .. ":" .. w)
+    if v then done[#done + 1] = json.decode(v) end
+  end
+  ngx.say(json.encode{ workers = ngx.worker.count(), done = done })
+end
+
+return _M

@@ -1,0 +1,92 @@
+-- The budget inside real nginx: one worker's light threads, then four
+-- workers sharing `lua_shared_dict userapi`. Measured on the simulator's log.
+local sim = require "spec.helper"
+local budget = require "spec.budget.common"
+local nginx = require "spec.budget.nginx"
+
+local DISCOVERY = "/arthur/api/v1/auth/oidc/.well-known/openid-configuration"
+local TOKEN = "/arthur/oidc/token"
+
+local function all_ok(done, expected)
+  local ok = 0
+  for _, w in ipairs(done) do
+    assert.equal(0, w.failed, w.err)
+    ok = ok + w.ok
+  end
+  if expected then assert.equal(expected, ok) end
+  return ok
+end
+
+describe("one nginx worker", function()
+  local ngx1
+  setup(function() ngx1 = nginx.start(1, "") end)
+  teardown(function() ngx1.stop() end)
+  before_each(function() sim.reset() end)
+
+  for _, threads in ipairs{ 1, 16, 64 } do
+    it("keeps " .. threads .. " light thread(s) at most per_second requests in any 1 s window", function()
+      all_ok(ngx1.run{ vendor = "kandji", rate = 10, n = 21, threads = threads }, 21)
+      local times = budget.times(sim.requests())
+      assert.equal(21, #times)
+      assert.is_true(budget.busiest(times, 1.0) <= 10, "busiest second: " .. budget.busiest(times, 1.0))
+    end)
+  end
+
+  it("makes 1 discovery and 1 token fetch for 64 concurrent first Arthur requests", function()
+    all_ok(ngx1.run{ vendor = "arthur", threads = 64 }, 64)
+    local counts = budget.count_paths(sim.requests())
+    assert.equal(1, counts[DISCOVERY])
+    assert.equal(1, counts[TOKEN])
+    assert.equal(64, counts["/arthur/api/v1/users/me"])
+  end)
+end)
+
+describe("four nginx workers with lua_shared_dict userapi", function()
+  local ngx4
+  setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 10m;") end)
+  teardown(function() ngx4.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("share Kandji's 50/s: 32 light threads for 2 s put at most 50 requests in any 1 s window", function()
+    local seconds = tonumber(os.getenv("USERAPI_BUDGET_SECONDS") or "2")
+    local done = ngx4.run({ vendor = "kandji", threads = 8, ms = seconds * 1000, flush = 1 }, seconds * 1000 + 20000)
+    local ok = all_ok(done)
+    local pids, npids = {}, 0
+    for _, w in ipairs(done) do
+      if not pids[w.pid] then pids[w.pid], npids = true, npids + 1 end
+      assert.is_true(w.ok > 0, "a worker sent nothing")
+    end
+    assert.equal(4, npids)
+    local times = budget.times(sim.requests())
+    local busiest = budget.busiest(times, 1.0)
+    if os.getenv("USERAPI_BUDGET_SECONDS") then
+      print(("\n%d workers, %d s: %d requests in %.2f s, busiest 1 s window %d"):format(#done, seconds, ok,
+        times[#times] - times[1], busiest))
+    end
+    assert.is_true(busiest <= 50, "busiest second: " .. busiest)
+    -- and the budget is used, not wasted: close to 50/s
+    assert.is_true(ok >= 45 * (seconds - 0.2), ok .. " requests in " .. seconds .. " s")
+  end)
+
+  it("pause together when the vendor answers 429 with Retry-After: 1", function()
+    sim.fault{ match = { vendor = "kandji" }, status = 429, headers = { ["Retry-After"] = "1" } }
+    local done = ngx4.run({ vendor = "kandji", threads = 2, ms = 600, flush = 1 }, 20000)
+    assert.equal(4, #done)
+    local refused
+    for _, r in ipairs(sim.requests()) do if r.status == 429 then refused = r.time end end
+    assert.is_not_nil(refused)
+    -- requests already on their way may land just after; then no worker sends for the second asked
+    for _, r in ipairs(sim.requests()) do
+      assert.is_false(r.time > refused + 0.1 and r.time < refused + 0.95,
+        "a request " .. (r.time - refused) .. " s after the 429")
+    end
+  end)
+
+  it("make 1 discovery and 1 token fetch in total for 64 concurrent first Arthur requests", function()
+    all_ok(ngx4.run{ vendor = "arthur", threads = 16, flush = 1 }, 64)
+    local counts = budget.count_paths(sim.requests())
+    assert.equal(1, counts[DISCOVERY])
+    assert.equal(1, counts[TOKEN])
+    assert.equal(64, counts["/arthur/api/v1/users/me"])
+  end)
+end)
