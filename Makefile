@@ -54,11 +54,17 @@ deps:
 	  "pkg-config finds libcurl $$(pkg-config --modversion libcurl 2>/dev/null || echo none)" >&2; exit 1; }
 	@echo "libcurl $$(pkg-config --modversion libcurl) (userapi needs $(CURL_MIN) or newer)"
 
+# The two suites run side by side (most specs wait on servers, not on the
+# CPU); each one's output is shown whole when both are done.
 test: deps prism
 	$(MAKE) lint
 	$(MAKE) all LUA=luajit    # nginx runs the LuaJIT build in both runs
-	$(MAKE) test-one LUA=lua5.4
-	$(MAKE) test-one LUA=luajit
+	$(MAKE) all LUA=lua5.4
+	@mkdir -p build
+	@{ $(MAKE) -s test-one LUA=lua5.4 >build/test-lua5.4.log 2>&1; echo $$? >build/test-lua5.4.rc; } & \
+	 { $(MAKE) -s test-one LUA=luajit >build/test-luajit.log 2>&1; echo $$? >build/test-luajit.rc; }; wait; \
+	 for l in lua5.4 luajit; do echo "== make test-one LUA=$$l"; cat build/test-$$l.log; done; \
+	 test "$$(cat build/test-lua5.4.rc)" = 0 && test "$$(cat build/test-luajit.rc)" = 0
 
 # Prism, the OpenAPI validator of the conformance specs (npm registry)
 prism: build/prism/node_modules/.bin/prism
