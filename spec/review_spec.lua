@@ -325,3 +325,23 @@ describe("review: careless inputs", function()
     assert.equal("bad argument #1 to 'onboard' (sigfox: table of its fields expected, got number)", err)
   end)
 end)
+
+describe("review: the Ansible info module", function()
+  it("a listing cut at its bound says truncated and warns, instead of passing for the whole", function()
+    local users = {}
+    for i = 1, 3 do users[i] = { id = "u" .. i, email = "u" .. i .. "@x.co" } end
+    program{ { status = 200, body = { results = users, next = json.null } } }
+    local args = os.tmpname()
+    local f = assert(io.open(args, "w"))
+    f:write(json.encode{ vendor = "kandji", base_url = srv.url, credentials = { token = "tok-123456" } })
+    f:close()
+    local code = ("local a = require 'userapi.ansible'; a.MAX_ACCOUNTS = 2; os.exit(a.main('info', %q))"):format(args)
+    local out = helper.sh(("cd %s && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/lua5.4/?.so;;' "
+      .. "HOME=/nonexistent lua5.4 -e %q"):format(helper.root, helper.root, helper.root, helper.root, code))
+    os.remove(args)
+    local answer = json.decode(out)
+    assert.equal(2, answer.count)
+    assert.is_true(answer.truncated)
+    assert.matches("stops at 2 accounts", answer.warnings[1], 1, true)
+  end)
+end)

@@ -101,7 +101,9 @@ end
 
 -- ---- userapi_info -----------------------------------------------------------------
 
-local MAX_ACCOUNTS = 100000 -- a bound on a listing driven by the vendor's pages
+--- The most accounts `userapi_info` lists (a bound on a listing driven by the
+-- vendor's pages); past it the answer says `truncated` and warns.
+_M.MAX_ACCOUNTS = 100000
 
 local function info(args)
   local c, why = client_of(args)
@@ -113,8 +115,9 @@ local function info(args)
     end
     local all = {}
     for r in state.accounts(c) do
+      -- one more than the bound: a listing cut there says so
+      if #all >= _M.MAX_ACCOUNTS then all.truncated = true break end
       all[#all + 1] = r
-      if #all >= MAX_ACCOUNTS then break end
     end
     return all
   end)
@@ -123,7 +126,13 @@ local function info(args)
     return fail(tostring(found))
   end
   if not found then return error_result(err) end
-  return { changed = false, accounts = #found > 0 and found or json.empty_array, count = #found }
+  local out = { changed = false, accounts = #found > 0 and found or json.empty_array, count = #found }
+  if found.truncated then
+    found.truncated = nil
+    out.truncated = true
+    out.warnings = { ("the listing stops at %d accounts: there are more"):format(_M.MAX_ACCOUNTS) }
+  end
+  return out
 end
 
 local MODULES = { user = user, info = info }
