@@ -27,7 +27,10 @@ local function check_opts(opts, n)
   return opts, min(c, max(n, 1))
 end
 
--- Every item is checked and built before the first request goes out.
+-- the options of bulk; another (`check = true`, `dry_run = true`) would be
+-- ignored while every write goes out
+local KNOWN = { concurrency = true, on_progress = true, on_result = true, stop_on_error = true, journal = true }
+
 --- Raises when `items` has an index past its first `n`: a hole ({ "a", nil, "b" })
 -- would otherwise end the list there, the items after it never sent nor reported.
 -- @tparam table items
@@ -41,6 +44,7 @@ function _M.no_holes(items, n, level)
   end
 end
 
+-- Every item is checked and built before the first request goes out.
 local function build_all(client, opname, items)
   if type(items) ~= "table" then error("bad argument #2 to 'bulk' (array of items expected)", 3) end
   local reqs, locals = {}, {}
@@ -72,10 +76,6 @@ end
 -- @raise `bad argument ...` on an unknown operation, a bad item or bad options
 -- @usage local res = bulk.run(kandji, "get_user", { id1, id2 }, { concurrency = 2 })
 -- for i, r in ipairs(res) do print(i, r.ok and r.value.email or tostring(r.err)) end
--- the options of bulk; another (`check = true`, `dry_run = true`) would be
--- ignored while every write goes out
-local KNOWN = { concurrency = true, on_progress = true, on_result = true, stop_on_error = true, journal = true }
-
 function _M.run(client, opname, items, opts)
   if type(opts) == "table" then
     for k in pairs(opts) do
