@@ -153,6 +153,10 @@ describe("review: credentials and URLs refused at construction", function()
     refuses("opendatasoft", { domain = "x.example", apikey = "SEC\127RET" }, bad:format("opendatasoft", "apikey"))
     refuses("sigfox", { login = "lo\tgin", password = "SECRET-PW" }, bad:format("sigfox", "login"))
     refuses("arthur", { client_id = "id", client_secret = "SEC\rRET-x" }, bad:format("arthur", "client_secret"))
+    -- and in the other text options the C core refused with a file position
+    refuses("kandji", { subdomain = "acme", token = "tok-1234", user_agent = "x\r\nX-Evil: 1" },
+      bad:format("kandji", "user_agent"))
+    refuses("kandji", { subdomain = "acme", token = "tok-1234", ca_file = "/tmp/x\n" }, bad:format("kandji", "ca_file"))
   end)
 
   it("a proxy URL without a host is refused, never quoted with its password by libcurl", function()

@@ -19,8 +19,8 @@ _M.SESSION = { "timeout_ms", "connect_timeout_ms", "verify_tls", "ca_file", "pro
 -- integral float such as 5e3 is taken as that integer), a Lua type name, or
 -- "any" (checked where the option is used).
 local COMMON = {
-  base_url = "string", allow_insecure = "boolean", verify_tls = "boolean", ca_file = "string",
-  proxy = "proxy", user_agent = "string", on_request = "function", transport = "transport",
+  base_url = "string", allow_insecure = "boolean", verify_tls = "boolean", ca_file = "line",
+  proxy = "proxy", user_agent = "line", on_request = "function", transport = "transport",
   timeout_ms = "count", connect_timeout_ms = "count", max_body_bytes = "count",
   retries = "any", rate_limit = "any",                 -- userapi.retry
   log = "log", clock = "clock",                        -- reporting and time
@@ -135,7 +135,8 @@ local KIND = {
     if v:find("%c") then bad(vname, k, "contains a control byte (TAB, CR, LF, DEL, ...)") end
     return v
   end,
-  login = function(vname, k, v)
+  -- a login, a header value, a file name: one line of text
+  line = function(vname, k, v)
     if type(v) ~= "string" then bad(vname, k, "string expected, got " .. type(v)) end
     if v:find("%c") then bad(vname, k, "contains a control byte (TAB, CR, LF, DEL, ...)") end
     return v
@@ -169,6 +170,7 @@ local KIND = {
   end,
   any = function(_, _, v) return v end,
 }
+KIND.login = KIND.line
 
 local function check_one(vname, k, kind, v)
   if type(kind) == "table" then -- an enum
