@@ -225,18 +225,21 @@ describe("review: a token lifetime from the server", function()
   teardown(function() server.stop() end)
 
   it("an absurd expires_in (1e300 s) neither breaks the shared store nor costs a token per request", function()
-    helper.reset()
-    local calls, lines = 0, {}
+    program{ { status = 200, body = '{"access_token": "tok-1e300", "expires_in": 1e300}' },
+             { status = 200, body = { id = "me" } } }
+    local lines = {}
     local function arthur()
-      return userapi.arthur{ base_url = helper.base.arthur, retries = false, store = server.url,
-        log = function(msg) lines[#lines + 1] = msg end,
-        token = function() calls = calls + 1 return "arthur-test-token", 1e300 end }
+      return userapi.arthur{ base_url = srv.url, token_url = srv.url .. "/token", retries = false,
+        client_id = "cid-1e300", client_secret = "csecret-1e300", store = server.url,
+        log = function(msg) lines[#lines + 1] = msg end }
     end
     local a, b = arthur(), arthur()
     assert(a:get_users_me())
     assert(b:get_users_me())
     assert.same({}, lines)
-    assert.equal(1, calls)
+    local tokens = 0
+    for _, r in ipairs(received()) do if r.path == "/token" then tokens = tokens + 1 end end
+    assert.equal(1, tokens)
   end)
 end)
 
@@ -347,5 +350,25 @@ describe("review: the Ansible info module", function()
     assert.equal(2, answer.count)
     assert.is_true(answer.truncated)
     assert.matches("stops at 2 accounts", answer.warnings[1], 1, true)
+  end)
+end)
+
+describe("review: tenants on one shared store", function()
+  local redis = require "spec.budget.redis"
+  local server
+  setup(function() server = redis.start() end)
+  teardown(function() server.stop() end)
+
+  it("two Arthur organizations with token functions never send each other's token", function()
+    program{ { status = 200, body = { id = "me" } } }
+    local function org(token)
+      return userapi.arthur{ base_url = srv.url, retries = false, store = server.url, log = false,
+                             token = function() return token, 3600 end }
+    end
+    assert(org("org-A-token-1234"):get_users_me())
+    assert(org("org-B-token-5678"):get_users_me())
+    local sent = received()
+    assert.equal("Bearer org-A-token-1234", sent[1].headers.authorization)
+    assert.equal("Bearer org-B-token-5678", sent[2].headers.authorization)
   end)
 end)

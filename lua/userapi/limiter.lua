@@ -54,7 +54,7 @@ function _M.new(client, rate)
   local name = "userapi." .. client.vendor.name
   local self = setmetatable({ client = client, name = name, windows = windows_of(name, rate),
                               own = memory.new(client.now), waited_ms = 0, waits = 0 }, Limiter)
-  self.store, self.key = require("userapi.store").for_client(client, client.opts or {})
+  self.store, self.key, self.shares_token = require("userapi.store").for_client(client, client.opts or {})
   return self
 end
 

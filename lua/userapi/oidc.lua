@@ -206,7 +206,9 @@ end
 
 local function renew(client, rejected)
   local limiter = client.limiter
-  local store = limiter and limiter.shared and limiter:shared()
+  -- only under a key that names the credential: two tenants with `token`
+  -- functions on one base URL would otherwise take each other's token
+  local store = limiter and limiter.shared and limiter.shares_token and limiter:shared()
   if store then
     local ok, err = renew_shared(client, limiter, store, rejected)
     if ok then return true end

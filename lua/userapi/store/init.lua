@@ -21,11 +21,15 @@ local function credential_parts(client, opts)
 end
 
 --- The shared store of a client and its tenant key, or nil when its budget
--- is its own.
+-- is its own. The third value says whether the key names a credential: a
+-- client whose token comes from a `token` function has none to name, and
+-- must not take another tenant's token from the store (its rate budget is
+-- still shared, by vendor and base URL).
 -- @tparam userapi.client.Client client (its `vendor`, `base_url`, `now`, `sleep`, `warn`)
 -- @tparam table opts the constructor's options (`store`, `shared_dict`)
 -- @treturn ?table the store
 -- @treturn ?string the tenant key
+-- @treturn boolean whether the key names a credential (the token may be shared)
 -- @raise on a bad `store` or `shared_dict`, or a named dict nginx lacks
 function _M.for_client(client, opts)
   local name = "userapi." .. client.vendor.name
@@ -46,7 +50,8 @@ function _M.for_client(client, opts)
     end
   end
   if not store then return nil end
-  return store, fingerprint.tenant(client.vendor.name, client.base_url, credential_parts(client, opts))
+  local parts = credential_parts(client, opts)
+  return store, fingerprint.tenant(client.vendor.name, client.base_url, parts), #parts > 0
 end
 
 return _M
