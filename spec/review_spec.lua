@@ -164,6 +164,11 @@ describe("review: credentials and URLs refused at construction", function()
       "bad argument #1 to 'userapi.kandji' (proxy: a URL with a host expected)")
     refuses("kandji", { subdomain = "acme", token = "tok-123456", proxy = "http://u:SECRETPW@proxy:8080/\r\n" },
       "bad argument #1 to 'userapi.kandji' (proxy: contains a control byte or a space)")
+    -- libcurl's "Unsupported proxy scheme for 'socks9://u:SECRETPW@...'" reached on_request (and -v) unredacted
+    refuses("kandji", { subdomain = "acme", token = "tok-123456", proxy = "socks9://u:SECRETPW@127.0.0.1:1" },
+      "bad argument #1 to 'userapi.kandji' (proxy: scheme http, https, socks4, socks4a, socks5 or socks5h expected)")
+    refuses("kandji", { subdomain = "acme", token = "tok-123456", proxy = "http://u:SECRETPW@127.0.0.1:99999" },
+      "bad argument #1 to 'userapi.kandji' (proxy: port 1..65535 expected)")
   end)
 
   it("a refused base_url of an odd shape is quoted without its password", function()

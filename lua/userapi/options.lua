@@ -117,6 +117,8 @@ local function count(vname, k, v)
   return tointeger and tointeger(v) or v
 end
 
+local PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
+
 -- one checker per kind; returns the value to keep
 local KIND = {
   count = count,
@@ -146,8 +148,13 @@ local KIND = {
   proxy = function(vname, k, v)
     if type(v) ~= "string" then bad(vname, k, "string expected, got " .. type(v)) end
     if v:find("[%c ]") then bad(vname, k, "contains a control byte or a space") end
-    local ok, why = pcall(require("userapi.transport.proxy").parse, v)
-    if not ok then bad(vname, k, (tostring(why):gsub("^bad option 'proxy' %((.*)%)$", "%1"))) end
+    local ok, p = pcall(require("userapi.transport.proxy").parse, v)
+    if not ok then bad(vname, k, (tostring(p):gsub("^bad option 'proxy' %((.*)%)$", "%1"))) end
+    -- libcurl quotes a proxy URL it cannot use, password and all, in its message
+    if p and not PROXY_SCHEMES[p.scheme] then
+      bad(vname, k, "scheme http, https, socks4, socks4a, socks5 or socks5h expected")
+    end
+    if p and (p.port < 1 or p.port > 65535) then bad(vname, k, "port 1..65535 expected") end
     return v
   end,
   log = function(vname, k, v)
