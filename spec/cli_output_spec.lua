@@ -1,20 +1,8 @@
 -- The userapi command: secrets, output helpers, write errors, terminal text, server data.
 local h = require "spec.cli_helper"
-local cli = h.cli
-local format = h.format
-local config = h.config
-local csv = h.csv
-local cjson = h.cjson
-local sim = h.sim
-local proc = h.proc
-local ADA = h.ADA
-local ENV = h.ENV
-local stream = h.stream
-local run = h.run
-local args = h.args
-local lines = h.lines
-local config_file = h.config_file
-local userapi = h.userapi
+local cli, format, config, csv, cjson, sim, proc = h.cli, h.format, h.config, h.csv, h.cjson, h.sim, h.proc
+local ADA, ENV, stream, run, args, lines = h.ADA, h.ENV, h.stream, h.run, h.args, h.lines
+local config_file, userapi = h.config_file, h.userapi
 
 setup(h.build_command)
 before_each(function() sim.reset() end)
