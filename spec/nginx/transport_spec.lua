@@ -11,6 +11,7 @@ local userapi = require "userapi"
 local sim = require "spec.helper"
 local run = require "spec.nginx.run"
 local proxy = require "userapi.transport.proxy"
+local base64 = require "spec.base64"
 
 local ADA = "69c009ca-1f78-4bdf-bb93-08d6d39041db"
 local PASSWORD, WRONG = "p@ss-s3cret", "wr0ng-s3cret"
@@ -100,12 +101,12 @@ describe("the nginx transport in production", function()
 
   local function secrets_of(password)
     local list = proxy.secrets("http://puser:" .. password:gsub("@", "%%40") .. "@h:1")
-    list[#list + 1] = proxy.base64("puser:" .. password)
+    list[#list + 1] = base64("puser:" .. password)
     return list
   end
 
   describe("proxy", function()
-    local basic = "Basic " .. proxy.base64("puser:" .. PASSWORD)
+    local basic = "Basic " .. base64("puser:" .. PASSWORD)
     local http_target = "http://vendor.test:" .. sim_port .. "/kandji/api/v1/users/" .. ADA
 
     it("is honoured by libcurl in init_by_lua: absolute form for http, CONNECT for https, with credentials", function()
