@@ -129,6 +129,13 @@ describe("output helpers", function()
         format.cell{ n = 1 }, format.cell(2.0), format.cell(false) })
   end)
 
+  it("sorted_keys sorts by string form; ranked puts ranked names first, then the rest by name", function()
+    assert.same({ 1, 10, 2, "a", "b" }, format.sorted_keys{ a = 1, b = 2, [1] = 0, [2] = 0, [10] = 0 })
+    local names = { "zeta", "email", "alpha", "id" }
+    table.sort(names, format.ranked{ id = 1, email = 2 })
+    assert.same({ "id", "email", "alpha", "zeta" }, names)
+  end)
+
   it("config.parse reads [profile.vendor] sections", function()
     assert.same({ ["default.kandji"] = { token = "t", subdomain = "acme" }, ["ops.sigfox"] = { login = "l" } },
       config.parse("# c\n[default.kandji]\ntoken = \"t\"\n; c\nsubdomain=acme\n\n[ ops.sigfox ]\nlogin = l\n"))
