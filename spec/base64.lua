@@ -4,14 +4,14 @@
 local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 return function(s)
-  return ((s:gsub(".", function(c)
-    local b, bits = c:byte(), ""
-    for i = 8, 1, -1 do bits = bits .. (math.floor(b / 2 ^ (i - 1)) % 2) end
-    return bits
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local n = 0
-    for i = 1, 6 do n = n * 2 + (x:sub(i, i) == "1" and 1 or 0) end
-    return ALPHABET:sub(n + 1, n + 1)
-  end) .. ({ "", "==", "=" })[#s % 3 + 1])
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    for k, shift in ipairs{ 262144, 4096, 64, 1 } do
+      local v = math.floor(n / shift) % 64
+      out[#out + 1] = ((k == 3 and not b) or (k == 4 and not c)) and "=" or ALPHABET:sub(v + 1, v + 1)
+    end
+  end
+  return table.concat(out)
 end
