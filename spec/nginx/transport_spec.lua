@@ -105,6 +105,17 @@ describe("the nginx transport in production", function()
     return list
   end
 
+  -- Ada's email (or the error) as a Kandji client made of `opts` (Lua source)
+  -- gets it in plain Lua, in a process whose environment adds `env`
+  local function get_ada(env, opts)
+    local lua = jit and "luajit" or "lua5.4"
+    return sim.sh(("cd %s && env -u LD_PRELOAD %s LUA_CPATH='build/%s/?.so;;'"
+      .. " LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
+      .. [[local c = require("userapi").kandji%s
+           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
+      :format(run.ROOT, env, lua, lua, opts, ADA))
+  end
+
   describe("proxy", function()
     local basic = "Basic " .. base64("puser:" .. PASSWORD)
     local http_target = "http://vendor.test:" .. sim_port .. "/kandji/api/v1/users/" .. ADA
@@ -152,27 +163,18 @@ describe("the nginx transport in production", function()
 
     it("is honoured by libcurl even when no_proxy in the environment names the vendor", function()
       local before = #proxy_lines(proxy_log)
-      local lua = jit and "luajit" or "lua5.4"
-      local out = sim.sh(("cd %s && env -u LD_PRELOAD no_proxy=vendor.test NO_PROXY=vendor.test"
-        .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
-        .. [[local c = require("userapi").kandji{ base_url = "http://vendor.test:%s/kandji",
-             token = "kandji-test-token", retries = false, allow_insecure = true,
-             proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }
-           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
-        :format(run.ROOT, lua, lua, sim_port, proxy_port, ADA))
+      local out = get_ada("no_proxy=vendor.test NO_PROXY=vendor.test", ([[{
+        base_url = "http://vendor.test:%s/kandji", token = "kandji-test-token", retries = false, allow_insecure = true,
+        proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }]]):format(sim_port, proxy_port))
       assert.equal("ada@example.com", out)
       assert.same({ { method = "GET", target = http_target, authorization = basic } }, new_proxy_lines(before))
     end)
 
     it("is the only route: libcurl does not take http_proxy from the environment, as cosockets do not", function()
       local before = #proxy_lines(proxy_log)
-      local lua = jit and "luajit" or "lua5.4"
-      local out = sim.sh(("cd %s && env -u LD_PRELOAD http_proxy=http://127.0.0.1:%s https_proxy=http://127.0.0.1:%s"
-        .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
-        .. [[local c = require("userapi").kandji{ base_url = "http://127.0.0.1:%s/kandji",
-             token = "kandji-test-token", retries = false }
-           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
-        :format(run.ROOT, proxy_port, proxy_port, lua, lua, sim_port, ADA))
+      local proxies = ("http_proxy=http://127.0.0.1:%s https_proxy=http://127.0.0.1:%s"):format(proxy_port, proxy_port)
+      local out = get_ada(proxies, ([[{ base_url = "http://127.0.0.1:%s/kandji", token = "kandji-test-token",
+        retries = false }]]):format(sim_port))
       assert.equal("ada@example.com", out)
       assert.same({}, new_proxy_lines(before))
     end)
