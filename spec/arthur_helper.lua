@@ -15,18 +15,8 @@ local M = {
   UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$",
 }
 
-function M.applied(op)
-  return sim.state("arthur").applied[op]
-end
-
--- Headers every call carries; content_type is nil for a call without body.
-function M.assert_headers(r, content_type) return sim.assert_headers(r, M.BEARER, content_type) end
-
--- The call raises `message` (exact, or a plain substring with partial = true)
--- and nothing reaches the simulator.
-function M.refused(fn, message, partial) return sim.refuses(message, fn, partial) end
-
-function M.assert_error(err, f) return sim.assert_error("arthur", err, f) end
+-- applied(op), assert_headers(r, content_type), refused(fn, message, partial), assert_error(err, f)
+for k, f in pairs(sim.checks("arthur", M.BEARER)) do M[k] = f end
 
 -- An Arthur client that gets its tokens with the client-credentials grant.
 function M.oidc_client(id, secret, extra)

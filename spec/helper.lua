@@ -228,4 +228,18 @@ function helper.dump(v, seen)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
+
+--- The checks a vendor's specs share: `applied(op)` (how many times the
+-- simulator applied op), `assert_headers(r, content_type)` (with the vendor's
+-- `authorization`), `refused(fn, message, partial)` (raises, sends nothing)
+-- and `assert_error(err, f)`.
+function helper.checks(vendor, authorization)
+  return {
+    applied = function(op) return helper.state(vendor).applied[op] end,
+    assert_headers = function(r, content_type) return helper.assert_headers(r, authorization, content_type) end,
+    refused = function(fn, message, partial) return helper.refuses(message, fn, partial) end,
+    assert_error = function(err, f) return helper.assert_error(vendor, err, f) end,
+  }
+end
+
 return helper

@@ -18,9 +18,8 @@ local M = {
   NOT_FOUND = "The requested resource was not found.",
 }
 
-function M.applied(op)
-  return sim.state("sigfox").applied[op]
-end
+-- applied(op), assert_headers(r, content_type), refused(fn, message, partial), assert_error(err, f)
+for k, f in pairs(sim.checks("sigfox", M.BASIC)) do M[k] = f end
 
 -- The seeded user with this id as the simulator holds it now (nil if gone).
 function M.stored(id)
@@ -34,14 +33,5 @@ function M.profile_ids(u)
   for i, p in ipairs(u.profiles) do ids[i] = p.id end
   return ids
 end
-
--- Headers every call carries; content_type is nil for a call without body.
-function M.assert_headers(r, content_type) return sim.assert_headers(r, M.BASIC, content_type) end
-
--- The call raises `message` (exact, or a plain substring with partial = true)
--- and nothing reaches the simulator.
-function M.refused(fn, message, partial) return sim.refuses(message, fn, partial) end
-
-function M.assert_error(err, f) return sim.assert_error("sigfox", err, f) end
 
 return M
