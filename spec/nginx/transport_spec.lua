@@ -229,15 +229,21 @@ describe("the nginx transport in production", function()
     assert.is_true(res.ms >= 950 and res.ms < 1600, "took " .. res.ms .. " ms")
   end)
 
+  -- the /results once the log phase has filled in `key` (waits up to 2 s)
+  local function results_with(key)
+    local res
+    for _ = 1, 100 do
+      res = get("/results")
+      if res[key] then break end
+      core.sleep(20)
+    end
+    return res
+  end
+
   describe("phases without cosockets", function()
     it("refuse the call, naming the phase and the fix, and send nothing", function()
       get("/phases")
-      local res
-      for _ = 1, 100 do
-        res = get("/results")
-        if res.log then break end
-        core.sleep(20)
-      end
+      local res = results_with("log")
       for _, phase in ipairs({ "set", "header_filter", "body_filter", "log" }) do
         assert.equal("userapi: no cosockets in nginx's " .. phase .. " phase, and libcurl here would block every"
           .. " request of the worker; make the call from a timer (ngx.timer.at(0, fn)), or build the client with"
@@ -249,12 +255,7 @@ describe("the nginx transport in production", function()
     it("use libcurl when the client was built with transport = \"curl\"; a retry wait there raises", function()
       sim.fault{ match = { vendor = "kandji" }, status = 503, headers = { ["Retry-After"] = "1" } }
       get("/log_curl")
-      local res
-      for _ = 1, 100 do
-        res = get("/results")
-        if res.log_curl then break end
-        core.sleep(20)
-      end
+      local res = results_with("log_curl")
       assert.equal("ada@example.com", res.log_curl)
       assert.equal("userapi: a wait of 1000 ms (a retry or the rate limit) in nginx's log phase would block every"
         .. " request of the worker; make the call from a timer (ngx.timer.at(0, fn)), or set retries = false and"
