@@ -118,9 +118,7 @@ describe("arthur", function()
     it("sends no query by default and lists users and service accounts, not the data plane user", function()
       local page = assert(arthur:get_organization_users())
       assert.equal("", only_request().query)
-      local ids = {}
-      for i, u in ipairs(page.records) do ids[i] = u.id end
-      assert.same({ GRACE, ADA, ALAN, SA, KATHERINE }, ids)
+      assert.same({ GRACE, ADA, ALAN, SA, KATHERINE }, sim.pluck(page.records, "id"))
       assert.equal("service_account", page.records[4].user_type)
       assert.equal("arthur-client", page.records[4].client_id)
       assert.equal(userapi.null, page.records[4].last_name)

@@ -242,4 +242,12 @@ function helper.checks(vendor, authorization)
   }
 end
 
+
+--- The field `name` of each record of a list, in order.
+function helper.pluck(list, name)
+  local out = {}
+  for i, r in ipairs(list) do out[i] = r[name] end
+  return out
+end
+
 return helper

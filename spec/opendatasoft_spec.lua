@@ -9,11 +9,7 @@ local ods_helper = require "spec.ods_helper"
 local sent, failed, refuses = ods_helper.sent, ods_helper.failed, ods_helper.refuses
 local applied, seeded = ods_helper.applied, ods_helper.seeded
 
-local function usernames(list)
-  local out = {}
-  for i, u in ipairs(list) do out[i] = u.username end
-  return out
-end
+local function usernames(list) return sim.pluck(list, "username") end
 
 local BAD_IDS = { "a/b", "a?b", "a#b", "a%2Fb", "a\rb", "a\nb", "a\0b" }
 

@@ -28,10 +28,6 @@ function M.stored(id)
   end
 end
 
-function M.profile_ids(u)
-  local ids = {}
-  for i, p in ipairs(u.profiles) do ids[i] = p.id end
-  return ids
-end
+function M.profile_ids(u) return sim.pluck(u.profiles, "id") end
 
 return M
