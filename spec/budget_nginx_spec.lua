@@ -33,9 +33,11 @@ describe("one nginx worker", function()
 
   for _, threads in ipairs{ 1, 16, 64 } do
     it("keeps " .. threads .. " light thread(s) at most per_second requests in any 1 s window", function()
-      all_ok(ngx1.run{ vendor = "kandji", rate = 10, n = 21, threads = threads }, 21)
+      -- two windows' worth and one more, where waiters on one slot used to wake together
+      local n = threads == 1 and 11 or 21
+      all_ok(ngx1.run{ vendor = "kandji", rate = 10, n = n, threads = threads }, n)
       local times = budget.times(sim.requests())
-      assert.equal(21, #times)
+      assert.equal(n, #times)
       assert.is_true(budget.busiest(times, 1.0) <= 10, "busiest second: " .. budget.busiest(times, 1.0))
     end)
   end
@@ -52,8 +54,8 @@ describe("four nginx workers with lua_shared_dict userapi", function()
   teardown(function() ngx4.stop() end)
   before_each(function() sim.reset() end)
 
-  it("share Kandji's 50/s: 32 light threads for 2 s put at most 50 requests in any 1 s window", function()
-    local seconds = tonumber(os.getenv("USERAPI_BUDGET_SECONDS") or "2")
+  it("share Kandji's 50/s: 32 light threads for 1.5 s put at most 50 requests in any 1 s window", function()
+    local seconds = tonumber(os.getenv("USERAPI_BUDGET_SECONDS") or "1.5")
     local done = ngx4.run({ vendor = "kandji", threads = 8, ms = seconds * 1000, flush = 1 }, seconds * 1000 + 20000)
     local ok = all_ok(done)
     local pids, npids = {}, 0
@@ -65,12 +67,12 @@ describe("four nginx workers with lua_shared_dict userapi", function()
     local times = budget.times(sim.requests())
     local busiest = budget.busiest(times, 1.0)
     if os.getenv("USERAPI_BUDGET_SECONDS") then
-      print(("\n%d workers, %d s: %d requests in %.2f s, busiest 1 s window %d"):format(#done, seconds, ok,
+      print(("\n%d workers, %g s: %d requests in %.2f s, busiest 1 s window %d"):format(#done, seconds, ok,
         times[#times] - times[1], busiest))
     end
     assert.is_true(busiest <= 50, "busiest second: " .. busiest)
     -- and the budget is used, not wasted: close to 50/s
-    assert.is_true(ok >= 45 * (seconds - 0.2), ok .. " requests in " .. seconds .. " s")
+    assert.is_true(ok >= 90, ok .. " requests in " .. seconds .. " s")
   end)
 
   it("pause together when the vendor answers 429 with Retry-After: 1", function()
@@ -90,5 +92,34 @@ describe("four nginx workers with lua_shared_dict userapi", function()
   it("make 1 discovery and 1 token fetch in total for 64 concurrent first Arthur requests", function()
     all_ok(ngx4.run{ vendor = "arthur", threads = 16, flush = 1 }, 64)
     one_token_for_64()
+  end)
+
+  it("renew a shared token the vendor revoked once in total: 1 token fetch for all who were refused", function()
+    all_ok(ngx4.run{ vendor = "arthur", threads = 16, flush = 1 }, 64)
+    sim.reset() -- the simulator forgets every token it issued
+    all_ok(ngx4.run{ vendor = "arthur", threads = 16 }, 64)
+    local counts = budget.count_paths(sim.requests())
+    assert.equal(1, counts[TOKEN])
+    assert.equal(1, counts[DISCOVERY])
+    -- those that took the revoked token were refused once and sent again with the new one
+    local refused = counts["/arthur/api/v1/users/me"] - 64
+    assert.is_true(refused > 0 and refused <= 64, refused .. " refused")
+  end)
+end)
+
+describe("a shared dict too small for the budget", function()
+  local small
+  setup(function() small = nginx.start(1, "lua_shared_dict userapi 12k;") end)
+  teardown(function() small.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("is refused, not evicted from: the worker keeps its own budget and warns once", function()
+    -- Kandji's per_hour ring needs an entry per request: the dict fills within the run
+    all_ok(small.run{ vendor = "kandji", threads = 8, n = 120 }, 120)
+    local lines = small.log_lines("shared budget unavailable")
+    assert.equal(1, #lines, table.concat(lines, "\n"))
+    assert.truthy(lines[1]:find("lua_shared_dict: no memory", 1, true), lines[1])
+    local times = budget.times(sim.requests())
+    assert.is_true(budget.busiest(times, 1.0) <= 50, "busiest second: " .. budget.busiest(times, 1.0))
   end)
 end)

@@ -79,7 +79,7 @@ local function command(...)
     q(dir .. "/elsewhere"), q(tree), table.concat(words, " ")))
 end
 
-describe("luarocks make (every Lua the rockspec admits, one tree)", function()
+describe("luarocks make (every Lua the rockspec admits, one tree) #install", function()
   setup(function()
     dir = proc.tmpdir() .. "/install"
     src, tree = dir .. "/userapi", dir .. "/tree"

@@ -49,8 +49,13 @@ local describe = _M.describe
 -- @tparam string pname its name
 -- @param v the value given
 -- @treturn string
+-- @treturn ?boolean true when it holds unreserved bytes only: percent-encoding leaves it as it is
 -- @raise `bad argument` on anything but a plain, non-empty id
 function _M.id(opname, pos, pname, v)
+  -- the usual id: unreserved bytes only (byte ranges: %w would follow the locale)
+  if type(v) == "string" and find(v, "^[A-Za-z0-9_.~-]+$") and #v <= MAX_ID and v ~= "." and v ~= ".." then
+    return v, true
+  end
   local what = "#" .. pos .. " " .. pname
   if is_integer(v) then v = format("%d", v) end
   if type(v) ~= "string" then bad(opname, what, "string expected, got " .. describe(v)) end

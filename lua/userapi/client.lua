@@ -53,6 +53,9 @@ local function op_of(self, opname, method)
     near and ("did you mean '" .. near .. "'?") or ("its operations: " .. concat(vendor.op_names, ", "))), 0)
 end
 
+-- a request URL's pieces, joined by build
+local url_parts = {}
+
 --- Checks the arguments of one operation call and returns the request table
 -- for the transport, plus the local options (never sent). Sends nothing: the
 -- dry run of the `userapi` command prints what this returns.
@@ -68,25 +71,32 @@ end
 function Client:build(opname, ...)
   local op = op_of(self, opname, "build")
   local names, nargs = op.path_params, select("#", ...)
-  local path = op.path
+  local url
   if #names > 0 then
-    -- the template split at load time: literal, id, literal, ...
-    local parts = {}
-    for i, piece in ipairs(op.pieces) do
-      if type(piece) == "number" then
-        parts[i] = escape(check.id(opname, piece, names[piece], (select(piece, ...))))
+    -- the template split at load time: literal, id, literal, ...; joined in
+    -- one scratch table (nothing below yields or keeps it)
+    local parts, pieces = url_parts, op.pieces
+    parts[1] = self.base_url
+    for i = 1, #pieces do
+      local piece = pieces[i]
+      local pname = names[piece] -- a parameter's index names it; a literal names nothing
+      if pname then
+        local id, plain = check.id(opname, piece, pname, (select(piece, ...)))
+        parts[i + 1] = plain and id or escape(id)
       else
-        parts[i] = piece
+        parts[i + 1] = piece
       end
     end
-    path = concat(parts)
+    url = concat(parts, "", 1, #pieces + 1)
+  else
+    url = self.base_url .. op.path
   end
   local pos = #names + 1
   if nargs > pos then bad(opname, "#" .. (pos + 1), "no more than " .. pos .. " arguments expected") end
   local arg = select(pos, ...)
   -- the C core only reads the headers: one table per operation serves every call
   -- raw_headers: the header block is parsed only when someone looks at it
-  local req = { method = op.method, url = self.base_url .. path, headers = op.headers, raw_headers = true }
+  local req = { method = op.method, url = url, headers = op.headers, raw_headers = true }
   if op.body then
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
     local body, err = json.encode(check.body(op, opname, pos, arg), op.body)
@@ -300,11 +310,12 @@ end
 -- @return the headers
 function Client:observe(opname, req, status, body, headers, started, attempt)
   -- plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
-  if type(headers) == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
+  local kind = type(headers)
+  if kind == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
       or find(headers, "etry-", 1, true) or find(headers, "ETRY-", 1, true)) then
-    headers = parse_headers(headers)
+    headers, kind = parse_headers(headers), "table"
   end
-  if type(headers) == "table" then
+  if kind == "table" then
     local seen
     for k, v in pairs(headers) do
       if find(k, "ratelimit", 1, true) or k == "retry-after" then

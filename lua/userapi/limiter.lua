@@ -63,7 +63,7 @@ local function warn(self, msg)
   if type(w) == "function" then w(msg) end
 end
 
--- The shared store while it works; nil (and one warning) while it fails.
+-- The shared store, or nil while it is marked down (5 s after a failure).
 function Limiter:shared()
   local store = self.store
   if not store then return nil end
@@ -74,6 +74,8 @@ function Limiter:shared()
   return store
 end
 
+-- Marks the shared store down for 5 s (oidc.lua calls this too); the first
+-- failure of an outage is reported, never the next ones.
 function Limiter:store_failed(err)
   if not self.down_until and not self.warned_down then
     warn(self, format("%s: shared budget unavailable (%s); using this client's own rate limit until it answers",
@@ -92,6 +94,7 @@ function Limiter:reserve()
   if store then
     local delay, err = store:reserve(self.key, self.windows)
     if delay then
+      self.own:note(self.windows, delay)
       if self.warned_down then
         warn(self, self.name .. ": shared budget available again")
         self.warned_down = nil

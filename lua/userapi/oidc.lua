@@ -17,6 +17,7 @@ local _M = {}
 
 local LEEWAY_MS = 30000
 local WAIT_MS = 60000       -- the longest a request waits for another's renewal
+local LOCK_MS = WAIT_MS / 2 -- a renewer that died frees the lock while the others still wait
 local POLL_MS = 5
 local NO_EXPIRY_MS = 3600000 -- how long a shared token without expires_in is kept
 
@@ -24,11 +25,7 @@ local function form_escape(s)
   return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
 end
 
--- loopback as a whole host name: "127.0.0.1.example.com" is not
-local function is_loopback(host)
-  host = host:lower()
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
+local is_loopback = require("userapi.options").is_loopback
 
 --- Why a token endpoint is refused, or nil: the rules of `base_url` (https,
 -- or plain http to loopback unless `allow_insecure`, never `user:pass@`).
@@ -170,7 +167,7 @@ local function renew_shared(client, limiter, store, rejected)
   while true do
     local token, ttl = store:token(key)
     if usable(token, rejected, ttl) then return install(client, token, ttl) end
-    local mine, err = store:lock_token(key, WAIT_MS)
+    local mine, err = store:lock_token(key, LOCK_MS)
     if mine == nil then limiter:store_failed(err) return nil end
     if mine then
       -- saved and unlocked by another in between?

@@ -70,11 +70,15 @@ function _M.hide_userinfo(url)
   return shown
 end
 
--- loopback as a whole host name: "127.0.0.1.example.com" is not
-local function is_loopback(host)
+--- Whether a URL's host is loopback, as a whole host name
+-- ("127.0.0.1.example.com" is not): where plain http may go.
+-- @tparam string host
+-- @treturn boolean
+function _M.is_loopback(host)
   host = host:lower()
   return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
+local is_loopback = _M.is_loopback
 
 --- Checks a base URL and returns it without trailing slashes: http(s), no
 -- userinfo, plain http only to loopback unless `allow_insecure`. A refused

@@ -1,5 +1,6 @@
---- When and how long to wait before trying again, and a client-side rate
--- limiter. Pure functions of their inputs, so the policy can be tested alone.
+--- When and how long to wait before trying again: the one retry state
+-- machine (`decide`) and the policy it reads. The rate limiter is
+-- `userapi.limiter`.
 -- @module userapi.retry
 local type, tonumber, tostring, min, max, random, floor = type, tonumber, tostring, math.min, math.max, math.random,
   math.floor
@@ -145,42 +146,6 @@ function _M.decide(client, state, opname, method, status, body, headers)
     status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
     state.attempt, client.retries.max, wait))
   return "retry", wait, THROTTLE[status] or false
-end
-
---- A limiter keeping a client under `per_second` and `per_hour` requests
--- (either may be absent); `false` or nil gives one that never waits.
--- @tparam ?table|false rate `{ per_second = N, per_hour = N }`
--- @tparam function now milliseconds, monotonic
--- @tparam function sleep `sleep(ms)`
--- @treturn table the limiter: `wait()` before each request, `waited_ms`
-function _M.limiter(rate, now, sleep)
-  local windows = {}
-  if rate then
-    if rate.per_second then windows[#windows + 1] = { n = rate.per_second, span = 1000, ring = {}, i = 0 } end
-    if rate.per_hour then windows[#windows + 1] = { n = rate.per_hour, span = 3600000, ring = {}, i = 0 } end
-  end
-  local l = { waited_ms = 0 }
-  -- each window remembers its last n start times in a ring: the oldest one
-  -- must be a full span ago before another request may start
-  function l.wait()
-    if #windows == 0 then return end
-    for _, w in ipairs(windows) do
-      local oldest = w.ring[w.i % w.n + 1]
-      if oldest then
-        local delay = oldest + w.span - now()
-        if delay > 0 then
-          l.waited_ms = l.waited_ms + delay
-          sleep(delay)
-        end
-      end
-    end
-    local t = now()
-    for _, w in ipairs(windows) do
-      w.i = w.i % w.n + 1
-      w.ring[w.i] = t
-    end
-  end
-  return l
 end
 
 return _M

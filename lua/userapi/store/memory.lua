@@ -40,6 +40,21 @@ function Memory:reserve(windows)
   return slot - t
 end
 
+--- Records a slot the shared store gave, `delay` ms from now: should the
+-- store fail later, this client's own windows already hold its recent requests.
+-- @tparam table windows as for `reserve`
+-- @tparam number delay milliseconds from now
+function Memory:note(windows, delay)
+  local slot = self.now() + delay
+  for j, w in ipairs(windows) do
+    local ring = self.rings[j]
+    if not ring then ring = { i = 0 } self.rings[j] = ring end
+    ring.i = ring.i % w.n + 1
+    ring[ring.i] = slot
+  end
+  if slot > self.last then self.last = slot end
+end
+
 --- Holds every later slot until `ms` from now (the vendor asked for a pause).
 -- @tparam number ms the pause
 function Memory:pause(ms)

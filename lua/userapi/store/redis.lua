@@ -25,6 +25,8 @@ local TIMEOUT_MS = 1000
 -- One reservation (see userapi.store.memory for the rule). KEYS: last slot,
 -- pause, sequence, then one sorted set per window; ARGV: n, span, margin per window.
 local RESERVE = [[
+-- Redis 3.2 to 4 replicate a script that reads TIME only as its effects
+if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0), tonumber(redis.call('GET', KEYS[2]) or 0))
@@ -48,6 +50,7 @@ return math.ceil(slot - now)
 
 -- A pause the vendor asked for, on Redis's clock. KEYS: pause; ARGV: ms.
 local PAUSE = [[
+if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local until_ = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or 0) < until_ then
