@@ -213,8 +213,11 @@ describe("writing the output", function()
     p:close()
     assert.equal(141, status)
     assert.equal("", proc.slurp(proc.tmpdir() .. "/pipe-err"))
+    -- before head exits, up to a pipe buffer (64 KiB, about 11 pages of these
+    -- users) may be written and the walk's read-ahead asked for: a handful
+    -- then, against the endless walk it was (146,090 requests in 15 s)
     local n = #sim.requests()
-    assert.truthy(n >= 1 and n <= 10, n .. " requests")
+    assert.truthy(n >= 1 and n <= 20, n .. " requests")
   end)
 end)
 
