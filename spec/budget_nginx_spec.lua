@@ -25,7 +25,7 @@ local function one_token_for_64()
   assert.equal(64, counts["/arthur/api/v1/users/me"])
 end
 
-describe("one nginx worker", function()
+describe("one nginx worker #nginx", function()
   local ngx1
   setup(function() ngx1 = nginx.start(1, "") end)
   teardown(function() ngx1.stop() end)
@@ -48,7 +48,7 @@ describe("one nginx worker", function()
   end)
 end)
 
-describe("four nginx workers with lua_shared_dict userapi", function()
+describe("four nginx workers with lua_shared_dict userapi #nginx", function()
   local ngx4
   setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 10m;") end)
   teardown(function() ngx4.stop() end)
@@ -107,7 +107,7 @@ describe("four nginx workers with lua_shared_dict userapi", function()
   end)
 end)
 
-describe("a shared dict too small for the budget", function()
+describe("a shared dict too small for the budget #nginx", function()
   local small
   setup(function() small = nginx.start(1, "lua_shared_dict userapi 12k;") end)
   teardown(function() small.stop() end)

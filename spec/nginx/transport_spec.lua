@@ -49,7 +49,7 @@ local function contains_none(text, needles, what)
   end
 end
 
-describe("the nginx transport in production", function()
+describe("the nginx transport in production #nginx", function()
   local dir, url, stop, prefix, session, pids = nil, nil, nil, nil, nil, {}
   local proxy_port, tls_port, proxy_log, cert, stop_tls
   local sim_port = sim.url:match(":(%d+)$")
