@@ -54,17 +54,21 @@ deps:
 	  "pkg-config finds libcurl $$(pkg-config --modversion libcurl 2>/dev/null || echo none)" >&2; exit 1; }
 	@echo "libcurl $$(pkg-config --modversion libcurl) (userapi needs $(CURL_MIN) or newer)"
 
-# The two suites run side by side (most specs wait on servers, not on the
-# CPU); each one's output is shown whole when both are done.
+# Three runs side by side (most specs wait on servers, not on the CPU): the
+# Lua 5.4 suite, the LuaJIT suite, and the specs tagged #nginx once (nginx
+# runs the LuaJIT build whatever the suite). Each log is shown whole.
+TEST_RUNS = lua5.4 luajit nginx
 test: deps prism
 	$(MAKE) lint
-	$(MAKE) all LUA=luajit    # nginx runs the LuaJIT build in both runs
+	$(MAKE) all LUA=luajit
 	$(MAKE) all LUA=lua5.4
 	@mkdir -p build
-	@{ $(MAKE) -s test-one LUA=lua5.4 >build/test-lua5.4.log 2>&1; echo $$? >build/test-lua5.4.rc; } & \
-	 { $(MAKE) -s test-one LUA=luajit >build/test-luajit.log 2>&1; echo $$? >build/test-luajit.rc; }; wait; \
-	 for l in lua5.4 luajit; do echo "== make test-one LUA=$$l"; cat build/test-$$l.log; done; \
-	 test "$$(cat build/test-lua5.4.rc)" = 0 && test "$$(cat build/test-luajit.rc)" = 0
+	@for r in $(TEST_RUNS); do \
+	  case $$r in nginx) args="LUA=luajit BUSTED_TAGS=--tags=nginx";; *) args="LUA=$$r BUSTED_TAGS=--exclude-tags=nginx";; esac; \
+	  { $(MAKE) -s test-one $$args >build/test-$$r.log 2>&1; echo $$? >build/test-$$r.rc; } & \
+	done; wait; \
+	rc=0; for r in $(TEST_RUNS); do echo "== specs: $$r"; cat build/test-$$r.log; test "$$(cat build/test-$$r.rc)" = 0 || rc=1; done; \
+	exit $$rc
 
 # Prism, the OpenAPI validator of the conformance specs (npm registry)
 prism: build/prism/node_modules/.bin/prism
@@ -74,7 +78,7 @@ build/prism/node_modules/.bin/prism:
 
 test-one: $(CORE)
 	@$(LUA) -e 'local c = require "userapi.core" print(("$(LUA): userapi core built against libcurl %s (running %s)"):format(c.curl_build_version, c.curl_version))'
-	$(BUSTED) --lua=$(LUA) spec
+	$(BUSTED) --lua=$(LUA) $(BUSTED_TAGS) spec
 
 demo: deps $(CORE)
 	sim/with-sim.sh $(LUA) examples/demo.lua

@@ -12,9 +12,7 @@
 -- A failure prints the seed, the case and the difference, and exits 1.
 local csv = require "userapi.csv"
 
-local seconds = tonumber(arg[1]) or 20
-local seed = tonumber(arg[2]) or os.time()
-math.randomseed(seed)
+local fuzz = require("fuzz.harness").new("csv")
 local random, concat = math.random, table.concat
 
 -- ---- the reference: one byte at a time --------------------------------------
@@ -115,14 +113,9 @@ end
 
 local function same(a, b) return show(a) == show(b) end
 
-local cases = 0
 local function fail(what, text, delim, limit, got, want)
-  print(("fuzz csv: FAILED (%s) seed %d after %d cases"):format(what, seed, cases))
-  print("  delimiter " .. show(delim) .. ", max_row_bytes " .. tostring(limit))
-  print("  text " .. show(text))
-  print("  got  " .. show(got))
-  print("  want " .. show(want))
-  os.exit(1)
+  fuzz.fail(what, { "delimiter " .. show(delim) .. ", max_row_bytes " .. tostring(limit), "text " .. show(text),
+                    "got  " .. show(got), "want " .. show(want) })
 end
 
 local function check_case()
@@ -161,11 +154,6 @@ local function check_case()
     local back = run(line, delim, nil)
     if not same(back, { fields }) then fail("format_row round trip", line, delim, nil, back, { fields }) end
   end
-  cases = cases + 1
 end
 
-local deadline = os.clock() + seconds
-repeat
-  for _ = 1, 100 do check_case() end
-until os.clock() >= deadline
-print(("fuzz csv: %d cases in %d s, seed %d: ok"):format(cases, seconds, seed))
+fuzz.run(check_case, 100)

@@ -8,16 +8,15 @@
 -- (across the 200-byte excerpt's cut too) and in header values. The error
 -- built from the answer (errors.from_response, with the client's secrets) must
 -- hold no form of any secret in its message, body, headers or tostring.
--- The encoders below are written here, not taken from the code under test.
+-- The encoders are written here and in spec/base64.lua, not taken from the
+-- code under test.
 -- Nothing is sent: the clients point at a closed loopback port.
 -- A failure prints the seed, the secret, the form and where it survived; exit 1.
 local userapi = require "userapi"
 local errors = require "userapi.errors"
 local json = require "userapi.json"
 
-local seconds = tonumber(arg[1]) or 20
-local seed = tonumber(arg[2]) or os.time()
-math.randomseed(seed)
+local fuzz = require("fuzz.harness").new("redact")
 local random, char, byte, concat, format = math.random, string.char, string.byte, table.concat, string.format
 
 -- ---- the forms a secret travels in ------------------------------------------------
@@ -26,19 +25,7 @@ local function percent(s, fmt)
   return (s:gsub("[^%w%-%._~]", function(c) return format(fmt, byte(c)) end))
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = byte(s, i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    for k, shift in ipairs{ 262144, 4096, 64, 1 } do
-      local v = math.floor(n / shift) % 64
-      out[#out + 1] = ((k == 3 and not b) or (k == 4 and not c)) and "=" or B64:sub(v + 1, v + 1)
-    end
-  end
-  return concat(out)
-end
+local base64 = require "spec.base64"
 
 local function forms(secret)
   return {
@@ -113,8 +100,6 @@ local function random_text(all)
   return concat(out)
 end
 
-local cases = 0
-
 local function check(where, s, secrets)
   if type(s) ~= "string" then return end
   -- the mark itself must not join its neighbours into a secret
@@ -123,10 +108,8 @@ local function check(where, s, secrets)
     local list = name == "basic" and { basic = secret } or forms(secret)
     for form, text in pairs(list) do
       if plain:find(text, 1, true) then
-        print(("fuzz redact: FAILED seed %d after %d cases"):format(seed, cases))
-        print(("  the %s form %q of secret %q survived in %s:"):format(form, text, secret, where))
-        print(("  %q"):format(s))
-        os.exit(1)
+        local survived = ("the %s form %q of secret %q survived in %s:"):format(form, text, secret, where)
+        fuzz.fail("a secret survived", { survived, ("%q"):format(s) })
       end
     end
   end
@@ -158,11 +141,6 @@ local function check_case()
       check("header " .. k, v, secrets)
     end
   end
-  cases = cases + 1
 end
 
-local deadline = os.clock() + seconds
-repeat
-  for _ = 1, 20 do check_case() end
-until os.clock() >= deadline
-print(("fuzz redact: %d cases in %d s, seed %d: ok"):format(cases, seconds, seed))
+fuzz.run(check_case, 20)

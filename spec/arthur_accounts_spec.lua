@@ -2,35 +2,12 @@
 -- through real libcurl to the simulator, on the wire, in the result and the state.
 local sim = require "spec.helper"
 local json = require "userapi.json"
-local userapi = require "userapi"
 
-local API = "/arthur/api/v1"
-local BEARER = "Bearer arthur-test-token"
-local ADA = "00000000-0000-4000-8000-000000000002"
-local SA = "00000000-0000-4000-8000-000000000004"      -- service account "userapi automation" (arthur-client)
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
-
+local A = require "spec.arthur_helper"
+local API, ADA, SA, UUID = A.API, A.ADA, A.SA, A.UUID
+local applied, assert_headers, refused, assert_error = A.applied, A.assert_headers, A.refused, A.assert_error
+local oidc_client = A.oidc_client
 local only_request = sim.only_request
-
-local function applied(op)
-  return sim.state("arthur").applied[op]
-end
-
--- Headers every call carries; content_type is nil for a call without body.
-local function assert_headers(r, content_type) return sim.assert_headers(r, BEARER, content_type) end
-
--- The call raises `message` (exact, or a plain substring with partial = true)
--- and nothing reaches the simulator.
-local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
-
--- An Arthur client that gets its tokens with the client-credentials grant.
-local function oidc_client(id, secret, extra)
-  local opts = { base_url = sim.base.arthur, retries = false, client_id = id, client_secret = secret }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return userapi.arthur(opts)
-end
-
-local function assert_error(err, f) return sim.assert_error("arthur", err, f) end
 
 describe("arthur accounts", function()
   local arthur

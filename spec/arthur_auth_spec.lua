@@ -4,21 +4,10 @@ local sim = require "spec.helper"
 local json = require "userapi.json"
 local userapi = require "userapi"
 
-local API = "/arthur/api/v1"
-local BEARER = "Bearer arthur-test-token"
-local GRACE = "00000000-0000-4000-8000-000000000001"   -- "me" of the static token
-local SA = "00000000-0000-4000-8000-000000000004"      -- service account "userapi automation" (arthur-client)
-
+local A = require "spec.arthur_helper"
+local API, BEARER, GRACE, SA = A.API, A.BEARER, A.GRACE, A.SA
+local assert_error, oidc_client = A.assert_error, A.oidc_client
 local only_request = sim.only_request
-
--- An Arthur client that gets its tokens with the client-credentials grant.
-local function oidc_client(id, secret, extra)
-  local opts = { base_url = sim.base.arthur, retries = false, client_id = id, client_secret = secret }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return userapi.arthur(opts)
-end
-
-local function assert_error(err, f) return sim.assert_error("arthur", err, f) end
 
 describe("arthur auth", function()
   before_each(function() sim.reset() end)

@@ -6,30 +6,11 @@ local sim = require "spec.helper"
 local json = require "userapi.json"
 local userapi = require "userapi"
 
-local API = "/arthur/api/v1"
-local BEARER = "Bearer arthur-test-token"
-local GRACE = "00000000-0000-4000-8000-000000000001"   -- "me" of the static token
-local ADA = "00000000-0000-4000-8000-000000000002"
-local ALAN = "00000000-0000-4000-8000-000000000003"
-local SA = "00000000-0000-4000-8000-000000000004"      -- service account "userapi automation" (arthur-client)
-local KATHERINE = "00000000-0000-4000-8000-000000000006"
-local ORG_ID = "3f8e7a52-1c4b-4d2e-9a6f-0b1c2d3e4f50"
-local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
-
+local A = require "spec.arthur_helper"
+local API, GRACE, ADA, ALAN, SA, KATHERINE = A.API, A.GRACE, A.ADA, A.ALAN, A.SA, A.KATHERINE
+local ORG_ID, UUID = A.ORG_ID, A.UUID
+local applied, assert_headers, refused, assert_error = A.applied, A.assert_headers, A.refused, A.assert_error
 local only_request = sim.only_request
-
-local function applied(op)
-  return sim.state("arthur").applied[op]
-end
-
--- Headers every call carries; content_type is nil for a call without body.
-local function assert_headers(r, content_type) return sim.assert_headers(r, BEARER, content_type) end
-
--- The call raises `message` (exact, or a plain substring with partial = true)
--- and nothing reaches the simulator.
-local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
-
-local function assert_error(err, f) return sim.assert_error("arthur", err, f) end
 
 describe("arthur", function()
   local arthur
@@ -137,9 +118,7 @@ describe("arthur", function()
     it("sends no query by default and lists users and service accounts, not the data plane user", function()
       local page = assert(arthur:get_organization_users())
       assert.equal("", only_request().query)
-      local ids = {}
-      for i, u in ipairs(page.records) do ids[i] = u.id end
-      assert.same({ GRACE, ADA, ALAN, SA, KATHERINE }, ids)
+      assert.same({ GRACE, ADA, ALAN, SA, KATHERINE }, sim.pluck(page.records, "id"))
       assert.equal("service_account", page.records[4].user_type)
       assert.equal("arthur-client", page.records[4].client_id)
       assert.equal(userapi.null, page.records[4].last_name)

@@ -17,7 +17,15 @@ local function all_ok(done, expected)
   return ok
 end
 
-describe("one nginx worker", function()
+-- the simulator saw 1 discovery, 1 token fetch and the 64 calls they served
+local function one_token_for_64()
+  local counts = budget.count_paths(sim.requests())
+  assert.equal(1, counts[DISCOVERY])
+  assert.equal(1, counts[TOKEN])
+  assert.equal(64, counts["/arthur/api/v1/users/me"])
+end
+
+describe("one nginx worker #nginx", function()
   local ngx1
   setup(function() ngx1 = nginx.start(1, "") end)
   teardown(function() ngx1.stop() end)
@@ -36,14 +44,11 @@ describe("one nginx worker", function()
 
   it("makes 1 discovery and 1 token fetch for 64 concurrent first Arthur requests", function()
     all_ok(ngx1.run{ vendor = "arthur", threads = 64 }, 64)
-    local counts = budget.count_paths(sim.requests())
-    assert.equal(1, counts[DISCOVERY])
-    assert.equal(1, counts[TOKEN])
-    assert.equal(64, counts["/arthur/api/v1/users/me"])
+    one_token_for_64()
   end)
 end)
 
-describe("four nginx workers with lua_shared_dict userapi", function()
+describe("four nginx workers with lua_shared_dict userapi #nginx", function()
   local ngx4
   setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 10m;") end)
   teardown(function() ngx4.stop() end)
@@ -86,10 +91,7 @@ describe("four nginx workers with lua_shared_dict userapi", function()
 
   it("make 1 discovery and 1 token fetch in total for 64 concurrent first Arthur requests", function()
     all_ok(ngx4.run{ vendor = "arthur", threads = 16, flush = 1 }, 64)
-    local counts = budget.count_paths(sim.requests())
-    assert.equal(1, counts[DISCOVERY])
-    assert.equal(1, counts[TOKEN])
-    assert.equal(64, counts["/arthur/api/v1/users/me"])
+    one_token_for_64()
   end)
 
   it("renew a shared token the vendor revoked once in total: 1 token fetch for all who were refused", function()
@@ -105,7 +107,7 @@ describe("four nginx workers with lua_shared_dict userapi", function()
   end)
 end)
 
-describe("a shared dict too small for the budget", function()
+describe("a shared dict too small for the budget #nginx", function()
   local small
   setup(function() small = nginx.start(1, "lua_shared_dict userapi 12k;") end)
   teardown(function() small.stop() end)

@@ -3,11 +3,7 @@ local sim = require "spec.helper"
 local core = require "userapi.core"
 local json = require "userapi.json"
 
-local function client(vendor, extra)
-  local o = { rate_limit = false }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return sim.client(vendor, o)
-end
+local client = sim.unlimited
 
 local function kandji_ids(n)
   sim.control("POST", "seed", { vendor = "kandji", count = n })

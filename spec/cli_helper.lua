@@ -81,11 +81,7 @@ local function jsonl(s)
   return t
 end
 
-local function ids(records)
-  local t = {}
-  for i, r in ipairs(records) do t[i] = r.id end
-  return t
-end
+local function ids(records) return sim.pluck(records, "id") end
 
 local KANDJI_IDS = { ADA, ALAN, "8b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e", "9c3d4e5f-6a7b-4c8d-8e9f-1a2b3c4d5e6f",
                      "ad4e5f6a-7b8c-4d9e-9f0a-2b3c4d5e6f70" }

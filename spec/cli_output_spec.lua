@@ -1,20 +1,8 @@
 -- The userapi command: secrets, output helpers, write errors, terminal text, server data.
 local h = require "spec.cli_helper"
-local cli = h.cli
-local format = h.format
-local config = h.config
-local csv = h.csv
-local cjson = h.cjson
-local sim = h.sim
-local proc = h.proc
-local ADA = h.ADA
-local ENV = h.ENV
-local stream = h.stream
-local run = h.run
-local args = h.args
-local lines = h.lines
-local config_file = h.config_file
-local userapi = h.userapi
+local cli, format, config, csv, cjson, sim, proc = h.cli, h.format, h.config, h.csv, h.cjson, h.sim, h.proc
+local ADA, ENV, stream, run, args, lines = h.ADA, h.ENV, h.stream, h.run, h.args, h.lines
+local config_file, userapi = h.config_file, h.userapi
 
 setup(h.build_command)
 before_each(function() sim.reset() end)
@@ -141,6 +129,13 @@ describe("output helpers", function()
         format.cell{ n = 1 }, format.cell(2.0), format.cell(false) })
   end)
 
+  it("sorted_keys sorts by string form; ranked puts ranked names first, then the rest by name", function()
+    assert.same({ 1, 10, 2, "a", "b" }, format.sorted_keys{ a = 1, b = 2, [1] = 0, [2] = 0, [10] = 0 })
+    local names = { "zeta", "email", "alpha", "id" }
+    table.sort(names, format.ranked{ id = 1, email = 2 })
+    assert.same({ "id", "email", "alpha", "zeta" }, names)
+  end)
+
   it("config.parse reads [profile.vendor] sections", function()
     assert.same({ ["default.kandji"] = { token = "t", subdomain = "acme" }, ["ops.sigfox"] = { login = "l" } },
       config.parse("# c\n[default.kandji]\ntoken = \"t\"\n; c\nsubdomain=acme\n\n[ ops.sigfox ]\nlogin = l\n"))
@@ -218,8 +213,11 @@ describe("writing the output", function()
     p:close()
     assert.equal(141, status)
     assert.equal("", proc.slurp(proc.tmpdir() .. "/pipe-err"))
+    -- before head exits, up to a pipe buffer (64 KiB, about 11 pages of these
+    -- users) may be written and the walk's read-ahead asked for: a handful
+    -- then, against the endless walk it was (146,090 requests in 15 s)
     local n = #sim.requests()
-    assert.truthy(n >= 1 and n <= 10, n .. " requests")
+    assert.truthy(n >= 1 and n <= 20, n .. " requests")
   end)
 end)
 

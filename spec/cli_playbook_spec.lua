@@ -1,16 +1,8 @@
 -- The userapi command as playbook authors use it: did-you-mean, paging controls, body flags,
 -- completion and man page, journal, batch items.
 local h = require "spec.cli_helper"
-local csv = h.csv
-local cjson = h.cjson
-local sim = h.sim
-local proc = h.proc
-local ADA = h.ADA
-local ALAN = h.ALAN
-local run = h.run
-local args = h.args
-local lines = h.lines
-local jsonl = h.jsonl
+local csv, cjson, sim, proc, ADA, ALAN, run = h.csv, h.cjson, h.sim, h.proc, h.ADA, h.ALAN, h.run
+local args, lines, jsonl = h.args, h.lines, h.jsonl
 
 setup(h.build_command)
 before_each(function() sim.reset() end)

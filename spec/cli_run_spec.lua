@@ -1,21 +1,8 @@
 -- The userapi command: --all, --each and --dry-run against the simulator.
 local h = require "spec.cli_helper"
-local csv = h.csv
-local cjson = h.cjson
-local sim = h.sim
-local proc = h.proc
-local ADA = h.ADA
-local ALAN = h.ALAN
-local SIGFOX_ADA = h.SIGFOX_ADA
-local ENV = h.ENV
-local KANDJI_IDS = h.KANDJI_IDS
-local run = h.run
-local args = h.args
-local lines = h.lines
-local config_file = h.config_file
-local jsonl = h.jsonl
-local ids = h.ids
-local userapi = h.userapi
+local csv, cjson, sim, proc, ADA, ALAN = h.csv, h.cjson, h.sim, h.proc, h.ADA, h.ALAN
+local SIGFOX_ADA, ENV, KANDJI_IDS, run, args = h.SIGFOX_ADA, h.ENV, h.KANDJI_IDS, h.run, h.args
+local lines, config_file, jsonl, ids, userapi = h.lines, h.config_file, h.jsonl, h.ids, h.userapi
 
 setup(h.build_command)
 before_each(function() sim.reset() end)

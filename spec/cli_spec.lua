@@ -1,20 +1,9 @@
 -- The userapi command end to end against the simulator: help, formats, parameters, exit codes
 -- (the shared cases are in spec/cli_helper.lua).
 local h = require "spec.cli_helper"
-local csv = h.csv
-local cjson = h.cjson
-local sim = h.sim
-local proc = h.proc
-local ADA = h.ADA
-local ALAN = h.ALAN
-local SIGFOX_ADA = h.SIGFOX_ADA
-local KANDJI_IDS = h.KANDJI_IDS
-local run = h.run
-local args = h.args
-local lines = h.lines
-local jsonl = h.jsonl
-local ids = h.ids
-local userapi = h.userapi
+local csv, cjson, sim, proc, ADA, ALAN = h.csv, h.cjson, h.sim, h.proc, h.ADA, h.ALAN
+local SIGFOX_ADA, KANDJI_IDS, run, args, lines = h.SIGFOX_ADA, h.KANDJI_IDS, h.run, h.args, h.lines
+local jsonl, ids, userapi = h.jsonl, h.ids, h.userapi
 
 setup(h.build_command)
 before_each(function() sim.reset() end)

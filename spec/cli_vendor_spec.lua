@@ -1,14 +1,7 @@
 -- The userapi command with a vendor registered from outside (USERAPI_VENDORS).
 local h = require "spec.cli_helper"
-local cjson = h.cjson
-local sim = h.sim
-local proc = h.proc
-local ADA = h.ADA
-local KANDJI_IDS = h.KANDJI_IDS
-local run = h.run
-local jsonl = h.jsonl
-local ids = h.ids
-local userapi = h.userapi
+local cjson, sim, proc, ADA, KANDJI_IDS, run = h.cjson, h.sim, h.proc, h.ADA, h.KANDJI_IDS, h.run
+local jsonl, ids, userapi = h.jsonl, h.ids, h.userapi
 
 setup(h.build_command)
 before_each(function() sim.reset() end)

@@ -29,6 +29,14 @@ local function doccheck(...)
   return proc.run({ "lua5.4", "tools/doccheck.lua", ... })
 end
 
+-- the check of `dir` fails and reports each of `misses`
+local function reports(dir, misses)
+  local r = doccheck(dir)
+  assert.equal(1, r.code)
+  for _, s in ipairs(misses) do assert.truthy(r.err:find(s, 1, true), s .. "\n" .. r.err) end
+  return r
+end
+
 -- a module tree in the scratch directory: name -> text
 local function tree(name, files)
   local dir = proc.tmpdir() .. "/" .. name
@@ -161,9 +169,7 @@ describe("tools/doccheck.lua", function()
       }, "\n"),
       ["helper.lua"] = "local _M = {}\n--- Documented.\nfunction _M.thing() end\nreturn _M\n",
     })
-    local r = doccheck(dir)
-    assert.equal(1, r.code)
-    for _, s in ipairs({
+    local r = reports(dir, {
       "init.lua:6: _M.bare has no doc comment",
       "init.lua:8: Client:method has no doc comment",
       "init.lua:10: _M.alias has no doc comment",
@@ -171,9 +177,7 @@ describe("tools/doccheck.lua", function()
       "init.lua:13: _M.tagged: the doc comment has no summary",
       "init.lua:16: _M.dropped: a plain comment runs into its doc block (line 14): LDoc drops the block",
       "init.lua:18: _M.two (made in a loop) has no doc comment with @function two",
-    }) do
-      assert.truthy(r.err:find(s, 1, true), s .. "\n" .. r.err)
-    end
+    })
     assert.falsy(r.err:find("_M.ok", 1, true))
     assert.falsy(r.err:find("_M.one ", 1, true))
     assert.falsy(r.err:find("thing", 1, true))
@@ -204,17 +208,13 @@ describe("tools/doccheck.lua", function()
         "}",
       }, "\n"),
     })
-    local r = doccheck(dir)
-    assert.equal(1, r.code)
-    for _, s in ipairs({
+    local r = reports(dir, {
       "list: no @tparam for params.page",
       "update: no @tparam for its body",
       "get: no @tparam for path parameter sub",
       "get: no @treturn",
       "operation delete has no doc comment with @function delete",
-    }) do
-      assert.truthy(r.err:find(s, 1, true), s .. "\n" .. r.err)
-    end
+    })
     assert.falsy(r.err:find("params.q", 1, true))
   end)
 end)

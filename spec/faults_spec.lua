@@ -7,17 +7,8 @@ local userapi = require "userapi"
 
 local SIGFOX_NEW = { groupId = "babecafebabecafebabedcef", name = "Resilience", timezone = "Europe/Paris",
                      profileIds = { "5138e7dfa2f1fffaf25fd409" } }
-local FAST = { max = 3, base_ms = 5, max_ms = 20 }            -- retries that cost no time
-
--- A client on the simulator with the client-side rate limit off.
-local function client(vendor, extra)
-  local o = { rate_limit = false }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return sim.client(vendor, o)
-end
-
-local function count() return #sim.requests() end
-local function applied(vendor, op) return sim.state(vendor).applied[op] or 0 end
+local client, count, applied = sim.unlimited, sim.count, sim.applied
+local FAST = sim.FAST_RETRIES
 
 -- Milliseconds f takes, and what it returns.
 local function timed(f)

@@ -97,17 +97,7 @@ local cjson = require "cjson"
 
 local port_file, watch = arg[2], tonumber(arg[4])
 local EMAIL, TOKEN = "ops@example.com", "tessera-TOKEN-4716"
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  return (s:gsub("..?.?", function(c)
-    local a, b, d = c:byte(1, 3)
-    local n = a * 65536 + (b or 0) * 256 + (d or 0)
-    local out = ""
-    for k = 3, 0, -1 do local x = (n >> (6 * k)) & 63 out = out .. B64:sub(x + 1, x + 1) end
-    if not b then return out:sub(1, 2) .. "==" elseif not d then return out:sub(1, 3) .. "=" end
-    return out
-  end))
-end
+local base64 = require "spec.base64"
 local GOOD = "Basic " .. base64(EMAIL .. "/token:" .. TOKEN)
 
 local people, order, requests, fail = {}, {}, {}, {}

@@ -148,7 +148,7 @@ local function count(t)
   return n
 end
 
-describe("a client made before nginx forks its workers", function()
+describe("a client made before nginx forks its workers #nginx", function()
   local session
 
   setup(function()

@@ -194,4 +194,60 @@ function helper.client(vendor, extra)
   return require("userapi")[vendor](opts)
 end
 
+
+--- A client of vendor on the simulator with the client-side rate limit off.
+function helper.unlimited(vendor, extra)
+  local opts = { rate_limit = false }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return helper.client(vendor, opts)
+end
+
+--- Retries that cost no time.
+helper.FAST_RETRIES = { max = 3, base_ms = 5, max_ms = 20 }
+
+--- How many requests the simulator recorded since the last reset.
+function helper.count() return #helper.requests() end
+
+--- How many times the simulator applied vendor's operation op.
+function helper.applied(vendor, op) return helper.state(vendor).applied[op] or 0 end
+
+--- on_request events, collected: returns the list and the hook that fills it.
+function helper.recorder()
+  local events = {}
+  return events, function(e) events[#events + 1] = e end
+end
+
+--- Everything reachable from v as one string, to grep for secrets.
+function helper.dump(v, seen)
+  if type(v) ~= "table" then return tostring(v) end
+  seen = seen or {}
+  if seen[v] then return "" end
+  seen[v] = true
+  local parts = { tostring(v) }
+  for k, x in pairs(v) do parts[#parts + 1] = helper.dump(k, seen) .. "=" .. helper.dump(x, seen) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+
+--- The checks a vendor's specs share: `applied(op)` (how many times the
+-- simulator applied op), `assert_headers(r, content_type)` (with the vendor's
+-- `authorization`), `refused(fn, message, partial)` (raises, sends nothing)
+-- and `assert_error(err, f)`.
+function helper.checks(vendor, authorization)
+  return {
+    applied = function(op) return helper.state(vendor).applied[op] end,
+    assert_headers = function(r, content_type) return helper.assert_headers(r, authorization, content_type) end,
+    refused = function(fn, message, partial) return helper.refuses(message, fn, partial) end,
+    assert_error = function(err, f) return helper.assert_error(vendor, err, f) end,
+  }
+end
+
+
+--- The field `name` of each record of a list, in order.
+function helper.pluck(list, name)
+  local out = {}
+  for i, r in ipairs(list) do out[i] = r[name] end
+  return out
+end
+
 return helper

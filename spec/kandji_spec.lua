@@ -43,11 +43,7 @@ local function stored(id)
   end
 end
 
-local function emails(list)
-  local out = {}
-  for i, u in ipairs(list) do out[i] = u.email end
-  return out
-end
+local function emails(list) return sim.pluck(list, "email") end
 
 local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))

@@ -88,17 +88,23 @@ function STREAMS.silent(conn, st)
   end)
 end
 
--- a 500 whose body is <n> bytes (errorbody_<n>)
 local BLOCK = string.rep("0123456789abcdef", 4096)
-function STREAMS.errorbody(conn, st, n)
-  head(conn, 500, "text/plain", n)
+
+-- the pieces of <n> filler bytes, then nil
+local function filler(n)
   local left = n
-  pour(conn, st, function()
+  return function()
     if left <= 0 then return nil end
     local piece = left >= #BLOCK and BLOCK or BLOCK:sub(1, left)
     left = left - #piece
     return piece
-  end)
+  end
+end
+
+-- a 500 whose body is <n> bytes (errorbody_<n>)
+function STREAMS.errorbody(conn, st, n)
+  head(conn, 500, "text/plain", n)
+  pour(conn, st, filler(n))
 end
 
 -- a header, then one row of <n> bytes that never ends (endless_<n>), or
@@ -106,14 +112,11 @@ end
 local function endless(quoted)
   return function(conn, st, n)
     head(conn, 200, "text/csv")
-    local left, step = n, 0
+    local started, rest = false, filler(n)
     pour(conn, st, function()
-      step = step + 1
-      if step == 1 then return "username,email\r\nada," .. (quoted and '"' or "") end
-      if left <= 0 then return nil end
-      local piece = left >= #BLOCK and BLOCK or BLOCK:sub(1, left)
-      left = left - #piece
-      return piece
+      if started then return rest() end
+      started = true
+      return "username,email\r\nada," .. (quoted and '"' or "")
     end)
   end
 end

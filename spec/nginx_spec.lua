@@ -9,7 +9,7 @@ local cases = require "spec.shared_cases"
 local run = require "spec.nginx.run"
 local ROOT, start_nginx = run.ROOT, run.start
 
-describe("userapi in nginx", function()
+describe("userapi in nginx #nginx", function()
   local url, stop, session
 
   setup(function()

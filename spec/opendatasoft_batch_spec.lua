@@ -1,47 +1,10 @@
 -- Opendatasoft's batch operations (invite_users, provision_users: one result per
-local cjson = require "cjson"
+-- user) and the export, through real libcurl to the simulator.
 local sim = require "spec.helper"
 
-local PREFIX = "/ods/api/automation/v1.0"
-local AUTH = "Apikey ods-test-key"
-
--- The one request the simulator recorded since the last reset, checked
--- against `want`: method, path (under the vendor prefix), raw query, Accept,
--- auth, and the JSON body (decoded) with its Content-Type.
-local function sent(want)
-  local all = sim.requests()
-  assert.equal(1, #all)
-  local r = all[1]
-  assert.equal(want.method, r.method)
-  assert.equal(PREFIX .. want.path, r.path)
-  assert.equal(want.query or "", r.query)
-  assert.equal(want.accept or "application/json", r.headers["accept"])
-  if want.apikey_in_query then
-    assert.is_nil(r.headers["authorization"])
-  else
-    assert.equal(AUTH, r.headers["authorization"])
-  end
-  if want.body ~= nil then
-    assert.equal("application/json", r.headers["content-type"])
-    assert.same(want.body, cjson.decode(r.body))
-  else
-    assert.is_nil(r.headers["content-type"])
-    assert.equal("", r.body)
-  end
-  return r
-end
-
--- A failed call: its error object read as the README promises.
-local function failed(...) return sim.failed("opendatasoft", ...) end
-local refuses = sim.refuses
-
-local function applied() return sim.state("ods").applied end
-
-local function seeded(username)
-  for _, u in ipairs(sim.state("ods").users) do
-    if u.username == username then return u end
-  end
-end
+local ods_helper = require "spec.ods_helper"
+local sent, failed, refuses = ods_helper.sent, ods_helper.failed, ods_helper.refuses
+local applied, seeded = ods_helper.applied, ods_helper.seeded
 
 describe("userapi.opendatasoft batches and export", function()
   local ods

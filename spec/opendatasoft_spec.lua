@@ -5,52 +5,11 @@ local userapi = require "userapi"
 local cjson = require "cjson"
 local sim = require "spec.helper"
 
-local PREFIX = "/ods/api/automation/v1.0"
-local AUTH = "Apikey ods-test-key"
+local ods_helper = require "spec.ods_helper"
+local sent, failed, refuses = ods_helper.sent, ods_helper.failed, ods_helper.refuses
+local applied, seeded = ods_helper.applied, ods_helper.seeded
 
--- The one request the simulator recorded since the last reset, checked
--- against `want`: method, path (under the vendor prefix), raw query, Accept,
--- auth, and the JSON body (decoded) with its Content-Type.
-local function sent(want)
-  local all = sim.requests()
-  assert.equal(1, #all)
-  local r = all[1]
-  assert.equal(want.method, r.method)
-  assert.equal(PREFIX .. want.path, r.path)
-  assert.equal(want.query or "", r.query)
-  assert.equal(want.accept or "application/json", r.headers["accept"])
-  if want.apikey_in_query then
-    assert.is_nil(r.headers["authorization"])
-  else
-    assert.equal(AUTH, r.headers["authorization"])
-  end
-  if want.body ~= nil then
-    assert.equal("application/json", r.headers["content-type"])
-    assert.same(want.body, cjson.decode(r.body))
-  else
-    assert.is_nil(r.headers["content-type"])
-    assert.equal("", r.body)
-  end
-  return r
-end
-
--- A failed call: its error object read as the README promises.
-local function failed(...) return sim.failed("opendatasoft", ...) end
-local refuses = sim.refuses
-
-local function applied() return sim.state("ods").applied end
-
-local function seeded(username)
-  for _, u in ipairs(sim.state("ods").users) do
-    if u.username == username then return u end
-  end
-end
-
-local function usernames(list)
-  local out = {}
-  for i, u in ipairs(list) do out[i] = u.username end
-  return out
-end
+local function usernames(list) return sim.pluck(list, "username") end
 
 local BAD_IDS = { "a/b", "a?b", "a#b", "a%2Fb", "a\rb", "a\nb", "a\0b" }
 

@@ -12,11 +12,7 @@ local VENDORS = {
   sigfox = { op = "list_api_users", id = "id", size = "limit=100" },
 }
 
-local function client(vendor, extra)
-  local opts = { rate_limit = false }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return sim.client(vendor, opts)
-end
+local client = sim.unlimited
 
 describe("paging", function()
   before_each(function() sim.reset() end)

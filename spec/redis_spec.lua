@@ -141,10 +141,10 @@ describe("the Redis store", function()
     assert(ok, err)
   end)
 
-  describe("with two nginx instances of 2 workers and a plain-Lua bulk job", function()
+  describe("with two nginx instances of 2 workers and a plain-Lua bulk job #nginx", function()
     local a, b
     setup(function()
-      local env = "USERAPI_REDIS_URL='" .. server.url .. "'"
+      local env = { USERAPI_REDIS_URL = server.url }
       a, b = nginx.start(2, "", env), nginx.start(2, "", env)
     end)
     teardown(function() a.stop() b.stop() end)

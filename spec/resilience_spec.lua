@@ -9,49 +9,12 @@ local SIGFOX_NEW = { groupId = "babecafebabecafebabedcef", name = "Resilience", 
                      profileIds = { "5138e7dfa2f1fffaf25fd409" } }
 local KANDJI_ADA = "69c009ca-1f78-4bdf-bb93-08d6d39041db"    -- no devices: deletable
 local ARTHUR_ADA = "00000000-0000-4000-8000-000000000002"
-local FAST = { max = 3, base_ms = 5, max_ms = 20 }            -- retries that cost no time
-local QUICK = { max = 3, base_ms = 5 }                        -- the same, a server-asked wait honoured
+local QUICK = { max = 3, base_ms = 5 }                        -- a server-asked wait honoured
 
--- A client on the simulator with the client-side rate limit off.
-local function client(vendor, extra)
-  local o = { rate_limit = false }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return sim.client(vendor, o)
-end
+local client, count, applied, recorder, dump = sim.unlimited, sim.count, sim.applied, sim.recorder, sim.dump
+local base64 = require "spec.base64"
+local FAST = sim.FAST_RETRIES
 
-local function count() return #sim.requests() end
-local function applied(vendor, op) return sim.state(vendor).applied[op] or 0 end
-
--- on_request events, collected.
-local function recorder()
-  local events = {}
-  return events, function(e) events[#events + 1] = e end
-end
-
--- Everything reachable from v as one string, to grep for secrets.
-local function dump(v, seen)
-  if type(v) ~= "table" then return tostring(v) end
-  seen = seen or {}
-  if seen[v] then return "" end
-  seen[v] = true
-  local parts = { tostring(v) }
-  for k, x in pairs(v) do parts[#parts + 1] = dump(k, seen) .. "=" .. dump(x, seen) end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-
-local function base64(s)
-  local tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  return ((s:gsub(".", function(c)
-    local b, bits = c:byte(), ""
-    for i = 8, 1, -1 do bits = bits .. (math.floor(b / 2 ^ (i - 1)) % 2) end
-    return bits
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local n = 0
-    for i = 1, 6 do n = n * 2 + (x:sub(i, i) == "1" and 1 or 0) end
-    return tab:sub(n + 1, n + 1)
-  end) .. ({ "", "==", "=" })[#s % 3 + 1])
-end
 describe("resilience", function()
   before_each(function() sim.reset() end)
 

@@ -3,43 +3,12 @@
 local sim = require "spec.helper"
 local json = require "userapi.json"
 
-local API = "/sigfox/v2/api-users"
-local BASIC = "Basic c2lnZm94LWxvZ2luOnNpZ2ZveC1zZWNyZXQ="   -- base64("sigfox-login:sigfox-secret")
-local ADA = "5f3a9c1e2b4d6f8a0c1e2b4d"      -- "ada@example.com automation", SIGFOX_Group, profile SNO [W]
-local GRACE = "5f3a9c1e2b4d6f8a0c1e2b4f"    -- "grace@example.com ops", Acme Devices, READER + ADMIN
-local SNO = "5138e7dfa2f1fffaf25fd409"
-local READER = "5138e7dfa2f1fffaf25fd40a"
-local ADMIN = "5138e7dfa2f1fffaf25fd40b"
-
+local S = require "spec.sigfox_helper"
+local API, ADA, GRACE, NOT_FOUND = S.API, S.ADA, S.GRACE, S.NOT_FOUND
+local SNO, READER, ADMIN = S.SNO, S.READER, S.ADMIN
+local applied, stored, profile_ids = S.applied, S.stored, S.profile_ids
+local assert_headers, refused, assert_error = S.assert_headers, S.refused, S.assert_error
 local only_request = sim.only_request
-
-local function applied(op)
-  return sim.state("sigfox").applied[op]
-end
-
--- The seeded user with this id as the simulator holds it now (nil if gone).
-local function stored(id)
-  for _, u in ipairs(sim.state("sigfox").users) do
-    if u.id == id then return u end
-  end
-end
-
-local function profile_ids(u)
-  local ids = {}
-  for i, p in ipairs(u.profiles) do ids[i] = p.id end
-  return ids
-end
-
--- Headers every call carries; content_type is nil for a call without body.
-local function assert_headers(r, content_type) return sim.assert_headers(r, BASIC, content_type) end
-
--- The call raises `message` (exact, or a plain substring with partial = true)
--- and nothing reaches the simulator.
-local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
-
-local function assert_error(err, f) return sim.assert_error("sigfox", err, f) end
-
-local NOT_FOUND = "The requested resource was not found."
 
 describe("sigfox profiles and credentials", function()
   local sigfox

@@ -5,48 +5,13 @@ local sim = require "spec.helper"
 local json = require "userapi.json"
 local userapi = require "userapi"
 
-local API = "/sigfox/v2/api-users"
-local BASIC = "Basic c2lnZm94LWxvZ2luOnNpZ2ZveC1zZWNyZXQ="   -- base64("sigfox-login:sigfox-secret")
-local ADA = "5f3a9c1e2b4d6f8a0c1e2b4d"      -- "ada@example.com automation", SIGFOX_Group, profile SNO [W]
-local ALAN = "5f3a9c1e2b4d6f8a0c1e2b4e"     -- "alan@example.com reporting", SIGFOX_Group, profile READER
-local GRACE = "5f3a9c1e2b4d6f8a0c1e2b4f"    -- "grace@example.com ops", Acme Devices, READER + ADMIN
-local SIGFOX_GROUP = "babecafebabecafebabedcef"
-local ACME_GROUP = "5e1f2a3b4c5d6e7f8a9b0c1d"
-local SNO = "5138e7dfa2f1fffaf25fd409"
-local READER = "5138e7dfa2f1fffaf25fd40a"
-local ADMIN = "5138e7dfa2f1fffaf25fd40b"
-local GROUP_FIELDS = "group(name,type,level,bssId,customerBssId)"
-local PROFILE_FIELDS = "profiles(name,roles(name,perms(name)))"
-
+local S = require "spec.sigfox_helper"
+local API, ADA, ALAN, GRACE, NOT_FOUND = S.API, S.ADA, S.ALAN, S.GRACE, S.NOT_FOUND
+local SIGFOX_GROUP, ACME_GROUP, SNO, READER, ADMIN = S.SIGFOX_GROUP, S.ACME_GROUP, S.SNO, S.READER, S.ADMIN
+local GROUP_FIELDS, PROFILE_FIELDS = S.GROUP_FIELDS, S.PROFILE_FIELDS
+local applied, stored, profile_ids = S.applied, S.stored, S.profile_ids
+local assert_headers, refused, assert_error = S.assert_headers, S.refused, S.assert_error
 local only_request = sim.only_request
-
-local function applied(op)
-  return sim.state("sigfox").applied[op]
-end
-
--- The seeded user with this id as the simulator holds it now (nil if gone).
-local function stored(id)
-  for _, u in ipairs(sim.state("sigfox").users) do
-    if u.id == id then return u end
-  end
-end
-
-local function profile_ids(u)
-  local ids = {}
-  for i, p in ipairs(u.profiles) do ids[i] = p.id end
-  return ids
-end
-
--- Headers every call carries; content_type is nil for a call without body.
-local function assert_headers(r, content_type) return sim.assert_headers(r, BASIC, content_type) end
-
--- The call raises `message` (exact, or a plain substring with partial = true)
--- and nothing reaches the simulator.
-local function refused(fn, message, partial) return sim.refuses(message, fn, partial) end
-
-local function assert_error(err, f) return sim.assert_error("sigfox", err, f) end
-
-local NOT_FOUND = "The requested resource was not found."
 
 describe("sigfox", function()
   local sigfox

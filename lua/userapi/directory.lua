@@ -6,12 +6,12 @@
 -- @usage local dir = userapi.directory{ ods = ods, kandji = kandji }
 -- for _, r in ipairs(assert(dir:find("ada@example.com"))) do print(r.vendor, r.id, r.name) end
 local state = require "userapi.state"
+local ranked = require("userapi.format").ranked
 
 local type, pairs, ipairs, error, sort = type, pairs, ipairs, error, table.sort
 
 local _M = {}
 
--- the order results are listed in: the README's, then any other vendor by name
 -- results in the order of the built-in vendors, then the others by name
 local ORDER = {}
 for i, name in ipairs(require "userapi.vendors") do ORDER[name] = i end
@@ -36,11 +36,7 @@ function _M.new(clients)
     self.clients[name] = c
     self.vendors[#self.vendors + 1] = name
   end
-  sort(self.vendors, function(a, b)
-    local x, y = ORDER[a] or 99, ORDER[b] or 99
-    if x ~= y then return x < y end
-    return a < b
-  end)
+  sort(self.vendors, ranked(ORDER))
   return self
 end
 

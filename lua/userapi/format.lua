@@ -10,7 +10,7 @@ local json = require "userapi.json"
 local csv = require "userapi.csv"
 
 local type, pairs, ipairs, tostring, select, next = type, pairs, ipairs, tostring, select, next
-local concat, sort, floor, sformat = table.concat, table.sort, math.floor, string.format
+local concat, sort, floor, huge, sformat = table.concat, table.sort, math.floor, math.huge, string.format
 local find, gmatch, tonumber = string.find, string.gmatch, tonumber
 
 local _M = {}
@@ -18,11 +18,29 @@ local _M = {}
 --- The names of the formats.
 _M.NAMES = { json = true, jsonl = true, csv = true, table = true }
 
-local function sorted_keys(t)
+--- The keys of a table, sorted by their string form.
+-- @tparam table t
+-- @treturn {any,...}
+-- @usage format.sorted_keys{ b = 1, a = 2 }  --> { "a", "b" }
+function _M.sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
   sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   return keys
+end
+local sorted_keys = _M.sorted_keys
+
+--- A `table.sort` order for names: those in `rank` by their rank, then the
+-- others by name.
+-- @tparam table rank name -> number
+-- @treturn function
+-- @usage table.sort(names, format.ranked{ id = 1, email = 2 })
+function _M.ranked(rank)
+  return function(a, b)
+    local ra, rb = rank[a] or huge, rank[b] or huge
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end
 end
 
 --- True for a non-empty table whose keys are 1..n.
@@ -104,11 +122,7 @@ function _M.columns(rows)
       end
     end
   end
-  sort(cols, function(a, b)
-    local ra, rb = RANK[a] or 1000, RANK[b] or 1000
-    if ra ~= rb then return ra < rb end
-    return a < b
-  end)
+  sort(cols, _M.ranked(RANK))
   return cols
 end
 

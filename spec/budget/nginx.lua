@@ -2,42 +2,19 @@
 local core = require "userapi.core"
 local json = require "userapi.json"
 local sim = require "spec.helper"
-local sh, free_port = sim.sh, sim.free_port
+local run = require "spec.nginx.run"
+local sh = sim.sh
 
 local _M = {}
 
-local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/budget/nginx%.lua$") or "."
-if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("pwd"):read("*l") .. "/" .. ROOT end
-_M.ROOT = ROOT
-
 --- Starts nginx with `workers` workers; `dict` is the shared dict line (or "").
--- `env` adds environment variables. Returns an instance: url, stop(), run(params).
+-- `env` is a table of variables the config passes on. Returns an instance:
+-- url, stop(), run(params).
 function _M.start(workers, dict, env)
-  local prefix = sh("mktemp -d /tmp/userapi-budget.XXXXXX")
-  os.execute("mkdir -p " .. prefix .. "/tmp " .. prefix .. "/logs")
-  local port = free_port()
-  local conf = assert(io.open(ROOT .. "/spec/budget/nginx.conf.in")):read("*a")
-  conf = conf:gsub("@(%u+)@", { PREFIX = prefix, ROOT = ROOT, PORT = tostring(port),
-                                WORKERS = tostring(workers), DICT = dict or "" })
-  local f = assert(io.open(prefix .. "/nginx.conf", "w"))
-  f:write(conf)
-  f:close()
-  -- nginx must not inherit the sanitizer preload of make memcheck
-  local out = sh(("env -u LD_PRELOAD USERAPI_SIM_URL=%s %s /usr/sbin/nginx -p %s -c %s/nginx.conf 2>&1; echo rc=$?")
-    :format(sim.url, env or "", prefix, prefix))
-  assert(out:find("rc=0", 1, true), "nginx did not start: " .. out)
-  local self = { url = "http://127.0.0.1:" .. port, prefix = prefix, workers = workers,
+  local url, stop, prefix = run.start("spec/budget/nginx.conf.in", "nginx.pid",
+                                      run.filler{ WORKERS = tostring(workers), DICT = dict or "" }, env)
+  local self = { url = url, prefix = prefix, workers = workers, stop = stop,
                  session = core.session{ timeout_ms = 10000 } }
-
-  function self.stop()
-    local pid = io.open(prefix .. "/nginx.pid")
-    if pid then
-      os.execute("kill " .. pid:read("*l"))
-      pid:close()
-    end
-    if os.getenv("USERAPI_KEEP_NGINX") then print("nginx prefix kept: " .. prefix) return end
-    os.execute("sleep 0.2; rm -rf " .. prefix)
-  end
 
   local function get(path)
     for _ = 1, 100 do

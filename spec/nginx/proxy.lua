@@ -12,19 +12,9 @@ local port_file, log_file, creds, map = arg[1], arg[2], arg[3], arg[4]
 local hosts = {}
 for name, ip in (map or ""):gmatch("([^=,]+)=([^,]+)") do hosts[name] = ip end
 
-local function base64(s)
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  return ((s:gsub(".", function(c)
-    local b, bits = c:byte(), ""
-    for i = 8, 1, -1 do bits = bits .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return bits
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local n = 0
-    for i = 1, 6 do n = n + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return chars:sub(n + 1, n + 1)
-  end) .. ({ "", "==", "=" })[#s % 3 + 1])
-end
+-- the repository root, for the spec helpers (this runs as a script, not under busted)
+package.path = (arg[0]:match("^(.*)/spec/nginx/proxy%.lua$") or ".") .. "/?.lua;" .. package.path
+local base64 = require "spec.base64"
 local expected = creds ~= "-" and ("Basic " .. base64(creds)) or nil
 
 local srv = assert(socket.bind("127.0.0.1", 0))

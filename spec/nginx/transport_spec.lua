@@ -11,6 +11,7 @@ local userapi = require "userapi"
 local sim = require "spec.helper"
 local run = require "spec.nginx.run"
 local proxy = require "userapi.transport.proxy"
+local base64 = require "spec.base64"
 
 local ADA = "69c009ca-1f78-4bdf-bb93-08d6d39041db"
 local PASSWORD, WRONG = "p@ss-s3cret", "wr0ng-s3cret"
@@ -48,7 +49,7 @@ local function contains_none(text, needles, what)
   end
 end
 
-describe("the nginx transport in production", function()
+describe("the nginx transport in production #nginx", function()
   local dir, url, stop, prefix, session, pids = nil, nil, nil, nil, nil, {}
   local proxy_port, tls_port, proxy_log, cert, stop_tls
   local sim_port = sim.url:match(":(%d+)$")
@@ -100,12 +101,23 @@ describe("the nginx transport in production", function()
 
   local function secrets_of(password)
     local list = proxy.secrets("http://puser:" .. password:gsub("@", "%%40") .. "@h:1")
-    list[#list + 1] = proxy.base64("puser:" .. password)
+    list[#list + 1] = base64("puser:" .. password)
     return list
   end
 
+  -- Ada's email (or the error) as a Kandji client made of `opts` (Lua source)
+  -- gets it in plain Lua, in a process whose environment adds `env`
+  local function get_ada(env, opts)
+    local lua = jit and "luajit" or "lua5.4"
+    return sim.sh(("cd %s && env -u LD_PRELOAD %s LUA_CPATH='build/%s/?.so;;'"
+      .. " LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
+      .. [[local c = require("userapi").kandji%s
+           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
+      :format(run.ROOT, env, lua, lua, opts, ADA))
+  end
+
   describe("proxy", function()
-    local basic = "Basic " .. proxy.base64("puser:" .. PASSWORD)
+    local basic = "Basic " .. base64("puser:" .. PASSWORD)
     local http_target = "http://vendor.test:" .. sim_port .. "/kandji/api/v1/users/" .. ADA
 
     it("is honoured by libcurl in init_by_lua: absolute form for http, CONNECT for https, with credentials", function()
@@ -151,27 +163,18 @@ describe("the nginx transport in production", function()
 
     it("is honoured by libcurl even when no_proxy in the environment names the vendor", function()
       local before = #proxy_lines(proxy_log)
-      local lua = jit and "luajit" or "lua5.4"
-      local out = sim.sh(("cd %s && env -u LD_PRELOAD no_proxy=vendor.test NO_PROXY=vendor.test"
-        .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
-        .. [[local c = require("userapi").kandji{ base_url = "http://vendor.test:%s/kandji",
-             token = "kandji-test-token", retries = false, allow_insecure = true,
-             proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }
-           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
-        :format(run.ROOT, lua, lua, sim_port, proxy_port, ADA))
+      local out = get_ada("no_proxy=vendor.test NO_PROXY=vendor.test", ([[{
+        base_url = "http://vendor.test:%s/kandji", token = "kandji-test-token", retries = false, allow_insecure = true,
+        proxy = "http://puser:p%%40ss-s3cret@127.0.0.1:%s" }]]):format(sim_port, proxy_port))
       assert.equal("ada@example.com", out)
       assert.same({ { method = "GET", target = http_target, authorization = basic } }, new_proxy_lines(before))
     end)
 
     it("is the only route: libcurl does not take http_proxy from the environment, as cosockets do not", function()
       local before = #proxy_lines(proxy_log)
-      local lua = jit and "luajit" or "lua5.4"
-      local out = sim.sh(("cd %s && env -u LD_PRELOAD http_proxy=http://127.0.0.1:%s https_proxy=http://127.0.0.1:%s"
-        .. " LUA_CPATH='build/%s/?.so;;' LUA_PATH='lua/?.lua;lua/?/init.lua;;' %s -e '"
-        .. [[local c = require("userapi").kandji{ base_url = "http://127.0.0.1:%s/kandji",
-             token = "kandji-test-token", retries = false }
-           local u, err = c:get_user("%s") print(u and u.email or tostring(err))]] .. "' 2>&1")
-        :format(run.ROOT, proxy_port, proxy_port, lua, lua, sim_port, ADA))
+      local proxies = ("http_proxy=http://127.0.0.1:%s https_proxy=http://127.0.0.1:%s"):format(proxy_port, proxy_port)
+      local out = get_ada(proxies, ([[{ base_url = "http://127.0.0.1:%s/kandji", token = "kandji-test-token",
+        retries = false }]]):format(sim_port))
       assert.equal("ada@example.com", out)
       assert.same({}, new_proxy_lines(before))
     end)
@@ -226,15 +229,21 @@ describe("the nginx transport in production", function()
     assert.is_true(res.ms >= 950 and res.ms < 1600, "took " .. res.ms .. " ms")
   end)
 
+  -- the /results once the log phase has filled in `key` (waits up to 2 s)
+  local function results_with(key)
+    local res
+    for _ = 1, 100 do
+      res = get("/results")
+      if res[key] then break end
+      core.sleep(20)
+    end
+    return res
+  end
+
   describe("phases without cosockets", function()
     it("refuse the call, naming the phase and the fix, and send nothing", function()
       get("/phases")
-      local res
-      for _ = 1, 100 do
-        res = get("/results")
-        if res.log then break end
-        core.sleep(20)
-      end
+      local res = results_with("log")
       for _, phase in ipairs({ "set", "header_filter", "body_filter", "log" }) do
         assert.equal("userapi: no cosockets in nginx's " .. phase .. " phase, and libcurl here would block every"
           .. " request of the worker; make the call from a timer (ngx.timer.at(0, fn)), or build the client with"
@@ -246,12 +255,7 @@ describe("the nginx transport in production", function()
     it("use libcurl when the client was built with transport = \"curl\"; a retry wait there raises", function()
       sim.fault{ match = { vendor = "kandji" }, status = 503, headers = { ["Retry-After"] = "1" } }
       get("/log_curl")
-      local res
-      for _ = 1, 100 do
-        res = get("/results")
-        if res.log_curl then break end
-        core.sleep(20)
-      end
+      local res = results_with("log_curl")
       assert.equal("ada@example.com", res.log_curl)
       assert.equal("userapi: a wait of 1000 ms (a retry or the rate limit) in nginx's log phase would block every"
         .. " request of the worker; make the call from a timer (ngx.timer.at(0, fn)), or set retries = false and"

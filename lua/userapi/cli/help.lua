@@ -4,19 +4,13 @@
 local userapi = require "userapi"
 local config = require "userapi.config"
 local args = require "userapi.cli.args"
+local sorted_keys = require("userapi.format").sorted_keys
 local path_params, body_fields = args.path_params, args.body_fields
 
-local pairs, ipairs, tostring = pairs, ipairs, tostring
+local ipairs = ipairs
 local concat, sort, format = table.concat, table.sort, string.format
 
 local _M = {}
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
 
 -- how a parameter reads in the help
 local function metavar(spec)

@@ -2,26 +2,13 @@
 -- (which speaks to the proxy itself) and for redaction (the proxy's
 -- password, in every encoding it travels in, is one of the client's secrets).
 -- Pure functions: they work in plain Lua as under nginx.
-local type, tonumber, char, byte, concat = type, tonumber, string.char, string.byte, table.concat
-local floor, lower, find, match = math.floor, string.lower, string.find, string.match
+local type, tonumber, char, byte = type, tonumber, string.char, string.byte
+local lower, find, match = string.lower, string.find, string.match
 local sub, gsub = string.sub, string.gsub
 
 local _M = {}
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
---- Base64 of a string (RFC 4648, padded): the encoding of Basic credentials.
-function _M.base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = byte(s, i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    local d1, d2, d3, d4 = floor(n / 262144), floor(n / 4096) % 64, floor(n / 64) % 64, n % 64
-    out[#out + 1] = sub(B64, d1 + 1, d1 + 1) .. sub(B64, d2 + 1, d2 + 1)
-      .. (b and sub(B64, d3 + 1, d3 + 1) or "=") .. (c and sub(B64, d4 + 1, d4 + 1) or "=")
-  end
-  return concat(out)
-end
+local base64 = require("userapi.errors").base64
 
 local function unescape(s)
   return (gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
@@ -48,7 +35,7 @@ function _M.parse(url)
   if userinfo then
     local user, password = match(userinfo, "^([^:]*):?(.*)$")
     p.user, p.password = unescape(user), unescape(password)
-    p.authorization = "Basic " .. _M.base64(p.user .. ":" .. p.password)
+    p.authorization = "Basic " .. base64(p.user .. ":" .. p.password)
   end
   return p
 end
