@@ -58,6 +58,16 @@ static int l_stat(lua_State *L) {
   return 1;
 }
 
+/* core.umask(mask): sets the file-creation mask, returns the one before:
+ * the journal is made 0600 (it holds what bulk sent and got back) by
+ * opening it under 077. */
+static int l_umask(lua_State *L) {
+  lua_Integer mask = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, mask >= 0 && mask <= 0777, 1, "a mode mask (0 to 0777) expected");
+  lua_pushinteger(L, (lua_Integer)umask((mode_t)mask));
+  return 1;
+}
+
 /* core.geteuid(): the user this process acts as (what file checks compare). */
 static int l_geteuid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)geteuid());
@@ -85,7 +95,7 @@ static int l_isatty(lua_State *L) {
 }
 
 static const luaL_Reg os_functions[] = {
-  { "fsync", l_fsync }, { "stat", l_stat }, { "geteuid", l_geteuid }, { "isatty", l_isatty },
+  { "fsync", l_fsync }, { "stat", l_stat }, { "geteuid", l_geteuid }, { "umask", l_umask }, { "isatty", l_isatty },
   { "die_of_sigpipe", l_die_of_sigpipe },
   { NULL, NULL } };
 

@@ -244,4 +244,33 @@ describe("client", function()
     assert.truthy(kandji:list_users())
     assert.equal(2, opened)
   end)
+  -- a transport of the caller's own (the `transport` option takes a table)
+  -- whose failures quote the credential: the seams above it must not
+  local function quoting(secret)
+    local core = require "userapi.core"
+    return { name = "quoting", sleep = core.sleep, now = core.now, new = function()
+      return { request = function()
+        return nil, require("userapi.errors").new{ kind = "connect", code = 7, message = "refused for " .. secret }
+      end }
+    end }
+  end
+
+  it("redacts a transport failure in on_request as in the error", function()
+    local events = {}
+    local kandji = sim.client("kandji", { token = "tok-QUOTED-2231", transport = quoting("tok-QUOTED-2231"),
+      retries = false, rate_limit = false, on_request = function(e) events[#events + 1] = e end })
+    local _, err = kandji:list_users()
+    assert.equal("kandji list_users: connect (refused for [REDACTED])", tostring(err))
+    assert.equal(1, #events)
+    assert.truthy(events[1].error:find("refused for [REDACTED]", 1, true), events[1].error)
+    assert.is_nil(events[1].error:find("QUOTED", 1, true))
+  end)
+
+  it("names the constructor, without a file position, when the transport refuses its options", function()
+    local refusing = { name = "refusing", new = function() error("bad option") end,
+                       sleep = function() end, now = function() return 0 end }
+    sim.refuses("userapi.kandji: bad option", function()
+      sim.client("kandji", { transport = refusing })
+    end)
+  end)
 end)

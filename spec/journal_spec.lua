@@ -138,6 +138,17 @@ describe("bulk with a journal", function()
     assert.is_true(total < 200, total)
   end)
 
+  it("is made readable by its owner alone: it holds what was sent and got back", function()
+    local journal = proc.tmpdir() .. "/private.journal"
+    os.remove(journal)
+    local core = require "userapi.core"
+    local before = core.umask(tonumber("022", 8))
+    assert.equal(1, kandji():bulk("delete_user", { ID:format(1) }, { journal = journal }).ok)
+    -- the process's own umask is left as it was
+    assert.equal(tonumber("022", 8), core.umask(before))
+    assert.equal(tonumber("600", 8), core.stat(journal).mode)
+  end)
+
   it("refuses a journal written for another operation", function()
     local journal = proc.tmpdir() .. "/other.journal"
     local ods = sim.client("opendatasoft")

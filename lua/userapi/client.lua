@@ -334,7 +334,7 @@ function Client:observe(opname, req, status, body, headers, started, attempt)
     hook{
       vendor = self.vendor.name, operation = opname, method = req.method,
       url = errors.redact(redact_url(req.url, req.query), self.secrets), attempt = attempt + 1,
-      status = status, error = not status and tostring(body) or nil,
+      status = status, error = not status and errors.redact(tostring(body), self.secrets) or nil,
       ms = started and (self.now() - started),
     }
   end
@@ -392,7 +392,11 @@ function _M.new(vendor, opts)
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
   self.transport_module, self.session_opts = transport, sopts
-  self.transport = transport.new(sopts)
+  -- what the core refuses in the options is the caller's error, named
+  -- after the constructor and without a file position
+  local made, t = pcall(transport.new, sopts)
+  if not made then error("userapi." .. vendor.name .. ": " .. tostring(t):gsub("^[^:]*:%d+: ", ""), 0) end
+  self.transport = t
   -- the one clock: the transport's, or one injected (tests, a host's own loop)
   local clock = opts.clock or transport
   self.sleep, self.now = clock.sleep, clock.now

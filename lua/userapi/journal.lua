@@ -104,8 +104,12 @@ local function outcome_of(rec)
   return { ok = false, err = errors.new(e), resumed = true }
 end
 
+-- A journal holds what bulk sent and got back (a new user's password, a
+-- renewed credential): a file it creates is the user's alone (0600).
 local function open(path, mode)
+  local old = core.umask(tonumber("077", 8))
   local f, err = io.open(path, mode)
+  core.umask(old)
   if not f then error("userapi journal: cannot open " .. tostring(err), 0) end
   return f
 end
