@@ -234,6 +234,11 @@ describe("vendor text on a terminal", function()
     assert.truthy(err:find("\\x1b]0;pwned\\x07\\x1b[2J\\u009bc gone\\tnow", 1, true), err)
   end)
 
+  it("escapes a byte outside well-formed UTF-8 (a lone 0x9b is CSI in an 8-bit locale), keeps real text", function()
+    assert.equal("a\\x9b2Jb \\xc3 caf\195\169 \226\130\172 \\u009bc",
+                 format.escape_terminal("a\1552Jb \195 caf\195\169 \226\130\172 \194\155c"))
+  end)
+
   it("table: escaped; json and csv: the data as it is, in their own escapes", function()
     local user = { id = ADA, email = "ada@example.com", name = NASTY, ["k\27[2J"] = "v" }
     sim.fault{ match = { vendor = "kandji", op = "get_user" }, body = user, times = 0 }

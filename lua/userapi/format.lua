@@ -155,14 +155,35 @@ local function width(s) return #s - select(2, s:gsub("[\128-\191]", "")) end
 
 local NAMED = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
+-- A run of bytes >= 0x80: well-formed UTF-8 kept, except the C1 controls
+-- (U+0080..U+009F); every byte outside a well-formed sequence (a lone 0x9b
+-- is CSI to a terminal in an 8-bit locale) written as \xNN.
+local function escape_high(run)
+  local out, i, n = {}, 1, #run
+  while i <= n do
+    local c = run:byte(i)
+    local len = (c >= 0xC2 and c <= 0xDF and 2) or (c >= 0xE0 and c <= 0xEF and 3) or (c >= 0xF0 and c <= 0xF4 and 4)
+    local seq = len and run:sub(i, i + len - 1)
+    if seq and #seq == len and not seq:find("[^\128-\191]", 2) then
+      out[#out + 1] = (c == 0xC2 and seq:byte(2) <= 0x9F) and sformat("\\u%04x", seq:byte(2)) or seq
+      i = i + len
+    else
+      out[#out + 1] = sformat("\\x%02x", c)
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
 --- Text from a vendor made safe for a terminal: control characters (C0,
 -- DEL and the C1 range, which terminals read as escape sequences that set the
--- title or clear the screen) are written as `\n`, `\t`, `\x1b`, `\u009b`.
+-- title or clear the screen) are written as `\n`, `\t`, `\x1b`, `\u009b`,
+-- and a byte that is not part of well-formed UTF-8 as `\x9b`.
 -- @tparam string s
 -- @treturn string
 function _M.escape_terminal(s)
   s = s:gsub("%c", function(c) return NAMED[c] or sformat("\\x%02x", c:byte()) end)
-  return (s:gsub("\194([\128-\159])", function(c) return sformat("\\u%04x", c:byte()) end))
+  return (s:gsub("[\128-\255]+", escape_high))
 end
 
 local MAX_CELL = 48
