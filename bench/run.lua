@@ -3,31 +3,12 @@
 -- one table of results, ratios to the C limit (refused where the limit is
 -- the server's), and instructions per call under callgrind.
 -- usage: lua5.4 bench/run.lua
-local socket = require "socket"
-
 local ROOT = arg[0]:match("^(.*)/bench/run%.lua$") or "."
 if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("cd " .. ROOT .. " && pwd"):read("*l") end
 local BUILD = ROOT .. "/build/bench"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  return out, ok
-end
-
-local function must(cmd)
-  local out, ok = sh(cmd)
-  if not ok then error(cmd .. " failed:\n" .. out) end
-  return out
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local common = dofile(ROOT .. "/bench/common.lua")
+local sh, must, free_port = common.sh, common.must, common.free_port
 
 -- ---- build the C peers -----------------------------------------------------
 must("mkdir -p " .. BUILD .. "/lua5.4 " .. BUILD .. "/luajit " .. BUILD .. "/tmp")

@@ -6,25 +6,14 @@
 --     sequential, and with the next page asked for while the caller works.
 -- usage: lua5.4 bench/walk.lua (bench/run.lua runs it); prints a table and
 -- writes build/bench/walk.md.
-local socket = require "socket"
 
 local ROOT = arg[0]:match("^(.*)/bench/walk%.lua$") or "."
 if ROOT:sub(1, 1) ~= "/" then ROOT = io.popen("cd " .. ROOT .. " && pwd"):read("*l") end
 local BUILD = ROOT .. "/build/bench/walk"
 local USERS, PAGE_MS, WORK_MS = 50000, 20, 10
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  return out, p:close()
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local common = dofile(ROOT .. "/bench/common.lua")
+local sh, must, free_port = common.sh, common.must, common.free_port
 
 local CONF = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -55,7 +44,7 @@ http {
 ]]
 
 local port = free_port()
-assert(sh("mkdir -p " .. BUILD .. "/tmp"))
+must("mkdir -p " .. BUILD .. "/tmp")
 local conf = CONF:gsub("@BUILD@", BUILD):gsub("@ROOT@", ROOT):gsub("@PORT@", tostring(port))
 local f = assert(io.open(BUILD .. "/nginx.conf", "w"))
 f:write(conf)

@@ -24,9 +24,8 @@ local NO_EXPIRY_MS = 3600000 -- how long a shared token without expires_in is ke
 -- a store as an expiry it refuses; a token lasting longer is renewed sooner
 local MAX_LIFETIME_S = 86400
 
-local function form_escape(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
-end
+-- a form value: everything but RFC 3986's unreserved bytes percent-encoded
+local form_escape = require("userapi.core").escape
 
 local is_loopback = require("userapi.options").is_loopback
 

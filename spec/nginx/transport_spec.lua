@@ -102,6 +102,7 @@ describe("the nginx transport in production #nginx", function()
   local function secrets_of(password)
     local list = proxy.secrets("http://puser:" .. password:gsub("@", "%%40") .. "@h:1")
     list[#list + 1] = base64("puser:" .. password)
+    list[#list + 1] = (password:gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
     return list
   end
 

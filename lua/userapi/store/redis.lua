@@ -11,6 +11,7 @@
 -- @module userapi.store.redis
 local json = require "userapi.json"
 local fingerprint = require "userapi.store.fingerprint"
+local errors = require "userapi.errors"
 
 local type, tostring, tonumber, error, pcall, setmetatable = type, tostring, tonumber, error, pcall, setmetatable
 local find, gsub, format = string.find, string.gsub, string.format
@@ -124,11 +125,7 @@ function Redis:fail(err)
   -- redis-lua raises "<file>:<line>: redis error: ...": keep what the server said
   local msg = tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("^redis error: ", "")
   local pw = self.cfg.password
-  if pw and pw ~= "" then
-    for _, form in ipairs{ pw, (pw:gsub("[^%w%-%._~]", function(c) return format("%%%02X", c:byte()) end)) } do
-      msg = msg:gsub(form:gsub("%p", "%%%0"), "[REDACTED]")
-    end
-  end
+  if pw and pw ~= "" then msg = errors.redact(msg, errors.secret_forms(pw)) end
   return nil, self:describe() .. ": " .. msg
 end
 

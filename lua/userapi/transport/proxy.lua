@@ -2,8 +2,8 @@
 -- (which speaks to the proxy itself) and for redaction (the proxy's
 -- password, in every encoding it travels in, is one of the client's secrets).
 -- Pure functions: they work in plain Lua as under nginx.
-local type, tonumber, char, byte = type, tonumber, string.char, string.byte
-local lower, find, match = string.lower, string.find, string.match
+local type, tonumber, char = type, tonumber, string.char
+local lower, match = string.lower, string.match
 local sub, gsub = string.sub, string.gsub
 
 local _M = {}
@@ -41,16 +41,14 @@ function _M.parse(url)
 end
 
 --- The strings that would reveal the proxy's password: as given, as
--- written in the URL, and inside the Basic credentials.
+-- written in the URL, and inside the Basic credentials (the client hides
+-- each in every encoding, @{userapi.errors.secret_forms}).
 function _M.secrets(url)
   local ok, p = pcall(_M.parse, url)
   if not ok or not p or not p.password or p.password == "" then return {} end
   local list = { p.password, p.user .. ":" .. p.password, sub(p.authorization, 7) }
   local raw = match(url, "^[^@]*:([^@:/]*)@")
   if raw and raw ~= p.password then list[#list + 1] = raw end
-  if find(p.password, "[^%w]") then
-    list[#list + 1] = (gsub(p.password, "[^%w%-._~]", function(c) return ("%%%02X"):format(byte(c)) end))
-  end
   return list
 end
 
