@@ -137,10 +137,10 @@ describe_lua54("the module files alone (Ansible's WANT_JSON interface)", functio
       credentials = { token = "kandji-test-token" } })
     assert.same({ 0, 5 }, { code, out.count })
     sim.control("DELETE", "requests")
-    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com", nickname = "x",
+    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com", first_name = "x",
       base_url = sim.base.kandji, credentials = { token = "kandji-test-token" } })
     assert.equal(1, code)
-    assert.same({ failed = true, msg = "unknown field 'nickname'; this vendor manages no field" }, out)
+    assert.same({ failed = true, msg = "unknown field 'first_name'; this vendor manages no field" }, out)
     assert.same({}, sim.requests())
   end)
 end)

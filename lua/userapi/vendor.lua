@@ -28,7 +28,7 @@ local FIELDS = {
   paging = "table",           -- userapi.paging
   token_scope = "any",        -- userapi.oidc
   cli = "any", env = "any",   -- the command
-  people = "any",             -- userapi.state
+  people = "any",             -- userapi.people
 }
 
 local OP_FIELDS = {
