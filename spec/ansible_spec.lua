@@ -191,7 +191,8 @@ describe_lua54("the modules check their arguments as Python modules do (argument
       { "int", "userapi_info", args = 'vendor: kandji, email: ada@example.com, timeout_ms: "5000"' },
       { "list", "userapi_user", check = true, args = "vendor: sigfox, email: marie@example.com, group_id: "
         .. SIGFOX_GROUP .. ', profile_ids: "' .. SIGFOX_PROFILE .. ',' .. SIGFOX_PROFILE .. '"' },
-      { "bool", "userapi_user", check = true, args = 'vendor: kandji, email: ada@example.com, state: absent, all: "yes"' },
+      { "bool", "userapi_user", check = true,
+        args = 'vendor: kandji, email: ada@example.com, state: absent, all: "yes"' },
     }
     assert.equal(0, report.stats.localhost.failures)
     assert.same({ 1, "ada@example.com" }, { r.int.count, r.int.accounts[1].email })
