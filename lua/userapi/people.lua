@@ -15,14 +15,12 @@
 -- @usage local res = assert(ods:ensure_user{ email = "marie@example.com", first_name = "Marie" })
 -- print(res.action, res.changed)        -- invited  true   (then: none  false)
 local errors = require "userapi.errors"
-local json = require "userapi.json"
 local check = require "userapi.check"
 local compare = require "userapi.people.compare"
+local record = require "userapi.people.record"
 
-local type, pairs, ipairs, next, tostring = type, pairs, ipairs, next, tostring
-local error, pcall, setmetatable = error, pcall, setmetatable
+local type, pairs, ipairs, next, tostring, error, pcall = type, pairs, ipairs, next, tostring, error, pcall
 local concat = table.concat
-local null = json.null
 
 local _M = {}
 
@@ -49,57 +47,16 @@ end
 
 local function lower(s) return type(s) == "string" and s:lower() or nil end
 
--- JSON null becomes nil: a record says "absent" one way
-local function clean(t)
-  local c = {}
-  for k, v in pairs(t) do if v ~= null then c[k] = v end end
-  return c
-end
-
--- The vendor's own record behind each normalized one: a write sends back what
--- the vendor stored (an email's case), not the normalized form. Weak: it goes with the record.
-local stored = setmetatable({}, { __mode = "k" })
-
 --- A vendor record (as the vendor's operations return it) as a @{record}.
 -- @tparam userapi.client.Client client the vendor's client
 -- @tparam table raw the vendor's record
 -- @treturn table the @{record}
 function _M.normalize(client, raw)
-  local own = clean(raw)
-  local r = clean(people_of(client, "normalize").normalize(own))
-  r.vendor = client.vendor.name
-  stored[r] = { record = own, email = r.email }
-  r.email = lower(r.email)
-  return r
+  people_of(client, "normalize")
+  return record.normalize(client, raw)
 end
 
-local function protocol(client, message)
-  return nil, errors.new{ vendor = client.vendor.name, operation = client.vendor.people.lookup.email.op,
-    kind = "protocol", secrets = client.secrets, message = message }
-end
-
--- A record the vendor sent, normalized; or nil and a protocol error: data
--- from a server never raises (a name that is an object, a time out of range).
-local function record_of(client, raw)
-  local ok, r = false, "not a JSON object"
-  if type(raw) == "table" then ok, r = pcall(_M.normalize, client, raw) end
-  if ok then return r end
-  return protocol(client, "a user record from the server cannot be read: " .. tostring(r):gsub("^[^\n]-:%d+: ", ""))
-end
-
--- an id as a message shows it: quoted, control bytes escaped, short
-local function shown(v)
-  if type(v) ~= "string" then return tostring(v) end
-  return ("%q"):format(v:sub(1, 64)):gsub("\r", "\\r"):gsub("\n", "\\n")
-end
-
--- A record the client would act on: its id must be one the client's
--- operations take (a plain id, as check.id has it), else it is the vendor's fault.
-local function usable(client, r)
-  if r.id ~= nil and pcall(check.id, "find", 1, "id", r.id) then return r end
-  return protocol(client, "a user record from the server has " .. (r.id == nil and "no id"
-    or ("an id the client cannot use (" .. shown(r.id) .. ")")) .. (r.email and (": " .. r.email) or ""))
-end
+local record_of, usable, shown = record.read, record.usable, record.shown
 
 -- ---- selectors and lookups ---------------------------------------------------
 
@@ -212,7 +169,7 @@ end
 -- several accounts where one was meant: an error naming each, as the vendor stores it
 local function ambiguous(client, fname, found, hint)
   local names = {}
-  for i, r in ipairs(found) do names[i] = tostring(r.id) .. " <" .. tostring(stored[r].email) .. ">" end
+  for i, r in ipairs(found) do names[i] = tostring(r.id) .. " <" .. tostring(record.stored(r).email) .. ">" end
   return refused(client, fname, #found .. " accounts match: " .. concat(names, ", ") .. "; " .. hint,
                  "ambiguous", { matches = found })
 end
@@ -284,7 +241,7 @@ local function update(client, p, spec, current, check_only)
   if check_only then return res end
   local changes = {}
   for k, change in pairs(d) do changes[k] = change.after end
-  local answer, err = client[p.update.op](client, current.id, p.update.body(changes, stored[current].record))
+  local answer, err = client[p.update.op](client, current.id, p.update.body(changes, record.stored(current).record))
   if not answer then return nil, err end
   if type(answer) == "table" then res.after = record_of(client, answer) or res.after end
   return res
@@ -364,7 +321,7 @@ local function delete_all(client, p, found, res, check_only)
     if not ok and derr.status ~= 404 then
       -- accounts deleted before this one: the failure says so (Ansible: changed and failed)
       if #gone > 0 then derr.changed, derr.removed = true, gone end
-      derr.warnings = blocked and { blocked } or nil
+      derr.account, derr.warnings = r, blocked and { blocked } or nil
       return nil, derr
     end
     gone[#gone + 1] = r
@@ -384,8 +341,8 @@ end
 -- `before` the first account, `removed` all of them; `warnings` what the vendor cannot
 -- show or undo (Arthur: a pending invitation)
 -- @treturn[2] nil
--- @treturn[2] userapi.errors.Error the vendor's refusal (a Kandji user holding
--- devices: `err.warnings` says so, and check mode predicts it), a failed read,
+-- @treturn[2] userapi.errors.Error the vendor's refusal of the delete of `err.account` (a Kandji
+-- user holding devices: `err.warnings` says so, and check mode predicts it), a failed read,
 -- `kind = "ambiguous"` or `kind = "protocol"` (a record without a usable id)
 -- @usage local res = assert(kandji:ensure_absent("ada@example.com"))
 function _M.ensure_absent(client, selector, opts)
