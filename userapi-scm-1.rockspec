@@ -63,6 +63,7 @@ build = {
     ["userapi.people"] = "lua/userapi/people.lua",
     ["userapi.people.compare"] = "lua/userapi/people/compare.lua",
     ["userapi.people.record"] = "lua/userapi/people/record.lua",
+    ["userapi.people.shape"] = "lua/userapi/people/shape.lua",
     ["userapi.state"] = "lua/userapi/state.lua",
     ["userapi.directory"] = "lua/userapi/directory.lua",
     ["userapi.journal"] = "lua/userapi/journal.lua",

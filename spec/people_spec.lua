@@ -252,3 +252,33 @@ describe("directory", function()
     assert.equal(1, sim.state("sigfox").applied.create_api_user)
   end)
 end)
+
+describe("a vendor's people table is checked at register", function()
+  -- Kandji's table with one change
+  local function kandji_with(change)
+    local v = {}
+    for k, x in pairs(require "userapi.vendors.kandji") do v[k] = x end
+    v.name = "kandji_copy"
+    v.people = {}
+    for k, x in pairs(require("userapi.vendors.kandji").people) do v.people[k] = x end
+    change(v.people)
+    return v
+  end
+
+  it("a misspelt key, an operation the vendor lacks or a bad field kind is refused with its place", function()
+    local cases = {
+      { function(p) p.lookup = { emial = p.lookup.email } end,
+        "userapi: vendor 'kandji_copy': people.lookup: unknown key 'emial' (did you mean 'email'?)" },
+      { function(p) p.delete = { op = "delete_usr" } end,
+        "userapi: vendor 'kandji_copy': people.delete.op: no operation 'delete_usr' (did you mean 'delete_user'?)" },
+      { function(p) p.blocks_delet = p.blocks_delete end,
+        "userapi: vendor 'kandji_copy': people: unknown key 'blocks_delet' (did you mean 'blocks_delete'?)" },
+      { function(p) p.fields = { name = "text" } end,
+        "userapi: vendor 'kandji_copy': people.fields.name: string, email or set expected" },
+    }
+    for _, c in ipairs(cases) do
+      assert.has_error(function() userapi.register(kandji_with(c[1])) end, c[2])
+    end
+    assert.same({}, sim.requests())
+  end)
+end)
