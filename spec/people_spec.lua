@@ -239,6 +239,14 @@ describe("directory", function()
     assert.equal(400, failed.kandji.status)
   end)
 
+  it("is made without the output formatting (the library does not format)", function()
+    local before = package.loaded["userapi.format"]
+    package.loaded["userapi.format"], package.loaded["userapi.directory"] = nil, nil
+    require "userapi.directory"
+    assert.is_nil(package.loaded["userapi.format"])
+    package.loaded["userapi.format"] = before
+  end)
+
   it("onboards everywhere the API allows; a second run changes nothing", function()
     local person = { email = "marie@example.com", first_name = "Marie", last_name = "Curie",
                      sigfox = { group_id = SIGFOX_GROUP, profile_ids = { SIGFOX_PROFILE } } }

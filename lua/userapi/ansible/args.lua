@@ -46,11 +46,14 @@ function CONVERT.str(v)
   return nil, python_type(v) .. " cannot be converted to a str"
 end
 
+-- 42, not 42.0 (a JSON decoder may give floats on Lua 5.3+)
+local as_integer = math.tointeger or function(v) return v end
+
 function CONVERT.int(v)
-  if is_int(v) then return v end
+  if is_int(v) then return as_integer(v) end
   if type(v) == "string" then
     local n = tonumber(v:match("^%s*([+-]?%d+)%s*$") or "")
-    if n and is_int(n) then return n end
+    if n and is_int(n) then return as_integer(n) end
   end
   return nil, format("%s cannot be converted to an int", python_type(v))
 end
