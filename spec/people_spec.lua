@@ -175,6 +175,14 @@ describe("ensure_user", function()
       function() ods:ensure_user{ email = "a@example.com", permissions = "x" } end)
     sim.refuses("bad argument #2 to 'ensure_user' (table expected)",
       function() ods:ensure_user({ email = "a@example.com" }, true) end)
+    sim.refuses("bad argument #2 to 'ensure_user' (unknown option 'dry_run')",
+      function() ods:ensure_user({ email = "a@example.com" }, { dry_run = true }) end)
+    sim.refuses("bad argument #2 to 'ensure_user' (unknown option 'all')",
+      function() ods:ensure_user({ email = "a@example.com" }, { all = true }) end)
+    sim.refuses("bad argument #2 to 'ensure_absent' (unknown option 'chek' (did you mean 'check'?))",
+      function() ods:ensure_absent("a@example.com", { chek = true }) end)
+    sim.refuses("bad argument #2 to 'ensure_absent' (check: boolean expected, got string)",
+      function() ods:ensure_absent("a@example.com", { check = "true" }) end)
   end)
 end)
 
