@@ -89,7 +89,7 @@ describe("review: server data never raises in desired state", function()
       assert.equal("protocol", err.kind)
       -- nothing was deleted on the strength of it
       for _, r in ipairs(received()) do assert.equal("GET", r.method) end
-      local ok, raised = pcall(function() for _ in require("userapi.state").accounts(client) do end end)
+      local ok, raised = pcall(function() for _ in require("userapi.people").accounts(client) do end end)
       assert.is_false(ok)
       assert.is_true(userapi.is_error(raised))
     end)
@@ -200,7 +200,7 @@ describe("review: partial failures are not reported as no change", function()
     local page = { status = 200, body = { results = users, next = json.null } }
     program{ page, { status = 204, body = "" }, { status = 400, body = { detail = "User still assigned." } } }
     local kandji = userapi.kandji{ base_url = srv.url, token = "tok-123456", retries = false }
-    local res, err = kandji:ensure_absent("ada@x.co")
+    local res, err = kandji:ensure_absent("ada@x.co", { all = true })
     assert.is_nil(res)
     assert.equal(400, err.status)
     assert.is_true(err.changed)
@@ -209,7 +209,7 @@ describe("review: partial failures are not reported as no change", function()
     program{ page, { status = 204, body = "" }, { status = 400, body = { detail = "User still assigned." } } }
     local args = os.tmpname()
     local f = assert(io.open(args, "w"))
-    f:write(json.encode{ vendor = "kandji", email = "ada@x.co", state = "absent", base_url = srv.url,
+    f:write(json.encode{ vendor = "kandji", email = "ada@x.co", state = "absent", all = true, base_url = srv.url,
                          credentials = { token = "tok-123456" } })
     f:close()
     local out = helper.sh(("cd %s && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/lua5.4/?.so;;' "

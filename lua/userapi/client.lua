@@ -226,19 +226,19 @@ end
 function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
 
 --- Makes one person present: created or invited, updated when fields differ;
--- see @{userapi.state.ensure_user}.
+-- see @{userapi.people.ensure_user}.
 -- @tparam table spec `email` (or `id`, `username`) and the fields to hold
 -- @tparam[opt] table opts `check = true`: plan, send no write
 -- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
 -- @usage local res = assert(ods:ensure_user{ email = "marie@example.com", first_name = "Marie" })
-function Client:ensure_user(spec, opts) return require("userapi.state").ensure_user(self, spec, opts) end
+function Client:ensure_user(spec, opts) return require("userapi.people").ensure_user(self, spec, opts) end
 
---- Makes one person absent (already gone is success); see @{userapi.state.ensure_absent}.
+--- Makes one person absent (already gone is success); see @{userapi.people.ensure_absent}.
 -- @tparam string|table selector an email, or `{ id = }`, `{ username = }`
 -- @tparam[opt] table opts `check = true`: plan, send no write
 -- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
 -- @usage assert(kandji:ensure_absent("ada@example.com", { check = true }))
-function Client:ensure_absent(selector, opts) return require("userapi.state").ensure_absent(self, selector, opts) end
+function Client:ensure_absent(selector, opts) return require("userapi.people").ensure_absent(self, selector, opts) end
 
 -- A closed client's transport: nothing is opened until the next use needs it.
 local Closed = {}

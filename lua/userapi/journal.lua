@@ -183,7 +183,7 @@ local function confirm_deleted(client, opname, item)
   local p = client.vendor.people
   if not (p and p.delete and p.delete.op == opname) then return false end
   local id = type(item) == "table" and item[1] or item
-  local found = require("userapi.state").find(client, { id = tostring(id) })
+  local found = require("userapi.people").find(client, { id = tostring(id) })
   return found ~= nil and #found == 0
 end
 

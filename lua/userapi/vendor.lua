@@ -28,7 +28,7 @@ local FIELDS = {
   paging = "table",           -- userapi.paging
   token_scope = "any",        -- userapi.oidc
   cli = "any", env = "any",   -- the command
-  people = "any",             -- userapi.state
+  people = "any",             -- userapi.people
 }
 
 local OP_FIELDS = {
@@ -141,6 +141,7 @@ function _M.compile(raw)
   for _, k in ipairs({ "ops", "default_base", "auth" }) do
     if raw[k] == nil then fail(vname, "%s required", k) end
   end
+  if raw.people ~= nil then require("userapi.people.shape").check(vname, raw.people, raw.ops) end
   for k, kind in pairs(raw.options or {}) do
     if type(k) ~= "string" or not (OPTION_KINDS[kind] or type(kind) == "table") then
       fail(vname, "options.%s: one of secret, host, string, function, boolean or an enum expected", tostring(k))
