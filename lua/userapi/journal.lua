@@ -137,8 +137,9 @@ end
 -- file holds, it prints.
 local function recorded_error(e)
   if type(e) ~= "table" then e = {} end
-  return errors.new{ vendor = text(e.vendor), operation = text(e.operation), status = whole(e.status),
-    kind = text(e.kind) or (e.status == nil and "journal" or nil), code = text(e.code),
+  local status = whole(e.status)
+  return errors.new{ vendor = text(e.vendor), operation = text(e.operation), status = status,
+    kind = text(e.kind) or (status == nil and "journal" or nil), code = text(e.code),
     message = text(e.message) or "no message recorded", retryable = e.retryable == true,
     attempts = whole(e.attempts) }
 end
