@@ -97,8 +97,8 @@ end
 function _M.run(client, opname, items, opts)
   known(opts)
   -- the journal wraps bulk (client:bulk hands it the call), not the reverse
-  if type(opts) == "table" and opts.journal ~= nil then
-    error("bad argument #3 to 'bulk' (journal: through client:bulk, which keeps the journal)", 2)
+  if type(opts) == "table" and opts.journal then
+    error("bad argument #3 to 'bulk' (journal: through client:bulk, which keeps the journal)", 0)
   end
   if not client.vendor.ops[opname] then
     error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)

@@ -225,7 +225,7 @@ end
 -- print(res.ok, "deleted,", res.failed, "failed")
 function Client:bulk(opname, items, opts)
   -- the journal wraps bulk: it runs bulk window by window
-  if type(opts) == "table" and opts.journal ~= nil then
+  if type(opts) == "table" and opts.journal then
     return require("userapi.journal").run(self, opname, items, opts)
   end
   return bulk.run(self, opname, items, opts)

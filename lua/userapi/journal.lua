@@ -36,6 +36,7 @@ local json = require "userapi.json"
 local errors = require "userapi.errors"
 local core = require "userapi.core"
 local store = require "userapi.store"
+local bulk = require "userapi.bulk"
 
 local type, pairs, ipairs, tostring, error, max, pcall = type, pairs, ipairs, tostring, error, math.max, pcall
 local sort, concat, unpack, format = table.sort, table.concat, table.unpack or unpack, string.format
@@ -278,7 +279,7 @@ local function check_opts(opts)
   end
   local inner = {}
   for k, v in pairs(opts) do if k ~= "journal" then inner[k] = v end end
-  require("userapi.bulk").check_options(inner)
+  bulk.check_options(inner)
   return inner
 end
 
@@ -297,7 +298,7 @@ local function check_items(client, opname, items)
     client:build(opname, unpack(args, 1, args.n or #args))
     n = n + 1
   end
-  require("userapi.bulk").no_holes(items, n, 1)
+  bulk.no_holes(items, n, 1)
 end
 
 -- The outcomes the journal holds (or a delete found applied), reported at
@@ -326,7 +327,6 @@ end
 -- is sent, each outcome as it finishes (then handed to the caller's
 -- on_result), the file synced after each window.
 local function send(client, opname, items, todo, inner, f, path, state, results)
-  local bulk = require "userapi.bulk"
   local window = max(32, 4 * (inner.concurrency or 8))
   for first = 1, #todo, window do
     local idx, batch, keys = {}, {}, {}
