@@ -140,7 +140,7 @@ local function recorded_error(e)
   if type(e) ~= "table" then e = {} end
   local status = whole(e.status)
   return errors.new{ vendor = text(e.vendor), operation = text(e.operation), status = status,
-    kind = text(e.kind) or (status == nil and "journal" or nil), code = text(e.code),
+    kind = text(e.kind) or (status == nil and "journal" or nil), code = whole(e.code) or text(e.code),
     message = text(e.message) or "no message recorded", retryable = e.retryable == true,
     attempts = whole(e.attempts) }
 end
