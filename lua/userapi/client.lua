@@ -217,13 +217,19 @@ end
 -- @tparam {table|string,...} items one argument list per call (`{ id }`,
 -- `{ id, body }`), or bare ids
 -- @tparam[opt] table opts `concurrency` (1..64, default 8), `on_progress(done, n)`,
--- `stop_on_error`
+-- `on_result(i, r)`, `stop_on_error`, `journal` (a file: see @{userapi.journal})
 -- @treturn table the results in input order (`{ ok = true, value }` or
 -- `{ ok = false, err }`) and the counts `ok`, `failed`, `skipped`, `retried`, `throttled`
 -- @raise `bad argument ...` on a bad item: every item is checked before the first is sent
 -- @usage local res = kandji:bulk("delete_user", ids, { concurrency = 8 })
 -- print(res.ok, "deleted,", res.failed, "failed")
-function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
+function Client:bulk(opname, items, opts)
+  -- the journal wraps bulk: it runs bulk window by window
+  if type(opts) == "table" and opts.journal then
+    return require("userapi.journal").run(self, opname, items, opts)
+  end
+  return bulk.run(self, opname, items, opts)
+end
 
 --- Makes one person present: created or invited, updated when fields differ;
 -- see @{userapi.people.ensure_user}.

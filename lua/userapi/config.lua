@@ -178,9 +178,12 @@ end
 --- Refuses a config file that others may read or change, as ssh does for
 -- keys: it holds secrets, and its base_url decides where they are sent.
 -- @tparam string path
+-- @tparam[opt] table st `{ mode, uid }` of the file as opened (`core.open_private`),
+-- else the path is looked up
 -- @raise a usage error naming the fix (`chmod 600 PATH`)
-function _M.check_private(path)
-  local mode, uid = mode_and_owner(path)
+function _M.check_private(path, st)
+  local mode, uid
+  if st then mode, uid = st.mode, st.uid else mode, uid = mode_and_owner(path) end
   if not mode then usage("%s: cannot read its permissions", path) end
   if mode % 64 ~= 0 then
     usage("%s holds secrets but its group or others may read or change it (mode %03o): run chmod 600 %s",
@@ -229,11 +232,15 @@ function _M.options(vendor, env, profile)
   local opts, sources = {}, {}
   local path = _M.path(getenv)
   if path then
-    local f = io.open(path, "rb")
+    -- checked and read through one descriptor: a link swapped after the
+    -- check cannot hand over another file; a FIFO cannot block the open
+    local f, st, why = core.open_private(path, "r", true)
+    if why == "type" then usage("%s is not a regular file", path) end
     if f then
-      _M.check_private(path)
-      local text = f:read("*a")
+      local text, err = f:read()
       f:close()
+      _M.check_private(path, st)
+      if not text then usage("%s: cannot read: %s", path, tostring(err)) end
       local section = _M.parse(text, path)[profile .. "." .. name]
       if section then
         opts = section_options(vendor, section, path .. " [" .. profile .. "." .. name .. "]")
