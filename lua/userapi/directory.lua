@@ -6,6 +6,7 @@
 -- @usage local dir = userapi.directory{ ods = ods, kandji = kandji }
 -- for _, r in ipairs(assert(dir:find("ada@example.com"))) do print(r.vendor, r.id, r.name) end
 local state = require "userapi.state"
+local errors = require "userapi.errors"
 local ranked = require("userapi.format").ranked
 
 local type, pairs, ipairs, error, sort = type, pairs, ipairs, error, table.sort
@@ -28,8 +29,11 @@ function _M.new(clients)
   if type(clients) ~= "table" then error("bad argument #1 to 'directory' (table of clients expected)", 2) end
   local self = setmetatable({ clients = {}, vendors = {} }, Directory)
   for key, c in pairs(clients) do
-    if type(c) ~= "table" or type(c.vendor) ~= "table" or not c.vendor.people then
+    if type(c) ~= "table" or type(c.vendor) ~= "table" or type(c.vendor.unavailable) ~= "table" then
       error("bad argument #1 to 'directory' (" .. tostring(key) .. ": a userapi client expected)", 2)
+    end
+    if c.vendor.unavailable.directory then
+      error("bad argument #1 to 'directory' (" .. tostring(key) .. ": " .. c.vendor.unavailable.directory .. ")", 2)
     end
     local name = c.vendor.name
     if self.clients[name] then error("bad argument #1 to 'directory' (two clients of " .. name .. ")", 2) end
@@ -123,7 +127,7 @@ end
 --- Makes the person present everywhere: `ensure_user` in each vendor with the
 -- fields it manages (`first_name`, `last_name`, ...) and, under the vendor's
 -- name, its own (`sigfox = { group_id = ..., profile_ids = { ... } }`).
--- Kandji cannot create users: a person it lacks fails with `kind = "unsupported"`.
+-- Kandji cannot create users (its clients have no `ensure_user`): it fails with `kind = "unsupported"`.
 -- @tparam table person `email` (required), common fields, per-vendor tables
 -- @tparam[opt] table opts `check = true`: plan, send no write
 -- @treturn table the results by vendor (`{ changed, action, before, after, diff }`)
@@ -134,7 +138,13 @@ function Directory:onboard(person, opts)
   if type(person) ~= "table" or type(person.email) ~= "string" or not person.email:find("@", 1, true) then
     error("bad argument #1 to 'onboard' (table with an email expected)", 2)
   end
-  return each_vendor(self, function(c) return c:ensure_user(spec_for(c, person), opts) end)
+  return each_vendor(self, function(c)
+    -- a vendor that cannot create (Kandji) has no ensure_user: reported, the others go on
+    local why = c.vendor.unavailable.ensure_user
+    if why then return nil, errors.new{ vendor = c.vendor.name, operation = "ensure_user", kind = "unsupported",
+                                        message = why } end
+    return c:ensure_user(spec_for(c, person), opts)
+  end)
 end
 
 return _M

@@ -4,10 +4,10 @@
 -- @module userapi.json
 
 -- not a rockspec dependency (LuaRocks cannot see Debian's package): say how to get it
-local found, cjson = pcall(require, "cjson.safe")
-if not found then
+local cjson, why = require("userapi.util").optional_require("cjson.safe")
+if not cjson then
   error("userapi needs lua-cjson: apt-get install lua-cjson (Debian, Ubuntu) or luarocks install lua-cjson\n"
-        .. tostring(cjson), 0)
+        .. tostring(why), 0)
 end
 
 local type, pairs, next, getmetatable, setmetatable = type, pairs, next, getmetatable, setmetatable

@@ -14,6 +14,7 @@
 -- print(res.action, res.changed)        -- invited  true   (then: none  false)
 local errors = require "userapi.errors"
 local json = require "userapi.json"
+local part = require "userapi.check"  -- the vendor part check (check_part)
 
 local type, pairs, ipairs, next, tostring, error, pcall = type, pairs, ipairs, next, tostring, error, pcall
 local sort, concat = table.sort, table.concat
@@ -361,6 +362,61 @@ function _M.ensure_absent(client, selector, opts)
     gone[#gone + 1] = r
   end
   return res
+end
+
+-- ---- the vendor's part -----------------------------------------------------------
+
+local PART = { lookup = "table", all = "table", normalize = "function", fields = "table", create_only = "table",
+               create = "table", cannot_create = "string", cannot_update = "string", update = "table",
+               delete = "table" }
+local LOOKUP = { email = "table", id = "table" }
+local HOW = { op = "string", params = "function" }
+local WAY = { op = "string", action = "string", needs = "table", body = "function", result = "function",
+              already = "string", unseen = "string" }
+local FIELD_KINDS = {}
+for kind in pairs(SAME) do FIELD_KINDS[#FIELD_KINDS + 1] = kind end
+sort(FIELD_KINDS)
+
+-- an operation the part names: one of the vendor's
+local function check_op(vname, where, opname, vendor)
+  if not vendor.ops[opname] then
+    part.part_error(vname, where, "no operation '" .. tostring(opname) .. "'"
+      .. part.did_you_mean(opname, vendor.ops))
+  end
+end
+
+--- Checks a vendor table's `people` part whole, when the vendor is
+-- registered (@{userapi.vendor.compile}): its fields, the operations it
+-- names, the kinds of the fields it manages.
+-- @tparam table p the vendor's `people`
+-- @tparam string vname the vendor's name
+-- @tparam table vendor the compiled vendor (its `ops`)
+-- @raise `userapi: vendor 'x': people: unknown field 'lookpu' (did you mean 'lookup'?)`
+function _M.check_part(p, vname, vendor)
+  part.fields(vname, "people: ", p, PART)
+  for _, k in ipairs({ "lookup", "normalize", "fields" }) do
+    if p[k] == nil then part.part_error(vname, "people." .. k .. ": ", "required") end
+  end
+  part.fields(vname, "people.lookup: ", p.lookup, LOOKUP)
+  if not p.lookup.email then part.part_error(vname, "people.lookup.email: ", "required") end
+  for key, how in pairs(p.lookup) do
+    part.fields(vname, "people.lookup." .. key .. ": ", how, HOW)
+    check_op(vname, "people.lookup." .. key .. ".op: ", how.op, vendor)
+  end
+  for f, kind in pairs(p.fields) do part.one_of(vname, "people.fields." .. tostring(f) .. ": ", kind, FIELD_KINDS) end
+  for i, way in ipairs(p.create or {}) do
+    local where = "people.create[" .. i .. "]"
+    if type(way) ~= "table" then part.part_error(vname, where .. ": ", "table expected") end
+    part.fields(vname, where .. ": ", way, WAY)
+    check_op(vname, where .. ".op: ", way.op, vendor)
+    if type(way.body) ~= "function" then part.part_error(vname, where .. ".body: ", "function expected") end
+  end
+  for _, k in ipairs({ "update", "delete" }) do
+    if p[k] then
+      part.fields(vname, "people." .. k .. ": ", p[k], { op = "string", body = "function" })
+      check_op(vname, "people." .. k .. ".op: ", p[k].op, vendor)
+    end
+  end
 end
 
 return _M

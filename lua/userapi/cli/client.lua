@@ -14,7 +14,7 @@ local term = fmt_.escape_terminal
 
 local _M = {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = require("userapi.util").trim
 
 -- ---- the client ------------------------------------------------------------------
 
