@@ -5,6 +5,7 @@ local setmetatable, getmetatable, select, type, error, pairs, ipairs = setmetata
   error, pairs, ipairs
 local format = string.format
 local distance = require("userapi.util").distance
+local refusal = require "userapi.refusal"
 
 local _M = {}
 
@@ -47,6 +48,7 @@ end
 --- True when e is a usage error.
 -- @param e a caught error
 -- @treturn boolean
-function _M.is(e) return type(e) == "table" and getmetatable(e) == USAGE_MT end
+-- (the library's refusals before sending, a config file's included: userapi.refusal)
+function _M.is(e) return type(e) == "table" and (getmetatable(e) == USAGE_MT or refusal.is(e)) end
 
 return _M

@@ -133,7 +133,7 @@ end
 -- ---- the two clients ------------------------------------------------------
 
 local function in_cosocket_phase()
-  return require("userapi.transport").in_cosocket_phase()
+  return require("userapi.phase").in_cosocket_phase()
 end
 
 -- lua-resty-redis: a pooled connection per command, authenticated once.
