@@ -64,6 +64,8 @@ function _M.id(opname, pos, pname, v)
   if #v > MAX_ID then bad(opname, what, "longer than " .. MAX_ID .. " bytes") end
   -- an id never needs these; refusing them keeps it inside its path segment
   if find(v, "[/?#%%\r\n%z]") then bad(opname, what, "contains one of / ? # % CR LF NUL") end
+  -- TAB, DEL and the other control bytes: never part of an id, and a log line or header copy would carry them
+  if find(v, "%c") then bad(opname, what, "contains a control byte (TAB, DEL, ...)") end
   return v
 end
 

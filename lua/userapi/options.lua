@@ -210,6 +210,10 @@ local KIND = {
       bad(vname, k, "scheme http, https, socks4, socks4a, socks5 or socks5h expected")
     end
     if p and (p.port < 1 or p.port > 65535) then bad(vname, k, "port 1..65535 expected") end
+    -- %0D%0A in the userinfo decodes into the Proxy-Authorization line or the CONNECT request
+    if p and ((p.user and p.user:find("%c")) or (p.password and p.password:find("%c"))) then
+      bad(vname, k, "the user or password decodes to a control byte (CR, LF, TAB, DEL, ...)")
+    end
     return v
   end,
   log = function(vname, k, v)

@@ -10,7 +10,6 @@ local phase = require "userapi.phase"
 local _M = {}
 
 local ngx = ngx
-local get_phase = ngx and ngx.get_phase
 
 -- Under nginx a client may be made in init_by_lua and used in a request:
 -- choose per call, creating each transport when first needed.
@@ -18,7 +17,7 @@ local Auto = {}
 Auto.__index = Auto
 
 local function pick(self)
-  local now = get_phase()
+  local now = phase.current()
   local name = phase.has_cosockets(now) and "nginx" or phase.is_startup(now) and "curl"
   if not name then error(phase.refusal(now), 0) end
   local t = self[name]
