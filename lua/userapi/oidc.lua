@@ -88,26 +88,30 @@ end
 -- given, or on a `token_url` that breaks the rules of `base_url`
 function _M.setup(client, opts)
   local name = "userapi." .. client.vendor.name
+  -- a constructor's refusal: structured (userapi.refusal), its message the one users read
+  local function refuse(option, reason, message, missing)
+    require("userapi.refusal").raise{ kind = "options", vendor = client.vendor.name, option = option,
+      reason = reason, missing = missing, message = name .. ": " .. message }
+  end
   local provider = opts.token
   if provider ~= nil and type(provider) ~= "function" then
-    error(name .. ": token must be a function returning a token", 3)
+    refuse("token", "invalid", "token must be a function returning a token")
   end
   if opts.token_url ~= nil then
     local problem = _M.endpoint_problem(opts.token_url, opts.allow_insecure)
-    if problem then error(name .. ": token_url refused: " .. problem, 3) end
+    if problem then refuse("token_url", "invalid", "token_url refused: " .. problem) end
     client.token_endpoint = opts.token_url
   end
   if not provider and opts.client_id then
     if type(opts.client_id) ~= "string" or type(opts.client_secret) ~= "string" then
-      error(name .. ": client_id and client_secret strings expected", 3)
+      refuse("client_id", "invalid", "client_id and client_secret strings expected")
     end
     local id, secret = opts.client_id, opts.client_secret
     provider = function() return client_credentials(client, id, secret) end
   end
   if not provider and not opts.access_token then
-    require("userapi.refusal").raise{ kind = "options", vendor = client.vendor.name, reason = "credentials",
-      missing = "access_token, token or client_id + client_secret",
-      message = name .. ": access_token, token or client_id + client_secret required" }
+    refuse(nil, "credentials", "access_token, token or client_id + client_secret required",
+      "access_token, token or client_id + client_secret")
   end
   client.token_provider = provider
 end
