@@ -103,7 +103,11 @@ describe("a vendor table is checked whole at register (issue 20 item 4)", functi
     assert.same({}, res)
     assert.equal("unsupported", failed.kandji.kind)
     assert.equal("kandji has no create operation, so ensure_user is not available", failed.kandji.message)
-    assert.same({}, sim.requests())
+    -- a person Kandji holds already is there: no change, and only reads were sent
+    res, failed = dir:onboard{ email = "ada@example.com" }
+    assert.is_nil(failed)
+    assert.same({ false, "none", ADA }, { res.kandji.changed, res.kandji.action, res.kandji.before.id })
+    for _, r in ipairs(sim.requests()) do assert.equal("GET", r.method) end
   end)
 end)
 

@@ -124,6 +124,16 @@ local function spec_for(client, person)
   return spec
 end
 
+-- A vendor that cannot create (Kandji) has no ensure_user: a person it holds
+-- already is there (no change); one it lacks is reported, and the others go on.
+local function found_or_unsupported(client, email, why)
+  local found, err = state.find(client, { email = email })
+  if not found then return nil, err end
+  if found[1] then return { changed = false, action = "none", before = found[1], after = found[1], diff = {} } end
+  return nil, errors.new{ vendor = client.vendor.name, operation = "ensure_user", kind = "unsupported",
+                          message = why, secrets = client.secrets }
+end
+
 --- Makes the person present everywhere: `ensure_user` in each vendor with the
 -- fields it manages (`first_name`, `last_name`, ...) and, under the vendor's
 -- name, its own (`sigfox = { group_id = ..., profile_ids = { ... } }`).
@@ -139,10 +149,8 @@ function Directory:onboard(person, opts)
     error("bad argument #1 to 'onboard' (table with an email expected)", 2)
   end
   return each_vendor(self, function(c)
-    -- a vendor that cannot create (Kandji) has no ensure_user: reported, the others go on
     local why = c.vendor.unavailable.ensure_user
-    if why then return nil, errors.new{ vendor = c.vendor.name, operation = "ensure_user", kind = "unsupported",
-                                        message = why } end
+    if why then return found_or_unsupported(c, person.email, why) end
     return c:ensure_user(spec_for(c, person), opts)
   end)
 end
