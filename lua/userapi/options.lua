@@ -110,12 +110,17 @@ function _M.url_problem(url, allow_insecure)
   end
 end
 
--- a refused constructor option: a structured error whose message is the one users read
-local function refuse(vname, option, reason, message)
+--- Raises a constructor's refusal (@{userapi.refusal}, `kind = "options"`).
+-- @tparam string vname the vendor's name
+-- @tparam ?string option the option refused
+-- @tparam string reason `"invalid"`, `"base_url"` (none given), `"credentials"`
+-- @tparam string message what users read, after `userapi.<vendor>: `
+-- @raise always
+function _M.refuse(vname, option, reason, message)
   refusal.raise{ kind = "options", vendor = vname, option = option, reason = reason,
                  message = "userapi." .. vname .. ": " .. message }
 end
-_M.refuse = refuse
+local refuse = _M.refuse
 
 -- how each rule of url_problem reads for base_url
 local BASE_URL_MESSAGES = {
