@@ -66,10 +66,27 @@ describe("a vendor table is checked whole at register (issue 20 item 4)", functi
       raised(userapi.register, kandji_like("acme_c", function(v) v.cli.exmaples = {} end)))
     assert.equal("userapi: vendor 'acme_v': cli.env[1]: no option 'tokn' (did you mean 'token'?)",
       raised(userapi.register, kandji_like("acme_v", function(v) v.cli.env[1][1] = "tokn" end)))
+    assert.equal("userapi: vendor 'acme_k': options.token: 'secert' is not one of boolean, function, host, login,"
+      .. " secret, string (did you mean 'secret'?)",
+      raised(userapi.register, kandji_like("acme_k", function(v) v.options.token = "secert" end)))
     assert.equal("userapi: vendor 'acme_q': op 'list_users': unknown field 'qeury' (did you mean 'query'?)",
       raised(userapi.register, kandji_like("acme_q", function(v)
         v.ops.list_users.qeury, v.ops.list_users.query = v.ops.list_users.query, nil
       end)))
+  end)
+
+  it("a part added later (as SCIM's will be) is checked by its owner's check_part; unknown parts are refused", function()
+    assert.equal("userapi: vendor 'acme_x': unknown field 'extra'",
+      raised(userapi.register, kandji_like("acme_x", function(v) v.extra = { mapping = 1 } end)))
+    package.preload["spec_extra_part"] = function()
+      return { check_part = function(part, vname)
+        require("userapi.check").fields(vname, "extra: ", part, { mapping = "table" })
+      end }
+    end
+    require("userapi.vendor").add_part("extra", "spec_extra_part")
+    assert.equal("userapi: vendor 'acme_y': extra: mapping: table expected, got number",
+      raised(userapi.register, kandji_like("acme_y", function(v) v.extra = { mapping = 1 } end)))
+    assert.is_function(userapi.register(kandji_like("acme_z", function(v) v.extra = { mapping = {} } end)))
   end)
 
   it("a vendor without paging or people has no each_user nor ensure_*: the call says why, nothing is sent", function()

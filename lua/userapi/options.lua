@@ -281,6 +281,26 @@ function _M.check(vendor, opts)
   return copy
 end
 
+-- the kinds a vendor's own option may have (an enum is a list of values)
+local OPTION_KINDS = { "boolean", "function", "host", "login", "secret", "string" }
+
+--- Checks a vendor table's `options` part whole, when the vendor is
+-- registered (@{userapi.vendor.compile}): each option's name and kind.
+-- @tparam table own the vendor's `options`: name -> kind, or a list of values (an enum)
+-- @tparam string vname the vendor's name
+-- @raise `userapi: vendor 'x': options.token: 'secert' is not one of boolean, ... (did you mean 'secret'?)`
+function _M.check_part(own, vname)
+  for k, kind in pairs(own) do
+    if type(k) ~= "string" then check.part_error(vname, "options: ", "option names expected") end
+    if COMMON[k] then check.part_error(vname, "options." .. k .. ": ", "a common option (userapi.options)") end
+    if type(kind) == "table" then
+      if #kind == 0 then check.part_error(vname, "options." .. k .. ": ", "an enum needs its values") end
+    else
+      check.one_of(vname, "options." .. k .. ": ", kind, OPTION_KINDS)
+    end
+  end
+end
+
 --- Every form of every secret of a client, to redact (@{userapi.errors.secret_forms}):
 -- the vendor's secret options, the proxy's password, and the Basic blob
 -- `base64(login:password)`.

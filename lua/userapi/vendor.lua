@@ -20,7 +20,7 @@ local FIELDS = {
   default_base = "function",  -- function(opts) -> base URL from the vendor's host options
   auth = "function",          -- function(opts) -> the transport's auth table, or nil
   credentials = "table",      -- the options named when credentials are missing
-  options = "table",          -- own options: name -> "secret" | "login" | "host" | "string" | "function" | enum
+  options = "table",          -- own options (a part: userapi.options checks it)
   rate_limit = "table",       -- { per_second, per_hour } kept under by default
   discovery = "string",       -- OIDC discovery path, relative to the base URL
   export = "string",          -- the CSV export operation (each_export_row)
@@ -36,6 +36,7 @@ local FIELDS = {
 -- `userapi.check.part_error`) on a wrong or unknown key. `add_part` adds one
 -- (the SCIM mapping, a host's own).
 local PARTS = {
+  options = "userapi.options", -- the constructor's own options: name -> kind
   paging = "userapi.paging",  -- how a list pages: its style, where the items are
   people = "userapi.state",   -- desired state: lookups, create, update, delete
   cli = "userapi.config",     -- the command's part: environment, config keys, alias, examples
@@ -48,7 +49,6 @@ local OP_FIELDS = {
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 local BODY_KINDS = { object = true, array = true, object_or_array = true }
-local OPTION_KINDS = { secret = true, login = true, host = true, string = true, ["function"] = true, boolean = true }
 
 local function fail(vname, fmt, ...)
   check.part_error(vname, "", format(fmt, ...))
@@ -180,14 +180,6 @@ function _M.compile(raw)
   for _, k in ipairs({ "ops", "default_base", "auth" }) do
     if raw[k] == nil then fail(vname, "%s required", k) end
   end
-  for k, kind in pairs(raw.options or {}) do
-    if type(k) ~= "string" or not (OPTION_KINDS[kind] or type(kind) == "table") then
-      fail(vname, "options.%s: one of secret, host, string, function, boolean or an enum expected", tostring(k))
-    end
-  end
-  for _, k in ipairs(raw.credentials or {}) do
-    if (raw.options or {})[k] ~= "secret" then fail(vname, "credentials: '%s' must be a secret option", k) end
-  end
   local v = {}
   for k, x in pairs(raw) do v[k] = x end
   v.ops, v.op_names = {}, {}
@@ -199,6 +191,9 @@ function _M.compile(raw)
   table.sort(v.op_names)
   if raw.export and not v.ops[raw.export] then fail(vname, "export: no operation '%s'", raw.export) end
   check_parts(raw, v)
+  for _, k in ipairs(raw.credentials or {}) do
+    if (raw.options or {})[k] ~= "secret" then fail(vname, "credentials: '%s' must be a secret option", k) end
+  end
   v.unavailable = unavailable(v)
   compiled[raw], is_compiled[v] = v, true
   return v
