@@ -75,7 +75,7 @@ describe("a vendor table is checked whole at register (issue 20 item 4)", functi
       end)))
   end)
 
-  it("a part added later (as SCIM's will be) is checked by its owner's check_part; unknown parts are refused", function()
+  it("a part added later (as SCIM's will be) is checked by its owner; an unknown part is refused", function()
     assert.equal("userapi: vendor 'acme_x': unknown field 'extra'",
       raised(userapi.register, kandji_like("acme_x", function(v) v.extra = { mapping = 1 } end)))
     package.preload["spec_extra_part"] = function()
