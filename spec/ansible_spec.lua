@@ -137,10 +137,16 @@ describe_lua54("the module files alone (Ansible's WANT_JSON interface)", functio
       credentials = { token = "kandji-test-token" } })
     assert.same({ 0, 5 }, { code, out.count })
     sim.control("DELETE", "requests")
-    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com", first_name = "x",
+    code, out = module("userapi_user", { vendor = "ods", email = "ada@example.com", picture = "x",
+      base_url = sim.base.opendatasoft, credentials = { apikey = "ods-test-key" } })
+    assert.equal(1, code)
+    assert.same({ failed = true, msg = "unknown field 'picture'; known: email, first_name, last_name, permissions" },
+      out)
+    -- Kandji cannot create: state=present says why
+    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com",
       base_url = sim.base.kandji, credentials = { token = "kandji-test-token" } })
     assert.equal(1, code)
-    assert.same({ failed = true, msg = "unknown field 'first_name'; this vendor manages no field" }, out)
+    assert.same({ failed = true, msg = "kandji has no create operation, so ensure_user is not available" }, out)
     assert.same({}, sim.requests())
   end)
 end)

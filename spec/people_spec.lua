@@ -113,16 +113,13 @@ describe("ensure_user", function()
   end)
 
   describe("kandji", function()
-    it("finds a synced user (no change); cannot create or update one, and sends nothing", function()
+    it("has no ensure_user (no create operation): a call says why and sends nothing", function()
       local kandji = client("kandji")
-      local res = assert(kandji:ensure_user{ email = "ada@example.com" })
-      assert.same({ false, "none" }, { res.changed, res.action })
-      assert.equal("69c009ca-1f78-4bdf-bb93-08d6d39041db", res.before.id)
-      local _, err = kandji:ensure_user{ email = "marie@example.com" }
-      assert.equal("unsupported", err.kind)
-      assert.truthy(tostring(err):find("directory integration", 1, true))
-      assert.has_error(function() kandji:ensure_user{ email = "ada@example.com", name = "Ada" } end,
-        "bad argument #1 to 'ensure_user' (unknown field 'name'; this vendor manages no field)")
+      assert.is_nil(rawget(getmetatable(kandji).__index, "ensure_user"))
+      assert.has_error(function() kandji:ensure_user{ email = "ada@example.com" } end,
+        "bad argument #1 to 'ensure_user' (kandji has no create operation, so ensure_user is not available)")
+      assert.same({}, sim.requests())
+      assert.equal("deleted", assert(kandji:ensure_absent({ email = "ada@example.com" }, { check = true })).action)
       assert.same({}, writes())
     end)
   end)
@@ -284,11 +281,11 @@ describe("a vendor's people table is checked at register", function()
   it("a misspelt key, an operation the vendor lacks or a bad field kind is refused with its place", function()
     local cases = {
       { function(p) p.lookup = { emial = p.lookup.email } end,
-        "userapi: vendor 'kandji_copy': people.lookup: unknown key 'emial' (did you mean 'email'?)" },
+        "userapi: vendor 'kandji_copy': people.lookup: unknown field 'emial' (did you mean 'email'?)" },
       { function(p) p.delete = { op = "delete_usr" } end,
         "userapi: vendor 'kandji_copy': people.delete.op: no operation 'delete_usr' (did you mean 'delete_user'?)" },
       { function(p) p.blocks_delet = p.blocks_delete end,
-        "userapi: vendor 'kandji_copy': people: unknown key 'blocks_delet' (did you mean 'blocks_delete'?)" },
+        "userapi: vendor 'kandji_copy': people: unknown field 'blocks_delet' (did you mean 'blocks_delete'?)" },
       { function(p) p.fields = { name = "text" } end,
         "userapi: vendor 'kandji_copy': people.fields.name: string, email or set expected" },
     }

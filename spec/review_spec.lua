@@ -144,7 +144,7 @@ describe("review: credentials and URLs refused at construction", function()
   local function refuses(vendor, opts, message)
     local ok, err = pcall(userapi[vendor], opts)
     assert.is_false(ok)
-    assert.equal(message, err)
+    assert.equal(message, tostring(err))  -- a structured refusal (userapi.refusal)
     assert.is_nil(err:find("SEC", 1, true))
   end
 
@@ -270,7 +270,7 @@ describe("review: programmer errors raise at construction, not after a request w
     local ok, err = pcall(userapi.kandji, { base_url = srv.url, token = "tok-123456", transport = "record" })
     assert.is_false(ok)
     assert.equal("bad argument #1 to 'userapi.kandji' (transport: \"curl\", \"nginx\" or a transport module expected, "
-      .. "got 'record')", err)
+      .. "got 'record')", tostring(err))
   end)
 end)
 

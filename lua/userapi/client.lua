@@ -366,8 +366,6 @@ end
 function _M.class_of(vendor) return class.of(vendor, Client) end
 local class_of = _M.class_of
 
-local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
-
 --- Creates a client of a vendor table with the given options.
 -- The constructors of @{userapi} call this with their vendor's table.
 -- @tparam table vendor an operation table (`userapi.vendors.kandji`)
@@ -383,16 +381,7 @@ function _M.new(vendor, opts)
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
-  -- no auth from a vendor that needs one: refused here, not sent bare (a
-  -- vendor with token discovery gets its token later)
-  if auth == nil and #vendor.credentials > 0 and not vendor.discovery then
-    error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
-  end
-  for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
-    if auth[k] == nil then
-      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
-    end
-  end
+  options.credentials(vendor, auth)
   self.secrets = options.secrets(vendor, opts, auth)
   self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   sopts.auth = auth
@@ -401,7 +390,7 @@ function _M.new(vendor, opts)
   -- what the core refuses in the options is the caller's error, named
   -- after the constructor and without a file position
   local made, t = pcall(transport.new, sopts)
-  if not made then error("userapi." .. vendor.name .. ": " .. tostring(t):gsub("^[^:]*:%d+: ", ""), 0) end
+  if not made then options.refuse(vendor.name, nil, "invalid", (tostring(t):gsub("^[^:]*:%d+: ", ""))) end
   self.transport = t
   -- the one clock: the transport's, or one injected (tests, a host's own loop)
   local clock = opts.clock or transport

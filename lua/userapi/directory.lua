@@ -6,6 +6,7 @@
 -- @usage local dir = userapi.directory{ ods = ods, kandji = kandji }
 -- for _, r in ipairs(assert(dir:find("ada@example.com"))) do print(r.vendor, r.id, r.name) end
 local people = require "userapi.people"
+local errors = require "userapi.errors"
 
 local type, pairs, ipairs, tostring, error, sort = type, pairs, ipairs, tostring, error, table.sort
 local huge = math.huge
@@ -33,8 +34,11 @@ function _M.new(clients)
   if type(clients) ~= "table" then error("bad argument #1 to 'directory' (table of clients expected)", 2) end
   local self = setmetatable({ clients = {}, vendors = {} }, Directory)
   for key, c in pairs(clients) do
-    if type(c) ~= "table" or type(c.vendor) ~= "table" or not c.vendor.people then
+    if type(c) ~= "table" or type(c.vendor) ~= "table" or type(c.vendor.unavailable) ~= "table" then
       error("bad argument #1 to 'directory' (" .. tostring(key) .. ": a userapi client expected)", 2)
+    end
+    if c.vendor.unavailable.directory then
+      error("bad argument #1 to 'directory' (" .. tostring(key) .. ": " .. c.vendor.unavailable.directory .. ")", 2)
     end
     local name = c.vendor.name
     if self.clients[name] then error("bad argument #1 to 'directory' (two clients of " .. name .. ")", 2) end
@@ -133,10 +137,20 @@ local function spec_for(client, person)
   return spec
 end
 
+-- A vendor that cannot create (Kandji) has no ensure_user: a person it holds
+-- already is there (no change); one it lacks is reported, and the others go on.
+local function found_or_unsupported(client, email, why)
+  local found, err = people.find(client, { email = email })
+  if not found then return nil, err end
+  if found[1] then return { changed = false, action = "none", before = found[1], after = found[1], diff = {} } end
+  return nil, errors.new{ vendor = client.vendor.name, operation = "ensure_user", kind = "unsupported",
+                          message = why, secrets = client.secrets }
+end
+
 --- Makes the person present everywhere: `ensure_user` in each vendor with the
 -- fields it manages (`first_name`, `last_name`, ...) and, under the vendor's
 -- name, its own (`sigfox = { group_id = ..., profile_ids = { ... } }`).
--- Kandji cannot create users: a person it lacks fails with `kind = "unsupported"`.
+-- Kandji cannot create users (its clients have no `ensure_user`): it fails with `kind = "unsupported"`.
 -- @tparam table person `email` (required), common fields, per-vendor tables
 -- @tparam[opt] table opts `check = true`: plan, send no write
 -- @treturn table the results by vendor (`{ changed, action, before, after, diff }`)
@@ -148,7 +162,11 @@ function Directory:onboard(person, opts)
   if type(person) ~= "table" or type(person.email) ~= "string" or not person.email:find("@", 1, true) then
     error("bad argument #1 to 'onboard' (table with an email expected)", 2)
   end
-  return each_vendor(self, function(c) return c:ensure_user(spec_for(c, person), opts) end)
+  return each_vendor(self, function(c)
+    local why = c.vendor.unavailable.ensure_user
+    if why then return found_or_unsupported(c, person.email, why) end
+    return c:ensure_user(spec_for(c, person), opts)
+  end)
 end
 
 return _M

@@ -39,7 +39,7 @@ local store = require "userapi.store"
 local bulk = require "userapi.bulk"
 
 local type, pairs, ipairs, tostring, error, max, pcall = type, pairs, ipairs, tostring, error, math.max, pcall
-local sort, concat, unpack, format = table.sort, table.concat, table.unpack or unpack, string.format
+local unpack, format = table.unpack or unpack, string.format
 
 local _M = {}
 
@@ -74,25 +74,8 @@ end
 
 -- ---- keys --------------------------------------------------------------------
 
--- The same text for the same value on every run: keys sorted, numbers exact.
-local function canonical(v)
-  local t = type(v)
-  if t == "table" then
-    if v == json.null then return "null" end
-    local n, parts = #v, {}
-    if n > 0 then
-      for i = 1, n do parts[i] = canonical(v[i]) end
-      return "[" .. concat(parts, ",") .. "]"
-    end
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    sort(keys)
-    for i, k in ipairs(keys) do parts[i] = json.encode(k) .. ":" .. canonical(v[k]) end
-    return "{" .. concat(parts, ",") .. "}"
-  end
-  if t == "number" and v % 1 == 0 then return string.format("%d", v) end
-  return json.encode(v)
-end
+-- The same text for the same value on every run: keys sorted (userapi.json's one way)
+local canonical = json.encode_sorted
 
 --- The key of an item in the journal: a bare id stays as it is, an argument
 -- list becomes canonical JSON (the same on every run).

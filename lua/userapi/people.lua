@@ -366,4 +366,11 @@ function _M.ensure_absent(client, selector, opts)
   return warn(res, unseen)
 end
 
+--- Checks a vendor's `people` part at `register` (@{userapi.people.shape}).
+-- @tparam table p the part
+-- @tparam string vname the vendor's name
+-- @tparam table vendor the vendor table, compiled so far (its `ops`)
+-- @raise on a wrong or unknown key, with did-you-mean
+function _M.check_part(p, vname, vendor) require("userapi.people.shape").check(vname, p, vendor.ops) end
+
 return _M

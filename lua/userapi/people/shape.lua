@@ -38,7 +38,7 @@ local function check_keys(vname, where, t, known, ops)
   if type(t) ~= "table" then fail(vname, where, "table expected, got %s", type(t)) end
   for k, v in pairs(t) do
     local want = known[k]
-    if not want then fail(vname, where, "unknown key '%s'%s", tostring(k), check.did_you_mean(k, known)) end
+    if not want then fail(vname, where, "unknown field '%s'%s", tostring(k), check.did_you_mean(k, known)) end
     local here = where .. "." .. k
     if type(want) == "table" then
       check_keys(vname, here, v, want, ops)
@@ -54,7 +54,7 @@ end
 -- @tparam string vname the vendor's name
 -- @tparam table p its `people` table
 -- @tparam table ops its operations, by name
--- @raise `userapi: vendor 'x': people.lookup: unknown key 'emial' (did you mean 'email'?)`
+-- @raise `userapi: vendor 'x': people.lookup: unknown field 'emial' (did you mean 'email'?)`
 function _M.check(vname, p, ops)
   check_keys(vname, "", p, KEYS, ops)
   for _, k in ipairs(REQUIRED) do if p[k] == nil then fail(vname, "", "%s required", k) end end
