@@ -66,6 +66,7 @@ build = {
     ["userapi.ansible"] = "lua/userapi/ansible.lua",
     ["userapi.cli"] = "lua/userapi/cli.lua",
     ["userapi.cli.args"] = "lua/userapi/cli/args.lua",
+    ["userapi.cli.flags"] = "lua/userapi/cli/flags.lua",
     ["userapi.cli.client"] = "lua/userapi/cli/client.lua",
     ["userapi.cli.help"] = "lua/userapi/cli/help.lua",
     ["userapi.cli.man"] = "lua/userapi/cli/man.lua",

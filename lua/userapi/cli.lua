@@ -20,6 +20,7 @@ local errors = require "userapi.errors"
 local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
+local flags = require "userapi.cli.flags"
 local record = require "userapi.transport.record"
 local usage_ = require "userapi.cli.usage"
 local request = require "userapi.cli.request"
@@ -175,17 +176,15 @@ local function run_one(req, client, streams)
   return 0
 end
 
--- userapi completion bash|zsh, userapi man
-local function generated(o, out)
-  local man = require "userapi.cli.man"
-  if o.positional[1] == "man" then
-    out:write(man.page())
+-- a subcommand of userapi.cli.flags.COMMANDS (completion, man, ...)
+local function subcommand(o, getenv, streams)
+  if o.help then
+    streams.stdout:write(require("userapi.cli.help").command(o.command))
     return 0
   end
-  local script = man.completion(o.positional[2])
-  if not script then usage("completion: bash or zsh expected, got '%s'", tostring(o.positional[2])) end
-  out:write(script)
-  return 0
+  flags.check(o, o.command)
+  local c = o.command
+  return require(c.module)[c.fn](o, { streams = streams, getenv = getenv })
 end
 
 -- USERAPI_VENDORS=mod1,mod2: modules required at start; each registers its
@@ -210,8 +209,7 @@ local function run(argv, getenv, streams)
     streams.stdout:write("userapi ", userapi._VERSION, "\n")
     return 0
   end
-  local first = o.positional[1]
-  if first == "completion" or first == "man" then return generated(o, streams.stdout) end
+  if o.command then return subcommand(o, getenv, streams) end
   local vname, vendor, opname = request.resolve(o, streams.stdout)
   if not vname then return 0 end
   streams.doing = vname .. " " .. opname

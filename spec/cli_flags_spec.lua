@@ -1,0 +1,119 @@
+-- The command's flags and subcommands are declared once (userapi.cli.flags):
+-- a row added there is parsed, checked, helped, in the man page and
+-- completed; and the completion script runs nothing a vendor table names.
+local h = require "spec.cli_helper"
+local sim, proc, run, args, lines = h.sim, h.proc, h.run, h.args, h.lines
+local flags = require "userapi.cli.flags"
+
+setup(h.build_command)
+before_each(function() sim.reset() end)
+
+-- what bash completes after these words, with the given script
+local function complete(script_text, line, env)
+  local script = proc.file("completion.bash", script_text)
+  local body = ". " .. script .. "; COMP_WORDS=(" .. line .. "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
+  if line:sub(-1) == " " then body = body:gsub("COMP_WORDS%[@%]} %- 1", "COMP_WORDS[@]}") end
+  local r = proc.run(nil, env, "", "bash -c " .. proc.quote(body .. "_userapi; echo \"${COMPREPLY[*]}\""))
+  return (r.out:gsub("\n$", ""))
+end
+
+describe("a flag and a subcommand declared in userapi.cli.flags alone", function()
+  local flag = { "frobnicate", value = "N", min = 2, max = 5, goes_with = "all",
+                 help = "frobnicate N pages (a flag of this spec)" }
+  local seen
+  local command = { "hello", args = "NAME", help = "greets NAME (a subcommand of this spec)",
+                    module = "spec_hello_command", fn = "run",
+                    flags = { { "loud", help = "in capitals" }, { "times", value = "N", min = 1, help = "how often" } } }
+  setup(function()
+    package.preload.spec_hello_command = function()
+      return { run = function(o, ctx)
+        seen = o
+        local s = "hello " .. o.positional[2]
+        if o.loud then s = s:upper() end
+        for _ = 1, o.times or 1 do ctx.streams.stdout:write(s, "\n") end
+        return 0
+      end }
+    end
+    table.insert(flags.FLAGS, 3, flag)
+    table.insert(flags.COMMANDS, command)
+  end)
+  teardown(function()
+    for i, f in ipairs(flags.FLAGS) do if f == flag then table.remove(flags.FLAGS, i) end end
+    for i, c in ipairs(flags.COMMANDS) do if c == command then table.remove(flags.COMMANDS, i) end end
+  end)
+
+  it("parses and checks the flag from its row, sending nothing on a bad value", function()
+    local code, _, err = run(args("kandji", "list_users", "--frobnicate", "3"))
+    assert.equal(2, code)
+    assert.truthy(err:find("--frobnicate goes with --all", 1, true), err)
+    code, _, err = run(args("kandji", "list_users", "--all", "--frobnicate", "9"))
+    assert.equal(2, code)
+    assert.truthy(err:find("--frobnicate: an integer 2..5 expected, got '9'", 1, true), err)
+    code, _, err = run(args("kandji", "list_users", "--frobnicat", "3"))
+    assert.equal(2, code)
+    assert.truthy(err:find("did you mean '--frobnicate'?", 1, true), err)
+    assert.same({}, sim.requests())
+    assert.equal(0, (run(args("kandji", "list_users", "--all", "--frobnicate=3"))))
+  end)
+
+  it("runs the subcommand with its own flags, and lists both in the help, the man page and the completion", function()
+    local code, out = run({ "hello", "--loud", "ada", "--times", "2" })
+    assert.equal(0, code)
+    assert.equal("HELLO ADA\nHELLO ADA\n", out)
+    assert.equal(2, seen.times)
+    local _, _, err = run({ "hello", "ada", "--times", "0" })
+    assert.truthy(err:find("--times: an integer from 1 expected, got '0'", 1, true), err)
+    local _, help = run({ "--help" })
+    assert.truthy(help:find("userapi hello NAME %s+greets NAME"), help)
+    assert.truthy(help:find("--frobnicate N%s+frobnicate N pages"), help)
+    local _, own = run({ "hello", "--help" })
+    assert.truthy(own:find("Usage: userapi hello NAME", 1, true), own)
+    assert.truthy(own:find("--times N%s+how often"), own)
+    local _, man = run({ "man" })
+    assert.truthy(man:find("userapi hello NAME", 1, true))
+    assert.truthy(man:find(".B \\-\\-frobnicate N", 1, true))
+    local _, script = run({ "completion", "bash" })
+    assert.equal("hello", complete(script, "userapi hel"))
+    assert.equal("--loud", complete(script, "userapi hello ada --lo"))
+    assert.equal("--frobnicate", complete(script, "userapi kandji list_users --frob"))
+  end)
+end)
+
+describe("userapi completion with a vendor whose names are commands (USERAPI_VENDORS)", function()
+  it("leaves those names out and says so; pressing TAB runs nothing", function()
+    local dir = proc.tmpdir() .. "/hostile"
+    os.execute("rm -rf " .. dir .. " && mkdir -p " .. dir)
+    local marks = { dir .. "/by_alias", dir .. "/by_param", dir .. "/by_backquote", dir .. "/by_param_value" }
+    local f = assert(io.open(dir .. "/hostile_vendor.lua", "w"))
+    f:write(([[
+return {
+  name = "evil",
+  default_base = function(o) if o.host then return "https://" .. o.host end end,
+  credentials = { "token" },
+  options = { token = "secret", host = "host" },
+  auth = function(o) return { scheme = "bearer", token = o.token } end,
+  cli = { alias = "ev$(touch %s)" },
+  ops = {
+    people = { method = "GET", path = "/users", query = {
+      ["x$(touch %s)"] = { type = "string" }, ["y`touch %s`"] = { type = "string" },
+      ["z;touch %s"] = { type = "string" }, ok_name = { type = "string" } } },
+  },
+}
+]]):format(marks[1], marks[2], marks[3], marks[4]))
+    f:close()
+    local env = { USERAPI_VENDORS = "hostile_vendor", LUA_PATH = dir .. "/?.lua;;" }
+    local r = h.userapi({ "completion", "bash" }, env)
+    assert.equal(0, r.code)
+    for _, line in ipairs({ "userapi ", "userapi e", "userapi evil ", "userapi evil people --",
+                            "userapi evil people --x", "userapi ev people --", "userapi kandji list_users --" }) do
+      complete(r.out, line)
+    end
+    for _, m in ipairs(marks) do assert.is_nil(io.open(m), m .. " was created") end
+    assert.truthy(r.err:find("left out the evil alias 'ev$(touch", 1, true), r.err)
+    assert.truthy(r.err:find("left out the evil people parameter 'x$(touch", 1, true), r.err)
+    assert.equal(4, #lines(r.err))
+    -- the names that are plain still complete
+    assert.equal("evil", complete(r.out, "userapi evi"))
+    assert.equal("--ok_name", complete(r.out, "userapi evil people --ok"))
+  end)
+end)
