@@ -23,7 +23,8 @@ describe("a flag and a subcommand declared in userapi.cli.flags alone", function
   local seen
   local command = { "hello", args = "NAME", help = "greets NAME (a subcommand of this spec)",
                     module = "spec_hello_command", fn = "run",
-                    flags = { { "loud", help = "in capitals" }, { "times", value = "N", min = 1, help = "how often" } } }
+                    flags = { { "loud", help = "in capitals" },
+                              { "times", value = "N", min = 1, help = "how often" } } }
   setup(function()
     package.preload.spec_hello_command = function()
       return { run = function(o, ctx)
