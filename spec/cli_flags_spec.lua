@@ -118,3 +118,77 @@ return {
     assert.equal("--ok_name", complete(r.out, "userapi evil people --ok"))
   end)
 end)
+
+describe("secrets in vendor records (cli.secret_fields)", function()
+  local TOKEN = "b00c92a71b3b8dfa1fc236d90b50aeb3"   -- Ada's Sigfox accessToken in the simulator
+
+  it("are masked in every format and in --all, unless --show-secrets", function()
+    for _, fmt in ipairs({ "json", "jsonl", "csv", "table" }) do
+      local code, out = run(args("sigfox", "get_api_user", h.SIGFOX_ADA, "--format", fmt))
+      assert.equal(0, code)
+      assert.falsy(out:find(TOKEN, 1, true), fmt)
+      assert.truthy(out:find("[REDACTED]", 1, true), fmt)
+    end
+    local code, out = run(args("sigfox", "list_api_users", "--all", "--format", "jsonl"))
+    assert.equal(0, code)
+    assert.falsy(out:find(TOKEN, 1, true))
+    for _, user in ipairs(h.jsonl(out)) do assert.equal("[REDACTED]", user.accessToken) end
+    code, out = run(args("sigfox", "list_api_users"))
+    assert.equal(0, code)
+    assert.falsy(out:find(TOKEN, 1, true))
+    -- --each's results too
+    code, out = run(args("sigfox", "get_api_user", "--each", "-", "--format", "jsonl"),
+      { stdin = h.SIGFOX_ADA .. "\n" })
+    assert.equal(0, code)
+    assert.equal("[REDACTED]", h.jsonl(out)[1].result.accessToken)
+    code, out = run(args("sigfox", "get_api_user", h.SIGFOX_ADA, "--show-secrets"))
+    assert.equal(0, code)
+    assert.equal(TOKEN, h.cjson.decode(out).accessToken)
+  end)
+
+  it("a renewed credential is masked too: the answer of renew_credential", function()
+    local code, out = run(args("sigfox", "renew_credential", h.SIGFOX_ADA))
+    assert.equal(0, code)
+    assert.same({ accessToken = "[REDACTED]" }, h.cjson.decode(out))
+    code, out = run(args("sigfox", "renew_credential", h.SIGFOX_ADA, "--show-secrets"))
+    assert.equal(0, code)
+    assert.equal(sim.state("sigfox").users[1].accessToken, h.cjson.decode(out).accessToken)
+  end)
+end)
+
+describe("--missing-ok", function()
+  local GONE = "00000000-0000-4000-8000-000000000000"
+
+  it("makes a delete of an account that is not there a success, said on stderr", function()
+    local code, _, err = run(args("kandji", "delete_user", GONE))
+    assert.equal(1, code)
+    local out
+    assert.truthy(err:find("404", 1, true), err)
+    code, out, err = run(args("kandji", "delete_user", GONE, "--missing-ok"))
+    assert.equal(0, code)
+    assert.equal("", out)
+    assert.truthy(err:find("^kandji delete_user: 404 .*%(not there: nothing to delete, %-%-missing%-ok%)\n$"), err)
+    local r = sim.last_request()
+    assert.same({ "DELETE", "/kandji/api/v1/users/" .. GONE }, { r.method, r.path })
+    -- another failure is still one
+    code, _, err = run(args("kandji", "delete_user", h.ALAN, "--missing-ok"))
+    assert.equal(1, code)
+    assert.truthy(err:find("400 User still assigned", 1, true), err)
+  end)
+
+  it("with --each: the absent items count as done", function()
+    local code, _, err = run(args("kandji", "delete_user", "--each", "-", "--missing-ok", "--format", "jsonl"),
+      { stdin = h.ADA .. "\n" .. GONE .. "\n" })
+    assert.equal(0, code)
+    assert.truthy(err:find(GONE .. ": kandji delete_user: 404", 1, true), err)
+    assert.truthy(err:find("2 ok, 0 failed", 1, true), err)
+    assert.equal(4, sim.state("kandji").count)
+  end)
+
+  it("goes with a delete only (exit 2, nothing sent)", function()
+    local code, _, err = run(args("kandji", "get_user", h.ADA, "--missing-ok"))
+    assert.equal(2, code)
+    assert.truthy(err:find("--missing-ok goes with a delete, not kandji get_user (GET)", 1, true), err)
+    assert.same({}, sim.requests())
+  end)
+end)

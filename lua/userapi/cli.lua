@@ -26,6 +26,7 @@ local usage_ = require "userapi.cli.usage"
 local request = require "userapi.cli.request"
 local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
+local records = require "userapi.cli.records"
 
 local type, pairs, ipairs, tostring, pcall, next = type, pairs, ipairs, tostring, pcall, next
 local format = string.format
@@ -88,7 +89,7 @@ local function walk_all(req, client, out)
   if left then params.concurrency = 1 end
   if left ~= 0 then
     for user in client:each_user(params) do
-      w.row(user)
+      w.row(req.mask(user))
       -- a reader that has gone stops the walk here, not pages later
       out:flush()
       if left then
@@ -116,7 +117,7 @@ local function report(req, results, labels, streams)
   for i, r in ipairs(results) do
     local e = r.err
     rows[i] = { item = labels[i], ok = r.ok, status = e and e.status or nil,
-                error = e and tostring(e) or nil, result = r.value ~= true and r.value or nil }
+                error = e and tostring(e) or nil, result = r.value ~= true and req.mask(r.value) or nil }
     if e then err_out:write(term(labels[i] .. ": " .. tostring(e)), "\n") end
   end
   if req.fmt == "json" then
@@ -134,6 +135,7 @@ local function run_each(req, client, streams)
   local bar = (#req.items > 0 and streams.isatty("stderr")) and streams_.progress_bar(streams.stderr) or nil
   local results = client:bulk(req.opname, req.items, { concurrency = req.concurrency, on_progress = bar,
                                                        journal = req.o.journal })
+  if req.o["missing-ok"] then records.forgive_absent(results, req.labels, streams.stderr) end
   return report(req, results, req.labels, streams)
 end
 
@@ -154,10 +156,15 @@ local function run_one(req, client, streams)
   local out = streams.stdout
   local a = request.call_args(req.names, req.op, req.body, req.query, req.args)
   local res, err = client[req.opname](client, unpack(a, 1, a.n))
+  if res == nil and req.o["missing-ok"] and records.absent(err) then
+    streams.stderr:write(records.absent_line(err), "\n")
+    return 0
+  end
   if res == nil then
     streams.stderr:write(term(tostring(err)), "\n")
     return 1
   end
+  res = req.mask(res)
   if req.op.chunk and type(res) == "table" and type(res.failed) == "number" then
     -- a batch operation: the library read its answer item by item
     return report(req, res, batch_labels(req, #res), streams)

@@ -20,11 +20,11 @@ local concat, format = table.concat, string.format
 local _M = {}
 
 -- a constructor option's kind (userapi.options) as a config value's type
-local KIND_TYPES = { string = "string", boolean = "boolean", count = "number" }
+local KIND_TYPES = { string = "string", line = "string", proxy = "string", boolean = "boolean", count = "number" }
 
 --- The keys any section may hold, with their types: every constructor
 -- option a line of text can give (`base_url`, `timeout_ms`, `verify_tls`,
--- `max_pages`, ...).
+-- `proxy`, `ca_file`, `user_agent`, `max_pages`, ...).
 _M.KEYS = {}
 for k, kind in pairs(require("userapi.options").COMMON) do
   if KIND_TYPES[kind] then _M.KEYS[k] = KIND_TYPES[kind] end

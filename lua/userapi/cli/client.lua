@@ -6,6 +6,7 @@ local userapi = require "userapi"
 local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local record = require "userapi.transport.record"
+local proxy = require "userapi.cli.proxy"
 local usage = require("userapi.cli.usage").raise
 
 local ipairs, tostring, pcall = ipairs, tostring, pcall
@@ -64,6 +65,8 @@ function _M.make(o, vname, vendor, getenv, streams, sent)
   if sent then
     copts.transport, copts.rate_limit = record.module(sent), false
   else
+    local route = proxy.apply(copts, vendor, getenv)
+    if o.verbose then streams.stderr:write(term(("userapi: %s: %s"):format(vname, route)), "\n") end
     -- counted: once the server has answered, what the library refuses came from it
     local err_out, verbose = streams.stderr, o.verbose
     copts.on_request = function(e)

@@ -10,6 +10,7 @@ local help = require "userapi.cli.help"
 local usage_ = require "userapi.cli.usage"
 local config = require "userapi.config"
 local flags = require "userapi.cli.flags"
+local records = require "userapi.cli.records"
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
 local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
@@ -90,6 +91,9 @@ local function check_options(o, vname, vendor, opname, names)
     usage("--all walks %s, not %s", vendor.paging and vendor.paging.op or "no list", opname)
   end
   if o.each and #names == 0 then usage("--each: %s %s takes no path parameter", vname, opname) end
+  if o["missing-ok"] and vendor.ops[opname].method ~= "DELETE" then
+    usage("--missing-ok goes with a delete, not %s %s (%s)", vname, opname, vendor.ops[opname].method)
+  end
 end
 
 -- the request body: --body, then the body fields given as options
@@ -225,6 +229,7 @@ function _M.of(o, vname, vendor, opname, streams)
   -- users_export: the raw CSV unless a format asks for rows
   if op.response == "csv" and o.format and req.query.parse == nil then req.query.parse = true end
   req.fmt = o.format or "json"
+  req.mask = records.masker(vendor, o["show-secrets"])
   req.max_items = o["max-items"]
   page_size(o, req)
   req.args, req.fixed = positional_args(o, vname, opname, req.names)

@@ -50,6 +50,8 @@ return {
   cli = {
     env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
     examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
+    -- an API user's password: masked in what the command prints (--show-secrets)
+    secret_fields = { "accessToken" },
   },
   ops = {
     --- One page of API users; `sigfox:each_user(params)` walks every page.
