@@ -32,6 +32,11 @@ describe("a flag and a subcommand declared in userapi.cli.flags alone", function
         local s = "hello " .. o.positional[2]
         if o.loud then s = s:upper() end
         for _ = 1, o.times or 1 do ctx.streams.stdout:write(s, "\n") end
+        if o["base-url"] then
+          -- a client as VENDOR OPERATION makes it: credentials from the environment, --base-url
+          local page = assert(ctx.client("kandji"):list_users())
+          ctx.streams.stdout:write(#page.results, " kandji users\n")
+        end
         return 0
       end }
     end
@@ -62,6 +67,11 @@ describe("a flag and a subcommand declared in userapi.cli.flags alone", function
     assert.equal(0, code)
     assert.equal("HELLO ADA\nHELLO ADA\n", out)
     assert.equal(2, seen.times)
+    code, out = run({ "hello", "ada", "--base-url", sim.base.kandji })
+    assert.equal(0, code)
+    assert.equal("hello ada\n5 kandji users\n", out)
+    assert.equal("/kandji/api/v1/users", sim.last_request().path)
+    assert.equal("Bearer kandji-test-token", sim.last_request().headers.authorization)
     local _, _, err = run({ "hello", "ada", "--times", "0" })
     assert.truthy(err:find("--times: an integer from 1 expected, got '0'", 1, true), err)
     local _, help = run({ "--help" })

@@ -190,8 +190,15 @@ local function subcommand(o, getenv, streams)
     return 0
   end
   flags.check(o, o.command)
+  local ctx = { streams = streams, getenv = getenv }
+  -- a vendor's client as VENDOR OPERATION makes it: config, proxy, -v
+  function ctx.client(vname)
+    local name = config.vendor_name(vname)
+    if not name then usage("unknown vendor '%s'%s", vname, did_you_mean(vname, userapi.vendors)) end
+    return cli_client.make(o, name, userapi.vendors[name], getenv, streams)
+  end
   local c = o.command
-  return require(c.module)[c.fn](o, { streams = streams, getenv = getenv })
+  return require(c.module)[c.fn](o, ctx)
 end
 
 -- USERAPI_VENDORS=mod1,mod2: modules required at start; each registers its

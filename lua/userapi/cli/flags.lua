@@ -19,9 +19,11 @@
 -- choices = its one argument's values, flags = its own flags }`. To add one
 -- (`userapi find EMAIL --vendor NAME`): a row in `COMMANDS`, and a module
 -- whose function `fn(o, ctx)` runs it: `o` the parsed command line (`o.positional`,
--- `o[flag]`), `ctx` `{ streams, getenv }`; it returns the exit status and raises
--- usage errors (`userapi.cli.usage`). The help, the man page and the completion
--- list it and its flags from the row.
+-- `o[flag]`, its flags checked and converted), `ctx` `{ streams, getenv, client }`
+-- (`ctx.client(vname)`: the vendor's client as `VENDOR OPERATION` makes it, from
+-- the config and the environment, proxy included); it returns the exit status
+-- and raises usage errors (`userapi.cli.usage`). The help, the man page and the
+-- completion list it and its flags from the row.
 --
 -- Why not lua-argparse: an operation's parameters are data of the vendor
 -- tables, registered at run time (USERAPI_VENDORS), taken in three spellings

@@ -162,6 +162,11 @@ _M.ENVIRONMENT = {
   { "USERAPI_PROFILE", "the profile of the config file's sections (default: default)" },
   { "USERAPI_VENDORS", "modules to load at start, comma-separated: each registers a vendor "
     .. "(userapi.register) or returns a vendor table" },
+  { "HTTPS_PROXY", "the proxy of https vendors (https_proxy first, as in curl; then ALL_PROXY); "
+    .. "a section's proxy key wins" },
+  { "HTTP_PROXY", "the proxy of http base URLs (http_proxy first; not read when REQUEST_METHOD is set)" },
+  { "NO_PROXY", "hosts reached directly, comma-separated: a name matches its subdomains; * all" },
+  { "USERAPI_CA_BUNDLE", "a CA bundle to trust instead of the system's (a section's ca_file wins)" },
 }
 
 --- The exit statuses: `{ status, text }`.
@@ -253,7 +258,7 @@ Exit codes:
 Examples:
   %s
 ]]):format(concat(commands, "\n"), concat(labels, ", "), rows(_M.options(), 33), concat(creds, "\n"), common,
-    rows(_M.ENVIRONMENT, 20), rows(exits, 9), concat(_M.examples(), "\n  "))
+    rows(_M.ENVIRONMENT, 21), rows(exits, 9), concat(_M.examples(), "\n  "))
 end
 
 --- The help of one vendor: every operation with its parameters, and its credentials.
