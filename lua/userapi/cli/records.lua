@@ -28,13 +28,19 @@ end
 
 --- A function that masks, in place, the fields the vendor table names
 -- secret (`cli.secret_fields`, Sigfox's `accessToken`) wherever they are
--- in an answer, and returns it; the identity with `show`.
+-- in an answer, and returns it; the identity with `show`, and for the
+-- operations whose answer is the secret asked for (`cli.secret_ops`, Sigfox's
+-- `renew_credential`: the new token's only copy).
 -- @tparam table vendor
+-- @tparam string opname the operation
 -- @tparam ?boolean show `--show-secrets`
 -- @treturn function
-function _M.masker(vendor, show)
-  local names = {}
-  for _, k in ipairs((vendor.cli or {}).secret_fields or {}) do names[k] = true end
+function _M.masker(vendor, opname, show)
+  local c, names = vendor.cli or {}, {}
+  for _, k in ipairs(c.secret_fields or {}) do names[k] = true end
+  for _, op in ipairs(c.secret_ops or {}) do
+    if op == opname then show = true end
+  end
   if show or next(names) == nil then return function(v) return v end end
   return function(v)
     mask(v, names, 1)

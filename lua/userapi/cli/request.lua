@@ -229,7 +229,7 @@ function _M.of(o, vname, vendor, opname, streams)
   -- users_export: the raw CSV unless a format asks for rows
   if op.response == "csv" and o.format and req.query.parse == nil then req.query.parse = true end
   req.fmt = o.format or "json"
-  req.mask = records.masker(vendor, o["show-secrets"])
+  req.mask = records.masker(vendor, opname, o["show-secrets"])
   req.max_items = o["max-items"]
   page_size(o, req)
   req.args, req.fixed = positional_args(o, vname, opname, req.names)
