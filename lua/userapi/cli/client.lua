@@ -62,10 +62,11 @@ function _M.make(o, vname, vendor, getenv, streams, sent)
   local copts = config.options(vendor, getenv, profile)
   if o["token-from-stdin"] then secret_from_stdin(vendor, copts, streams.stdin) end
   if o["base-url"] then copts.base_url = o["base-url"] end
+  local route
   if sent then
     copts.transport, copts.rate_limit = record.module(sent), false
   else
-    local route = proxy.apply(copts, vendor, getenv)
+    route = proxy.apply(copts, vendor, getenv)
     if o.verbose then streams.stderr:write(term(("userapi: %s: %s"):format(vname, route)), "\n") end
     -- counted: once the server has answered, what the library refuses came from it
     local err_out, verbose = streams.stderr, o.verbose
@@ -77,7 +78,12 @@ function _M.make(o, vname, vendor, getenv, streams, sent)
     end
   end
   local ok, client = pcall(userapi[vname], copts)
-  if not ok then client_failure(vname, vendor, tostring(client), getenv, profile) end
+  if not ok then
+    local msg = tostring(client)
+    -- a proxy the library refuses: say which one (from the config or which variable)
+    if route and copts.proxy and msg:find("(proxy: ", 1, true) then msg = msg .. "; " .. route end
+    client_failure(vname, vendor, msg, getenv, profile)
+  end
   return client
 end
 
