@@ -157,7 +157,8 @@ describe("the proxy of the environment", function()
   end)
 
   it("a proxy the library refuses is a usage error naming the variable, its password hidden, nothing sent", function()
-    local code, _, err = run(args("kandji", "list_users"), { env = { http_proxy = "socks9://u:HIDDEN-PW@127.0.0.1:1" } })
+    local code, _, err = run(args("kandji", "list_users"),
+      { env = { http_proxy = "socks9://u:HIDDEN-PW@127.0.0.1:1" } })
     assert.equal(2, code)
     assert.truthy(err:find("proxy socks9://[REDACTED]@127.0.0.1:1 (from http_proxy)", 1, true), err)
     assert.falsy(err:find("HIDDEN-PW", 1, true), err)
