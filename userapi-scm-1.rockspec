@@ -70,6 +70,7 @@ build = {
     ["userapi.cli.client"] = "lua/userapi/cli/client.lua",
     ["userapi.cli.help"] = "lua/userapi/cli/help.lua",
     ["userapi.cli.man"] = "lua/userapi/cli/man.lua",
+    ["userapi.cli.part"] = "lua/userapi/cli/part.lua",
     ["userapi.cli.proxy"] = "lua/userapi/cli/proxy.lua",
     ["userapi.cli.records"] = "lua/userapi/cli/records.lua",
     ["userapi.cli.request"] = "lua/userapi/cli/request.lua",

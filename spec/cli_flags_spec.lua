@@ -94,11 +94,10 @@ describe("a flag and a subcommand declared in userapi.cli.flags alone", function
 end)
 
 describe("userapi completion with a vendor whose names are commands (USERAPI_VENDORS)", function()
-  it("leaves those names out and says so; pressing TAB runs nothing", function()
-    local dir = proc.tmpdir() .. "/hostile"
-    os.execute("rm -rf " .. dir .. " && mkdir -p " .. dir)
-    local marks = { dir .. "/by_alias", dir .. "/by_param", dir .. "/by_backquote", dir .. "/by_param_value" }
-    local f = assert(io.open(dir .. "/hostile_vendor.lua", "w"))
+  local dir
+  -- a vendor module whose parameter names (and alias) are shell commands touching files
+  local function hostile(module, marks, alias)
+    local f = assert(io.open(dir .. "/" .. module .. ".lua", "w"))
     f:write(([[
 return {
   name = "evil",
@@ -106,29 +105,70 @@ return {
   credentials = { "token" },
   options = { token = "secret", host = "host" },
   auth = function(o) return { scheme = "bearer", token = o.token } end,
-  cli = { alias = "ev$(touch %s)" },
+  cli = { alias = %q },
   ops = {
     people = { method = "GET", path = "/users", query = {
       ["x$(touch %s)"] = { type = "string" }, ["y`touch %s`"] = { type = "string" },
       ["z;touch %s"] = { type = "string" }, ok_name = { type = "string" } } },
   },
 }
-]]):format(marks[1], marks[2], marks[3], marks[4]))
+]]):format(alias, marks[1], marks[2], marks[3]))
     f:close()
-    local env = { USERAPI_VENDORS = "hostile_vendor", LUA_PATH = dir .. "/?.lua;;" }
-    local r = h.userapi({ "completion", "bash" }, env)
+    return { USERAPI_VENDORS = module, LUA_PATH = dir .. "/?.lua;;" }
+  end
+  setup(function()
+    dir = proc.tmpdir() .. "/hostile"
+    os.execute("rm -rf " .. dir .. " && mkdir -p " .. dir)
+  end)
+
+  it("leaves its parameter names out and says so; pressing TAB runs nothing", function()
+    local marks = { dir .. "/by_param", dir .. "/by_backquote", dir .. "/by_param_value" }
+    local r = h.userapi({ "completion", "bash" }, hostile("hostile_vendor", marks, "ev"))
     assert.equal(0, r.code)
     for _, line in ipairs({ "userapi ", "userapi e", "userapi evil ", "userapi evil people --",
                             "userapi evil people --x", "userapi ev people --", "userapi kandji list_users --" }) do
       complete(r.out, line)
     end
     for _, m in ipairs(marks) do assert.is_nil(io.open(m), m .. " was created") end
-    assert.truthy(r.err:find("left out the evil alias 'ev$(touch", 1, true), r.err)
     assert.truthy(r.err:find("left out the evil people parameter 'x$(touch", 1, true), r.err)
-    assert.equal(4, #lines(r.err))
+    assert.equal(3, #lines(r.err))
     -- the names that are plain still complete
     assert.equal("evil", complete(r.out, "userapi evi"))
+    assert.equal("people", complete(r.out, "userapi ev pe"))
     assert.equal("--ok_name", complete(r.out, "userapi evil people --ok"))
+  end)
+
+  it("refuses an alias that is not a plain word when the vendor is loaded (exit 2)", function()
+    local mark = dir .. "/by_alias"
+    local env = hostile("hostile_alias", { mark, mark, mark }, "ev$(touch " .. mark .. ")")
+    local r = h.userapi({ "completion", "bash" }, env)
+    assert.equal(2, r.code)
+    assert.equal("", r.out)
+    assert.truthy(r.err:find("USERAPI_VENDORS: hostile_alias: userapi: vendor 'evil': cli.alias: letters, digits, "
+      .. "_ and -", 1, true), r.err)
+    assert.is_nil(io.open(mark))
+  end)
+end)
+
+describe("the cli part of a vendor table (userapi.cli.part)", function()
+  local part = require "userapi.cli.part"
+
+  it("passes for the four vendors", function()
+    for name, v in pairs(require("userapi").vendors) do
+      if name ~= "evil" then assert.has_no_error(function() part.check(v) end, name) end
+    end
+  end)
+
+  it("refuses a misspelt field with did-you-mean, and a secret_ops naming no operation", function()
+    local v = { name = "x", options = { token = "secret" }, ops = { renew = {} }, cli = { secret_field = { "t" } } }
+    assert.has_error(function() part.check(v) end,
+      "userapi: vendor 'x': cli.secret_field: unknown field (did you mean 'secret_fields'?)")
+    v.cli = { secret_ops = { "renw" } }
+    assert.has_error(function() part.check(v) end,
+      "userapi: vendor 'x': cli.secret_ops: no operation 'renw' (did you mean 'renew'?)")
+    v.cli = { env = { { "token", "USERAPI X" } } }
+    assert.has_error(function() part.check(v) end,
+      "userapi: vendor 'x': cli.env: a list of { option, VARIABLE } expected")
   end)
 end)
 

@@ -27,6 +27,7 @@ local request = require "userapi.cli.request"
 local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
 local records = require "userapi.cli.records"
+local part = require "userapi.cli.part"
 
 local type, pairs, ipairs, tostring, pcall, next = type, pairs, ipairs, tostring, pcall, next
 local format = string.format
@@ -211,6 +212,7 @@ local function load_vendors(getenv)
     if type(v) == "table" and type(v.name) == "string" and type(v.ops) == "table" then
       -- registering a table twice is harmless: it is compiled once
       local rok, err = pcall(userapi.register, v)
+      if rok then rok, err = pcall(part.check, v) end
       if not rok then usage("USERAPI_VENDORS: %s: %s", name, tostring(err)) end
     end
   end

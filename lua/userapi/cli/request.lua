@@ -11,9 +11,10 @@ local usage_ = require "userapi.cli.usage"
 local config = require "userapi.config"
 local flags = require "userapi.cli.flags"
 local records = require "userapi.cli.records"
+local part = require "userapi.cli.part"
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
-local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
+local type, pairs, ipairs, tostring, next, pcall = type, pairs, ipairs, tostring, next, pcall
 local concat = table.concat
 local is_array, path_params = fmt_.is_array, args_.path_params
 
@@ -69,6 +70,8 @@ function _M.resolve(o, out)
     usage("unknown vendor '%s'%s (one of %s)", typed, did_you_mean(typed, names), concat(names, ", "))
   end
   local vendor = userapi.vendors[vname]
+  local ok, err = pcall(part.check, vendor)
+  if not ok then usage("%s", tostring(err)) end
   -- list-users is list_users
   local opname = o.positional[2] and o.positional[2]:gsub("%-", "_")
   if opname == nil and o.all and vendor.paging then opname = vendor.paging.op end
