@@ -20,11 +20,13 @@ local errors = require "userapi.errors"
 local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local args_ = require "userapi.cli.args"
+local flags = require "userapi.cli.flags"
 local record = require "userapi.transport.record"
 local usage_ = require "userapi.cli.usage"
 local request = require "userapi.cli.request"
 local cli_client = require "userapi.cli.client"
 local streams_ = require "userapi.cli.streams"
+local records = require "userapi.cli.records"
 
 local type, pairs, ipairs, tostring, pcall, next = type, pairs, ipairs, tostring, pcall, next
 local format = string.format
@@ -87,7 +89,7 @@ local function walk_all(req, client, out)
   if left then params.concurrency = 1 end
   if left ~= 0 then
     for user in client:each_user(params) do
-      w.row(user)
+      w.row(req.mask(user))
       -- a reader that has gone stops the walk here, not pages later
       out:flush()
       if left then
@@ -108,10 +110,12 @@ local function summary(results)
 end
 
 -- the row of one item's result; `resumed` when a journal had it from an earlier run
-local function row_of(label, r)
-  local e = r.err
-  return { item = label, ok = r.ok, status = e and e.status or nil, error = e and tostring(e) or nil,
-           result = r.value ~= true and r.value or nil, resumed = r.resumed or nil }
+-- one item's row: its secrets masked, an absent account forgiven with --missing-ok
+local function row_of(req, label, r)
+  local e, ok = r.err, r.ok
+  if e and req.o["missing-ok"] and records.absent(e) then e, ok = nil, true end
+  return { item = label, ok = ok, status = e and e.status or nil, error = e and tostring(e) or nil,
+           result = r.value ~= true and req.mask(r.value) or nil, resumed = r.resumed or nil }
 end
 
 -- Results item by item (--each, or a batch operation's answer): one row
@@ -121,7 +125,7 @@ local function report(req, results, labels, streams, streamed)
   local out, err_out = streams.stdout, streams.stderr
   local rows = {}
   for i, r in ipairs(results) do
-    rows[i] = row_of(labels[i], r)
+    rows[i] = row_of(req, labels[i], r)
     if r.err then err_out:write(term(labels[i] .. ": " .. tostring(r.err)), "\n") end
   end
   if req.fmt == "json" then
@@ -142,12 +146,13 @@ local function run_each(req, client, streams)
   local on_result
   if req.fmt == "jsonl" then
     on_result = function(i, r)
-      streams.stdout:write(fmt_.to_json(row_of(req.labels[i], r)), "\n")
+      streams.stdout:write(fmt_.to_json(row_of(req, req.labels[i], r)), "\n")
       streams.stdout:flush()
     end
   end
   local results = client:bulk(req.opname, req.items, { concurrency = req.concurrency, on_progress = bar,
                                                        on_result = on_result, journal = req.o.journal })
+  if req.o["missing-ok"] then records.forgive_absent(results, req.labels, streams.stderr) end
   return report(req, results, req.labels, streams, on_result ~= nil)
 end
 
@@ -168,10 +173,15 @@ local function run_one(req, client, streams)
   local out = streams.stdout
   local a = request.call_args(req.names, req.op, req.body, req.query, req.args)
   local res, err = client[req.opname](client, unpack(a, 1, a.n))
+  if res == nil and req.o["missing-ok"] and records.absent(err) then
+    streams.stderr:write(records.absent_line(err), "\n")
+    return 0
+  end
   if res == nil then
     streams.stderr:write(term(tostring(err)), "\n")
     return 1
   end
+  res = req.mask(res)
   if req.op.chunk and type(res) == "table" and type(res.failed) == "number" then
     -- a batch operation: the library read its answer item by item
     return report(req, res, batch_labels(req, #res), streams)
@@ -190,17 +200,22 @@ local function run_one(req, client, streams)
   return 0
 end
 
--- userapi completion bash|zsh, userapi man
-local function generated(o, out)
-  local man = require "userapi.cli.man"
-  if o.positional[1] == "man" then
-    out:write(man.page())
+-- a subcommand of userapi.cli.flags.COMMANDS (completion, man, ...)
+local function subcommand(o, getenv, streams)
+  if o.help then
+    streams.stdout:write(require("userapi.cli.help").command(o.command))
     return 0
   end
-  local script = man.completion(o.positional[2])
-  if not script then usage("completion: bash or zsh expected, got '%s'", tostring(o.positional[2])) end
-  out:write(script)
-  return 0
+  flags.check(o, o.command)
+  local ctx = { streams = streams, getenv = getenv }
+  -- a vendor's client as VENDOR OPERATION makes it: config, proxy, -v
+  function ctx.client(vname)
+    local name = config.vendor_name(vname)
+    if not name then usage("unknown vendor '%s'%s", vname, did_you_mean(vname, userapi.vendors)) end
+    return cli_client.make(o, name, userapi.vendors[name], getenv, streams)
+  end
+  local c = o.command
+  return require(c.module)[c.fn](o, ctx)
 end
 
 -- USERAPI_VENDORS=mod1,mod2: modules required at start; each registers its
@@ -225,8 +240,7 @@ local function run(argv, getenv, streams)
     streams.stdout:write("userapi ", userapi._VERSION, "\n")
     return 0
   end
-  local first = o.positional[1]
-  if first == "completion" or first == "man" then return generated(o, streams.stdout) end
+  if o.command then return subcommand(o, getenv, streams) end
   local vname, vendor, opname = request.resolve(o, streams.stdout)
   if not vname then return 0 end
   streams.doing = vname .. " " .. opname

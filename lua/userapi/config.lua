@@ -43,11 +43,11 @@ local usage = _M.refuse
 function _M.is_error(e) return refusal.is(e, "config") end
 
 -- a constructor option's kind (userapi.options) as a config value's type
-local KIND_TYPES = { string = "string", boolean = "boolean", count = "number" }
+local KIND_TYPES = { string = "string", line = "string", proxy = "string", boolean = "boolean", count = "number" }
 
 --- The keys any section may hold, with their types: every constructor
 -- option a line of text can give (`base_url`, `timeout_ms`, `verify_tls`,
--- `max_pages`, ...).
+-- `proxy`, `ca_file`, `user_agent`, `max_pages`, ...).
 _M.KEYS = {}
 for k, kind in pairs(require("userapi.options").COMMON) do
   if KIND_TYPES[kind] then _M.KEYS[k] = KIND_TYPES[kind] end
@@ -305,7 +305,8 @@ end
 -- the `cli` part: what this module reads (env, keys, secret, host, alias) and
 -- what the command's help and requests read (alternatives, examples, page_size)
 local PART = { env = "table", keys = "table", secret = "string", host = "string", alias = "string",
-               alternatives = "table", examples = "table", page_size = "string" }
+               alternatives = "table", examples = "table", page_size = "string",
+               secret_fields = "table", secret_ops = "table" }
 local KEY_TYPES = { "boolean", "number", "string" }
 
 local function option_name(vname, where, vendor, k)
@@ -340,8 +341,17 @@ function _M.check_part(c, vname, vendor)
     if type(group) ~= "table" then check.part_error(vname, "cli.alternatives[" .. i .. "]: ", "list expected") end
     for _, k in ipairs(group) do option_name(vname, "cli.alternatives[" .. i .. "]: ", vendor, k) end
   end
-  for i, e in ipairs(c.examples or {}) do
-    if type(e) ~= "string" then check.part_error(vname, "cli.examples[" .. i .. "]: ", "string expected") end
+  for _, list in ipairs({ "examples", "secret_fields", "secret_ops" }) do
+    for i, e in ipairs(c[list] or {}) do
+      if type(e) ~= "string" then check.part_error(vname, "cli." .. list .. "[" .. i .. "]: ", "string expected") end
+    end
+  end
+  -- the operations whose answer is the secret asked for (never masked)
+  for i, op in ipairs(c.secret_ops or {}) do
+    if not vendor.ops[op] then
+      check.part_error(vname, "cli.secret_ops[" .. i .. "]: ", "no operation '" .. op .. "'"
+        .. check.did_you_mean(op, vendor.ops))
+    end
   end
 end
 

@@ -1,25 +1,16 @@
---- The `userapi` command's argument parsing: global options, and an
--- operation's parameters converted per its operation table.
+--- The `userapi` command's argument parsing: the flags declared in
+-- `userapi.cli.flags` (why not lua-argparse: see there), and an operation's
+-- parameters converted per its operation table.
 -- @module userapi.cli.args
 local json = require "userapi.json"
 local usage_ = require "userapi.cli.usage"
+local flags = require "userapi.cli.flags"
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
 local type, pairs, ipairs, tonumber, tostring, getmetatable = type, pairs, ipairs, tonumber, tostring, getmetatable
 local concat, sort = table.concat, table.sort
 
 local _M = {}
-
---- Global options: true = takes a value.
-_M.GLOBAL = {
-  all = false, ["dry-run"] = false, help = false, ["token-from-stdin"] = false, verbose = false, version = false,
-  format = true, each = true, concurrency = true, body = true, profile = true, ["base-url"] = true, columns = true,
-  ["max-items"] = true, ["page-size"] = true, journal = true,
-}
-local GLOBAL = _M.GLOBAL
--- written with _ these are an operation's own parameters (Arthur's page_size)
-local DASH_ONLY = { ["max-items"] = true, ["page-size"] = true }
-local SHORT = { h = "help", v = "verbose", o = "format" }
 
 --- The names of the path parameters of an operation, in URL order.
 -- @tparam table op an operation
@@ -32,46 +23,58 @@ function _M.path_params(op)
   return names
 end
 
---- Splits argv into global options (`o[name]`), positional arguments
--- (`o.positional`) and operation parameters in order (`o.order`).
+-- the value of an option: after `=`, else the next word
+local function value_of(argv, i, name, value)
+  if value ~= nil then return value, i end
+  value = argv[i + 1]
+  if value == nil then usage("--%s needs a value", name) end
+  return value, i + 1
+end
+
+--- Splits argv into the flags of `userapi.cli.flags` (`o[name]`), the
+-- subcommand (`o.command`, a `flags.COMMANDS` row, when the first word names
+-- one), positional arguments (`o.positional`) and, for `VENDOR OPERATION`,
+-- the operation's parameters in order (`o.order`).
 -- @tparam {string,...} argv
 -- @treturn table
 -- @raise a usage error
 function _M.parse(argv)
-  local o = { positional = {}, params = {}, order = {} }
-  local i, n, rest = 1, #argv, false
-  while i <= n do
+  local o = { positional = {}, order = {} }
+  local i, rest, known = 1, false, flags.index()
+  while i <= #argv do
     local a = argv[i]
     if rest or a == "-" or a:sub(1, 1) ~= "-" then
       o.positional[#o.positional + 1] = a
+      if #o.positional == 1 then
+        o.command = flags.command(a)
+        known = flags.index(o.command)
+      end
     elseif a == "--" then
       rest = true
     else
       local name, value = a:match("^%-%-([^=]+)=(.*)$")
-      if not name then name = a:match("^%-%-(.+)$") or SHORT[a:sub(2)] end
-      if not name then usage("unknown option '%s'", a) end
-      local gname = name:gsub("_", "-")
-      local takes = GLOBAL[gname]
-      if DASH_ONLY[gname] and name ~= gname then takes = nil end
-      if takes == nil then
+      if not name then name = a:match("^%-%-(.+)$") end
+      local f = known[name and name:gsub("_", "-") or a]
+      -- spelt with _ these are an operation's own parameters (Arthur's page_size)
+      if f and f.dash_only and name ~= f[1] then f = nil end
+      if not name and not f then usage("unknown option '%s'", a) end
+      -- a subcommand takes its flags and the global ones only
+      if not f and o.command then
+        local names = {}
+        for _, g in ipairs(flags.all(o.command)) do names[#names + 1] = g[1] end
+        usage("unknown option '--%s' for %s%s", name, o.command[1], did_you_mean(name, names, "--"))
+      end
+      if f == nil then
         -- an operation parameter: always a value
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage("--%s needs a value", name) end
-        end
+        value, i = value_of(argv, i, name, value)
         o.order[#o.order + 1] = { name = name, value = value }
-      elseif takes then
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage("--%s needs a value", gname) end
-        end
-        if o[gname] ~= nil then usage("--%s given twice", gname) end
-        o[gname] = value
+      elseif f.value then
+        value, i = value_of(argv, i, f[1], value)
+        if o[f[1]] ~= nil then usage("--%s given twice", f[1]) end
+        o[f[1]] = value
       else
-        if value ~= nil then usage("--%s takes no value", gname) end
-        o[gname] = true
+        if value ~= nil then usage("--%s takes no value", f[1]) end
+        o[f[1]] = true
       end
     end
     i = i + 1
@@ -144,7 +147,7 @@ local function unknown_parameter(name, vname, opname, known)
   local names, candidates = {}, {}
   for k in pairs(known) do names[#names + 1], candidates[#candidates + 1] = "--" .. k, k end
   sort(names)
-  for k in pairs(GLOBAL) do candidates[#candidates + 1] = k end
+  for _, f in ipairs(flags.FLAGS) do candidates[#candidates + 1] = f[1] end
   local hint = did_you_mean(name, candidates, "--")
   usage("unknown parameter '--%s' for %s %s%s%s", name, vname, opname, hint,
     hint ~= "" and "" or #names > 0 and (" (takes " .. concat(names, ", ") .. ")") or " (it takes none)")

@@ -7,6 +7,7 @@ local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local record = require "userapi.transport.record"
 local refusal = require "userapi.refusal"
+local proxy = require "userapi.cli.proxy"
 local usage = require("userapi.cli.usage").raise
 
 local ipairs, tostring, pcall = ipairs, tostring, pcall
@@ -34,7 +35,8 @@ end
 
 -- the constructor's refusal (userapi.refusal) as a usage error, naming what
 -- is missing and where to put it: read from its fields, not its message
-local function client_failure(vname, vendor, err, getenv, profile)
+-- `route`: where the proxy came from (config or which variable), said when the library refuses it
+local function client_failure(vname, vendor, err, getenv, profile, route)
   if not refusal.is(err) then error(err, 0) end
   local what
   if err.reason == "credentials" then
@@ -46,7 +48,9 @@ local function client_failure(vname, vendor, err, getenv, profile)
   if what then
     usage("missing credentials for %s (%s): %s", vname, what, config.hint(vendor, getenv, profile))
   end
-  usage("%s: %s", vname, (err.message:gsub("^userapi%.[%w_]+: ", "")))
+  local msg = err.message:gsub("^userapi%.[%w_]+: ", "")
+  if route and (err.option == "proxy" or msg:find("(proxy: ", 1, true)) then msg = msg .. "; " .. route end
+  usage("%s: %s", vname, msg)
 end
 
 --- The client of the command line's vendor.
@@ -63,9 +67,12 @@ function _M.make(o, vname, vendor, getenv, streams, sent)
   local copts = config.options(vendor, getenv, profile)
   if o["token-from-stdin"] then secret_from_stdin(vendor, copts, streams.stdin) end
   if o["base-url"] then copts.base_url = o["base-url"] end
+  local route
   if sent then
     copts.transport, copts.rate_limit = record.module(sent), false
   else
+    route = proxy.apply(copts, vendor, getenv)
+    if o.verbose then streams.stderr:write(term(("userapi: %s: %s"):format(vname, route)), "\n") end
     -- counted: once the server has answered, what the library refuses came from it
     local err_out, verbose = streams.stderr, o.verbose
     copts.on_request = function(e)
@@ -76,7 +83,7 @@ function _M.make(o, vname, vendor, getenv, streams, sent)
     end
   end
   local ok, client = pcall(userapi[vname], copts)
-  if not ok then client_failure(vname, vendor, client, getenv, profile) end
+  if not ok then client_failure(vname, vendor, client, getenv, profile, copts.proxy and route) end
   return client
 end
 

@@ -4,6 +4,7 @@
 local userapi = require "userapi"
 local config = require "userapi.config"
 local args = require "userapi.cli.args"
+local flags = require "userapi.cli.flags"
 local sorted_keys = require("userapi.format").sorted_keys
 local path_params, body_fields = args.path_params, args.body_fields
 
@@ -138,26 +139,21 @@ local function credentials_lines(name)
 end
 
 --- The global options, as the help and the man page list them:
--- `{ flags, text }`.
-_M.OPTIONS = {
-  { "-o, --format json|jsonl|csv|table", "json (default): the answer as sent, indented; jsonl: one record a line; "
-    .. "csv: a header from the union of the keys; table: aligned columns" },
-  { "--columns a,b.c", "the columns of csv and table; a.b reaches into nested objects" },
-  { "--all", "walk every page of the list operation" },
-  { "--max-items N", "with --all: stop after N records" },
-  { "--page-size N", "records a page, where the vendor lets you choose" },
-  { "--each FILE|-", "one call per line of FILE (- for stdin): the line gives the path parameter(s)" },
-  { "--concurrency N", "calls at once with --each (1..64, default 8)" },
-  { "--journal FILE", "with --each: record each finished item; a second run skips the items done" },
-  { "--body JSON|@FILE|@-", "the request body of operations that take one (or its fields as options)" },
-  { "--dry-run", "print the requests, send nothing" },
-  { "--base-url URL", "a self-hosted install, a proxy, the simulator" },
-  { "--profile NAME", "the config section [NAME.VENDOR] (default: USERAPI_PROFILE, else default)" },
-  { "--token-from-stdin", "read the vendor's secret from the first line of stdin" },
-  { "-v, --verbose", "log each exchange on stderr" },
-  { "-h, --help", "this help" },
-  { "--version", "the version" },
-}
+-- `{ flags, text }`, from `userapi.cli.flags`.
+-- @treturn {{string,string},...}
+function _M.options()
+  local list = {}
+  for i, f in ipairs(flags.FLAGS) do list[i] = { flags.label(f), f.help } end
+  return list
+end
+
+--- The subcommands' usage lines, as the help and the man page list them: `{ synopsis, text }`.
+-- @treturn {{string,string},...}
+function _M.commands()
+  local list = {}
+  for i, c in ipairs(flags.COMMANDS) do list[i] = { c[1] .. (c.args and (" " .. c.args) or ""), c.help } end
+  return list
+end
 
 --- The environment variables the command reads besides the vendors' own: `{ name, text }`.
 _M.ENVIRONMENT = {
@@ -166,6 +162,11 @@ _M.ENVIRONMENT = {
   { "USERAPI_PROFILE", "the profile of the config file's sections (default: default)" },
   { "USERAPI_VENDORS", "modules to load at start, comma-separated: each registers a vendor "
     .. "(userapi.register) or returns a vendor table" },
+  { "HTTPS_PROXY", "the proxy of https vendors (https_proxy first, as in curl; then ALL_PROXY); "
+    .. "a section's proxy key wins" },
+  { "HTTP_PROXY", "the proxy of http base URLs (http_proxy first; not read when REQUEST_METHOD is set)" },
+  { "NO_PROXY", "hosts reached directly, comma-separated: a name matches its subdomains; * all" },
+  { "USERAPI_CA_BUNDLE", "a CA bundle to trust instead of the system's (a section's ca_file wins)" },
 }
 
 --- The exit statuses: `{ status, text }`.
@@ -226,12 +227,13 @@ function _M.general()
   local exits = {}
   for i, e in ipairs(_M.EXIT) do exits[i] = { e[1], e[2] } end
   local common = "  " .. concat(fill(concat(sorted_keys(config.KEYS), ", ") .. ".", 76), "\n  ")
+  local commands = {}
+  for i, c in ipairs(_M.commands()) do commands[i] = format("       userapi %-22s %s", c[1], c[2]) end
   return ([[
 Usage: userapi VENDOR OPERATION [ARGS] [--param value ...] [--body JSON|@file|@-]
        userapi VENDOR --help          the vendor's operations and their parameters
        userapi VENDOR OPERATION --help
-       userapi completion bash|zsh    a completion script
-       userapi man                    the manual page (roff)
+%s
 
 Vendors: %s.
 Operation names take dashes too (list-users); so do parameters.
@@ -255,8 +257,8 @@ Exit codes:
 
 Examples:
   %s
-]]):format(concat(labels, ", "), rows(_M.OPTIONS, 33), concat(creds, "\n"), common,
-    rows(_M.ENVIRONMENT, 20), rows(exits, 9), concat(_M.examples(), "\n  "))
+]]):format(concat(commands, "\n"), concat(labels, ", "), rows(_M.options(), 33), concat(creds, "\n"), common,
+    rows(_M.ENVIRONMENT, 21), rows(exits, 9), concat(_M.examples(), "\n  "))
 end
 
 --- The help of one vendor: every operation with its parameters, and its credentials.
@@ -273,6 +275,21 @@ function _M.vendor(vname)
   out[#out + 1] = ""
   out[#out + 1] = "Credentials: " .. concat(env, ", ")
   out[#out + 1] = "Path parameters are the ARGS, in order; --each FILE gives them one call per line."
+  return concat(out, "\n") .. "\n"
+end
+
+--- The help of a subcommand (a `flags.COMMANDS` row): its usage and its own flags.
+-- @tparam table c
+-- @treturn string
+function _M.command(c)
+  local out = { format("Usage: userapi %s%s", c[1], c.args and (" " .. c.args) or ""), "", "  " .. c.help }
+  if c.flags then
+    local own = {}
+    for i, f in ipairs(c.flags) do own[i] = { flags.label(f), f.help } end
+    out[#out + 1] = ""
+    out[#out + 1] = "Options (besides the global ones, userapi --help):"
+    out[#out + 1] = rows(own, 33)
+  end
   return concat(out, "\n") .. "\n"
 end
 

@@ -9,9 +9,11 @@ local args_ = require "userapi.cli.args"
 local help = require "userapi.cli.help"
 local usage_ = require "userapi.cli.usage"
 local config = require "userapi.config"
+local flags = require "userapi.cli.flags"
+local records = require "userapi.cli.records"
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
-local type, pairs, ipairs, tostring, tonumber, next = type, pairs, ipairs, tostring, tonumber, next
+local type, pairs, ipairs, tostring, next = type, pairs, ipairs, tostring, next
 local concat = table.concat
 local is_array, path_params = fmt_.is_array, args_.path_params
 
@@ -84,27 +86,14 @@ end
 
 -- the global options that go with the operation, checked before anything is read or sent
 local function check_options(o, vname, vendor, opname, names)
-  if o.format ~= nil and not fmt_.NAMES[o.format] then
-    usage("--format: json, jsonl, csv or table expected, got '%s'", o.format)
-  end
-  local concurrency
-  if o.concurrency ~= nil then
-    if not o.each then usage("--concurrency goes with --each") end
-    concurrency = o.concurrency:match("^%d+$") and tonumber(o.concurrency)
-    if not concurrency or concurrency < 1 or concurrency > 64 then
-      usage("--concurrency: an integer 1..64 expected, got '%s'", o.concurrency)
-    end
-  end
-  if o.all and o.each then usage("--all and --each do not go together") end
+  flags.check(o)
   if o.all and not (vendor.paging and vendor.paging.op == opname) then
     usage("--all walks %s, not %s", vendor.paging and vendor.paging.op or "no list", opname)
   end
   if o.each and #names == 0 then usage("--each: %s %s takes no path parameter", vname, opname) end
-  if o.journal and not o.each then usage("--journal goes with --each") end
-  if o["max-items"] ~= nil and not o.all then usage("--max-items goes with --all") end
-  local stdin_users = (o["token-from-stdin"] and 1 or 0) + (o.each == "-" and 1 or 0) + (o.body == "@-" and 1 or 0)
-  if stdin_users > 1 then usage("standard input can feed only one of --token-from-stdin, --each -, --body @-") end
-  return concurrency
+  if o["missing-ok"] and vendor.ops[opname].method ~= "DELETE" then
+    usage("--missing-ok goes with a delete, not %s %s (%s)", vname, opname, vendor.ops[opname].method)
+  end
 end
 
 -- the request body: --body, then the body fields given as options
@@ -193,13 +182,6 @@ function _M.each_items(o, req, stdin)
   return items, labels
 end
 
--- a count given as an option: an integer from min
-local function count(text, flag, min)
-  local n = text:match("^%d+$") and tonumber(text)
-  if not n or n < min then usage("%s: an integer from %d expected, got '%s'", flag, min, text) end
-  return n
-end
-
 -- the parameters paging.lua's styles set the page size with
 local STYLE_SIZE = { offset = "limit", page = "page_size" }
 
@@ -214,7 +196,7 @@ end
 -- --page-size, and --max-items when it is smaller than a page
 local function page_size(o, req)
   local param = size_param(req.vendor, req.op)
-  local size = o["page-size"] and count(o["page-size"], "--page-size", 1)
+  local size = o["page-size"]
   if size and not param then usage("--page-size: %s pages have a size of their own", req.vname) end
   if not param then return end
   if size and req.query[param] ~= nil then usage("--page-size and --%s do not go together", param) end
@@ -238,7 +220,8 @@ function _M.of(o, vname, vendor, opname, streams)
   local op = vendor.ops[opname]
   local req = { o = o, vname = vname, vendor = vendor, opname = opname, op = op, names = path_params(op),
                 all = o.all }
-  req.concurrency = check_options(o, vname, vendor, opname, req.names)
+  check_options(o, vname, vendor, opname, req.names)
+  req.concurrency = o.concurrency
   req.cols = split_columns(o.columns)
   local fields
   req.query, fields = args_.collect(vname, opname, op, o.order)
@@ -246,7 +229,8 @@ function _M.of(o, vname, vendor, opname, streams)
   -- users_export: the raw CSV unless a format asks for rows
   if op.response == "csv" and o.format and req.query.parse == nil then req.query.parse = true end
   req.fmt = o.format or "json"
-  req.max_items = o["max-items"] and count(o["max-items"], "--max-items", 0)
+  req.mask = records.masker(vendor, opname, o["show-secrets"])
+  req.max_items = o["max-items"]
   page_size(o, req)
   req.args, req.fixed = positional_args(o, vname, opname, req.names)
   return req

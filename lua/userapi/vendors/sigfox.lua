@@ -50,6 +50,9 @@ return {
   cli = {
     env = { { "login", "USERAPI_SIGFOX_LOGIN" }, { "password", "USERAPI_SIGFOX_PASSWORD" } },
     examples = { "update_api_user 5138e7df --body '{\"name\":\"x\"}'" },
+    -- an API user's password: masked in what the command prints (--show-secrets),
+    -- but in the answer of the operation that makes a new one (its only copy)
+    secret_fields = { "accessToken" }, secret_ops = { "renew_credential" },
   },
   ops = {
     --- One page of API users; `sigfox:each_user(params)` walks every page.

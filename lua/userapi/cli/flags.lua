@@ -1,0 +1,182 @@
+--- The `userapi` command's options and subcommands, each declared once,
+-- here. The parser (`userapi.cli.args`), the checks before anything is read
+-- or sent (`check`), the help (`userapi.cli.help`), the manual page and the
+-- completion scripts (`userapi.cli.man`) are all derived from these tables.
+--
+-- A flag is `{ name, help = text, ... }` with, as it needs:
+--
+-- - `short`: a one-letter alias (`-o`);
+-- - `value`: its metavar; a flag with one takes a value, one without is a switch;
+-- - `choices`: the values it takes (completed by the shell too);
+-- - `min`, `max`: an integer, checked and converted;
+-- - `goes_with`: the flag it needs (`--journal` goes with `--each`);
+-- - `conflicts`: a flag it does not go with;
+-- - `stdin`: the value that reads standard input (`"-"`, `"@-"`), or true;
+-- - `file`: the shell completes file names for its value;
+-- - `dash_only`: spelt with `_` it is an operation's own parameter (Arthur's `page_size`).
+--
+-- A subcommand is `{ name, args = synopsis, help = text, module = name, fn = function name,
+-- choices = its one argument's values, flags = its own flags }`. To add one
+-- (`userapi find EMAIL --vendor NAME`): a row in `COMMANDS`, and a module
+-- whose function `fn(o, ctx)` runs it: `o` the parsed command line (`o.positional`,
+-- `o[flag]`, its flags checked and converted), `ctx` `{ streams, getenv, client }`
+-- (`ctx.client(vname)`: the vendor's client as `VENDOR OPERATION` makes it, from
+-- the config and the environment, proxy included); it returns the exit status
+-- and raises usage errors (`userapi.cli.usage`). The help, the man page and the
+-- completion list it and its flags from the row.
+--
+-- Why not lua-argparse: an operation's parameters are data of the vendor
+-- tables, registered at run time (USERAPI_VENDORS), taken in three spellings
+-- (Lua name, dashes, wire name), typed per table (integer, flag, JSON,
+-- repeated arrays kept in order); a global option spelt with dashes wins over
+-- the parameter spelt with `_`. argparse would need a command per vendor and
+-- operation and an alias per spelling, built on each run. Its `parse` ends
+-- the process on a usage error with status 1 (the command's is 2, which
+-- scripts and the specs check) and its `-h` with `os.exit(0)`, which the
+-- in-process `cli.main` cannot have; `pparse` hands back only the message's
+-- text (`option '--email' must be used at most 1 time`, `unknown command
+-- 'nope'`), which the command would have to match to keep its own messages.
+-- Its completion generator fails on a name that is not shell-safe with a bare
+-- `assertion failed!`, and has no arms per vendor alias. (0.7.1, checked.)
+-- The parser over these tables is about 60 lines (`userapi.cli.args`).
+-- @module userapi.cli.flags
+local usage = require("userapi.cli.usage").raise
+
+local ipairs, tonumber, type = ipairs, tonumber, type
+local concat = table.concat
+
+local _M = {}
+
+--- The global options, in the order the help lists them.
+_M.FLAGS = {
+  { "format", short = "o", value = "json|jsonl|csv|table", choices = { "json", "jsonl", "csv", "table" },
+    help = "json (default): the answer as sent, indented; jsonl: one record a line; "
+      .. "csv: a header from the union of the keys; table: aligned columns" },
+  { "columns", value = "a,b.c", help = "the columns of csv and table; a.b reaches into nested objects" },
+  { "all", conflicts = "each", help = "walk every page of the list operation" },
+  { "max-items", value = "N", min = 0, goes_with = "all", dash_only = true, help = "with --all: stop after N records" },
+  { "page-size", value = "N", min = 1, dash_only = true, help = "records a page, where the vendor lets you choose" },
+  { "each", value = "FILE|-", stdin = "-", file = true,
+    help = "one call per line of FILE (- for stdin): the line gives the path parameter(s)" },
+  { "concurrency", value = "N", min = 1, max = 64, goes_with = "each",
+    help = "calls at once with --each (1..64, default 8)" },
+  { "journal", value = "FILE", goes_with = "each", file = true,
+    help = "with --each: record each finished item; a second run skips the items done" },
+  { "body", value = "JSON|@FILE|@-", stdin = "@-", file = true,
+    help = "the request body of operations that take one (or its fields as options)" },
+  { "missing-ok", help = "a delete of an account that is not there succeeds (exit 0, a line on stderr)" },
+  { "show-secrets", help = "print the secrets of records (Sigfox's accessToken), masked by default" },
+  { "dry-run", help = "print the requests, send nothing" },
+  { "base-url", value = "URL", help = "a self-hosted install, a proxy, the simulator" },
+  { "profile", value = "NAME", help = "the config section [NAME.VENDOR] (default: USERAPI_PROFILE, else default)" },
+  { "token-from-stdin", stdin = true, help = "read the vendor's secret from the first line of stdin" },
+  { "verbose", short = "v", help = "log each exchange on stderr, and the proxy used" },
+  { "help", short = "h", help = "this help" },
+  { "version", help = "the version" },
+}
+
+--- The subcommands besides `VENDOR OPERATION`, in the order the help lists them.
+_M.COMMANDS = {
+  { "completion", args = "bash|zsh", choices = { "bash", "zsh" }, help = "a completion script",
+    module = "userapi.cli.man", fn = "completion_command" },
+  { "man", help = "the manual page (roff)", module = "userapi.cli.man", fn = "man_command" },
+}
+
+--- The flags a command line may give, by name (`format`) and by short form
+-- with its dash (`-o`): the command's own, then the global ones. Built per
+-- parse, so that a row added to the tables counts at once.
+-- @tparam[opt] table command a `COMMANDS` row
+-- @treturn table name -> flag
+function _M.index(command)
+  local by_name = {}
+  for _, list in ipairs({ _M.FLAGS, command and command.flags or {} }) do
+    for _, f in ipairs(list) do
+      by_name[f[1]] = f
+      if f.short then by_name["-" .. f.short] = f end
+    end
+  end
+  return by_name
+end
+
+--- A subcommand by name.
+-- @tparam string name
+-- @treturn ?table its `COMMANDS` row
+function _M.command(name)
+  for _, c in ipairs(_M.COMMANDS) do
+    if c[1] == name then return c end
+  end
+end
+
+--- Every flag a command line may give (the global ones, then the command's own).
+-- @tparam[opt] table command
+-- @treturn {table,...}
+function _M.all(command)
+  local list = {}
+  for _, f in ipairs(_M.FLAGS) do list[#list + 1] = f end
+  for _, f in ipairs(command and command.flags or {}) do list[#list + 1] = f end
+  return list
+end
+
+--- How a flag reads in the help: `-o, --format json|jsonl|csv|table`.
+-- @tparam table f a flag
+-- @treturn string
+function _M.label(f)
+  local s = "--" .. f[1] .. (f.value and (" " .. f.value) or "")
+  return f.short and ("-" .. f.short .. ", " .. s) or s
+end
+
+-- "a, b or c"
+local function one_of(list)
+  if #list == 1 then return list[1] end
+  return concat(list, ", ", 1, #list - 1) .. " or " .. list[#list]
+end
+
+-- a flag's value, checked against its declaration and converted
+local function checked_value(f, v)
+  local flag = "--" .. f[1]
+  if f.choices then
+    for _, c in ipairs(f.choices) do
+      if c == v then return v end
+    end
+    usage("%s: %s expected, got '%s'", flag, one_of(f.choices), v)
+  end
+  if f.min then
+    local n = v:match("^%d+$") and tonumber(v)
+    if not n or n < f.min or (f.max and n > f.max) then
+      if f.max then usage("%s: an integer %d..%d expected, got '%s'", flag, f.min, f.max, v) end
+      usage("%s: an integer from %d expected, got '%s'", flag, f.min, v)
+    end
+    return n
+  end
+  return v
+end
+
+--- Checks the flags given against their declarations (`goes_with`,
+-- `conflicts`, one reader of standard input, values) and converts the
+-- integers, in place.
+-- @tparam table o the parsed command line
+-- @tparam[opt] table command its subcommand
+-- @raise a usage error
+function _M.check(o, command)
+  local stdin_users = {}
+  for _, f in ipairs(_M.all(command)) do
+    local v = o[f[1]]
+    if v ~= nil then
+      if f.goes_with and o[f.goes_with] == nil then usage("--%s goes with --%s", f[1], f.goes_with) end
+      if f.conflicts and o[f.conflicts] ~= nil then
+        usage("--%s and --%s do not go together", f[1], f.conflicts)
+      end
+      if f.stdin == true or f.stdin == v then stdin_users[#stdin_users + 1] = f end
+      if type(v) == "string" then o[f[1]] = checked_value(f, v) end
+    end
+  end
+  if #stdin_users > 1 then
+    local names = {}
+    for _, f in ipairs(_M.all(command)) do
+      if f.stdin then names[#names + 1] = "--" .. f[1] .. (f.stdin == true and "" or (" " .. f.stdin)) end
+    end
+    usage("standard input can feed only one of %s", concat(names, ", "))
+  end
+end
+
+return _M
