@@ -87,18 +87,8 @@ function _M.module(sink)
   }
 end
 
-local function redact(s, secrets)
-  for _, secret in ipairs(secrets) do
-    if #secret >= 4 then
-      local at = s:find(secret, 1, true)
-      while at do
-        s = s:sub(1, at - 1) .. "[REDACTED]" .. s:sub(at + #secret)
-        at = s:find(secret, at + 10, true)
-      end
-    end
-  end
-  return s
-end
+-- the one redaction algorithm (userapi.secrets)
+local redact = require("userapi.secrets").redact
 
 -- the secret values of an auth table, as given and percent-encoded
 local function auth_secrets(auth, extra)
