@@ -212,7 +212,13 @@ function Attempt:settle(status, body, headers)
   end
   local policy = client.retries
   local wait = retry.wait(policy, self.req.method, self.attempt, status, body, headers)
-  if not wait then return final(self, status, body, headers) end
+  if not wait then
+    -- a 429 not retried still says how long the server asks to wait
+    local asked = status == 429 and retry.server_delay(headers, status)
+    local ok, value, err = final(self, status, body, headers)
+    if err and asked then err.kind, err.retry_after = "rate_limited", ceil(asked / 1000) end
+    return ok, value, err
+  end
   local asked, why = too_long(self, status, headers)
   if asked then return final(self, status, body, headers, asked, why) end
   self.attempt = self.attempt + 1

@@ -44,14 +44,18 @@ mt.__index = mt
 _M.mt = mt
 
 --- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`,
--- or for a failure without an answer `kandji list_users: timeout (...)`.
+-- or for a failure without an answer `kandji list_users: timeout (...)`; after
+-- retries, ` (after 4 attempts)`.
 -- @function Error:__tostring
 -- @treturn string
 function mt:__tostring()
   local head = (self.vendor or "userapi") .. " " .. (self.operation or "?") .. ": "
   if self.item then return head .. "item " .. self.item .. ": " .. (self.message or "") end
-  if self.status then return head .. self.status .. " " .. (self.message or "") end
-  return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")"
+  -- a final error after retries says how many times the request went out
+  local tries = type(self.attempts) == "number" and self.attempts > 1 and
+    (" (after " .. self.attempts .. " attempts)") or ""
+  if self.status then return head .. self.status .. " " .. (self.message or "") .. tries end
+  return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")" .. tries
 end
 
 
