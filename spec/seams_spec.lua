@@ -199,6 +199,14 @@ describe("a renewer that died, on a shared Redis store", function()
     -- nothing went out for it: no token request, no call
     assert.same({}, sim.requests())
   end)
+
+  it("keeps the Redis password among the client's secrets, decoded and as written", function()
+    local c = sim.client("kandji", { store = server.url, rate_limit = false })
+    sim.fault{ match = { vendor = "kandji" }, status = 400,
+               body = '{"message":"echo ' .. server.password .. ' and ' .. server.escaped .. '"}' }
+    local _, err = c:list_users()
+    assert.equal("echo [REDACTED] and [REDACTED]", err.message)
+  end)
 end)
 
 describe("walks", function()

@@ -22,7 +22,6 @@ local _M = {}
 local MAX_LEEWAY_MS = 30000
 local LEEWAY_FRACTION = 0.1
 local DEFAULT_WAIT_MS = 30000 -- the transport's default timeout_ms
-local LOCK_MS = 30000         -- the store-side lock's life (the budget's helper bounds it)
 local POLL_MS = 5
 local NO_EXPIRY_MS = 3600000  -- how long a shared token without expires_in is kept
 -- the longest lifetime believed: an absurd expires_in (1e300) must not reach
@@ -111,7 +110,9 @@ function Auth:renew_shared(limiter, store, key, rejected, deadline)
   while true do
     local token, ttl = store:token(key)
     if self:usable(token, rejected, ttl) then return self:install(token, ttl) end
-    local mine, err = store:lock_token(key, LOCK_MS)
+    -- the lock lives as long as a token request can take (timeout_ms): a
+    -- renewer that dies frees it then
+    local mine, err = store:lock_token(key, self.wait_ms)
     if mine == nil then limiter:store_failed(err) return nil end
     if mine then
       -- saved and unlocked by another in between?

@@ -7,8 +7,8 @@
 -- A secrets object is an array of the forms to hide (so `errors.new{ secrets = s }`
 -- and `record.describe(e, s)` take it as a list) with methods.
 -- @module userapi.secrets
-local type, pairs, ipairs, setmetatable, getmetatable, tostring = type, pairs, ipairs, setmetatable, getmetatable,
-  tostring
+local type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber = type, pairs, ipairs, setmetatable,
+  getmetatable, tostring, tonumber
 local find, gsub, byte, sub, format, floor, concat = string.find, string.gsub, string.byte, string.sub,
   string.format, math.floor, table.concat
 local remove = table.remove
@@ -139,6 +139,14 @@ function _M.of_client(vendor, opts, auth)
     if kind == "secret" and type(opts[k]) == "string" then self:hide(opts[k]) end
   end
   for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do self:hide(s) end
+  -- the Redis password of a shared store, as written in its URL and decoded
+  local store = opts.store
+  local redis_pw = type(store) == "string" and store:match("^%a+://[^@/]-:([^@/]*)@")
+  if type(store) == "table" and type(store.redis) == "table" then redis_pw = store.redis.password end
+  if type(redis_pw) == "string" and redis_pw ~= "" then
+    self:hide(redis_pw)
+    self:hide((gsub(redis_pw, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)))
+  end
   if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
     self:hide(_M.base64(auth.user .. ":" .. auth.password))
   end
