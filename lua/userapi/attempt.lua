@@ -91,7 +91,7 @@ local function observe(self, status, body, headers)
       client.limiter:observe(seen, status)
     end
   end
-  local hook = client.on_request
+  local hook = client.opts.on_request
   if hook then
     local req = self.req
     local url = req.query and next(req.query) and core.url(req.url, req.query) or req.url

@@ -42,10 +42,9 @@ local private = setmetatable({}, { __mode = "k" })
 -- `limiter` (the budget: @{userapi.limiter}), `auth` (the token's owner,
 -- @{userapi.auth}, or false for fixed credentials), `secrets` (every form of
 -- every secret, @{userapi.secrets}), `rate_limit` (the last rate-limit
--- headers seen), `retried` (retries so far); and the clock and log the
--- modules share: `now`, `sleep`, `warn`, `retries` (the policy),
--- `on_request`. Token and budget state are private to auth, attempt and
--- the limiter.
+-- headers seen), `retried` (retries so far); and what the budget shares:
+-- `now`, `sleep` (the one clock), `warn` (the log), `retries` (the policy).
+-- Token and budget state are private to auth, attempt and the limiter.
 -- @type Client
 
 -- The operation named, or a raised did-you-mean naming the method called.
@@ -304,8 +303,6 @@ function _M.new(vendor, opts)
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = require("userapi.limiter").new(self, opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit)
-  -- false, not nil: an unset field read on every call stays a plain lookup
-  self.on_request = opts.on_request or false
   local auth_obj = auth_of(self, opts)
   self.auth = auth_obj and auth_obj.provider and auth_obj or false
   return self

@@ -22,7 +22,11 @@ local _M = {}
 -- @field kind without a status, what went wrong: `"timeout"`, `"connect"`, `"resolve"`,
 -- `"tls"`, `"send"`, `"recv"`, `"too_large"`, `"decode"` (a 2xx that is not JSON),
 -- `"paging"` (a page without its list, a cursor that repeats), `"auth"` (no token),
--- `"skipped"` (bulk, after `stop_on_error`)
+-- `"skipped"` (bulk, after `stop_on_error`), `"closed"` (`client:close()` during a
+-- walk or a bulk run); with a status, `"rate_limited"`: the server asked for a wait
+-- longer than `retries.max_ms` or `retries.deadline_ms` allow (not waited), or a 429
+-- not retried
+-- @field retry_after with `kind = "rate_limited"`, the wait the server asked for, in seconds
 -- @field message the vendor's own message when its error body has one, else a
 -- short description (`"HTTP 502"`)
 -- @field code the vendor's error code (Opendatasoft `error_code`) or curl's code
