@@ -221,7 +221,8 @@ function Secrets:redact_value(v, depth)
   if type(v) ~= "table" or (depth or 0) > 20 then return v end
   local copy = {}
   for k, x in pairs(v) do copy[k] = self:redact_value(x, (depth or 0) + 1) end
-  return setmetatable(copy, getmetatable(v))
+  local mt = getmetatable(v) -- an error stays an error; a protected metatable is not copied
+  return type(mt) == "table" and setmetatable(copy, mt) or copy
 end
 
 --- A URL as a log line shows it: the API key of a query masked (the
