@@ -292,6 +292,17 @@ describe("the nginx transport in production #nginx", function()
       assert.equal(before + 1, warn_lines())
     end)
 
+    it("answer at once with kind rate_limited when Kandji's hourly quota is spent, not minutes later", function()
+      sim.fault{ match = { vendor = "kandji" }, status = 429, times = 1,
+                 headers = { ["RateLimit-Reset"] = "3600", ["RateLimit-Remaining"] = "0" } }
+      local res = get("/retry")
+      assert.equal("rate_limited", res.kind)
+      assert.equal(429, res.status)
+      assert.truthy(res.text:find("asks to wait 3600 s", 1, true), res.text)
+      assert.equal(0, res.retried)
+      assert.is_true(res.ms < 1000, "held " .. res.ms .. " ms")
+    end)
+
     it("wait without blocking the worker, even on the libcurl transport", function()
       sim.fault{ match = { vendor = "kandji" }, status = 503, headers = { ["Retry-After"] = "1" } }
       local m = session:multi()
