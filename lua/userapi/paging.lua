@@ -30,9 +30,8 @@ _M.MAX_PAGES = 100000
 -- while the caller reads this one (more than 1). 1 walks one page at a time.
 _M.CONCURRENCY = 4
 
---- The default of `max_buffer_bytes`, the client option (and per-call
--- parameter) that bounds the pages a walk holds ahead of its reader: 16 MiB.
--- Pages of 10 MB are then read one ahead, however large `concurrency` is.
+--- The default of `max_buffer_bytes`, the client option (and per-call parameter)
+-- bounding the pages held ahead of a walk's reader: 16 MiB (10 MB pages: one ahead).
 _M.MAX_BUFFER_BYTES = 16 * 1024 * 1024
 
 local SEEN_CURSORS = 1024 -- a loop longer than this ends at max_pages
@@ -361,16 +360,12 @@ end
 -- page does not move forward (the same offset or cursor again), when the
 -- server's next offset, cursor or total is not one the client would send or
 -- believe, or after `max_pages` pages.
--- Pages are asked for ahead of the reader (`concurrency`): once the first
--- page gives the total (offset and page styles), the rest `concurrency` at a
--- time; otherwise the next page as soon as its link is read. They come out
--- in order, each request passes the client's rate limiter, a failing page
--- ends the walk as it would one page at a time (a page the retry policy
--- retries waits as a call's would), and memory holds at most `concurrency`
--- pages, and no more than `max_buffer_bytes` (16 MiB by default) at the size
--- of the largest page seen. The first page is asked for alone: a walk left
--- after it sent nothing more. `client:close()` during a walk ends it with
--- `kind = "closed"`.
+-- Pages are asked for ahead of the reader (`concurrency`), once the caller
+-- moves past the first (asked for alone): when the total is known, the rest
+-- `concurrency` at a time, else each next page as soon as its link is read.
+-- They come out in order; each is an attempt as a call's (rate limit, retry
+-- waits); memory holds at most `concurrency` pages and `max_buffer_bytes` at
+-- the largest page's size. `client:close()` ends a walk with `kind = "closed"`.
 -- @tparam userapi.client.Client client
 -- @tparam[opt] string opname the vendor's list operation (may be left out)
 -- @tparam[opt] table params its query parameters, `max_pages` (over the
