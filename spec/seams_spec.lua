@@ -138,6 +138,36 @@ describe("one home for secrets", function()
   end)
 end)
 
+describe("secrets in a bulk of creates", function()
+  before_each(function() sim.reset() end)
+
+  it("redacts each item's own password in its error, however many items came after it", function()
+    local c = sim.client("arthur", { rate_limit = false })
+    local items, pw = {}, {}
+    for i = 1, 40 do
+      pw[i] = ("Pass-%02d-Secret-Value"):format(i)
+      items[i] = { { first_name = "U" .. i, email = ("u%02d@example.com"):format(i), password = pw[i] } }
+    end
+    local sent = {}
+    local dry = userapi.arthur{ base_url = sim.base.arthur, access_token = "arthur-test-token",
+                                transport = record.module(sent), rate_limit = false }
+    dry:bulk("post_organization_user", items)
+    for i = 1, 40 do
+      assert.is_nil(record.describe(sent[i], dry.secrets):find(pw[i], 1, true), "dry run item " .. i)
+    end
+    -- a vendor quoting the password it refuses; one at a time, item i meets fault i
+    for i = 1, 40 do
+      sim.fault{ match = { vendor = "arthur" }, status = 400, times = 1,
+                 body = '{"detail":"' .. pw[i] .. ' is too weak"}' }
+    end
+    local res = c:bulk("post_organization_user", items, { concurrency = 1 })
+    assert.equal(40, res.failed)
+    for i = 1, 40 do
+      assert.equal("[REDACTED] is too weak", res[i].err.message, "item " .. i)
+    end
+  end)
+end)
+
 describe("tokens", function()
   before_each(function() sim.reset() end)
 

@@ -14,6 +14,7 @@ local json = require "userapi.json"
 local csv = require "userapi.csv"
 local errors = require "userapi.errors"
 local retry = require "userapi.retry"
+local secrets = require "userapi.secrets"
 
 local type, tostring, setmetatable, next = type, tostring, setmetatable, next
 local find, format, ceil = string.find, string.format, math.ceil
@@ -98,7 +99,7 @@ local function observe(self, status, body, headers)
     hook{
       vendor = client.vendor.name, operation = self.opname, method = req.method,
       url = client.secrets:url(url), attempt = self.attempt + 1, status = status,
-      error = not status and client.secrets:redact(tostring(body)) or nil,
+      error = not status and secrets.redact(tostring(body), client.secrets:with(req.secrets)) or nil,
       ms = self.started and (client.now() - self.started),
     }
   end
@@ -141,7 +142,8 @@ end
 -- Maps a transport answer to the operation's result or nil, err.
 local function result(self, status, body, headers)
   local client, opname, opts = self.client, self.opname, self.opts
-  local base = { vendor = client.vendor.name, operation = opname, secrets = client.secrets }
+  local hidden = client.secrets:with(self.req.secrets)
+  local base = { vendor = client.vendor.name, operation = opname, secrets = hidden }
   if not status then return nil, errors.from_transport(base, body) end
   if status < 200 or status > 299 then
     local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
@@ -156,7 +158,7 @@ local function result(self, status, body, headers)
   local value, err = json.decode(body)
   if value == nil then
     base.status, base.kind, base.body, base.headers = status, "decode", body, parse_headers(headers)
-    base.message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body, client.secrets)
+    base.message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body, hidden)
     return nil, errors.new(base)
   end
   if op.chunk then return _M.items(client, opname, value, opts and opts.batch or 1) end

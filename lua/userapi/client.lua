@@ -105,8 +105,9 @@ function Client:build(opname, ...)
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
     local body, err = json.encode(check.body(op, opname, pos, arg), op.body)
     if not body then bad(opname, "#" .. pos, "cannot be encoded as JSON: " .. tostring(err)) end
-    -- a password the caller sends is a secret from now on: errors, dry runs, diffs
-    self.secrets:pass_body(arg, op.body)
+    -- a password the caller sends is a secret from now on: errors, dry runs,
+    -- diffs; the request keeps its own (a transport reads only its known fields)
+    req.secrets = self.secrets:pass_body(arg, op.body)
     req.body = body
   elseif arg ~= nil then
     if type(arg) ~= "table" then bad(opname, "#" .. pos, "table expected, got " .. describe(arg)) end

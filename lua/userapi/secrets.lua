@@ -192,20 +192,38 @@ function Secrets:pass(v)
 end
 
 --- Hides the secret fields of a request body (by name, see @{SECRET_FIELDS},
--- or marked `secret = true` in the operation's body spec), at any depth.
+-- or marked `secret = true` in the operation's body spec), at any depth, and
+-- returns their forms: the request keeps them, so that its own errors are
+-- redacted even after the ring of 16 has let them go (a bulk of creates).
 -- @param body the body argument (a table; anything else is ignored)
 -- @tparam ?table spec the operation's body spec
-function Secrets:pass_body(body, spec)
-  if type(body) ~= "table" then return end
+-- @treturn ?{string,...} the forms of this body's secrets, nil when none
+function Secrets:pass_body(body, spec, found)
+  if type(body) ~= "table" then return found end
   local fields = type(spec) == "table" and spec.fields or {}
   for k, v in pairs(body) do
     local fspec = fields[k]
-    if type(v) == "string" and (_M.SECRET_FIELDS[k] or (type(fspec) == "table" and fspec.secret)) then
+    if type(v) == "string" and v ~= "" and (_M.SECRET_FIELDS[k] or (type(fspec) == "table" and fspec.secret)) then
       self:pass(v)
+      found = found or {}
+      for _, f in ipairs(_M.forms(v)) do found[#found + 1] = f end
     elseif type(v) == "table" then
-      self:pass_body(v, type(fspec) == "table" and (fspec.items or fspec) or nil)
+      found = self:pass_body(v, type(fspec) == "table" and (fspec.items or fspec) or nil, found)
     end
   end
+  return found
+end
+
+--- The client's secrets and a request's own, as one list (only when the
+-- request has some: the common case allocates nothing).
+-- @tparam ?{string,...} own the request's forms (from `pass_body`)
+-- @treturn {string,...}
+function Secrets:with(own)
+  if not own then return self end
+  local list = {}
+  for i = 1, #self do list[i] = self[i] end
+  for i = 1, #own do list[#list + 1] = own[i] end
+  return list
 end
 
 --- s redacted of this client's secrets.
