@@ -66,12 +66,13 @@ describe("arthur auth", function()
       assert.equal(1, sim.state("arthur").tokens_issued)
     end)
 
-    it("fetches a new token once the old one is within 30 s of its expiry, without a new discovery", function()
+    it("fetches a new token once the old one is within a tenth of its life of expiry, without a new discovery",
+       function()
       sim.config{ arthur_token_ttl = 31 }
       local clock = sim.clock()
       local client = oidc_client("arthur-client", "arthur-secret", { clock = clock })
       assert(client:get_users_me())
-      clock.advance(999)   -- 31 s tokens enter the 30 s leeway after one second
+      clock.advance(27899)   -- 31 s tokens enter their 3.1 s leeway after 27.9 s
       assert(client:get_users_me())
       clock.advance(2)
       assert(client:get_users_me())

@@ -39,7 +39,7 @@ end
 
 -- the first 8 hex digits of a client's credential fingerprint, as messages show it
 local function tenant(client)
-  return require("userapi.store").tenant_key(client, client.opts):match(":(%x+)$"):sub(1, 8)
+  return client:tenant().key:match(":(%x+)$"):sub(1, 8)
 end
 
 before_each(function()

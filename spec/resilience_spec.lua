@@ -95,11 +95,18 @@ describe("resilience", function()
       assert.is_true(clock.slept[1] < 5 and clock.slept[2] < 10, "waited " .. clock.total() .. " ms")
     end)
 
-    it("caps a server-asked wait at max_ms", function()
+    it("fails at once, kind rate_limited, when the server asks a wait longer than max_ms", function()
       sim.fault{ match = { vendor = "sigfox" }, status = 503, headers = { ["Retry-After"] = "30" } }
       local clock = sim.clock()
-      assert.truthy(client("sigfox", { retries = { max = 1, max_ms = 200 }, clock = clock }):list_api_users())
-      assert.same({ 200 }, clock.slept)
+      local res, err = client("sigfox", { retries = { max = 1, max_ms = 200 }, clock = clock }):list_api_users()
+      assert.is_nil(res)
+      -- not waited, not sent again: the caller hears it now
+      assert.same({}, clock.slept)
+      assert.equal(1, count())
+      assert.same({ "rate_limited", 503, 30, 1, true }, { err.kind, err.status, err.retry_after, err.attempts,
+                                                          err.retryable })
+      assert.equal("sigfox list_api_users: 503 Service Unavailable (the server asks to wait 30 s, longer than "
+        .. "retries.max_ms (200 ms): not waited)", tostring(err))
     end)
 
     it("backs off exponentially with full jitter: wait n is uniform below min(max_ms, base_ms * 2^n)", function()

@@ -1,11 +1,10 @@
 --- Many calls of one operation at once, on the transport's multi interface
 -- (curl multi, or nginx light threads): results in input order, retries and
--- rate limits shared by the whole batch.
+-- rate limits shared by the whole batch. Each item is an @{userapi.attempt}:
+-- bulk keeps only the scheduling (slots, pauses, retries due).
 -- @module userapi.bulk
 local errors = require "userapi.errors"
-local retry = require "userapi.retry"
-local oidc = require "userapi.oidc"
-local core = require "userapi.core"
+local attempt = require "userapi.attempt"
 
 local type, ipairs, pairs, error, max, min, tostring = type, ipairs, pairs, error, math.max, math.min, tostring
 local unpack = table.unpack or unpack
@@ -112,6 +111,7 @@ function _M.run(client, opname, items, opts)
   local m = client.transport:multi()
   local inflight, waiting = {}, {}   -- id -> job; jobs waiting to be retried
   local next_item, done, pause_until, stop = 1, 0, 0, false
+  local closed
 
   local function ready_job(t, fresh_ok)
     for k, job in ipairs(waiting) do
@@ -119,14 +119,13 @@ function _M.run(client, opname, items, opts)
     end
     if fresh_ok and next_item <= n then
       next_item = next_item + 1
-      return { index = next_item - 1, attempt = 0 }
+      local job = attempt.new(client, opname, reqs[next_item - 1], locals[next_item - 1])
+      job.index = next_item - 1
+      return job
     end
   end
 
-  local function finish(job, status, body, headers, failed)
-    local value, err = nil, failed
-    if not failed then value, err = client:result(opname, locals[job.index], status, body, headers) end
-    if err and not failed then err.attempts = job.attempt + 1 end
+  local function finish(job, value, err)
     results[job.index] = err and { ok = false, err = err } or { ok = true, value = value }
     results[err and "failed" or "ok"] = results[err and "failed" or "ok"] + 1
     done = done + 1
@@ -136,22 +135,11 @@ function _M.run(client, opname, items, opts)
   end
 
   local function settle(job, r)
-    local status, body, headers = r.status, r.body, r.headers
-    if not status then body = r.err end
-    -- the curl transport hands a raw header block; it is read only when needed
-    if status and status >= 300 and type(headers) == "string" then headers = core.parse_headers(headers) end
-    headers = client:observe(opname, reqs[job.index], status, body, headers, job.started, job.attempt)
-    local action, wait, throttled = retry.decide(client, job, opname, reqs[job.index].method, status, body, headers)
-    if action == "done" then return finish(job, status, body, headers) end
-    if action == "renew" then
-      -- a failed renewal is the token call's own error, here as from exchange
-      local ok, err = oidc.refresh(client, job.token or true)
-      if not ok then return finish(job, nil, nil, nil, err) end
-      wait = 0
-    else
-      results.retried = results.retried + 1
-    end
-    if throttled then
+    local final, value, err = job:settle(r.status, r.status and r.body or r.err, r.headers)
+    if final then return finish(job, value, err) end
+    local wait, why = value, err
+    if why ~= "renew" then results.retried = results.retried + 1 end
+    if why == "throttled" then
       -- the server speaks for the whole batch: everyone waits
       results.throttled = results.throttled + 1
       pause_until = max(pause_until, now() + wait)
@@ -160,14 +148,13 @@ function _M.run(client, opname, items, opts)
     waiting[#waiting + 1] = job
   end
 
-
   -- the loop as a function: whatever it raises (on_progress, a token
   -- provider, a sleep), the multi is closed and no transfer is left behind
   -- a transfer starts in the multi's wait, not at add: each one reserves its
   -- rate-limit slot and is added only when the slot comes (scheduled till then)
   local scheduled = 0
   local function schedule(job)
-    local delay = client.limiter:reserve()
+    local delay = attempt.reserve(client)
     if delay <= 0 then return false end
     -- from now, not from the loop's start: a shared store's answer takes time
     job.slot, job.not_before = true, now() + delay
@@ -186,20 +173,22 @@ function _M.run(client, opname, items, opts)
   -- the items after it fail with the same error, without asking again each
   local token_failed
   local function start(job)
-    if client.token_provider then
-      if not token_failed then
-        local ok, err = oidc.refresh(client, false)
-        if not ok then token_failed = err end
-      end
-      if token_failed then return finish(job, nil, nil, nil, token_failed) end
+    if not token_failed then
+      local ok, err = job:begin(false) -- the slot was this loop's to schedule
+      if not ok then token_failed = err end
     end
-    job.started = now()
-    job.token = client.token
-    inflight[m:add(reqs[job.index])] = job
+    if token_failed then return finish(job, nil, token_failed) end
+    inflight[m:add(job.req)] = job
   end
 
+  -- closed under the run: what is not done fails with kind = "closed"
+  local closings = client:closings()
   local function drive()
     while true do
+      if client:closings() ~= closings then
+        closed = attempt.closed(client, opname)
+        break
+      end
       local t = now()
       while not stop and m:pending() < concurrency and t >= pause_until do
         local job = ready_job(t, m:pending() + scheduled < concurrency)
@@ -230,7 +219,10 @@ function _M.run(client, opname, items, opts)
   m:close()
   if not ok then error(err, 0) end
   for i = 1, n do
-    if not results[i] then
+    if not results[i] and closed then
+      results[i] = { ok = false, err = closed }
+      results.failed = results.failed + 1
+    elseif not results[i] then
       results[i] = { ok = false, skipped = true, err = errors.new{ vendor = client.vendor.name,
         operation = opname, kind = "skipped", message = "not sent: an earlier item failed (stop_on_error)" } }
       results.skipped = results.skipped + 1
@@ -239,39 +231,9 @@ function _M.run(client, opname, items, opts)
   return results
 end
 
---- The per-item results of a batch operation's 2xx answer (an operation
--- with `chunk`, such as Opendatasoft's invite and provision), read by the
--- vendor's `bulk_result` hook: the same shape as `run`'s results. A failed
--- item's `err` has `kind = "item"`, `item` (its position) and the vendor's
--- message and code (its `error_message` hook).
--- @tparam userapi.client.Client client
--- @tparam string opname the operation
--- @param answer the decoded answer
--- @tparam int n how many items were sent
--- @treturn table `{ ok = count, failed = count, { ok = true, value } or { ok = false, err }, ... }`
-function _M.items(client, opname, answer, n)
-  local vendor = client.vendor
-  local outcomes = vendor.bulk_result(answer, n)
-  local results = { ok = 0, failed = 0 }
-  for i = 1, n do
-    local o = outcomes[i] or {}
-    if o.ok then
-      results[i] = { ok = true, value = o.value }
-      results.ok = results.ok + 1
-    else
-      local message, code
-      if type(o.error) == "table" then
-        if vendor.error_message then message, code = vendor.error_message(o.error) end
-        message = message or errors.standard_message(o.error)
-      end
-      results[i] = { ok = false, err = errors.new{ vendor = vendor.name, operation = opname, kind = "item",
-        item = i, code = code, secrets = client.secrets,
-        message = message or (o.error == nil and "no result for this item in the answer" or "failed") } }
-      results.failed = results.failed + 1
-    end
-  end
-  return results
-end
+--- The per-item results of a batch operation's 2xx answer: see @{userapi.attempt.items}.
+-- @function items
+_M.items = attempt.items
 
 --- Sends a batch operation's array body in requests of `op.chunk` items and
 -- merges the per-item results in input order. A request that fails as a
@@ -286,7 +248,7 @@ function _M.chunked(client, opname, list)
   for first = 1, #list, op.chunk do
     local part = { unpack(list, first, min(#list, first + op.chunk - 1)) }
     local req, opts = client:build(opname, part)
-    local res, err = client:exchange(opname, req, opts)
+    local res, err = attempt.run(client, opname, req, opts)
     for k = 1, #part do
       local r = res and res[k] or { ok = false, err = err }
       if res and not r.ok then r.err.item = first - 1 + k end

@@ -5,9 +5,10 @@
 -- @module userapi.client
 local core = require "userapi.core"
 local json = require "userapi.json"
-local errors = require "userapi.errors"
-local csv = require "userapi.csv"
-local oidc = require "userapi.oidc"
+local attempt = require "userapi.attempt"
+local auth_of = require("userapi.auth").new
+local secrets_of = require("userapi.secrets").of_client
+local tenant_of = require("userapi.tenant").new
 local retry = require "userapi.retry"
 local paging = require "userapi.paging"
 local bulk = require "userapi.bulk"
@@ -17,30 +18,33 @@ local vendors = require "userapi.vendor"
 local options = require "userapi.options"
 local class = require "userapi.class"
 
-local type, pairs, ipairs, select, tostring, error = type, pairs, ipairs, select, tostring, error
-local setmetatable, getmetatable, next, concat = setmetatable, getmetatable, next, table.concat
-local find, format = string.find, string.format
+local type, ipairs, select, tostring, error = type, ipairs, select, tostring, error
+local setmetatable, getmetatable, concat = setmetatable, getmetatable, table.concat
+local format = string.format
 local escape = core.escape
 local bad, describe = check.bad, check.describe
-
--- headers arrive as a raw block (the curl transport) or a table (nginx)
-local function parse_headers(h)
-  if type(h) == "string" then return core.parse_headers(h) end
-  return h
-end
 
 local _M = { _VERSION = core._VERSION }
 
 local Client = {}
 _M.Client = Client
-local redact_url
+
+-- what a client keeps outside its fields: how to reopen its transport, its
+-- tenant once computed, how many times it was closed (weak keys)
+local private = setmetatable({}, { __mode = "k" })
 
 --- A client of one vendor: the generic methods below, and one method per
 -- operation of the vendor (@{userapi.vendors.opendatasoft},
 -- @{userapi.vendors.arthur}, @{userapi.vendors.kandji},
 -- @{userapi.vendors.sigfox}): `client:op(...)` is `client:call("op", ...)`.
--- Fields: `base_url`, `vendor` (the operation table), `rate_limit` (the last
--- rate-limit headers seen), `retried` (retries so far).
+-- Fields (read them, never write them): `vendor` (the operation table),
+-- `base_url`, `opts` (the checked options), `transport` (the session),
+-- `limiter` (the budget: @{userapi.limiter}), `auth` (the token's owner,
+-- @{userapi.auth}, or false for fixed credentials), `secrets` (every form of
+-- every secret, @{userapi.secrets}), `rate_limit` (the last rate-limit
+-- headers seen), `retried` (retries so far); and what the budget shares:
+-- `now`, `sleep` (the one clock), `warn` (the log), `retries` (the policy).
+-- Token and budget state are private to auth, attempt and the limiter.
 -- @type Client
 
 -- The operation named, or a raised did-you-mean naming the method called.
@@ -101,6 +105,9 @@ function Client:build(opname, ...)
     if arg == nil then bad(opname, "#" .. pos, "table expected, got nil") end
     local body, err = json.encode(check.body(op, opname, pos, arg), op.body)
     if not body then bad(opname, "#" .. pos, "cannot be encoded as JSON: " .. tostring(err)) end
+    -- a password the caller sends is a secret from now on: errors, dry runs,
+    -- diffs; the request keeps its own (a transport reads only its known fields)
+    req.secrets = self.secrets:pass_body(arg, op.body)
     req.body = body
   elseif arg ~= nil then
     if type(arg) ~= "table" then bad(opname, "#" .. pos, "table expected, got " .. describe(arg)) end
@@ -112,50 +119,6 @@ function Client:build(opname, ...)
     return req, { batch = (arg[1] ~= nil) and #arg or 1 }
   end
   return req, (not op.body) and arg or nil
-end
-
--- ---- responses ------------------------------------------------------------
-
-local function decode_json(self, opname, status, body, headers)
-  local v, err = json.decode(body)
-  if v == nil then
-    headers = parse_headers(headers)
-    return nil, errors.new{ vendor = self.vendor.name, operation = opname, status = status,
-      kind = "decode", body = body, headers = headers, secrets = self.secrets,
-      message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body, self.secrets) }
-  end
-  return v
-end
-
---- Maps a transport answer to the operation's result or `nil, err`.
--- @tparam string opname the operation
--- @tparam ?table opts the call's local options (from `build`)
--- @tparam ?int status the HTTP status, nil for a transport failure
--- @param body the body (or the transport's error when status is nil)
--- @param headers the response headers (a raw block or a table)
--- @return the decoded JSON, `true` for an empty answer, the CSV text or rows
--- @treturn[2] nil
--- @treturn[2] userapi.errors.Error
-function Client:result(opname, opts, status, body, headers)
-  if not status then
-    return nil, errors.from_transport({ vendor = self.vendor.name, operation = opname, secrets = self.secrets }, body)
-  end
-  if status < 200 or status > 299 then
-    local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
-    return nil, errors.from_response({ vendor = self.vendor.name, operation = opname, secrets = self.secrets },
-                                     status, body, parse_headers(headers), decoded, self.vendor.error_message)
-  end
-  local op = self.vendor.ops[opname]
-  if op.response == "csv" then
-    if opts and opts.parse then
-      return csv.parse(body, opts.delimiter)
-    end
-    return body
-  end
-  if status == 204 or body == "" then return true end
-  local value, err = decode_json(self, opname, status, body, headers)
-  if value ~= nil and op.chunk then return bulk.items(self, opname, value, opts and opts.batch or 1) end
-  return value, err
 end
 
 --- Calls one operation: check, build, exchange. `client:get_user(id)` is
@@ -176,8 +139,25 @@ function Client:call(opname, ...)
     return bulk.chunked(self, opname, list)
   end
   local req, opts = self:build(opname, ...)
-  return self:exchange(opname, req, opts)
+  return attempt.run(self, opname, req, opts)
 end
+
+--- The tenant the client works for: the one identity its shared budget,
+-- store keys, token cache, journal header and log lines name.
+-- @treturn table read-only: `vendor` (its name), `base_url`, `fingerprint`
+-- (SHA-256 of the base URL and the credential, 32 hex digits), `key`
+-- (`vendor:fingerprint`), `label` (for log lines), `names_credential`
+-- @usage local t = kandji:tenant() print(t.vendor, t.base_url, t.fingerprint)
+function Client:tenant()
+  local p = private[self]
+  if not p.tenant then p.tenant = tenant_of(self.vendor, self.base_url, self.opts) end
+  return p.tenant
+end
+
+--- How many times the client was closed: a walk or a bulk run started
+-- before a `close` ends cleanly when it sees the count change.
+-- @treturn int
+function Client:closings() return private[self].closed or 0 end
 
 --- Walks the pages of the list operation: `for i, page, err in client:pages(params)`.
 -- See @{userapi.paging.pages}.
@@ -251,7 +231,8 @@ local Closed = {}
 Closed.__index = Closed
 local function reopen(t)
   local client = t.client
-  client.transport = client.transport_module.new(client.session_opts)
+  local p = private[client]
+  client.transport = p.transport_module.new(p.session_opts)
   return client.transport
 end
 function Closed.request(t, ...) local n = reopen(t) return n:request(...) end
@@ -265,93 +246,11 @@ function Closed.close() end
 function Client:close()
   local t = self.transport
   if getmetatable(t) == Closed then return end
+  local p = private[self]
+  p.closed = (p.closed or 0) + 1
   if t and t.close then t:close() end
   self.transport = setmetatable({ client = self }, Closed)
-  self.token = nil
-end
-
---- Sends a built request, renewing the token and retrying as the policy
--- allows, and maps the final answer to `result` or `nil, err`.
--- @tparam string opname the operation
--- @tparam table req a request from `build`
--- @tparam[opt] table opts the call's local options
--- @return as `call`
-function Client:exchange(opname, req, opts)
-  local state = { attempt = 0 }
-  while true do
-    if self.token_provider then
-      local ok, err = oidc.refresh(self, false)
-      if not ok then return nil, err end
-    end
-    self.limiter:acquire(opname)
-    local started = self.on_request and self.now()
-    local sent_token = self.token
-    local status, body, headers = self.transport:request(req)
-    if status and status >= 300 then headers = parse_headers(headers) end
-    headers = self:observe(opname, req, status, body, headers, started, state.attempt)
-    local action, wait = retry.decide(self, state, opname, req.method, status, body, headers)
-    if action == "done" then
-      local res, err = self:result(opname, opts, status, body, headers)
-      if err then err.attempts = state.attempt + 1 end
-      return res, err
-    elseif action == "renew" then
-      -- a failed renewal is the token call's own error, from here as from bulk
-      local ok, err = oidc.refresh(self, sent_token or true)
-      if not ok then return nil, err end
-    else
-      self.sleep(wait)
-    end
-  end
-end
-
---- Remembers rate-limit headers and reports the exchange to `on_request`;
--- returns the headers (parsed if they had to be read).
--- @tparam string opname the operation
--- @tparam table req the request
--- @tparam ?int status the status, nil for a transport failure
--- @param body the body or the transport's error
--- @param headers the headers, raw or parsed
--- @tparam ?number started when it was sent (ms), for `on_request`
--- @tparam int attempt 0 for the first try
--- @return the headers
-function Client:observe(opname, req, status, body, headers, started, attempt)
-  -- plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
-  local kind = type(headers)
-  if kind == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
-      or find(headers, "etry-", 1, true) or find(headers, "ETRY-", 1, true)) then
-    headers, kind = parse_headers(headers), "table"
-  end
-  if kind == "table" then
-    local seen
-    for k, v in pairs(headers) do
-      if find(k, "ratelimit", 1, true) or k == "retry-after" then
-        seen = seen or {}
-        -- a header copy is kept: a vendor echoing a secret in it must not leak it
-        seen[k] = errors.redact(v, self.secrets)
-      end
-    end
-    if seen then
-      self.rate_limit = seen
-      self.limiter:observe(seen, status)
-    end
-  end
-  local hook = self.on_request
-  if hook then
-    hook{
-      vendor = self.vendor.name, operation = opname, method = req.method,
-      url = errors.redact(redact_url(req.url, req.query), self.secrets), attempt = attempt + 1,
-      status = status, error = not status and errors.redact(tostring(body), self.secrets) or nil,
-      ms = started and (self.now() - started),
-    }
-  end
-  return headers
-end
-
--- The URL as a log line shows it: query included, the API key masked (the
--- transport adds it, but a caller may have put one in a query by hand).
-function redact_url(url, query)
-  if query and next(query) then url = core.url(url, query) end
-  return (url:gsub("([?&][Aa][Pp][Ii][Kk][Ee][Yy]=)[^&]*", "%1[REDACTED]"))
+  if self.auth then self.auth:forget() end
 end
 
 -- ---- classes and construction ----------------------------------------------
@@ -376,17 +275,17 @@ local class_of = _M.class_of
 function _M.new(vendor, opts)
   vendor = vendors.compile(vendor)
   opts = options.check(vendor, opts)
-  local self = setmetatable({ vendor = vendor, opts = opts, secrets = {} }, class_of(vendor))
+  local self = setmetatable({ vendor = vendor, opts = opts }, class_of(vendor))
+  private[self] = {}
   self.base_url = options.base_url(vendor.name, opts.base_url or vendor.default_base(opts), opts.allow_insecure)
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
   options.credentials(vendor, auth)
-  self.secrets = options.secrets(vendor, opts, auth)
-  self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
+  self.secrets = secrets_of(vendor, opts, auth)
   sopts.auth = auth
   local transport = require("userapi.transport").resolve(opts.transport)
-  self.transport_module, self.session_opts = transport, sopts
+  private[self].transport_module, private[self].session_opts = transport, sopts
   -- what the core refuses in the options is the caller's error, named
   -- after the constructor and without a file position
   local made, t = pcall(transport.new, sopts)
@@ -400,10 +299,8 @@ function _M.new(vendor, opts)
   self.retries = retry.policy(opts.retries)
   self.retried = 0
   self.limiter = require("userapi.limiter").new(self, opts.rate_limit == nil and vendor.rate_limit or opts.rate_limit)
-  -- false, not nil: an unset field read on every call stays a plain lookup
-  self.on_request = opts.on_request or false
-  self.token_provider = false
-  if vendor.discovery then oidc.setup(self, opts) end
+  local auth_obj = auth_of(self, opts)
+  self.auth = auth_obj and auth_obj.provider and auth_obj or false
   return self
 end
 

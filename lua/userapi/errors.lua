@@ -22,7 +22,11 @@ local _M = {}
 -- @field kind without a status, what went wrong: `"timeout"`, `"connect"`, `"resolve"`,
 -- `"tls"`, `"send"`, `"recv"`, `"too_large"`, `"decode"` (a 2xx that is not JSON),
 -- `"paging"` (a page without its list, a cursor that repeats), `"auth"` (no token),
--- `"skipped"` (bulk, after `stop_on_error`)
+-- `"skipped"` (bulk, after `stop_on_error`), `"closed"` (`client:close()` during a
+-- walk or a bulk run); with a status, `"rate_limited"`: the server asked for a wait
+-- longer than `retries.max_ms` or `retries.deadline_ms` allow (not waited), or a 429
+-- not retried
+-- @field retry_after with `kind = "rate_limited"`, the wait the server asked for, in seconds
 -- @field message the vendor's own message when its error body has one, else a
 -- short description (`"HTTP 502"`)
 -- @field code the vendor's error code (Opendatasoft `error_code`) or curl's code
@@ -33,9 +37,8 @@ local _M = {}
 -- @field retryable whether the same request may succeed later
 -- @field attempts how many times the request was sent (retries included)
 
-local type, setmetatable, concat = type, setmetatable, table.concat
-local pairs, ipairs, floor = pairs, ipairs, math.floor
-local find, sub, gsub, byte, format = string.find, string.sub, string.gsub, string.byte, string.format
+local type, setmetatable, ipairs = type, setmetatable, ipairs
+local find, sub = string.find, string.sub
 
 local mt = {}
 mt.__index = mt
@@ -45,100 +48,38 @@ mt.__index = mt
 _M.mt = mt
 
 --- Renders the error as a sentence: `kandji delete_user: 400 User still assigned ...`,
--- or for a failure without an answer `kandji list_users: timeout (...)`.
+-- or for a failure without an answer `kandji list_users: timeout (...)`; after
+-- retries, ` (after 4 attempts)`.
 -- @function Error:__tostring
 -- @treturn string
 function mt:__tostring()
   local head = (self.vendor or "userapi") .. " " .. (self.operation or "?") .. ": "
   if self.item then return head .. "item " .. self.item .. ": " .. (self.message or "") end
-  if self.status then return head .. self.status .. " " .. (self.message or "") end
-  return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")"
+  -- a final error after retries says how many times the request went out
+  local tries = type(self.attempts) == "number" and self.attempts > 1 and
+    (" (after " .. self.attempts .. " attempts)") or ""
+  if self.status then return head .. self.status .. " " .. (self.message or "") .. tries end
+  return head .. (self.kind or "error") .. " (" .. (self.message or "") .. ")" .. tries
 end
 
 
-local function redact(s, secrets)
-  if type(s) ~= "string" or not secrets then return s end
-  for i = 1, #secrets do
-    local secret = secrets[i]
-    -- shorter strings would mangle ordinary words and hide nothing real
-    if #secret >= 4 and find(s, secret, 1, true) then
-      s = gsub(s, gsub(secret, "%W", "%%%0"), "[REDACTED]")
-    end
-  end
-  return s
-end
+local secret_lib = require "userapi.secrets"
+local redact, redact_headers = secret_lib.redact, secret_lib.redact_headers
 
---- s with every form of every secret replaced by `[REDACTED]`.
+--- s with every form of every secret replaced by `[REDACTED]` (@{userapi.secrets.redact}).
 -- @function redact
 -- @param s a string (anything else is returned as it is)
--- @tparam ?{string,...} secrets the forms to hide (see `secret_forms`)
+-- @tparam ?{string,...} list the forms to hide (a client's secrets)
 -- @return s redacted
 _M.redact = redact
 
--- header values are strings, or arrays of them for a repeated header
-local function redact_headers(h, secrets)
-  if type(h) == "string" then return redact(h, secrets) end
-  if type(h) ~= "table" or not secrets then return h end
-  local copy = {}
-  for k, v in pairs(h) do
-    if type(v) == "table" then
-      local vs = {}
-      for i, x in ipairs(v) do vs[i] = redact(x, secrets) end
-      v = vs
-    end
-    copy[k] = redact(v, secrets)
-  end
-  return copy
-end
+--- Standard base64 (@{userapi.secrets.base64}).
+-- @function base64
+_M.base64 = secret_lib.base64
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
---- Standard base64 (RFC 4648, padded): the form of HTTP Basic credentials.
--- @tparam string s bytes
--- @treturn string
--- @usage errors.base64("login:pass")  --> "bG9naW46cGFzcw=="
-function _M.base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = byte(s, i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    local q = { floor(n / 262144) % 64, floor(n / 4096) % 64, floor(n / 64) % 64, n % 64 }
-    local quad = {}
-    for k = 1, 4 do quad[k] = sub(B64, q[k] + 1, q[k] + 1) end
-    if not b then quad[3] = "=" end
-    if not c then quad[4] = "=" end
-    out[#out + 1] = concat(quad)
-  end
-  return concat(out)
-end
-
-local function percent(s, fmt)
-  return (gsub(s, "[^%w%-%._~]", function(c) return format(fmt, byte(c)) end))
-end
-
---- Every form in which a secret may come back from a server: as given,
--- percent-encoded (upper- and lower-case hex), form-encoded (`+` for a
--- space), and JSON-escaped.
--- @tparam string secret
--- @treturn {string,...} the distinct forms
--- @usage errors.secret_forms("a b/c")  --> "a b/c", "a%20b%2Fc", "a%20b%2fc", "a+b%2Fc", ...
-function _M.secret_forms(secret)
-  local forms, seen = {}, {}
-  local function add(f) if not seen[f] then seen[f] = true forms[#forms + 1] = f end end
-  add(secret)
-  for _, fmt in ipairs({ "%%%02X", "%%%02x" }) do
-    local pct = percent(secret, fmt)
-    add(pct)
-    add((gsub(pct, "%%20", "+")))
-  end
-  -- JSON as encoders write it: '/' escaped (lua-cjson) or not (Python), and
-  -- '<', '>', '&' as \u00XX (Go)
-  local json_form = gsub(secret, '[\\"]', "\\%0")
-  add((gsub(json_form, "/", "\\/")))
-  add(json_form)
-  add((gsub(json_form, "[<>&]", function(c) return format("\\u%04x", byte(c)) end)))
-  return forms
-end
+--- Every form of a secret (@{userapi.secrets.forms}).
+-- @function secret_forms
+_M.secret_forms = secret_lib.forms
 
 -- Redact first, then cut: a secret straddling the cut must not leave a half.
 local function excerpt(s, secrets)

@@ -1,12 +1,14 @@
 --- Pages asked for ahead of the reader, on the transport's multi interface
 -- (curl multi in plain Lua, light threads under nginx), so that the round
--- trips of a walk overlap each other and the caller's work. Each request
--- passes the client's rate limiter and token renewal first; each answer goes
--- through the client's `observe` and `result`, as a sequential call's would.
+-- trips of a walk overlap each other and the caller's work. Each request is
+-- an @{userapi.attempt}: the token and the budget slot before it is sent,
+-- and its answer settled as a call's would be: a retry waits the same, and
+-- counts the same, as one page at a time.
 -- @module userapi.fetcher
-local oidc = require "userapi.oidc"
+local attempt = require "userapi.attempt"
 
 local setmetatable, pairs, ipairs, error = setmetatable, pairs, ipairs, error
+local max, min, floor = math.max, math.min, math.floor
 
 local _M = {}
 
@@ -17,32 +19,39 @@ Fetcher.__index = Fetcher
 -- @tparam userapi.client.Client client
 -- @tparam string opname the operation (the vendor's list)
 -- @treturn table the fetcher: `add(req, opts)` -> job, `take(job)` -> page or
--- `nil, err`, `close()`
+-- `nil, err`, `close()`; `largest` (the largest body taken, in bytes)
 function _M.new(client, opname)
-  return setmetatable({ client = client, opname = opname, jobs = {} }, Fetcher)
+  return setmetatable({ client = client, opname = opname, jobs = {}, largest = 0,
+                        closings = client:closings() }, Fetcher)
 end
 
---- Sends a built request now (after the rate limiter); returns its job.
+-- The client was closed since the walk began: the walk ends with an error value.
+function Fetcher:closed()
+  if self.client:closings() == self.closings then return nil end
+  self:close()
+  return attempt.closed(self.client, self.opname)
+end
+
+-- Begins a job's attempt (token, slot) and sends it.
+function Fetcher:send(job)
+  local ok, err = job:begin()
+  if not ok then job.failed = err return end
+  job.answer = nil
+  self.multi = self.multi or self.client.transport:multi()
+  self.jobs[self.multi:add(job.req)] = job
+  -- the curl multi starts a transfer only when driven: send it now, so the
+  -- answer travels while the caller works
+  self:pump(0)
+end
+
+--- Sends a built request now (after the token and the rate limiter); returns its job.
 -- @tparam table req a request from `client:build`
 -- @tparam[opt] table opts its local options
 -- @treturn table the job, for `take`
 function Fetcher:add(req, opts)
-  local client = self.client
-  local job = { req = req, opts = opts }
-  if client.token_provider then
-    local ok, err = oidc.refresh(client, false)
-    if not ok then
-      job.failed = err
-      return job
-    end
-  end
-  self.multi = self.multi or client.transport:multi()
-  client.limiter:acquire(self.opname)
-  job.started = client.now()
-  self.jobs[self.multi:add(req)] = job
-  -- the curl multi starts a transfer only when driven: send it now, so the
-  -- answer travels while the caller works
-  self:pump(0)
+  local job = attempt.new(self.client, self.opname, req, opts)
+  job.failed = self:closed()
+  if not job.failed then self:send(job) end
   return job
 end
 
@@ -53,35 +62,30 @@ function Fetcher:pump(ms)
     local j = self.jobs[r.id]
     if not j then error("userapi: a page answered that no one asked for", 0) end
     self.jobs[r.id] = nil
-    j.result = r
+    j.answer = r
   end
 end
 
--- the answer of a job: its result mapped as `exchange` would; an answer that
--- the client's policy would retry (or a 401 with a token to renew) is asked
--- again through `exchange`, whose answer is then final
-local function settle(self, job)
-  local client, opname, r = self.client, self.opname, job.result
-  local status, body, headers = r.status, r.body, r.headers
-  if not status then body = r.err end
-  headers = client:observe(opname, job.req, status, body, headers, job.started, 0)
-  local page, err = client:result(opname, job.opts, status, body, headers)
-  if err and (err.retryable or status == 401) and (client.retries or client.token_provider) then
-    return client:exchange(opname, job.req, job.opts)
-  end
-  if err then err.attempts = 1 end
-  return page, err
-end
-
---- Waits for a job's answer: the decoded page, or `nil` and the error.
+--- Waits for a job's answer: the decoded page, or `nil` and the error. An
+-- answer the policy retries is asked again after the same wait as a call's.
 -- @tparam table job from `add`
 -- @return the page
 -- @treturn[2] nil
 -- @treturn[2] userapi.errors.Error
 function Fetcher:take(job)
-  if job.failed then return nil, job.failed end
-  while not job.result do self:pump(1000) end
-  return settle(self, job)
+  while true do
+    if job.failed then return nil, job.failed end
+    local closed = self:closed()
+    if closed then return nil, closed end
+    while not job.answer do self:pump(1000) end
+    local r = job.answer
+    if r.body then self.largest = max(self.largest, #r.body) end
+    local done, value, err = job:settle(r.status, r.status and r.body or r.err, r.headers)
+    if done then return value, err end
+    if err ~= "renew" then self.client.sleep(value) end
+    job.failed = self:closed()
+    if not job.failed then self:send(job) end
+  end
 end
 
 --- Ends the transfers still running.
@@ -100,14 +104,17 @@ end
 -- `plan(p, key, first, step, n)` asks for n pages known in advance (p with
 -- `p[key] = first + (k - 1) * step`), `concurrency` at a time, and may be
 -- called again with a larger n; `link(p)` asks for one page now (its link
--- was just read); `waiting()`, `take()` -> page or nil, err; `close()`.
--- Memory holds at most `concurrency` pages.
+-- was just read); `first(req, opts)` sends one page alone and waits for it;
+-- `waiting()`, `take()` -> page or nil, err; `close()`.
+-- Memory holds at most `concurrency` pages, and no more pages than fit in
+-- `max_bytes` at the size of the largest page seen (at least one).
 -- @tparam userapi.client.Client client
 -- @tparam string opname the list operation
 -- @tparam int concurrency requests at once
 -- @tparam function prepare `prepare(client, opname, params)` -> req, opts or nil, err
+-- @tparam number max_bytes the bound of the pages held ahead, in bytes
 -- @treturn table the window
-function _M.window(client, opname, concurrency, prepare)
+function _M.window(client, opname, concurrency, prepare, max_bytes)
   local f = _M.new(client, opname)
   local w = {}
   local queue, head, tail = {}, 1, 0
@@ -117,8 +124,13 @@ function _M.window(client, opname, concurrency, prepare)
     tail = tail + 1
     queue[tail] = req and f:add(req, opts) or { failed = opts }
   end
+  -- how many pages may be out at once: concurrency, and what max_bytes holds
+  local function room()
+    if f.largest == 0 then return concurrency end
+    return max(1, min(concurrency, floor(max_bytes / f.largest)))
+  end
   local function top_up()
-    while plan and plan.k <= plan.n and tail - head + 1 < concurrency do
+    while plan and plan.k <= plan.n and tail - head + 1 < room() do
       local q = copy(plan.p)
       q[plan.key] = plan.first + (plan.k - 1) * plan.step
       plan.k = plan.k + 1
@@ -130,6 +142,7 @@ function _M.window(client, opname, concurrency, prepare)
     top_up()
   end
   w.link = ask
+  function w.first(req, opts) return f:take(f:add(req, opts)) end
   function w.waiting() return head <= tail end
   function w.take()
     local job = queue[head]

@@ -35,7 +35,6 @@
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 local core = require "userapi.core"
-local store = require "userapi.store"
 local bulk = require "userapi.bulk"
 
 local type, pairs, ipairs, tostring, error, max, pcall = type, pairs, ipairs, tostring, error, math.max, pcall
@@ -64,12 +63,10 @@ local function refuse(path, why)
   error(format("bad argument #3 to 'bulk' (journal %s %s)", path, why), 0)
 end
 
---- The tenant a client acts for: vendor, base URL and the key of its
--- credential in a shared store (@{userapi.store.tenant_key}).
--- @tparam userapi.client.Client client
--- @treturn table `{ vendor, base_url, key }`
+-- The tenant a client acts for (@{userapi.tenant}), as the header records it.
 local function tenant_of(client)
-  return { vendor = client.vendor.name, base_url = client.base_url, key = (store.tenant_key(client, client.opts)) }
+  local t = client:tenant()
+  return { vendor = t.vendor, base_url = t.base_url, key = t.key }
 end
 
 -- ---- keys --------------------------------------------------------------------

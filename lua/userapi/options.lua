@@ -29,6 +29,7 @@ local COMMON = {
   shared_dict = "any", store = "any",                  -- shared budget
   idle_timeout_ms = "count", stream_timeout_ms = "count",                   -- streams
   max_pages = "count", max_row_bytes = "count",        -- paging, CSV export
+  max_buffer_bytes = "count",                          -- a walk's read-ahead
 }
 --- The options every constructor takes, by name, and their kinds (see @{options}).
 -- @table COMMON
@@ -301,27 +302,12 @@ function _M.check_part(own, vname)
   end
 end
 
---- Every form of every secret of a client, to redact (@{userapi.errors.secret_forms}):
--- the vendor's secret options, the proxy's password, and the Basic blob
--- `base64(login:password)`.
+--- Every form of every secret of a client, to redact: see @{userapi.secrets.of_client}
+-- (kept for callers of this name; the secrets have one home).
 -- @tparam table vendor a compiled vendor table
 -- @tparam table opts the checked options
 -- @tparam ?table auth the transport's auth table
--- @treturn {string,...}
-function _M.secrets(vendor, opts, auth)
-  local errors = require "userapi.errors"
-  local list = {}
-  local function hide(v) for _, f in ipairs(errors.secret_forms(v)) do list[#list + 1] = f end end
-  for k, kind in pairs(vendor.options or {}) do
-    -- in every form it travels in, should a vendor echo it back
-    if kind == "secret" and opts[k] ~= nil then hide(opts[k]) end
-  end
-  -- the proxy's password travels in the proxy URL and in Proxy-Authorization
-  for _, s in ipairs(require("userapi.transport.proxy").secrets(opts.proxy)) do hide(s) end
-  if auth and auth.scheme == "basic" and type(auth.user) == "string" and type(auth.password) == "string" then
-    hide(errors.base64(auth.user .. ":" .. auth.password))
-  end
-  return list
-end
+-- @treturn table the secrets object (an array of forms)
+function _M.secrets(vendor, opts, auth) return require("userapi.secrets").of_client(vendor, opts, auth) end
 
 return _M

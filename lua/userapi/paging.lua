@@ -13,6 +13,7 @@ local errors = require "userapi.errors"
 local fetcher = require "userapi.fetcher"
 local check = require "userapi.check"
 local unescape = require("userapi.util").unescape
+local attempt = require "userapi.attempt"
 
 local type, pairs, ipairs, tonumber, tostring, error, pcall = type, pairs, ipairs, tonumber, tostring, error, pcall
 local find, gsub, sub = string.find, string.gsub, string.sub
@@ -30,6 +31,10 @@ _M.MAX_PAGES = 100000
 -- is known (offset and page styles), and whether the next page is asked for
 -- while the caller reads this one (more than 1). 1 walks one page at a time.
 _M.CONCURRENCY = 4
+
+--- The default of `max_buffer_bytes`, the client option (and per-call parameter)
+-- bounding the pages held ahead of a walk's reader: 16 MiB (10 MB pages: one ahead).
+_M.MAX_BUFFER_BYTES = 16 * 1024 * 1024
 
 local SEEN_CURSORS = 1024 -- a loop longer than this ends at max_pages
 
@@ -243,7 +248,7 @@ end
 -- ---- walking ------------------------------------------------------------------
 
 -- options of a walk, never sent as query parameters
-local LOCAL = { max_pages = true, concurrency = true }
+local LOCAL = { max_pages = true, concurrency = true, max_buffer_bytes = true }
 
 -- A membership test remembering the last n cursors.
 local function recent(n)
@@ -271,12 +276,17 @@ local function prepare(client, opname, p)
   return nil, fail(client, opname, "the next page cannot be asked for: " .. why)
 end
 
--- One page, now: the first with the caller's parameters (a bad one raises).
-local function fetch(client, opname, p, first)
-  if first then return client[opname](client, p) end
+-- One page, now: the first with the caller's parameters (a bad one raises),
+-- alone, through the window when there is one (it learns the page's size).
+local function fetch(client, opname, p, first, pre)
+  if first then
+    local req, opts = client:build(opname, p)
+    if pre then return pre.first(req, opts) end
+    return attempt.run(client, opname, req, opts)
+  end
   local req, opts = prepare(client, opname, p)
   if not req then return nil, opts end
-  return client:exchange(opname, req, opts)
+  return attempt.run(client, opname, req, opts)
 end
 
 local function walk(client, opname, params, fname)
@@ -289,13 +299,17 @@ local function walk(client, opname, params, fname)
   local too_many = "the walk has more than max_pages (" .. max_pages .. ") pages"
   local concurrency = _M.option(nil, params, "concurrency", _M.CONCURRENCY, fname)
   if concurrency > 64 then error("bad argument #1 to '" .. fname .. "' (concurrency: 1..64 expected)", 0) end
+  local max_bytes = _M.option(client, params, "max_buffer_bytes", _M.MAX_BUFFER_BYTES, fname)
   local p = {}
   for k, v in pairs(params or {}) do if not LOCAL[k] then p[k] = v end end
   local style = paging.style
   style.first(p, paging.max)
   local start = p.offset
   local i, seen, done, later = 0, recent(SEEN_CURSORS), false, nil
-  local pre = concurrency > 1 and fetcher.window(client, opname, concurrency, prepare)
+  local pre = concurrency > 1 and fetcher.window(client, opname, concurrency, prepare, max_bytes)
+  -- the read-ahead after the first page, started when the caller comes back for more
+  local ahead
+  local closings = client:closings()
   local planned -- the pages known from the first: p, step, n, over
   local function plan(rest)
     local room = max_pages - 1
@@ -315,11 +329,18 @@ local function walk(client, opname, params, fname)
       return finish(i + 1, nil, err)
     end
     if done then return nil end
+    -- closed under the walk: it ends here, with an error value, never a raise
+    if client:closings() ~= closings then return finish(i + 1, nil, attempt.closed(client, opname)) end
+    if ahead then
+      local go = ahead
+      ahead = nil
+      go()
+    end
     local page, err
     if pre and pre.waiting() then
       page, err = pre.take()
     elseif p and not planned then
-      page, err = fetch(client, opname, p, i == 0)
+      page, err = fetch(client, opname, p, i == 0, pre)
     else
       return finish(nil)
     end
@@ -350,9 +371,13 @@ local function walk(client, opname, params, fname)
     if p and pre then
       local rest = i == 1 and style.rest and style.rest(p, page, paging, start and p.offset - start)
       if rest then
-        -- the total is known: the remaining pages at once, `concurrency` at a time
+        -- the total is known: the remaining pages, `concurrency` at a time,
+        -- once the caller moves past the first (a walk left there sent no more)
         planned = { p = p, step = rest.step }
-        plan(rest)
+        ahead = function() plan(rest) end
+      elseif i == 1 then
+        local nxt_p = p
+        ahead = function() pre.link(nxt_p) end
       else
         pre.link(p) -- the next page is asked for while the caller reads this one
       end
@@ -369,17 +394,18 @@ end
 -- page does not move forward (the same offset or cursor again), when the
 -- server's next offset, cursor or total is not one the client would send or
 -- believe, or after `max_pages` pages.
--- Pages are asked for ahead of the reader (`concurrency`): once the first
--- page gives the total (offset and page styles), the rest `concurrency` at a
--- time; otherwise the next page as soon as its link is read. They come out
--- in order, each request passes the client's rate limiter, a failing page
--- ends the walk as it would one page at a time, and memory holds at most
--- `concurrency` pages. A walk left early may have asked for those pages.
+-- Pages are asked for ahead of the reader (`concurrency`), once the caller
+-- moves past the first (asked for alone): when the total is known, the rest
+-- `concurrency` at a time, else each next page as soon as its link is read.
+-- They come out in order; each is an attempt as a call's (rate limit, retry
+-- waits); memory holds at most `concurrency` pages and `max_buffer_bytes` at
+-- the largest page's size. `client:close()` ends a walk with `kind = "closed"`.
 -- @tparam userapi.client.Client client
 -- @tparam[opt] string opname the vendor's list operation (may be left out)
 -- @tparam[opt] table params its query parameters, `max_pages` (over the
--- client's option; default @{MAX_PAGES}) and `concurrency` (1..64, default
--- @{CONCURRENCY}; 1 asks for one page at a time)
+-- client's option; default @{MAX_PAGES}), `concurrency` (1..64, default
+-- @{CONCURRENCY}; 1 asks for one page at a time) and `max_buffer_bytes`
+-- (over the client's option; default @{MAX_BUFFER_BYTES})
 -- @treturn function the iterator: `i, page`, or `i, nil, err`
 -- @raise `bad argument #1 to 'pages'` for an operation that is not the list, or
 -- a `max_pages` or `concurrency` out of range

@@ -1,10 +1,9 @@
---- When and how long to wait before trying again: the one retry state
--- machine (`decide`) and the policy it reads. The rate limiter is
+--- When and how long to wait before trying again: the policy and the wait
+-- it gives (`wait`); @{userapi.attempt} is the one loop that reads it. The rate limiter is
 -- `userapi.limiter`.
 -- @module userapi.retry
 local type, tonumber, tostring, min, max, random, floor = type, tonumber, tostring, math.min, math.max, math.random,
   math.floor
-local format = string.format
 local _M = {}
 
 local DEFAULTS = { max = 3, base_ms = 200, max_ms = 20000, unsafe = false }
@@ -34,6 +33,8 @@ end
 -- @tparam[opt=200] int opt.base_ms the first backoff (doubled each time, full jitter)
 -- @tparam[opt=20000] int opt.max_ms the longest wait, also for `Retry-After`
 -- @tparam[opt=false] boolean opt.unsafe retry POST and PATCH too
+-- @tparam[opt] int opt.deadline_ms the longest a call may take, its waits
+-- included: a server-asked wait past it fails the call at once (`kind = "rate_limited"`)
 -- @treturn table|false the policy
 -- @raise on an unknown option
 -- @usage userapi.kandji{ subdomain = "acme", token = T, retries = { max = 5 } }
@@ -43,12 +44,18 @@ function _M.policy(opt)
   local p = {}
   for k, v in pairs(DEFAULTS) do p[k] = v end
   for k, v in pairs(opt or {}) do
-    if DEFAULTS[k] == nil then error("userapi: unknown retries option '" .. tostring(k) .. "'", 3) end
     -- checked here: a bad value would otherwise raise at the first retry, after a request went out
-    local t = type(DEFAULTS[k])
-    if type(v) ~= t or (t == "number" and (v ~= v or v < 0 or v == math.huge or (k == "max" and v % 1 ~= 0))) then
-      error("userapi: retries." .. tostring(k) .. " must be " .. (t == "number" and (k == "max" and
-        "an integer >= 0" or "a finite number >= 0") or "a boolean") .. ", got " .. tostring(v), 3)
+    if k == "deadline_ms" then
+      if type(v) ~= "number" or v ~= v or v <= 0 or v == math.huge then
+        error("userapi: retries.deadline_ms must be a finite number > 0, got " .. tostring(v), 3)
+      end
+    else
+      if DEFAULTS[k] == nil then error("userapi: unknown retries option '" .. tostring(k) .. "'", 3) end
+      local t = type(DEFAULTS[k])
+      if type(v) ~= t or (t == "number" and (v ~= v or v < 0 or v == math.huge or (k == "max" and v % 1 ~= 0))) then
+        error("userapi: retries." .. tostring(k) .. " must be " .. (t == "number" and (k == "max" and
+          "an integer >= 0" or "a finite number >= 0") or "a boolean") .. ", got " .. tostring(v), 3)
+      end
     end
     p[k] = v
   end
@@ -122,36 +129,10 @@ function _M.wait(p, method, attempt, status, body, headers)
   return floor(random() * min(p.max_ms, p.base_ms * 2 ^ attempt))
 end
 
---- The one retry loop's decision after an answer, for `Client:exchange` and
--- `bulk.run` alike: `"done"` (map the answer), `"renew"` (a 401 with a
--- token provider, once per request: renew the token, then send again), or
--- `"retry"` after `wait` ms (`throttled` when the server asked the whole
--- client to slow down). Before a retry it counts `client.retried` and
--- reports the wait through `client.warn` (vendor, operation, status or
--- failure kind, attempt, wait: never a secret).
--- @tparam userapi.client.Client client
--- @tparam table state the request's: `attempt` (retries so far), `renewed`; updated
--- @tparam string opname the operation
--- @tparam string method the request's method
--- @tparam ?int status the status, nil for a transport failure
--- @param body the body, or the transport's error
--- @tparam ?table headers the response headers
--- @treturn string `"done"`, `"renew"` or `"retry"`
--- @treturn ?number the wait in ms, for `"retry"`
--- @treturn ?boolean throttled
-function _M.decide(client, state, opname, method, status, body, headers)
-  if status == 401 and client.token_provider and not state.renewed then
-    state.renewed = true
-    return "renew"
-  end
-  local wait = _M.wait(client.retries, method, state.attempt, status, body, headers)
-  if not wait then return "done" end
-  state.attempt = state.attempt + 1
-  client.retried = client.retried + 1
-  client.warn(format("userapi %s %s: %s, retry %d of %d in %d ms", client.vendor.name, opname,
-    status and ("status " .. status) or (type(body) == "table" and tostring(body.kind) or "failure"),
-    state.attempt, client.retries.max, wait))
-  return "retry", wait, THROTTLE[status] or false
-end
+--- Whether a status speaks for every request of the client (429, 503): a
+-- batch then pauses as a whole.
+-- @tparam ?int status
+-- @treturn boolean
+function _M.throttles(status) return THROTTLE[status] or false end
 
 return _M

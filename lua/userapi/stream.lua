@@ -6,7 +6,7 @@
 -- @module userapi.stream
 local errors = require "userapi.errors"
 local csv = require "userapi.csv"
-local oidc = require "userapi.oidc"
+local attempt = require "userapi.attempt"
 local paging = require "userapi.paging"
 
 local error, pcall, pairs, ipairs = error, pcall, pairs, ipairs
@@ -43,24 +43,18 @@ local function timed_out(limits, elapsed, idle)
   return "no byte for idle_timeout_ms (" .. limits.idle_timeout_ms .. " ms)"
 end
 
--- Reads the body of one request chunk by chunk: calls on_chunk(chunk) for a
--- 2xx body, returns true, or nil and the structured error. `limits` holds the
--- stream options; the time the caller spends in on_chunk counts towards the
--- total deadline but not as idle time.
-local function pull(client, opname, req, limits, on_chunk)
+-- Reads the body of one send chunk by chunk: calls on_chunk(chunk) for a
+-- 2xx body. Returns "done", or "answer", status, error body, headers (an
+-- answer to settle), or "failed", err (a bound passed: final). `limits`
+-- holds the stream options; the time the caller spends in on_chunk counts
+-- towards the total deadline but not as idle time.
+local function read(client, opname, req, limits, on_chunk)
   local base = { vendor = client.vendor.name, operation = opname, secrets = client.secrets }
-  if client.token_provider then
-    local ok, err = oidc.refresh(client, false)
-    if not ok then return nil, err end
-  end
-  client.limiter:acquire(opname)
-  -- the transport bounds the transfer too, where it can: the total and the idle time
-  req.stream, req.timeout_ms, req.idle_timeout_ms = true, limits.stream_timeout_ms, limits.idle_timeout_ms
   local now = client.now
   local m = client.transport:multi()
   local id = m:add(req)
   local started = now()
-  local last_byte = started
+  local last_byte, delivered = started, false
   local failed, failed_bytes = {}, 0
   local function stop(...)
     m:close()
@@ -72,9 +66,12 @@ local function pull(client, opname, req, limits, on_chunk)
     if chunk == nil then
       -- the transport's own deadline: say which bound it was
       if done.kind == "timeout" then
-        return stop(nil, fail(base, "timeout", timed_out(limits, t - started, t - last_byte) .. ": " .. done.message))
+        local why = timed_out(limits, t - started, t - last_byte)
+        return stop("failed", fail(base, "timeout", why .. ": " .. done.message))
       end
-      return stop(nil, errors.from_transport(base, done))
+      -- a failure after rows were handed out is final; before, it is an answer like any
+      if delivered then return stop("failed", errors.from_transport(base, done)) end
+      return stop("answer", nil, done)
     end
     if chunk ~= "" then last_byte = t end
     if status >= 300 or (status > 0 and status < 200) then
@@ -82,10 +79,11 @@ local function pull(client, opname, req, limits, on_chunk)
       failed[#failed + 1] = chunk
       failed_bytes = failed_bytes + #chunk
       if failed_bytes > limits.max_body_bytes then
-        return stop(nil, fail(base, "too_large", "error body larger than max_body_bytes ("
+        return stop("failed", fail(base, "too_large", "error body larger than max_body_bytes ("
           .. limits.max_body_bytes .. ")", status))
       end
     elseif chunk ~= "" then
+      delivered = true
       local ok, err = pcall(on_chunk, chunk)
       if not ok then
         m:close() -- the transfer ends with the reader
@@ -96,18 +94,40 @@ local function pull(client, opname, req, limits, on_chunk)
     end
     if done then
       m:close()
-      if #failed > 0 or status >= 300 then
-        return client:result(opname, nil, status, concat(failed), headers)
-      end
-      return true
+      if #failed > 0 or status >= 300 then return "answer", status, concat(failed), headers end
+      return "answer", status, "", headers
     end
     if t - started >= limits.stream_timeout_ms or (chunk == "" and t - last_byte >= limits.idle_timeout_ms) then
-      return stop(nil, fail(base, "timeout", timed_out(limits, t - started, t - last_byte)))
+      return stop("failed", fail(base, "timeout", timed_out(limits, t - started, t - last_byte)))
     end
     if chunk == "" then
       local left = min(100, limits.idle_timeout_ms - (t - last_byte), limits.stream_timeout_ms - (t - started))
       m:wait(floor(left) + 1)
     end
+  end
+end
+
+-- Streams one request: an attempt (token, slot, settle) around each send;
+-- an error answer is retried as a call's would be (no row was handed out).
+-- Returns true, or nil and the structured error.
+local function pull(client, opname, req, limits, on_chunk)
+  -- the transport bounds the transfer too, where it can: the total and the idle time
+  req.stream, req.timeout_ms, req.idle_timeout_ms = true, limits.stream_timeout_ms, limits.idle_timeout_ms
+  local a = attempt.new(client, opname, req)
+  while true do
+    local ok, err = a:begin()
+    if not ok then return nil, err end
+    local how, status, body, headers = read(client, opname, req, limits, on_chunk)
+    if how == "failed" then
+      status.attempts = a.attempt + 1
+      return nil, status
+    end
+    local final, value, e = a:settle(status, body, headers)
+    if final then
+      if e then return nil, e end
+      return value ~= nil
+    end
+    if e ~= "renew" then client.sleep(value) end
   end
 end
 

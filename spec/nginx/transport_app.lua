@@ -28,14 +28,12 @@ local function proxied(scheme, extra)
 end
 
 local function outcome(c)
-  local events = {}
-  c.on_request = function(e) events[#events + 1] = e end
   local ok, u, err = pcall(c.get_user, c, ADA)
   if not ok then return { raised = tostring(u) } end
   if not u then
-    return { kind = err.kind, status = err.status, text = tostring(err), body = err.body, events = events }
+    return { kind = err.kind, status = err.status, text = tostring(err), body = err.body }
   end
-  return { email = u.email, tls = u.tls, events = events }
+  return { email = u.email, tls = u.tls }
 end
 
 function _M.at_init()

@@ -280,8 +280,9 @@ describe("the nginx transport in production #nginx", function()
     local function warn_lines()
       local n = 0
       for line in read(prefix .. "/error.log"):gmatch("[^\n]+") do
-        if line:find("[warn]", 1, true) and line:find("userapi kandji get_user: status 503, retry 1 of 2 in 0 ms",
-                                                      1, true) then
+        -- the tenant named: vendor@host#fingerprint
+        if line:find("[warn]", 1, true) and line:find("userapi kandji@127%.0%.0%.1:%d+#%x+ get_user: "
+                                                      .. "status 503, retry 1 of 2 in 0 ms") then
           n = n + 1
         end
       end
@@ -300,6 +301,17 @@ describe("the nginx transport in production #nginx", function()
       assert.equal("ada@example.com", quiet.email)
       assert.equal(1, quiet.retried)
       assert.equal(before + 1, warn_lines())
+    end)
+
+    it("answer at once with kind rate_limited when Kandji's hourly quota is spent, not minutes later", function()
+      sim.fault{ match = { vendor = "kandji" }, status = 429, times = 1,
+                 headers = { ["RateLimit-Reset"] = "3600", ["RateLimit-Remaining"] = "0" } }
+      local res = get("/retry")
+      assert.equal("rate_limited", res.kind)
+      assert.equal(429, res.status)
+      assert.truthy(res.text:find("asks to wait 3600 s", 1, true), res.text)
+      assert.equal(0, res.retried)
+      assert.is_true(res.ms < 1000, "held " .. res.ms .. " ms")
     end)
 
     it("wait without blocking the worker, even on the libcurl transport", function()

@@ -2,35 +2,10 @@
 -- nginx shared dict (option `shared_dict`, `"userapi"` by default, used
 -- when nginx declares it), or nowhere.
 -- @module userapi.store
-local fingerprint = require "userapi.store.fingerprint"
-
-local type, ipairs, error = type, ipairs, error
+local type, error = type, error
 local ngx = ngx
 
 local _M = {}
-
--- the option values that name a credential, in a fixed order
-local function credential_parts(client, opts)
-  local parts = {}
-  local names = { "client_id", "login" }
-  for _, k in ipairs(client.vendor.credentials) do names[#names + 1] = k end
-  for _, k in ipairs(names) do
-    if type(opts[k]) == "string" then parts[#parts + 1] = k .. "=" .. opts[k] end
-  end
-  return parts
-end
-
---- The tenant key of a client: `vendor:fingerprint` of its base URL and
--- credential, the name its budget and token have in a shared store (and the
--- journal's header). The second value says whether the key names a credential.
--- @tparam userapi.client.Client client (its `vendor`, `base_url`)
--- @tparam table opts the constructor's options
--- @treturn string the key
--- @treturn boolean whether it names a credential
-function _M.tenant_key(client, opts)
-  local parts = credential_parts(client, opts)
-  return fingerprint.tenant(client.vendor.name, client.base_url, parts), #parts > 0
-end
 
 --- The shared store of a client and its tenant key, or nil when its budget
 -- is its own. The third value says whether the key names a credential: a
@@ -62,7 +37,9 @@ function _M.for_client(client, opts)
     end
   end
   if not store then return nil end
-  return store, _M.tenant_key(client, opts)
+  -- the client's tenant names it (userapi.tenant): nothing here rebuilds it
+  local tenant = client:tenant()
+  return store, tenant.key, tenant.names_credential
 end
 
 return _M

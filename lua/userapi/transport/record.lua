@@ -31,7 +31,7 @@ Recorder.__index = Recorder
 -- a request as recorded: what was asked, and the auth the transport held
 local function entry(self, req)
   local e = { method = req.method, url = req.url, query = req.query, headers = req.headers,
-              body = req.body, auth = req.auth ~= false and self.auth or nil }
+              body = req.body, auth = req.auth ~= false and self.auth or nil, secrets = req.secrets }
   self.sink[#self.sink + 1] = e
   return e
 end
@@ -87,23 +87,14 @@ function _M.module(sink)
   }
 end
 
-local function redact(s, secrets)
-  for _, secret in ipairs(secrets) do
-    if #secret >= 4 then
-      local at = s:find(secret, 1, true)
-      while at do
-        s = s:sub(1, at - 1) .. "[REDACTED]" .. s:sub(at + #secret)
-        at = s:find(secret, at + 10, true)
-      end
-    end
-  end
-  return s
-end
+-- the one redaction algorithm (userapi.secrets)
+local redact = require("userapi.secrets").redact
 
 -- the secret values of an auth table, as given and percent-encoded
-local function auth_secrets(auth, extra)
+local function auth_secrets(auth, extra, own)
   local list = {}
   for _, s in ipairs(extra or {}) do list[#list + 1] = s end
+  for _, s in ipairs(own or {}) do list[#list + 1] = s end -- the request's body secrets
   for _, k in ipairs({ "key", "token", "password" }) do
     local v = auth and auth[k]
     if type(v) == "string" then
@@ -136,7 +127,7 @@ function _M.describe(e, secrets)
   local headers = { header }
   for k, v in pairs(e.headers or {}) do headers[#headers + 1] = k .. ": " .. tostring(v) end
   sort(headers)
-  secrets = auth_secrets(e.auth, secrets)
+  secrets = auth_secrets(e.auth, secrets, e.secrets)
   local lines = { e.method .. " " .. redact(url, secrets) }
   for _, h in ipairs(headers) do lines[#lines + 1] = h end
   if e.body then
