@@ -49,14 +49,17 @@ end)
 
 describe("bulk with a journal", function()
   it("killed with SIGKILL in the middle of 500 deletes, resumes: each DELETE sent once, 500 outcomes", function()
-    -- the simulator applies each delete, then answers 15 ms later: a kill
-    -- always finds some requests applied but not yet answered
+    -- the simulator applies each delete, then answers 15 ms later; item 160's
+    -- answer takes 10 s: the kill, once 150 are recorded and 160 is applied,
+    -- always finds a delete applied but not yet answered (however loaded the machine)
+    local held = PATH .. ID:format(160)
+    sim.fault{ match = { vendor = "kandji", method = "DELETE", path = held }, delay_ms = 10000 }
     sim.fault{ match = { vendor = "kandji", op = "delete_user" }, delay_ms = 15, times = 0 }
     local dir = proc.tmpdir()
     local journal = dir .. "/kill.journal"
     local pid = sim.sh(child_cmd(journal, 500) .. " >" .. dir .. "/first.out 2>&1 & echo $!")
     local waited = 0
-    while done_lines(journal) < 150 and waited < 20000 do
+    while (done_lines(journal) < 150 or not deletes()[held]) and waited < 20000 do
       require("userapi.core").sleep(20)
       waited = waited + 20
     end
