@@ -7,6 +7,9 @@
 #   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
 #   make fuzz            libFuzzer targets over the plain-C parsers, Lua property fuzzers (FUZZ_SECONDS each)
+#   make dist            the release: build/dist/userapi-VERSION-1.src.rock and the Ansible collection tarball
+#   make collection      the Ansible collection userapi.saas (ansible/, with the source rock in its install role)
+#   make release-rockspec  rockspecs/userapi-VERSION-1.rockspec written anew from the scm rockspec
 LUA       ?= lua5.4
 PKG        = $(if $(filter luajit,$(LUA)),luajit,lua5.4)
 BUILD      = build/$(LUA)
@@ -31,7 +34,8 @@ NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-co
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps prism bench test test-one demo examples docs sim memcheck fuzz lint rock clean
+.PHONY: all deps prism bench test test-one demo examples docs sim memcheck fuzz lint rock clean \
+        dist collection src-rock release-rockspec check-rockspec
 
 all: $(CORE)
 
@@ -111,7 +115,7 @@ sim:
 	lua5.4 sim/server.lua --port 8089
 
 lint:
-	luacheck -q lua spec examples bench sim tools fuzz bin/userapi ansible/library/userapi_user ansible/library/userapi_info
+	luacheck -q lua spec examples bench sim tools fuzz bin/userapi ansible/plugins/modules/user ansible/plugins/modules/user_info
 
 memcheck: deps
 	$(MAKE) clean-asan
@@ -166,5 +170,45 @@ rock: deps
 	$(MAKE) all LUA=lua5.4
 	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" lua5.4 /usr/bin/busted --lua=lua5.4 spec/install_spec.lua
 
+# The release. The version is the release rockspec's (rockspecs/); C's
+# _VERSION, galaxy.yml and CHANGELOG.md say the same (spec/dist_spec.lua).
+VERSION  := $(shell sed -n 's/^version = "\(.*\)-1"$$/\1/p' $(firstword $(wildcard rockspecs/userapi-*-1.rockspec)))
+DIST      = build/dist
+SRC_ROCK  = $(DIST)/userapi-$(VERSION)-1.src.rock
+# the release rockspec is the scm one with a version and a source archive
+define release_rockspec
+sed -e 's|^version = "scm-1"$$|version = "$(VERSION)-1"|' \
+    -e 's|^source = .*|source = { url = "https://example.invalid/userapi/releases/userapi-$(VERSION).tar.gz", dir = "userapi-$(VERSION)" }|' \
+    userapi-scm-1.rockspec
+endef
+
+release-rockspec:
+	$(release_rockspec) > rockspecs/userapi-$(VERSION)-1.rockspec
+
+check-rockspec:
+	@$(release_rockspec) | diff -u rockspecs/userapi-$(VERSION)-1.rockspec - \
+	  || { echo "rockspecs/userapi-$(VERSION)-1.rockspec differs from userapi-scm-1.rockspec: make release-rockspec"; exit 1; }
+
+# the source archive is the files git tracks, as they are in the work tree;
+# the .src.rock holds it beside the rockspec, so it installs offline
+src-rock: check-rockspec
+	@command -v zip >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip unzip >/dev/null; }
+	rm -rf $(DIST)/rock && mkdir -p $(DIST)/rock
+	git ls-files -z | tar --null -czf $(DIST)/rock/userapi-$(VERSION).tar.gz --transform 's|^|userapi-$(VERSION)/|' -T -
+	cp rockspecs/userapi-$(VERSION)-1.rockspec $(DIST)/rock/
+	rm -f $(SRC_ROCK) && cd $(DIST)/rock && zip -q ../$(notdir $(SRC_ROCK)) userapi-$(VERSION)-1.rockspec userapi-$(VERSION).tar.gz
+	@echo "dist: $(SRC_ROCK)"
+
+# the collection from ansible/, its install role carrying the source rock
+collection: src-rock
+	rm -rf $(DIST)/collection && mkdir -p $(DIST)/collection
+	cp -r ansible/. $(DIST)/collection/
+	mkdir -p $(DIST)/collection/roles/install/files && cp $(SRC_ROCK) $(DIST)/collection/roles/install/files/
+	rm -f $(DIST)/userapi-saas-*.tar.gz
+	ansible-galaxy collection build $(DIST)/collection --output-path $(DIST) >/dev/null
+	@echo "dist: $$(ls $(DIST)/userapi-saas-*.tar.gz)"
+
+dist: collection
+
 clean:
-	rm -rf build/lua5.4 build/luajit build/asan build/rock build/rocksrc build/fuzz
+	rm -rf build/lua5.4 build/luajit build/asan build/rock build/rocksrc build/fuzz build/dist

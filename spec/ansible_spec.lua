@@ -1,5 +1,6 @@
--- The Ansible modules (ansible/library/userapi_user, userapi_info) run by a
--- real ansible-playbook against the simulator: ansible/example.yml first
+-- The Ansible collection userapi.saas (ansible/: modules user and user_info) run
+-- by a real ansible-playbook, by their fully qualified names from this checkout's
+-- collection, against the simulator: ansible/playbooks/example.yml first
 -- changes, then changes nothing; --check sends no write; a vendor's refusal
 -- fails the task with the vendor's reason and no secret.
 local cjson = require "cjson"
@@ -9,18 +10,30 @@ local proc = require "spec.proc"
 local WRITES = { POST = true, PUT = true, PATCH = true, DELETE = true }
 local SIGFOX_GROUP, SIGFOX_PROFILE = "5e1f2a3b4c5d6e7f8a9b0c1d", "5138e7dfa2f1fffaf25fd40a"
 
+-- a collections path holding this checkout's ansible/ as userapi.saas
+local collections_dir
+local function collections()
+  if not collections_dir then
+    collections_dir = proc.tmpdir()
+    local ns = collections_dir .. "/ansible_collections/userapi"
+    assert(os.execute(("mkdir -p %s && ln -s %s/ansible %s/saas"):format(ns, proc.root, ns)))
+  end
+  return collections_dir
+end
+
 -- ansible-playbook with the json callback; returns its decoded report and the raw run
 local function playbook(path, args, env)
   local vars = {
-    LANG = "C.UTF-8", ANSIBLE_LIBRARY = proc.root .. "/ansible/library", ANSIBLE_STDOUT_CALLBACK = "json",
+    LANG = "C.UTF-8", ANSIBLE_COLLECTIONS_PATH = collections(), ANSIBLE_STDOUT_CALLBACK = "json",
     ANSIBLE_LOCALHOST_WARNING = "false", ANSIBLE_NOCOLOR = "1",
-    -- the modules run under lua5.4 (their #! line), whichever Lua runs the specs
+    -- the modules run under ansible_lua_interpreter (below), whichever Lua runs the specs
     LUA_PATH = proc.root .. "/lua/?.lua;" .. proc.root .. "/lua/?/init.lua;;",
     LUA_CPATH = proc.root .. "/build/lua5.4/?.so;;",
     USERAPI_SIM_URL = sim.url,
   }
   for k, v in pairs(env or {}) do vars[k] = v end
-  local argv = { "ansible-playbook", "-i", "localhost,", path }
+  local argv = { "ansible-playbook", "-i", "localhost,", "-e", "ansible_lua_interpreter=/usr/bin/lua5.4",
+                 path }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
   local r = proc.run(argv, vars)
   local ok, report = pcall(cjson.decode, r.out)
@@ -36,7 +49,7 @@ local SIM_ENV = {
   USERAPI_SIGFOX_GROUP_ID = SIGFOX_GROUP, USERAPI_SIGFOX_PROFILE_ID = SIGFOX_PROFILE,
 }
 
-local function example(args) return playbook("ansible/example.yml", args, SIM_ENV) end
+local function example(args) return playbook("ansible/playbooks/example.yml", args, SIM_ENV) end
 
 local function task(report, name)
   for _, t in ipairs(report.plays[1].tasks) do
@@ -100,7 +113,7 @@ describe_lua54("ansible-playbook with the userapi modules", function()
   gather_facts: false
   tasks:
     - name: Alan is gone from Kandji
-      userapi_user:
+      userapi.saas.user:
         vendor: kandji
         email: alan@example.com
         state: absent
@@ -122,22 +135,22 @@ end)
 describe_lua54("the module files alone (Ansible's WANT_JSON interface)", function()
   local function module(name, args)
     local path = proc.file(name .. ".args.json", cjson.encode(args))
-    local r = proc.run({ "ansible/library/" .. name, path }, {
+    local r = proc.run({ "lua5.4", "ansible/plugins/modules/" .. name, path }, {
       LUA_PATH = proc.root .. "/lua/?.lua;" .. proc.root .. "/lua/?/init.lua;;",
       LUA_CPATH = proc.root .. "/build/lua5.4/?.so;;" })
     return r.code, cjson.decode(r.out)
   end
 
-  it("userapi_info lists one person's accounts, or a vendor's; userapi_user refuses an unknown field", function()
-    local code, out = module("userapi_info", { vendor = "ods", email = "ada@example.com",
+  it("user_info lists one person's accounts, or a vendor's; user refuses an unknown field", function()
+    local code, out = module("user_info", { vendor = "ods", email = "ada@example.com",
       base_url = sim.base.opendatasoft, credentials = { apikey = "ods-test-key" } })
     assert.equal(0, code)
     assert.same({ false, 1, "ada.lovelace" }, { out.changed, out.count, out.accounts[1].id })
-    code, out = module("userapi_info", { vendor = "kandji", base_url = sim.base.kandji,
+    code, out = module("user_info", { vendor = "kandji", base_url = sim.base.kandji,
       credentials = { token = "kandji-test-token" } })
     assert.same({ 0, 5 }, { code, out.count })
     sim.control("DELETE", "requests")
-    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com", nickname = "x",
+    code, out = module("user", { vendor = "kandji", email = "ada@example.com", nickname = "x",
       base_url = sim.base.kandji, credentials = { token = "kandji-test-token" } })
     assert.equal(1, code)
     assert.same({ failed = true, msg = "unknown field 'nickname'; this vendor manages no field" }, out)

@@ -1,5 +1,5 @@
---- The logic of the Ansible modules `ansible/library/userapi_user` and
--- `ansible/library/userapi_info` (non-Python modules: Ansible's `WANT_JSON`
+--- The logic of the Ansible modules `ansible/plugins/modules/userapi_user` and
+-- `ansible/plugins/modules/userapi_info` (non-Python modules: Ansible's `WANT_JSON`
 -- interface). Ansible copies a module file alone to the host it runs on, so
 -- the module files are a few lines that call this, and the installed library
 -- carries the rest.
