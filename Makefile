@@ -120,7 +120,7 @@ examples: deps $(CORE)
 # every operation there, no identifier cut by emphasis (DOCCHECK_SKIP=
 # directories to leave out of the source check).
 DOCCHECK_SKIP ?=
-docs:
+docs: deps
 	@command -v ldoc >/dev/null && dpkg -s lua-discount >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-ldoc lua-discount >/dev/null; }
 	lua5.4 tools/doccheck.lua $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
 	rm -rf doc/reference && ldoc -q .
@@ -128,6 +128,7 @@ docs:
 	@test -s doc/reference/index.html && echo "docs: doc/reference/index.html"
 	$(MAKE) -s all LUA=lua5.4 && lua5.4 bin/userapi man > doc/userapi.1
 	@test -s doc/userapi.1 && echo "docs: doc/userapi.1 (man -l doc/userapi.1)"
+	sim/with-sim.sh lua5.4 tools/readme.lua README.md
 
 sim:
 	lua5.4 sim/server.lua --port 8089
