@@ -3,10 +3,14 @@
 #   make demo            start the simulator and run the demo workflow against it
 #   make test            install what is missing, build for both, run busted under both
 #   make memcheck        specs under valgrind and under an ASan/UBSan build
-#   make docs            check every public function has a doc comment, build the LDoc reference in doc/, check its HTML
+#   make docs            check every public function has a doc comment, build the LDoc reference in doc/reference/,
+#                        check its HTML, write the man page doc/userapi.1, run the README's blocks
 #   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
 #   make fuzz            libFuzzer targets over the plain-C parsers, Lua property fuzzers (FUZZ_SECONDS each)
+#   make dist            the release: build/dist/userapi-VERSION-1.src.rock and the Ansible collection tarball
+#   make collection      the Ansible collection userapi.saas (ansible/, with the source rock in its install role)
+#   make release-rockspec  rockspecs/userapi-VERSION-1.rockspec written anew from the scm rockspec
 LUA       ?= lua5.4
 PKG        = $(if $(filter luajit,$(LUA)),luajit,lua5.4)
 BUILD      = build/$(LUA)
@@ -21,17 +25,21 @@ CORE       = $(BUILD)/userapi/core.so
 BUSTED     = $(LUA) /usr/bin/busted
 # the oldest libcurl the core builds against: csrc/transfer.h says the same to a build
 CURL_MIN   = 7.66.0
-DEB_DEPS   = lua5.4 liblua5.4-dev libcurl4-openssl-dev pkg-config \
-             lua-cjson lua-busted lua-socket lua-sec lua-check luarocks valgrind clang openssl \
+# what the demo needs: Lua 5.4, libcurl, lua-cjson, and LuaSocket for the simulator
+DEMO_DEPS  = gcc lua5.4 liblua5.4-dev libcurl4-openssl-dev pkg-config lua-cjson lua-socket
+# what the tests add: every Lua the rockspec admits (spec/install_spec.lua installs for each), the
+# servers and tools the specs drive (TLS, Redis, nginx, ansible), the checkers and the docs
+DEB_DEPS   = $(DEMO_DEPS) \
+             lua-busted lua-sec lua-check luarocks zip unzip valgrind clang openssl \
              lua-ldoc lua-discount redis-server lua-redis lua-nginx-redis lua-posix ansible-core \
              lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
-# (the last line: spec/install_spec.lua installs with luarocks for every Lua the rockspec admits)
 # OpenResty's LuaJIT branch: what nginx's Lua module links, and our LuaJIT
 NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-core
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps prism bench test test-one demo examples docs sim memcheck fuzz lint rock clean
+.PHONY: all deps demo-deps prism bench test test-one demo examples docs sim memcheck fuzz lint rock clean \
+        dist collection src-rock release-rockspec check-rockspec
 
 all: $(CORE)
 
@@ -39,20 +47,33 @@ $(CORE): $(SRC) $(HDR) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRC) $(LDLIBS)
 
-# nginx would start a system server on port 80 when installed: policy-rc.d
-# (exit 101) tells Debian's scripts not to; the specs start their own.
 deps:
-	@missing=$$(for p in $(DEB_DEPS) $(NGINX_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
-	    chmod +x /usr/sbin/policy-rc.d; guard=1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
-	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
-	fi
-	@pkg-config --atleast-version=$(CURL_MIN) libcurl || { echo "userapi needs libcurl $(CURL_MIN) or newer;" \
-	  "pkg-config finds libcurl $$(pkg-config --modversion libcurl 2>/dev/null || echo none)" >&2; exit 1; }
-	@echo "libcurl $$(pkg-config --modversion libcurl) (userapi needs $(CURL_MIN) or newer)"
+	@$(call apt_missing,$(DEB_DEPS) $(NGINX_DEPS))
+	@$(check_curl)
+
+demo-deps:
+	@$(call apt_missing,$(DEMO_DEPS))
+	@$(check_curl)
+
+# apt-get install of the packages of $(1) not yet installed. nginx would start
+# a system server on port 80 when installed: policy-rc.d (exit 101) tells
+# Debian's scripts not to; the specs start their own.
+define apt_missing
+missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing:" $$missing; \
+  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+    chmod +x /usr/sbin/policy-rc.d; guard=1; fi; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
+  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
+fi
+endef
+
+define check_curl
+pkg-config --atleast-version=$(CURL_MIN) libcurl || { echo "userapi needs libcurl $(CURL_MIN) or newer;" \
+  "pkg-config finds libcurl $$(pkg-config --modversion libcurl 2>/dev/null || echo none)" >&2; exit 1; }; \
+echo "libcurl $$(pkg-config --modversion libcurl) (userapi needs $(CURL_MIN) or newer)"
+endef
 
 # Three runs side by side (most specs wait on servers, not on the CPU): the
 # Lua 5.4 suite, the LuaJIT suite, and the specs tagged #nginx once (nginx
@@ -80,7 +101,8 @@ test-one: $(CORE)
 	@$(LUA) -e 'local c = require "userapi.core" print(("$(LUA): userapi core built against libcurl %s (running %s)"):format(c.curl_build_version, c.curl_version))'
 	$(BUSTED) --lua=$(LUA) $(BUSTED_TAGS) spec
 
-demo: deps $(CORE)
+# only what the demo needs (DEMO_DEPS): no test toolchain
+demo: demo-deps $(CORE)
 	sim/with-sim.sh $(LUA) examples/demo.lua
 
 # each example once, each on a fresh simulator (spec/examples_spec.lua checks them)
@@ -93,25 +115,26 @@ examples: deps $(CORE)
 	sim/with-sim.sh $(LUA) examples/kandji_devices.lua
 
 # The reference: LDoc (Debian lua-ldoc; lua-discount, the Markdown that
-# leaves profile_id alone) reads config.ld and writes doc/. tools/doccheck.lua
+# leaves profile_id alone) reads config.ld and writes doc/reference/. tools/doccheck.lua
 # fails on any public function without a doc comment, then reads the HTML:
 # every operation there, no identifier cut by emphasis (DOCCHECK_SKIP=
 # directories to leave out of the source check).
 DOCCHECK_SKIP ?=
-docs:
+docs: deps
 	@command -v ldoc >/dev/null && dpkg -s lua-discount >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-ldoc lua-discount >/dev/null; }
 	lua5.4 tools/doccheck.lua $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
-	rm -rf doc && ldoc -q .
-	lua5.4 tools/doccheck.lua --html doc $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
-	@test -s doc/index.html && echo "docs: doc/index.html"
+	rm -rf doc/reference && ldoc -q .
+	lua5.4 tools/doccheck.lua --html doc/reference $(addprefix --skip ,$(DOCCHECK_SKIP)) lua/userapi
+	@test -s doc/reference/index.html && echo "docs: doc/reference/index.html"
 	$(MAKE) -s all LUA=lua5.4 && lua5.4 bin/userapi man > doc/userapi.1
 	@test -s doc/userapi.1 && echo "docs: doc/userapi.1 (man -l doc/userapi.1)"
+	sim/with-sim.sh lua5.4 tools/readme.lua README.md
 
 sim:
 	lua5.4 sim/server.lua --port 8089
 
 lint:
-	luacheck -q lua spec examples bench sim tools fuzz bin/userapi ansible/library/userapi_user ansible/library/userapi_info
+	luacheck -q lua spec examples bench sim tools fuzz bin/userapi ansible/plugins/modules/user ansible/plugins/modules/user_info
 
 memcheck: deps
 	$(MAKE) clean-asan
@@ -166,5 +189,45 @@ rock: deps
 	$(MAKE) all LUA=lua5.4
 	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" lua5.4 /usr/bin/busted --lua=lua5.4 spec/install_spec.lua
 
+# The release. The version is the release rockspec's (rockspecs/); C's
+# _VERSION, galaxy.yml and CHANGELOG.md say the same (spec/dist_spec.lua).
+VERSION  := $(shell sed -n 's/^version = "\(.*\)-1"$$/\1/p' $(firstword $(wildcard rockspecs/userapi-*-1.rockspec)))
+DIST      = build/dist
+SRC_ROCK  = $(DIST)/userapi-$(VERSION)-1.src.rock
+# the release rockspec is the scm one with a version and a source archive
+define release_rockspec
+sed -e 's|^version = "scm-1"$$|version = "$(VERSION)-1"|' \
+    -e 's|^source = .*|source = { url = "https://example.invalid/userapi/releases/userapi-$(VERSION).tar.gz", dir = "userapi-$(VERSION)" }|' \
+    userapi-scm-1.rockspec
+endef
+
+release-rockspec:
+	$(release_rockspec) > rockspecs/userapi-$(VERSION)-1.rockspec
+
+check-rockspec:
+	@$(release_rockspec) | diff -u rockspecs/userapi-$(VERSION)-1.rockspec - \
+	  || { echo "rockspecs/userapi-$(VERSION)-1.rockspec differs from userapi-scm-1.rockspec: make release-rockspec"; exit 1; }
+
+# the source archive is the files git tracks, as they are in the work tree;
+# the .src.rock holds it beside the rockspec, so it installs offline
+src-rock: check-rockspec
+	@command -v zip >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip unzip >/dev/null; }
+	rm -rf $(DIST)/rock && mkdir -p $(DIST)/rock
+	git ls-files -z | tar --null -czf $(DIST)/rock/userapi-$(VERSION).tar.gz --transform 's|^|userapi-$(VERSION)/|' -T -
+	cp rockspecs/userapi-$(VERSION)-1.rockspec $(DIST)/rock/
+	rm -f $(SRC_ROCK) && cd $(DIST)/rock && zip -q ../$(notdir $(SRC_ROCK)) userapi-$(VERSION)-1.rockspec userapi-$(VERSION).tar.gz
+	@echo "dist: $(SRC_ROCK)"
+
+# the collection from ansible/, its install role carrying the source rock
+collection: src-rock
+	rm -rf $(DIST)/collection && mkdir -p $(DIST)/collection
+	cp -r ansible/. $(DIST)/collection/
+	mkdir -p $(DIST)/collection/roles/install/files && cp $(SRC_ROCK) $(DIST)/collection/roles/install/files/
+	rm -f $(DIST)/userapi-saas-*.tar.gz
+	ansible-galaxy collection build $(DIST)/collection --output-path $(DIST) >/dev/null
+	@echo "dist: $$(ls $(DIST)/userapi-saas-*.tar.gz)"
+
+dist: collection
+
 clean:
-	rm -rf build/lua5.4 build/luajit build/asan build/rock build/rocksrc build/fuzz
+	rm -rf build/lua5.4 build/luajit build/asan build/rock build/rocksrc build/fuzz build/dist

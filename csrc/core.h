@@ -21,7 +21,7 @@
 #include "pool.h"
 #include "transfer.h"
 
-#define USERAPI_VERSION "0.1.0"
+#define USERAPI_VERSION "0.2.0"
 #define SESSION_MT "userapi.session"
 #define MULTI_MT "userapi.multi"
 #define ERROR_MT "userapi.core.error"

@@ -1,5 +1,6 @@
--- The Ansible modules (ansible/library/userapi_user, userapi_info) run by a
--- real ansible-playbook against the simulator: ansible/example.yml first
+-- The Ansible collection userapi.saas (ansible/: modules user and user_info) run
+-- by a real ansible-playbook, by their fully qualified names from this checkout's
+-- collection, against the simulator: ansible/playbooks/example.yml first
 -- changes, then changes nothing; --check sends no write; a vendor's refusal
 -- fails the task with the vendor's reason and no secret.
 local cjson = require "cjson"
@@ -9,18 +10,30 @@ local proc = require "spec.proc"
 local WRITES = { POST = true, PUT = true, PATCH = true, DELETE = true }
 local SIGFOX_GROUP, SIGFOX_PROFILE = "5e1f2a3b4c5d6e7f8a9b0c1d", "5138e7dfa2f1fffaf25fd40a"
 
+-- a collections path holding this checkout's ansible/ as userapi.saas
+local collections_dir
+local function collections()
+  if not collections_dir then
+    collections_dir = proc.tmpdir()
+    local ns = collections_dir .. "/ansible_collections/userapi"
+    assert(os.execute(("mkdir -p %s && ln -s %s/ansible %s/saas"):format(ns, proc.root, ns)))
+  end
+  return collections_dir
+end
+
 -- ansible-playbook with the json callback; returns its decoded report and the raw run
 local function playbook(path, args, env)
   local vars = {
-    LANG = "C.UTF-8", ANSIBLE_LIBRARY = proc.root .. "/ansible/library", ANSIBLE_STDOUT_CALLBACK = "json",
+    LANG = "C.UTF-8", ANSIBLE_COLLECTIONS_PATH = collections(), ANSIBLE_STDOUT_CALLBACK = "json",
     ANSIBLE_LOCALHOST_WARNING = "false", ANSIBLE_NOCOLOR = "1",
-    -- the modules run under lua5.4 (their #! line), whichever Lua runs the specs
+    -- the modules run under ansible_lua_interpreter (below), whichever Lua runs the specs
     LUA_PATH = proc.root .. "/lua/?.lua;" .. proc.root .. "/lua/?/init.lua;;",
     LUA_CPATH = proc.root .. "/build/lua5.4/?.so;;",
     USERAPI_SIM_URL = sim.url,
   }
   for k, v in pairs(env or {}) do vars[k] = v end
-  local argv = { "ansible-playbook", "-i", "localhost,", path }
+  local argv = { "ansible-playbook", "-i", "localhost,", "-e", "ansible_lua_interpreter=/usr/bin/lua5.4",
+                 path }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
   local r = proc.run(argv, vars)
   local ok, report = pcall(cjson.decode, r.out)
@@ -36,7 +49,7 @@ local SIM_ENV = {
   USERAPI_SIGFOX_GROUP_ID = SIGFOX_GROUP, USERAPI_SIGFOX_PROFILE_ID = SIGFOX_PROFILE,
 }
 
-local function example(args) return playbook("ansible/example.yml", args, SIM_ENV) end
+local function example(args) return playbook("ansible/playbooks/example.yml", args, SIM_ENV) end
 
 local function task(report, name)
   for _, t in ipairs(report.plays[1].tasks) do
@@ -100,7 +113,7 @@ describe_lua54("ansible-playbook with the userapi modules", function()
   gather_facts: false
   tasks:
     - name: Alan is gone from Kandji
-      userapi_user:
+      userapi.saas.user:
         vendor: kandji
         email: alan@example.com
         state: absent
@@ -122,28 +135,28 @@ end)
 describe_lua54("the module files alone (Ansible's WANT_JSON interface)", function()
   local function module(name, args)
     local path = proc.file(name .. ".args.json", cjson.encode(args))
-    local r = proc.run({ "ansible/library/" .. name, path }, {
+    local r = proc.run({ "lua5.4", "ansible/plugins/modules/" .. name, path }, {
       LUA_PATH = proc.root .. "/lua/?.lua;" .. proc.root .. "/lua/?/init.lua;;",
       LUA_CPATH = proc.root .. "/build/lua5.4/?.so;;" })
     return r.code, cjson.decode(r.out)
   end
 
-  it("userapi_info lists one person's accounts, or a vendor's; userapi_user refuses an unknown field", function()
-    local code, out = module("userapi_info", { vendor = "ods", email = "ada@example.com",
+  it("user_info lists one person's accounts, or a vendor's; user refuses an unknown field", function()
+    local code, out = module("user_info", { vendor = "ods", email = "ada@example.com",
       base_url = sim.base.opendatasoft, credentials = { apikey = "ods-test-key" } })
     assert.equal(0, code)
     assert.same({ false, 1, "ada.lovelace" }, { out.changed, out.count, out.accounts[1].id })
-    code, out = module("userapi_info", { vendor = "kandji", base_url = sim.base.kandji,
+    code, out = module("user_info", { vendor = "kandji", base_url = sim.base.kandji,
       credentials = { token = "kandji-test-token" } })
     assert.same({ 0, 5 }, { code, out.count })
     sim.control("DELETE", "requests")
-    code, out = module("userapi_user", { vendor = "ods", email = "ada@example.com", picture = "x",
+    code, out = module("user", { vendor = "ods", email = "ada@example.com", picture = "x",
       base_url = sim.base.opendatasoft, credentials = { apikey = "ods-test-key" } })
     assert.equal(1, code)
     assert.same({ failed = true, msg = "unknown field 'picture'; known: email, first_name, last_name, permissions" },
       out)
     -- Kandji cannot create: state=present says why
-    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com",
+    code, out = module("user", { vendor = "kandji", email = "ada@example.com",
       base_url = sim.base.kandji, credentials = { token = "kandji-test-token" } })
     assert.equal(1, code)
     assert.same({ failed = true, msg = "kandji has no create operation, so ensure_user is not available" }, out)
@@ -171,16 +184,16 @@ describe_lua54("the modules check their arguments as Python modules do (argument
 
   it("a misspelt, clashing, missing, mistyped or out-of-choice argument fails the task, and nothing is sent", function()
     local report, r = play{
-      { "misspelt", "userapi_info", args = "vendor: kandji, emial: ada@example.com" },
-      { "clashing", "userapi_info", args = "vendor: kandji, email: ada@example.com, id: abc" },
-      { "missing", "userapi_user", args = "email: ada@example.com" },
-      { "mistyped", "userapi_info", args = "vendor: kandji, timeout_ms: soon" },
-      { "out of choice", "userapi_user", args = "vendor: kandji, email: ada@example.com, state: gone" },
-      { "not a list", "userapi_user", args = "vendor: sigfox, email: ada@example.com, profile_ids: { a: 1 }" },
+      { "misspelt", "userapi.saas.user_info", args = "vendor: kandji, emial: ada@example.com" },
+      { "clashing", "userapi.saas.user_info", args = "vendor: kandji, email: ada@example.com, id: abc" },
+      { "missing", "userapi.saas.user", args = "email: ada@example.com" },
+      { "mistyped", "userapi.saas.user_info", args = "vendor: kandji, timeout_ms: soon" },
+      { "out of choice", "userapi.saas.user", args = "vendor: kandji, email: ada@example.com, state: gone" },
+      { "not a list", "userapi.saas.user", args = "vendor: sigfox, email: ada@example.com, profile_ids: { a: 1 }" },
     }
     assert.equal(6, report.stats.localhost.ignored)
-    assert.equal("Unsupported parameters for (userapi_info) module: emial. Supported parameters include: base_url, "
-      .. "credentials, email, id, timeout_ms, username, vendor.", r.misspelt.msg)
+    assert.equal("Unsupported parameters for (userapi.saas.user_info) module: emial. Supported parameters include: "
+      .. "base_url, credentials, email, id, timeout_ms, username, vendor.", r.misspelt.msg)
     assert.equal("parameters are mutually exclusive: email|id|username", r.clashing.msg)
     assert.equal("missing required arguments: vendor", r.missing.msg)
     assert.equal("argument 'timeout_ms' is of type <class 'str'> and we were unable to convert to int: "
@@ -194,10 +207,10 @@ describe_lua54("the modules check their arguments as Python modules do (argument
 
   it("values are converted to their type: an int from a string, a list from a comma string, a bool from yes", function()
     local report, r = play{
-      { "int", "userapi_info", args = 'vendor: kandji, email: ada@example.com, timeout_ms: "5000"' },
-      { "list", "userapi_user", check = true, args = "vendor: sigfox, email: marie@example.com, group_id: "
+      { "int", "userapi.saas.user_info", args = 'vendor: kandji, email: ada@example.com, timeout_ms: "5000"' },
+      { "list", "userapi.saas.user", check = true, args = "vendor: sigfox, email: marie@example.com, group_id: "
         .. SIGFOX_GROUP .. ', profile_ids: "' .. SIGFOX_PROFILE .. ',' .. SIGFOX_PROFILE .. '"' },
-      { "bool", "userapi_user", check = true,
+      { "bool", "userapi.saas.user", check = true,
         args = 'vendor: kandji, email: ada@example.com, state: absent, all: "yes"' },
     }
     assert.equal(0, report.stats.localhost.failures)
@@ -209,10 +222,10 @@ describe_lua54("the modules check their arguments as Python modules do (argument
 
   it("the documentation (ansible-doc) states the argument spec the module enforces", function()
     local specs = require("userapi.ansible").ARGUMENT_SPECS
-    for _, name in ipairs({ "userapi_user", "userapi_info" }) do
-      local r = proc.run({ "ansible-doc", "-M", proc.root .. "/ansible/library", "--json", name },
-                         { ANSIBLE_LIBRARY = proc.root .. "/ansible/library" })
-      local doc = cjson.decode(r.out)[name].doc.options
+    for _, name in ipairs({ "user", "user_info" }) do
+      local fq = "userapi.saas." .. name
+      local r = proc.run({ "ansible-doc", "--json", fq }, { ANSIBLE_COLLECTIONS_PATH = collections() })
+      local doc = cjson.decode(r.out)[fq].doc.options
       local documented, enforced = {}, {}
       for k, o in pairs(doc) do
         documented[k] = { o.type, o.required == true, o.default ~= nil and tostring(o.default) or nil,
@@ -236,14 +249,14 @@ describe_lua54("incomplete offboarding in Ansible's warnings", function()
   gather_facts: false
   tasks:
     - name: Ada is gone from Arthur
-      userapi_user:
+      userapi.saas.user:
         vendor: arthur
         email: ada@example.com
         state: absent
         base_url: "%s/arthur"
         credentials: { access_token: arthur-test-token }
     - name: Alan is gone from Kandji
-      userapi_user:
+      userapi.saas.user:
         vendor: kandji
         email: alan@example.com
         state: absent

@@ -99,8 +99,13 @@ describe("userapi in nginx #nginx", function()
     for _ in userapi.kandji{ base_url = sim.base.kandji, token = "kandji-test-token" }:each_user() do end
     local one_walk = list_requests()
     sim.reset()
-    local base, stop_example = start_nginx("examples/nginx/nginx.conf", "logs/nginx.pid", function(conf, _, port)
-      return (conf:gsub("/opt/userapi", ROOT):gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port))
+    -- as examples/nginx/run.sh runs it: a prefix linking the checkout, open to the workers
+    local base, stop_example = start_nginx("examples/nginx/nginx.conf", "logs/nginx.pid", function(conf, prefix, port)
+      assert(os.execute("chmod 755 " .. prefix))
+      for _, d in ipairs({ "lua", "build", "examples" }) do
+        assert(os.execute(("ln -s %s/%s %s/%s"):format(ROOT, d, prefix, d)))
+      end
+      return (conf:gsub("127%.0%.0%.1:8090", "127.0.0.1:" .. port))
     end)
     local ok, err = pcall(function()
       local status, body

@@ -214,7 +214,7 @@ describe("review: partial failures are not reported as no change", function()
                          credentials = { token = "tok-123456" } })
     f:close()
     local out = helper.sh(("cd %s && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/lua5.4/?.so;;' "
-      .. "HOME=/nonexistent lua5.4 ansible/library/userapi_user %s"):format(helper.root, helper.root, helper.root,
+      .. "HOME=/nonexistent lua5.4 ansible/plugins/modules/user %s"):format(helper.root, helper.root, helper.root,
       helper.root, args))
     os.remove(args)
     local answer = json.decode(out)

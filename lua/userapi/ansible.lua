@@ -1,5 +1,5 @@
---- The logic of the Ansible modules `ansible/library/userapi_user` and
--- `ansible/library/userapi_info` (non-Python modules: Ansible's `WANT_JSON`
+--- The logic of the Ansible modules `userapi.saas.user` and
+-- `userapi.saas.user_info` (`ansible/plugins/modules/`; non-Python modules: Ansible's `WANT_JSON`
 -- interface). Ansible copies a module file alone to the host it runs on, so
 -- the module files are a few lines that call this, and the installed library
 -- carries the rest.
@@ -17,7 +17,7 @@ local type, pairs, tostring, pcall = type, pairs, tostring, pcall
 local _M = {}
 
 
--- The argument specs, as the modules' documentation (ansible/library/*.yml)
+-- The argument specs, as the modules' documentation (ansible/plugins/modules/*.yml)
 -- states them; spec/ansible_spec.lua holds the two equal through ansible-doc.
 local VENDORS = { "opendatasoft", "ods", "arthur", "kandji", "sigfox" }
 local COMMON = {
@@ -32,9 +32,9 @@ local function with_common(own)
 end
 
 --- Each module's argument spec (`AnsibleModule`'s `argument_spec` and
--- `mutually_exclusive`), by module name.
+-- `mutually_exclusive`), by module name in the collection (`userapi.saas.user`).
 _M.ARGUMENT_SPECS = {
-  userapi_user = {
+  user = {
     options = with_common{
       state = { type = "str", default = "present", choices = { "present", "absent" } },
       all = { type = "bool", default = false },
@@ -47,7 +47,7 @@ _M.ARGUMENT_SPECS = {
     },
     mutually_exclusive = { { "id", "username" } },
   },
-  userapi_info = {
+  user_info = {
     options = with_common{},
     mutually_exclusive = { { "email", "id", "username" } },
   },
@@ -92,7 +92,7 @@ end
 local OWN = { vendor = true, credentials = true, base_url = true, timeout_ms = true, state = true, all = true }
 local function spec_of(args)
   local spec = {}
-  for k in pairs(_M.ARGUMENT_SPECS.userapi_user.options) do
+  for k in pairs(_M.ARGUMENT_SPECS.user.options) do
     if not OWN[k] then spec[k] = args[k] end
   end
   return spec
@@ -104,7 +104,7 @@ local function error_result(err)
                                changed = err.changed == true, warnings = err.warnings })
 end
 
--- ---- userapi_user -----------------------------------------------------------------
+-- ---- user -----------------------------------------------------------------
 
 local function user(args)
   local c, why = client_of(args)
@@ -128,9 +128,9 @@ local function user(args)
   return out
 end
 
--- ---- userapi_info -----------------------------------------------------------------
+-- ---- user_info -----------------------------------------------------------------
 
---- The most accounts `userapi_info` lists (a bound on a listing driven by the
+--- The most accounts `user_info` lists (a bound on a listing driven by the
 -- vendor's pages); past it the answer says `truncated` and warns.
 _M.MAX_ACCOUNTS = 100000
 
@@ -167,9 +167,12 @@ end
 local MODULES = { user = user, info = info }
 
 -- the module's arguments as its spec has them, or Ansible's refusal
+-- each kind of module's name in the collection, and its fully qualified name as messages give it
+local MODULE_NAMES = { user = "user", info = "user_info" }
+local function fqcn(name) return "userapi.saas." .. MODULE_NAMES[name] end
+
 local function checked(name, args)
-  local module = "userapi_" .. name
-  return require("userapi.ansible.args").validate(module, _M.ARGUMENT_SPECS[module], args)
+  return require("userapi.ansible.args").validate(fqcn(name), _M.ARGUMENT_SPECS[MODULE_NAMES[name]], args)
 end
 
 --- Runs one module: reads Ansible's argument file, prints the JSON answer.
@@ -184,7 +187,7 @@ function _M.main(name, path)
     out = fail(why)
   else
     local ok, res = pcall(MODULES[name], args)
-    out = ok and res or fail("userapi_" .. name .. ": " .. tostring(res))
+    out = ok and res or fail(fqcn(name) .. ": " .. tostring(res))
   end
   io.stdout:write(json.encode(out), "\n")
   return out.failed and 1 or 0

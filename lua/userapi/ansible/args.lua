@@ -167,13 +167,13 @@ local function converted(k, o, v)
 end
 
 --- Checks and converts a module's arguments against its argument spec.
--- @tparam string name the module's name (`userapi_user`)
+-- @tparam string name the module's name (`userapi.saas.user`)
 -- @tparam table spec `{ options = { name = { type, required, default, choices, elements, no_log } },
 -- mutually_exclusive = { { "a", "b" }, ... } }`, as the module's documentation has it
 -- @tparam table args the arguments Ansible sent (its own `_ansible_*` ones are left as they are)
 -- @treturn[1] table the arguments, converted, defaults filled in
 -- @treturn[2] nil
--- @treturn[2] string Ansible's message (`Unsupported parameters for (userapi_info) module: emial. ...`)
+-- @treturn[2] string Ansible's message (`Unsupported parameters for (userapi.saas.user_info) module: emial. ...`)
 function _M.validate(name, spec, args)
   local why = unsupported(name, spec, args) or mutually_exclusive(spec, args) or missing(spec, args)
   if why then return nil, why end
