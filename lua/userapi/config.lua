@@ -69,6 +69,16 @@ function _M.env(vendor)
   return pairs_
 end
 
+--- The variable that points a vendor's clients elsewhere (a self-hosted
+-- install, the simulator): `USERAPI_<VENDOR>_BASE_URL`, the vendor's
+-- command alias or name upper-cased (`USERAPI_ODS_BASE_URL`).
+-- @tparam string|table vendor
+-- @treturn string
+function _M.base_url_env(vendor)
+  local c, name = cli_of(vendor)
+  return ("USERAPI_%s_BASE_URL"):format((c.alias or name):upper())
+end
+
 --- Reads an INI-like config file: `[profile.vendor]` sections of
 -- `key = value` lines, `#` and `;` comments, values optionally quoted.
 -- @tparam string text the file's contents
@@ -213,7 +223,8 @@ local function section_options(vendor, section, where)
 end
 
 --- The constructor options of a vendor from the config file and the
--- environment (the environment wins over the file).
+-- environment (the environment wins over the file): the vendor's
+-- credential variables and `USERAPI_<VENDOR>_BASE_URL`.
 -- @tparam string|table vendor a vendor name (`kandji`) or table
 -- @tparam[opt] table|function env variables (a table, or a function like `os.getenv`, the default)
 -- @tparam[opt] string profile the config section's profile (`USERAPI_PROFILE`, else `default`)
@@ -242,7 +253,9 @@ function _M.options(vendor, env, profile)
     end
     -- a missing USERAPI_CONFIG matters only when credentials are missing: see hint
   end
-  for _, pair in ipairs(_M.env(vendor)) do
+  local vars = { { "base_url", _M.base_url_env(vendor) } }
+  for i, pair in ipairs(_M.env(vendor)) do vars[i + 1] = pair end
+  for _, pair in ipairs(vars) do
     local v = getenv(pair[2])
     if v and v ~= "" then
       opts[pair[1]] = v
