@@ -78,7 +78,8 @@ describe("userapi review", function()
     assert.equal("orphan", t["alan@example.com kandji"].flags)
     assert.equal("disabled", t["charles@example.com kandji"].state)
     -- in the roster, without the accounts its vendors column names
-    assert.same({ "missing", "missing" }, { t["zoe@example.com kandji"].state, t["zoe@example.com opendatasoft"].flags })
+    assert.same({ "missing", "missing" },
+      { t["zoe@example.com kandji"].state, t["zoe@example.com opendatasoft"].flags })
     assert.is_nil(t["zoe@example.com arthur"])
     -- grouped: each person's rows together, in email order
     local emails, last = {}, nil

@@ -27,8 +27,10 @@ local COLORS = { stale = "#d9822b", pending = "#2b7bd9", orphan = "#c23030", mis
 local STYLE = [[
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1c2127}
 h1{font-size:1.4em}table{border-collapse:collapse}
-#summary td,#summary th{padding:.3em .8em;text-align:right}#summary th:first-child,#summary td:first-child{text-align:left}
-#accounts{width:100%;margin-top:1em}#accounts th{cursor:pointer;text-align:left;border-bottom:2px solid #ccc;padding:.3em}
+#summary td,#summary th{padding:.3em .8em;text-align:right}
+#summary th:first-child,#summary td:first-child{text-align:left}
+#accounts{width:100%;margin-top:1em}
+#accounts th{cursor:pointer;text-align:left;border-bottom:2px solid #ccc;padding:.3em}
 #accounts td{padding:.2em .3em;border-bottom:1px solid #eee}#accounts th[aria-sort]{background:#eef}
 .flag{display:inline-block;border-radius:3px;padding:0 .4em;margin-right:.2em;color:#fff;font-size:.85em}
 .controls{margin:1em 0}.controls label{margin-right:1em}svg{vertical-align:middle}
@@ -49,7 +51,9 @@ local SCRIPT = [[
   }
   function writeHash() {
     var parts = [];
-    ['q', 'flag', 'vendor', 'sort'].forEach(function (k) { if (view[k]) parts.push(k + '=' + encodeURIComponent(view[k])); });
+    ['q', 'flag', 'vendor', 'sort'].forEach(function (k) {
+      if (view[k]) parts.push(k + '=' + encodeURIComponent(view[k]));
+    });
     history.replaceState(null, '', parts.length ? '#' + parts.join('&') : location.pathname);
   }
   function apply() {
