@@ -1,6 +1,6 @@
 -- Export every user of every vendor to one CSV, for an access review:
 --   vendor,id,email,name,kind,active,created_at,last_seen_at,devices
--- The rows are the records of userapi.directory (userapi.state.record):
+-- The rows are the records of userapi.directory (userapi.people.record):
 -- kind is the Opendatasoft account type, the Arthur user type (user,
 -- service_account, data_plane), Kandji "user", Sigfox "api_user"; devices is
 -- Kandji's device count; Sigfox API users have no email, so the owner named

@@ -27,7 +27,7 @@ print(("Offboarding %s on %s%s"):format(email, common.where(), opts["dry-run"] a
 local function line(v, text) print(("  %-13s %s"):format(v, text)) end
 
 -- 1. every account of the person: the plan (reads only)
-local plan, unreadable = dir:offboard(email, { check = true })
+local plan, unreadable, warnings = dir:offboard(email, { check = true })
 local failures, planned = 0, 0
 print("\nAccounts found:")
 for _, v in ipairs(common.VENDORS) do
@@ -35,6 +35,9 @@ for _, v in ipairs(common.VENDORS) do
   if missing[v] then
     failures = failures + 1
     line(v, "skipped: " .. missing[v])
+  elseif not p and unreadable[v].account then
+    -- found, and the vendor will refuse its delete (Kandji: devices; the warning says why)
+    line(v, unreadable[v].account.id .. "  " .. tostring(unreadable[v].account.name) .. "  (will be refused)")
   elseif not p then
     failures = failures + 1
     line(v, "cannot search: " .. tostring(unreadable[v]))
@@ -56,23 +59,26 @@ if opts["dry-run"] then
       line(v, common.request_line(clients[v], clients[v].vendor.people.delete.op, a.id))
     end
   end
+  for _, w in ipairs(warnings or {}) do print("Warning: " .. w) end
   print(("\nDry run: %d account(s) would be deleted, nothing was sent."):format(planned))
   os.exit(failures > 0 and 1 or 0)
 end
 
 -- 3. delete, then check that they are gone
 print("\nDeleting:")
-local done, refused = dir:offboard(email)
+local done, refused
+done, refused, warnings = dir:offboard(email)
 for _, v in ipairs(dir.vendors) do
   if done[v] then
     for _, a in ipairs(done[v].removed) do line(v, "deleted " .. a.id) end
-  elseif plan[v] then
-    failures = failures + 1
-    local ids = {}
-    for i, a in ipairs(plan[v].removed) do ids[i] = a.id end
-    line(v, ("NOT deleted %s: %s"):format(table.concat(ids, ", "), tostring(refused[v])))
+  else
+    -- a refused delete is a new problem; a failed search was counted above
+    local a = refused[v].account
+    if a then failures = failures + 1 end
+    line(v, ("NOT deleted%s: %s"):format(a and (" " .. a.id) or "", tostring(refused[v])))
   end
 end
+for _, w in ipairs(warnings or {}) do print("Warning: " .. w) end
 
 print("\nCheck:")
 local found, failed = dir:find(email)

@@ -137,10 +137,134 @@ describe_lua54("the module files alone (Ansible's WANT_JSON interface)", functio
       credentials = { token = "kandji-test-token" } })
     assert.same({ 0, 5 }, { code, out.count })
     sim.control("DELETE", "requests")
-    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com", nickname = "x",
+    code, out = module("userapi_user", { vendor = "ods", email = "ada@example.com", picture = "x",
+      base_url = sim.base.opendatasoft, credentials = { apikey = "ods-test-key" } })
+    assert.equal(1, code)
+    assert.same({ failed = true, msg = "unknown field 'picture'; known: email, first_name, last_name, permissions" },
+      out)
+    -- Kandji cannot create: state=present says why
+    code, out = module("userapi_user", { vendor = "kandji", email = "ada@example.com",
       base_url = sim.base.kandji, credentials = { token = "kandji-test-token" } })
     assert.equal(1, code)
-    assert.same({ failed = true, msg = "unknown field 'nickname'; this vendor manages no field" }, out)
+    assert.same({ failed = true, msg = "kandji has no create operation, so ensure_user is not available" }, out)
     assert.same({}, sim.requests())
+  end)
+end)
+
+describe_lua54("the modules check their arguments as Python modules do (argument spec)", function()
+  -- a play of one-line tasks, each given the simulator's URL and credentials of its vendor
+  local function play(tasks, args)
+    local lines = { "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n" }
+    for _, t in ipairs(tasks) do
+      local vendor = t.args:match("vendor: (%w+)")
+      local base = vendor and sim.base[vendor == "ods" and "opendatasoft" or vendor] or sim.url
+      local creds = vendor and cjson.encode(sim.creds[vendor == "ods" and "opendatasoft" or vendor]) or "{}"
+      lines[#lines + 1] = ("    - name: %s\n      %s: { %s, base_url: \"%s\", credentials: %s }\n"
+        .. "      ignore_errors: true\n%s"):format(t[1], t[2], t.args, base, creds,
+        t.check and "      check_mode: true\n" or "")
+    end
+    local report = playbook(proc.file("args.yml", table.concat(lines)), args)
+    local out = {}
+    for _, t in ipairs(report.plays[1].tasks) do out[t.task.name] = t.hosts.localhost end
+    return report, out
+  end
+
+  it("a misspelt, clashing, missing, mistyped or out-of-choice argument fails the task, and nothing is sent", function()
+    local report, r = play{
+      { "misspelt", "userapi_info", args = "vendor: kandji, emial: ada@example.com" },
+      { "clashing", "userapi_info", args = "vendor: kandji, email: ada@example.com, id: abc" },
+      { "missing", "userapi_user", args = "email: ada@example.com" },
+      { "mistyped", "userapi_info", args = "vendor: kandji, timeout_ms: soon" },
+      { "out of choice", "userapi_user", args = "vendor: kandji, email: ada@example.com, state: gone" },
+      { "not a list", "userapi_user", args = "vendor: sigfox, email: ada@example.com, profile_ids: { a: 1 }" },
+    }
+    assert.equal(6, report.stats.localhost.ignored)
+    assert.equal("Unsupported parameters for (userapi_info) module: emial. Supported parameters include: base_url, "
+      .. "credentials, email, id, timeout_ms, username, vendor.", r.misspelt.msg)
+    assert.equal("parameters are mutually exclusive: email|id|username", r.clashing.msg)
+    assert.equal("missing required arguments: vendor", r.missing.msg)
+    assert.equal("argument 'timeout_ms' is of type <class 'str'> and we were unable to convert to int: "
+      .. "str cannot be converted to an int", r.mistyped.msg)
+    assert.equal("value of state must be one of: present, absent, got: gone", r["out of choice"].msg)
+    assert.equal("argument 'profile_ids' is of type <class 'dict'> and we were unable to convert to list: "
+      .. "dict cannot be converted to a list", r["not a list"].msg)
+    for _, res in pairs(r) do assert.is_true(res.failed) end
+    assert.same({}, sim.requests())
+  end)
+
+  it("values are converted to their type: an int from a string, a list from a comma string, a bool from yes", function()
+    local report, r = play{
+      { "int", "userapi_info", args = 'vendor: kandji, email: ada@example.com, timeout_ms: "5000"' },
+      { "list", "userapi_user", check = true, args = "vendor: sigfox, email: marie@example.com, group_id: "
+        .. SIGFOX_GROUP .. ', profile_ids: "' .. SIGFOX_PROFILE .. ',' .. SIGFOX_PROFILE .. '"' },
+      { "bool", "userapi_user", check = true,
+        args = 'vendor: kandji, email: ada@example.com, state: absent, all: "yes"' },
+    }
+    assert.equal(0, report.stats.localhost.failures)
+    assert.same({ 1, "ada@example.com" }, { r.int.count, r.int.accounts[1].email })
+    assert.same({ "created", { SIGFOX_PROFILE, SIGFOX_PROFILE } }, { r.list.outcome, r.list.changes.profile_ids.after })
+    assert.equal("deleted", r.bool.outcome)
+    assert.equal(0, writes())
+  end)
+
+  it("the documentation (ansible-doc) states the argument spec the module enforces", function()
+    local specs = require("userapi.ansible").ARGUMENT_SPECS
+    for _, name in ipairs({ "userapi_user", "userapi_info" }) do
+      local r = proc.run({ "ansible-doc", "-M", proc.root .. "/ansible/library", "--json", name },
+                         { ANSIBLE_LIBRARY = proc.root .. "/ansible/library" })
+      local doc = cjson.decode(r.out)[name].doc.options
+      local documented, enforced = {}, {}
+      for k, o in pairs(doc) do
+        documented[k] = { o.type, o.required == true, o.default ~= nil and tostring(o.default) or nil,
+                          o.choices and table.concat(o.choices, ",") or nil, o.elements, o.no_log == true }
+      end
+      for k, o in pairs(specs[name].options) do
+        enforced[k] = { o.type, o.required == true, o.default ~= nil and tostring(o.default) or nil,
+                        o.choices and table.concat(o.choices, ",") or nil, o.elements, o.no_log == true }
+      end
+      assert.same(documented, enforced, name)
+    end
+  end)
+end)
+
+describe_lua54("incomplete offboarding in Ansible's warnings", function()
+  it("Arthur's unseen invitation warns, in the run and in a second --check that changes nothing; "
+    .. "a Kandji user with devices fails the check with the warning", function()
+    local path = proc.file("offboard.yml", ([[
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Ada is gone from Arthur
+      userapi_user:
+        vendor: arthur
+        email: ada@example.com
+        state: absent
+        base_url: "%s/arthur"
+        credentials: { access_token: arthur-test-token }
+    - name: Alan is gone from Kandji
+      userapi_user:
+        vendor: kandji
+        email: alan@example.com
+        state: absent
+        base_url: "%s/kandji"
+        credentials: { token: kandji-test-token }
+      check_mode: true
+      ignore_errors: true
+]]):format(sim.url, sim.url))
+    local unseen = "Arthur lists no invitations: one sent to ada@example.com and still pending cannot be seen "
+      .. "or withdrawn through the API (it can still be accepted)"
+    local devices = "alan@example.com still holds 2 device(s): Kandji refuses to delete a user with devices "
+      .. "assigned; unassign them, then offboard again"
+    local report = playbook(path)
+    local arthur, kandji = task(report, "Ada is gone from Arthur"), task(report, "Alan is gone from Kandji")
+    assert.same({ true, "deleted", { unseen } }, { arthur.changed, arthur.outcome, arthur.warnings })
+    assert.same({ true, "refused", { devices } }, { kandji.failed, kandji.kind, kandji.warnings })
+    assert.same({ ["arthur delete_user"] = 1 }, applied())
+    report = playbook(path, { "--check" })
+    arthur = task(report, "Ada is gone from Arthur")
+    assert.same({ false, "none", { unseen } }, { arthur.changed, arthur.outcome, arthur.warnings })
+    assert.equal(0, report.stats.localhost.changed)
+    assert.same({ ["arthur delete_user"] = 1 }, applied())
   end)
 end)

@@ -74,6 +74,9 @@ describe("a flag and a subcommand declared in userapi.cli.flags alone", function
     assert.equal("Bearer kandji-test-token", sim.last_request().headers.authorization)
     local _, _, err = run({ "hello", "ada", "--times", "0" })
     assert.truthy(err:find("--times: an integer from 1 expected, got '0'", 1, true), err)
+    code, _, err = run({ "hello", "ada", "--lod" })
+    assert.equal(2, code)
+    assert.truthy(err:find("unknown option '--lod' for hello (did you mean '--loud'?)", 1, true), err)
     local _, help = run({ "--help" })
     assert.truthy(help:find("userapi hello NAME %s+greets NAME"), help)
     assert.truthy(help:find("--frobnicate N%s+frobnicate N pages"), help)
@@ -91,11 +94,10 @@ describe("a flag and a subcommand declared in userapi.cli.flags alone", function
 end)
 
 describe("userapi completion with a vendor whose names are commands (USERAPI_VENDORS)", function()
-  it("leaves those names out and says so; pressing TAB runs nothing", function()
-    local dir = proc.tmpdir() .. "/hostile"
-    os.execute("rm -rf " .. dir .. " && mkdir -p " .. dir)
-    local marks = { dir .. "/by_alias", dir .. "/by_param", dir .. "/by_backquote", dir .. "/by_param_value" }
-    local f = assert(io.open(dir .. "/hostile_vendor.lua", "w"))
+  local dir
+  -- a vendor module whose parameter names (and alias) are shell commands touching files
+  local function hostile(module, marks, alias)
+    local f = assert(io.open(dir .. "/" .. module .. ".lua", "w"))
     f:write(([[
 return {
   name = "evil",
@@ -103,29 +105,69 @@ return {
   credentials = { "token" },
   options = { token = "secret", host = "host" },
   auth = function(o) return { scheme = "bearer", token = o.token } end,
-  cli = { alias = "ev$(touch %s)" },
+  cli = { alias = %q },
   ops = {
     people = { method = "GET", path = "/users", query = {
       ["x$(touch %s)"] = { type = "string" }, ["y`touch %s`"] = { type = "string" },
       ["z;touch %s"] = { type = "string" }, ok_name = { type = "string" } } },
   },
 }
-]]):format(marks[1], marks[2], marks[3], marks[4]))
+]]):format(alias, marks[1], marks[2], marks[3]))
     f:close()
-    local env = { USERAPI_VENDORS = "hostile_vendor", LUA_PATH = dir .. "/?.lua;;" }
-    local r = h.userapi({ "completion", "bash" }, env)
+    return { USERAPI_VENDORS = module, LUA_PATH = dir .. "/?.lua;;" }
+  end
+  setup(function()
+    dir = proc.tmpdir() .. "/hostile"
+    os.execute("rm -rf " .. dir .. " && mkdir -p " .. dir)
+  end)
+
+  it("leaves its parameter names out and says so; pressing TAB runs nothing", function()
+    local marks = { dir .. "/by_param", dir .. "/by_backquote", dir .. "/by_param_value" }
+    local r = h.userapi({ "completion", "bash" }, hostile("hostile_vendor", marks, "ev"))
     assert.equal(0, r.code)
     for _, line in ipairs({ "userapi ", "userapi e", "userapi evil ", "userapi evil people --",
                             "userapi evil people --x", "userapi ev people --", "userapi kandji list_users --" }) do
       complete(r.out, line)
     end
     for _, m in ipairs(marks) do assert.is_nil(io.open(m), m .. " was created") end
-    assert.truthy(r.err:find("left out the evil alias 'ev$(touch", 1, true), r.err)
     assert.truthy(r.err:find("left out the evil people parameter 'x$(touch", 1, true), r.err)
-    assert.equal(4, #lines(r.err))
+    assert.equal(3, #lines(r.err))
     -- the names that are plain still complete
     assert.equal("evil", complete(r.out, "userapi evi"))
+    assert.equal("people", complete(r.out, "userapi ev pe"))
     assert.equal("--ok_name", complete(r.out, "userapi evil people --ok"))
+  end)
+
+  it("refuses an alias that is not a plain word when the vendor is loaded (exit 2)", function()
+    local mark = dir .. "/by_alias"
+    local env = hostile("hostile_alias", { mark, mark, mark }, "ev$(touch " .. mark .. ")")
+    local r = h.userapi({ "completion", "bash" }, env)
+    assert.equal(2, r.code)
+    assert.equal("", r.out)
+    assert.truthy(r.err:find("USERAPI_VENDORS: hostile_alias: userapi: vendor 'evil': cli.alias: lower-case letters, "
+      .. "digits, _ and -", 1, true), r.err)
+    assert.is_nil(io.open(mark))
+  end)
+end)
+
+describe("the cli part of a vendor table, checked at register (userapi.config.check_part)", function()
+  local config = require "userapi.config"
+
+  it("passes for the four vendors", function()
+    for _, name in ipairs({ "opendatasoft", "arthur", "kandji", "sigfox" }) do
+      local v = require("userapi").vendors[name]
+      assert.has_no_error(function() config.check_part(v.cli, name, v) end, name)
+    end
+  end)
+
+  it("refuses a misspelt field with did-you-mean, and a secret_ops naming no operation", function()
+    local v = { name = "x", options = { token = "secret" }, ops = { renew = {} } }
+    assert.has_error(function() config.check_part({ secret_field = { "t" } }, "x", v) end,
+      "userapi: vendor 'x': cli: unknown field 'secret_field' (did you mean 'secret_fields'?)")
+    assert.has_error(function() config.check_part({ secret_ops = { "renw" } }, "x", v) end,
+      "userapi: vendor 'x': cli.secret_ops[1]: no operation 'renw' (did you mean 'renew'?)")
+    assert.has_error(function() config.check_part({ env = { { "token", "USERAPI X" } } }, "x", v) end,
+      "userapi: vendor 'x': cli.env[1]: { option, ENV_NAME } expected (the variable in upper case)")
   end)
 end)
 

@@ -37,6 +37,11 @@ local function kandji()
   return sim.client("kandji", { rate_limit = false })
 end
 
+-- the first 8 hex digits of a client's credential fingerprint, as messages show it
+local function tenant(client)
+  return require("userapi.store").tenant_key(client, client.opts):match(":(%x+)$"):sub(1, 8)
+end
+
 before_each(function()
   sim.reset()
   sim.control("POST", "seed", { vendor = "kandji", count = 500 })
@@ -114,7 +119,8 @@ describe("bulk with a journal", function()
   end)
 
   it("starts afresh on a journal whose header was cut short", function()
-    local journal = proc.file("torn-header.journal", '{"userapi_journal":1,"vendor":"kan')
+    local journal = proc.file("torn-header.journal", '{"userapi_journal":2,"vendor":"kan')
+    os.execute("chmod 600 " .. journal)
     local res = kandji():bulk("delete_user", { ID:format(1) }, { journal = journal })
     assert.same({ 1, 0 }, { res.ok, res.resumed })
     res = kandji():bulk("delete_user", { ID:format(1) }, { journal = journal })
@@ -154,7 +160,9 @@ describe("bulk with a journal", function()
     local ods = sim.client("opendatasoft")
     assert.equal(1, ods:bulk("get_user", { "ada.lovelace" }, { journal = journal }).ok)
     assert.has_error(function() kandji():bulk("get_user", { ID:format(1) }, { journal = journal }) end,
-      "journal " .. journal .. ": written for opendatasoft get_user, not kandji get_user")
+      ("bad argument #3 to 'bulk' (journal %s belongs to another tenant or job: written for opendatasoft get_user "
+       .. "at %s (credential %s), not kandji get_user at %s (credential %s))"):format(journal, sim.base.opendatasoft,
+       tenant(ods), sim.base.kandji, tenant(kandji())))
     assert.has_error(function() kandji():bulk("get_user", { ID:format(1) }, { journal = 1 }) end,
       "bad argument #3 to 'bulk' (journal: file name expected)")
   end)

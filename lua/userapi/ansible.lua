@@ -17,9 +17,41 @@ local type, pairs, tostring, pcall = type, pairs, tostring, pcall
 local _M = {}
 
 
--- the arguments every module takes; the user module adds state and the person's fields
-local COMMON = { vendor = true, email = true, id = true, username = true, base_url = true, credentials = true,
-                 timeout_ms = true }
+-- The argument specs, as the modules' documentation (ansible/library/*.yml)
+-- states them; spec/ansible_spec.lua holds the two equal through ansible-doc.
+local VENDORS = { "opendatasoft", "ods", "arthur", "kandji", "sigfox" }
+local COMMON = {
+  vendor = { type = "str", required = true, choices = VENDORS },
+  email = { type = "str" }, id = { type = "str" }, username = { type = "str" },
+  credentials = { type = "dict", no_log = true }, base_url = { type = "str" }, timeout_ms = { type = "int" },
+}
+
+local function with_common(own)
+  for k, o in pairs(COMMON) do own[k] = own[k] or o end
+  return own
+end
+
+--- Each module's argument spec (`AnsibleModule`'s `argument_spec` and
+-- `mutually_exclusive`), by module name.
+_M.ARGUMENT_SPECS = {
+  userapi_user = {
+    options = with_common{
+      state = { type = "str", default = "present", choices = { "present", "absent" } },
+      all = { type = "bool", default = false },
+      first_name = { type = "str" }, last_name = { type = "str" }, picture = { type = "str" },
+      permissions = { type = "list", elements = "str" },
+      password = { type = "str", no_log = true },
+      group_ids = { type = "list", elements = "str" }, role_binding = { type = "dict" },
+      name = { type = "str" }, timezone = { type = "str" }, group_id = { type = "str" },
+      profile_ids = { type = "list", elements = "str" },
+    },
+    mutually_exclusive = { { "id", "username" } },
+  },
+  userapi_info = {
+    options = with_common{},
+    mutually_exclusive = { { "email", "id", "username" } },
+  },
+}
 
 local function fail(msg, extra)
   local out = { failed = true, msg = msg }
@@ -47,7 +79,6 @@ local function client_of(args)
   end
   local ok, opts = pcall(config.options, vendor)
   if not ok then return nil, type(opts) == "table" and tostring(opts.message) or tostring(opts) end
-  if args.credentials ~= nil and type(args.credentials) ~= "table" then return nil, "credentials: a dict expected" end
   for k, v in pairs(args.credentials or {}) do opts[k] = v end
   opts.base_url = args.base_url or opts.base_url
   opts.timeout_ms = args.timeout_ms or opts.timeout_ms
@@ -56,13 +87,13 @@ local function client_of(args)
   return c
 end
 
--- the selector and the person's fields: what is not Ansible's or the module's own
--- (ensure_user refuses a field the vendor does not manage)
-local SELECTOR = { email = true, id = true, username = true }
+-- the selector and the person's fields: the module's options that are not
+-- the module's own (ensure_user refuses a field the vendor does not manage)
+local OWN = { vendor = true, credentials = true, base_url = true, timeout_ms = true, state = true, all = true }
 local function spec_of(args)
   local spec = {}
-  for k, v in pairs(args) do
-    if SELECTOR[k] or (k:sub(1, 9) ~= "_ansible_" and not COMMON[k] and k ~= "state") then spec[k] = v end
+  for k in pairs(_M.ARGUMENT_SPECS.userapi_user.options) do
+    if not OWN[k] then spec[k] = args[k] end
   end
   return spec
 end
@@ -70,21 +101,19 @@ end
 local function error_result(err)
   -- changed: accounts were deleted before the one that failed
   return fail(tostring(err), { status = err.status, vendor_message = err.message, kind = err.kind,
-                               changed = err.changed == true })
+                               changed = err.changed == true, warnings = err.warnings })
 end
 
 -- ---- userapi_user -----------------------------------------------------------------
 
 local function user(args)
-  if args.state ~= nil and args.state ~= "present" and args.state ~= "absent" then
-    return fail("state: present or absent expected, got " .. tostring(args.state))
-  end
   local c, why = client_of(args)
   if not c then return fail(why) end
   local spec = spec_of(args)
   local opts = { check = args._ansible_check_mode == true }
   local ok, res, err = pcall(function()
     if args.state == "absent" then
+      opts.all = args.all
       return c:ensure_absent({ email = args.email, id = args.id, username = args.username }, opts)
     end
     return c:ensure_user(spec, opts)
@@ -94,7 +123,7 @@ local function user(args)
   local out = { changed = res.changed, outcome = res.action, user = res.after or res.before or json.null,
                 changes = res.diff }
   if args.state == "absent" then out.user, out.removed = json.null, res.removed end
-  if res.note then out.warnings = { res.note } end
+  out.warnings = res.warnings
   if args._ansible_diff then out.diff = { before = res.before or {}, after = res.after or {} } end
   return out
 end
@@ -108,13 +137,13 @@ _M.MAX_ACCOUNTS = 100000
 local function info(args)
   local c, why = client_of(args)
   if not c then return fail(why) end
-  local state = require "userapi.state"
+  local people = require "userapi.people"
   local ok, found, err = pcall(function()
     if args.email or args.id or args.username then
-      return state.find(c, { email = args.email, id = args.id, username = args.username })
+      return people.find(c, { email = args.email, id = args.id, username = args.username })
     end
     local all = {}
-    for r in state.accounts(c) do
+    for r in people.accounts(c) do
       -- one more than the bound: a listing cut there says so
       if #all >= _M.MAX_ACCOUNTS then all.truncated = true break end
       all[#all + 1] = r
@@ -137,12 +166,19 @@ end
 
 local MODULES = { user = user, info = info }
 
+-- the module's arguments as its spec has them, or Ansible's refusal
+local function checked(name, args)
+  local module = "userapi_" .. name
+  return require("userapi.ansible.args").validate(module, _M.ARGUMENT_SPECS[module], args)
+end
+
 --- Runs one module: reads Ansible's argument file, prints the JSON answer.
 -- @tparam string name `"user"` or `"info"`
 -- @tparam string path the argument file (the module's first argument)
 -- @treturn int the exit code: 0, or 1 when the task failed
 function _M.main(name, path)
   local args, why = read_args(path)
+  if args then args, why = checked(name, args) end
   local out
   if not args then
     out = fail(why)

@@ -17,11 +17,11 @@ local function check_opts(opts, n)
   opts = opts or {}
   local c = opts.concurrency or 8
   if type(c) ~= "number" or c < 1 or c > 64 or c % 1 ~= 0 then
-    error("bad argument #3 to 'bulk' (concurrency: integer 1..64 expected)", 3)
+    error("bad argument #3 to 'bulk' (concurrency: integer 1..64 expected)", 0)
   end
   for _, hook in ipairs({ "on_progress", "on_result" }) do
     if opts[hook] ~= nil and type(opts[hook]) ~= "function" then
-      error("bad argument #3 to 'bulk' (" .. hook .. ": function expected)", 3)
+      error("bad argument #3 to 'bulk' (" .. hook .. ": function expected)", 0)
     end
   end
   return opts, min(c, max(n, 1))
@@ -30,6 +30,24 @@ end
 -- the options of bulk; another (`check = true`, `dry_run = true`) would be
 -- ignored while every write goes out
 local KNOWN = { concurrency = true, on_progress = true, on_result = true, stop_on_error = true, journal = true }
+
+local function known(opts)
+  if type(opts) ~= "table" then return end
+  for k in pairs(opts) do
+    if not KNOWN[k] then
+      error("bad argument #3 to 'bulk' (unknown option '" .. tostring(k) .. "'; known: concurrency, journal, "
+        .. "on_progress, on_result, stop_on_error)", 0)
+    end
+  end
+end
+
+--- Raises on an option bulk does not know or a bad value, as `run` would,
+-- before anything is sent (the journal checks its call with it first).
+-- @tparam table opts
+function _M.check_options(opts)
+  known(opts)
+  check_opts(opts, 1)
+end
 
 --- Raises when `items` has an index past its first `n`: a hole ({ "a", nil, "b" })
 -- would otherwise end the list there, the items after it never sent nor reported.
@@ -70,22 +88,18 @@ end
 -- @tparam[opt=8] int opts.concurrency requests in flight, 1..64
 -- @tparam[opt] function opts.on_progress `on_progress(done, n)` after each item
 -- @tparam[opt] function opts.on_result `on_result(i, result)` as item i finishes
--- @tparam[opt] string opts.journal a file that makes the run resumable: see @{userapi.journal}
+-- @tparam[opt] string opts.journal (through `client:bulk`) a file that makes the run resumable: see @{userapi.journal}
 -- @tparam[opt] boolean opts.stop_on_error send no more after a failure (the rest are `skipped`)
 -- @treturn table the results and the counts
 -- @raise `bad argument ...` on an unknown operation, a bad item or bad options
 -- @usage local res = bulk.run(kandji, "get_user", { id1, id2 }, { concurrency = 2 })
 -- for i, r in ipairs(res) do print(i, r.ok and r.value.email or tostring(r.err)) end
 function _M.run(client, opname, items, opts)
-  if type(opts) == "table" then
-    for k in pairs(opts) do
-      if not KNOWN[k] then
-        error("bad argument #3 to 'bulk' (unknown option '" .. tostring(k) .. "'; known: concurrency, journal, "
-          .. "on_progress, on_result, stop_on_error)", 2)
-      end
-    end
+  known(opts)
+  -- the journal wraps bulk (client:bulk hands it the call), not the reverse
+  if type(opts) == "table" and opts.journal then
+    error("bad argument #3 to 'bulk' (journal: through client:bulk, which keeps the journal)", 0)
   end
-  if type(opts) == "table" and opts.journal then return require("userapi.journal").run(client, opname, items, opts) end
   if not client.vendor.ops[opname] then
     error("bad argument #1 to 'bulk' (unknown operation '" .. tostring(opname) .. "')", 2)
   end

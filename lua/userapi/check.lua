@@ -3,6 +3,7 @@
 -- The specs of the checks are the vendor tables' `query` and `body` fields.
 -- @module userapi.check
 local json = require "userapi.json"
+local util = require "userapi.util"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local next, concat, floor = next, table.concat, math.floor
@@ -63,6 +64,8 @@ function _M.id(opname, pos, pname, v)
   if #v > MAX_ID then bad(opname, what, "longer than " .. MAX_ID .. " bytes") end
   -- an id never needs these; refusing them keeps it inside its path segment
   if find(v, "[/?#%%\r\n%z]") then bad(opname, what, "contains one of / ? # % CR LF NUL") end
+  -- TAB, DEL and the other control bytes: never part of an id, and a log line or header copy would carry them
+  if find(v, "%c") then bad(opname, what, "contains a control byte (TAB, DEL, ...)") end
   return v
 end
 
@@ -213,48 +216,53 @@ function _M.body(op, opname, pos, body)
   return body
 end
 
--- edits to turn a into b (Levenshtein), giving up past limit
-local function distance(a, b, limit)
-  if math.abs(#a - #b) > limit then return limit + 1 end
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur, best = { [0] = i }, i
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-      if cur[j] < best then best = cur[j] end
-    end
-    if best > limit then return limit + 1 end
-    prev = cur
-  end
-  return prev[#b]
-end
-
 --- The candidate nearest to name (a few edits away at most), for "did you mean".
 -- @tparam string name what was written
 -- @tparam {string,...}|table candidates the valid names (an array, or the keys of a table)
 -- @treturn ?string the nearest, or nil when none is close
 -- @usage check.nearest("subdomian", { "subdomain", "region" })  --> "subdomain"
-function _M.nearest(name, candidates)
-  if type(name) ~= "string" then return nil end
-  local limit = math.max(2, math.floor(#name / 4))
-  local best, best_d = nil, limit + 1
-  local list = {}
-  if #candidates > 0 then
-    for i, c in ipairs(candidates) do list[i] = c end
-  else
-    for k in pairs(candidates) do list[#list + 1] = k end
+_M.nearest = util.nearest
+
+--- Raises the error of a vendor table that is wrong, before any client is
+-- made: `userapi: vendor 'x': <where><msg>`. Every part check raises this way.
+-- @tparam string vname the vendor's name
+-- @tparam string where the place, as a prefix (`"paging.style: "`, `"op 'x': "`, `""`)
+-- @tparam string msg what is wrong
+-- @raise always
+function _M.part_error(vname, where, msg)
+  error(format("userapi: vendor '%s': %s%s", tostring(vname), where, msg), 0)
+end
+local part_error = _M.part_error
+
+--- Checks the keys of one part of a vendor table: an unknown key is refused
+-- naming the nearest known one, a value of the wrong type naming the type.
+-- @tparam string vname the vendor's name
+-- @tparam string where the part, as a prefix (`"paging: "`)
+-- @tparam table t the part
+-- @tparam table known key -> a Lua type name, or "any"
+-- @raise `userapi: vendor 'x': paging: unknown field 'sytle' (did you mean 'style'?)`
+function _M.fields(vname, where, t, known)
+  for k, v in pairs(t) do
+    local want = known[k]
+    if not want then
+      part_error(vname, where, "unknown field '" .. tostring(k) .. "'" .. _M.did_you_mean(k, known))
+    end
+    if want ~= "any" and type(v) ~= want then
+      part_error(vname, where, format("%s: %s expected, got %s", tostring(k), want, type(v)))
+    end
   end
-  table.sort(list)
-  for _, c in ipairs(list) do
-    local d = distance(name, c, limit)
-    -- the same start ("timeout" of "timeout_ms", "retry" of "retries") is a near miss too
-    local n = math.max(4, #name - 1)
-    if #name >= 4 and d > limit and c:sub(1, n) == name:sub(1, n) then d = limit end
-    if d < best_d then best, best_d = c, d end
-  end
-  return best
+end
+
+--- Checks that a vendor table's value is one of a list of names.
+-- @tparam string vname the vendor's name
+-- @tparam string where the place, as a prefix (`"paging.style: "`)
+-- @param v the value
+-- @tparam {string,...} names the valid values
+-- @raise `userapi: vendor 'x': paging.style: 'curser' is not one of cursor, offset, page (did you mean 'cursor'?)`
+function _M.one_of(vname, where, v, names)
+  for _, n in ipairs(names) do if v == n then return v end end
+  part_error(vname, where, format("%s is not one of %s%s", type(v) == "string" and ("'" .. v .. "'") or type(v),
+    concat(names, ", "), _M.did_you_mean(v, names)))
 end
 
 --- ` (did you mean 'x'?)` for the nearest candidate, or "".

@@ -24,12 +24,19 @@ local function raiser(vendor, k, near)
   end
 end
 
+-- a generic method the vendor lacks the capability for: its call says why
+local function unavailable(k, why)
+  return function() error(format("bad argument #1 to '%s' (%s)", k, why), 0) end
+end
+
 local function missing(vendor, methods, Client)
   local names = {}
   for k in pairs(methods) do if type(k) == "string" and not k:find("^_") then names[#names + 1] = k end end
   local memo = {}
+  for k, why in pairs(vendor.unavailable) do memo[k] = unavailable(k, why) end
   return function(_, k)
     if type(k) ~= "string" then return nil end
+    if memo[k] then return memo[k] end
     -- a generic method added after the class was made
     if Client[k] ~= nil then return Client[k] end
     local f = memo[k]
@@ -45,7 +52,10 @@ end
 --- The class (metatable) of a vendor's clients: the generic methods of
 -- `Client` plus one method per operation, made once per vendor. A method
 -- called with a dot instead of a colon, or a near miss of a method's name,
--- raises `bad argument` with what to write instead.
+-- raises `bad argument` with what to write instead. A generic method the
+-- vendor lacks the capability for (`each_user` without paging, `ensure_user`
+-- without a create operation: the compiled vendor's `unavailable`) is not
+-- in the class; a call of it raises `bad argument` saying why.
 -- @tparam table vendor a vendor table, raw or compiled
 -- @tparam table Client the generic methods (@{userapi.client.Client})
 -- @treturn table the metatable of the vendor's clients
@@ -56,6 +66,8 @@ function _M.of(vendor, Client)
   -- the generic methods copied in: one table lookup per call instead of two
   local methods = {}
   for k, v in pairs(Client) do methods[k] = v end
+  -- each_user, bulk, ensure_*: only with the capability behind them (userapi.vendor)
+  for k in pairs(vendor.unavailable) do methods[k] = nil end
   cls = { __index = methods, __close = Client.close }
   cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
   for opname in pairs(vendor.ops) do

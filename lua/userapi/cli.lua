@@ -109,20 +109,28 @@ local function summary(results)
   return s
 end
 
+-- the row of one item's result; `resumed` when a journal had it from an earlier run
+-- one item's row: its secrets masked, an absent account forgiven with --missing-ok
+local function row_of(req, label, r)
+  local e, ok = r.err, r.ok
+  if e and req.o["missing-ok"] and records.absent(e) then e, ok = nil, true end
+  return { item = label, ok = ok, status = e and e.status or nil, error = e and tostring(e) or nil,
+           result = r.value ~= true and req.mask(r.value) or nil, resumed = r.resumed or nil }
+end
+
 -- Results item by item (--each, or a batch operation's answer): one row
--- each, the failures on stderr, then the summary; exit 1 when one failed.
-local function report(req, results, labels, streams)
+-- each (unless streamed already), the failures on stderr, then the summary;
+-- exit 1 when one failed.
+local function report(req, results, labels, streams, streamed)
   local out, err_out = streams.stdout, streams.stderr
   local rows = {}
   for i, r in ipairs(results) do
-    local e = r.err
-    rows[i] = { item = labels[i], ok = r.ok, status = e and e.status or nil,
-                error = e and tostring(e) or nil, result = r.value ~= true and req.mask(r.value) or nil }
-    if e then err_out:write(term(labels[i] .. ": " .. tostring(e)), "\n") end
+    rows[i] = row_of(req, labels[i], r)
+    if r.err then err_out:write(term(labels[i] .. ": " .. tostring(r.err)), "\n") end
   end
   if req.fmt == "json" then
     out:write(#rows == 0 and "[]" or fmt_.to_json(rows, 2), "\n")
-  else
+  elseif not streamed then -- jsonl rows were written as each item finished
     local w = fmt_.writer(req.fmt, out, req.cols or { "item", "ok", "status", "error", "result" })
     for _, r in ipairs(rows) do w.row(r) end
     finish(w, req.cols)
@@ -133,10 +141,19 @@ end
 
 local function run_each(req, client, streams)
   local bar = (#req.items > 0 and streams.isatty("stderr")) and streams_.progress_bar(streams.stderr) or nil
+  -- jsonl: each row out as its item finishes, so a killed run leaves on
+  -- stdout what it finished (a journal's earlier outcomes first, `resumed`)
+  local on_result
+  if req.fmt == "jsonl" then
+    on_result = function(i, r)
+      streams.stdout:write(fmt_.to_json(row_of(req, req.labels[i], r)), "\n")
+      streams.stdout:flush()
+    end
+  end
   local results = client:bulk(req.opname, req.items, { concurrency = req.concurrency, on_progress = bar,
-                                                       journal = req.o.journal })
+                                                       on_result = on_result, journal = req.o.journal })
   if req.o["missing-ok"] then records.forgive_absent(results, req.labels, streams.stderr) end
-  return report(req, results, req.labels, streams)
+  return report(req, results, req.labels, streams, on_result ~= nil)
 end
 
 -- what names an item of a batch body in the report: an identifying field, else its position

@@ -217,28 +217,34 @@ end
 -- @tparam {table|string,...} items one argument list per call (`{ id }`,
 -- `{ id, body }`), or bare ids
 -- @tparam[opt] table opts `concurrency` (1..64, default 8), `on_progress(done, n)`,
--- `stop_on_error`
+-- `on_result(i, r)`, `stop_on_error`, `journal` (a file: see @{userapi.journal})
 -- @treturn table the results in input order (`{ ok = true, value }` or
 -- `{ ok = false, err }`) and the counts `ok`, `failed`, `skipped`, `retried`, `throttled`
 -- @raise `bad argument ...` on a bad item: every item is checked before the first is sent
 -- @usage local res = kandji:bulk("delete_user", ids, { concurrency = 8 })
 -- print(res.ok, "deleted,", res.failed, "failed")
-function Client:bulk(opname, items, opts) return bulk.run(self, opname, items, opts) end
+function Client:bulk(opname, items, opts)
+  -- the journal wraps bulk: it runs bulk window by window
+  if type(opts) == "table" and opts.journal then
+    return require("userapi.journal").run(self, opname, items, opts)
+  end
+  return bulk.run(self, opname, items, opts)
+end
 
 --- Makes one person present: created or invited, updated when fields differ;
--- see @{userapi.state.ensure_user}.
+-- see @{userapi.people.ensure_user}.
 -- @tparam table spec `email` (or `id`, `username`) and the fields to hold
 -- @tparam[opt] table opts `check = true`: plan, send no write
 -- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
 -- @usage local res = assert(ods:ensure_user{ email = "marie@example.com", first_name = "Marie" })
-function Client:ensure_user(spec, opts) return require("userapi.state").ensure_user(self, spec, opts) end
+function Client:ensure_user(spec, opts) return require("userapi.people").ensure_user(self, spec, opts) end
 
---- Makes one person absent (already gone is success); see @{userapi.state.ensure_absent}.
+--- Makes one person absent (already gone is success); see @{userapi.people.ensure_absent}.
 -- @tparam string|table selector an email, or `{ id = }`, `{ username = }`
 -- @tparam[opt] table opts `check = true`: plan, send no write
 -- @treturn table `{ changed, action, before, after, diff }`, or `nil, err`
 -- @usage assert(kandji:ensure_absent("ada@example.com", { check = true }))
-function Client:ensure_absent(selector, opts) return require("userapi.state").ensure_absent(self, selector, opts) end
+function Client:ensure_absent(selector, opts) return require("userapi.people").ensure_absent(self, selector, opts) end
 
 -- A closed client's transport: nothing is opened until the next use needs it.
 local Closed = {}
@@ -360,8 +366,6 @@ end
 function _M.class_of(vendor) return class.of(vendor, Client) end
 local class_of = _M.class_of
 
-local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
-
 --- Creates a client of a vendor table with the given options.
 -- The constructors of @{userapi} call this with their vendor's table.
 -- @tparam table vendor an operation table (`userapi.vendors.kandji`)
@@ -377,16 +381,7 @@ function _M.new(vendor, opts)
   local sopts = {}
   for _, k in ipairs(options.SESSION) do sopts[k] = opts[k] end
   local auth = vendor.auth(opts)
-  -- no auth from a vendor that needs one: refused here, not sent bare (a
-  -- vendor with token discovery gets its token later)
-  if auth == nil and #vendor.credentials > 0 and not vendor.discovery then
-    error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
-  end
-  for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
-    if auth[k] == nil then
-      error("userapi." .. vendor.name .. ": credentials missing (" .. concat(vendor.credentials, ", ") .. ")", 0)
-    end
-  end
+  options.credentials(vendor, auth)
   self.secrets = options.secrets(vendor, opts, auth)
   self.fixed_secrets = #self.secrets -- tokens renewed later come and go after these
   sopts.auth = auth
@@ -395,7 +390,7 @@ function _M.new(vendor, opts)
   -- what the core refuses in the options is the caller's error, named
   -- after the constructor and without a file position
   local made, t = pcall(transport.new, sopts)
-  if not made then error("userapi." .. vendor.name .. ": " .. tostring(t):gsub("^[^:]*:%d+: ", ""), 0) end
+  if not made then options.refuse(vendor.name, nil, "invalid", (tostring(t):gsub("^[^:]*:%d+: ", ""))) end
   self.transport = t
   -- the one clock: the transport's, or one injected (tests, a host's own loop)
   local clock = opts.clock or transport

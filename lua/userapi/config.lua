@@ -10,14 +10,37 @@
 -- @usage
 -- local config = require "userapi.config"
 -- local kandji = userapi.kandji(config.options("kandji"))
-local userapi = require "userapi"
 local core = require "userapi.core"
-local usage = require("userapi.cli.usage").raise
+local refusal = require "userapi.refusal"
+local check = require "userapi.check"
+local trim = require("userapi.util").trim
 
 local type, pairs, ipairs, tonumber = type, pairs, ipairs, tonumber
 local concat, format = table.concat, string.format
 
 local _M = {}
+
+-- the registered vendors (userapi.vendors), read when needed: userapi
+-- registers its vendors through userapi.vendor, which checks their `cli`
+-- part here
+local function registered() return require("userapi").vendors end
+
+--- Raises the error of a config file, or of a vendor the command does not
+-- know: a @{userapi.refusal} of `kind = "config"` (`message`, and `path`
+-- and `line` when a line of the file is at fault). The command exits 2 on it.
+-- @tparam string msg a format when more arguments follow
+-- @param ... the format's arguments
+-- @raise always
+function _M.refuse(msg, ...)
+  if select("#", ...) > 0 then msg = format(msg, ...) end
+  refusal.raise{ kind = "config", message = msg }
+end
+local usage = _M.refuse
+
+--- True when e is an error of this module (`kind = "config"`).
+-- @param e a caught error
+-- @treturn boolean
+function _M.is_error(e) return refusal.is(e, "config") end
 
 -- a constructor option's kind (userapi.options) as a config value's type
 local KIND_TYPES = { string = "string", line = "string", proxy = "string", boolean = "boolean", count = "number" }
@@ -40,11 +63,10 @@ function _M.getenv_of(env)
   return function(k) return env[k] end
 end
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
 -- the command's part of a vendor table (every vendor has one: it may be empty)
 local function cli_of(vendor)
-  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local v = type(vendor) == "table" and vendor or registered()[vendor]
   if not v then usage("unknown vendor '%s'", tostring(vendor)) end
   return v.cli or {}, v.name
 end
@@ -60,7 +82,7 @@ local ENV_KINDS = { secret = true, host = true, string = true }
 function _M.env(vendor)
   local c, name = cli_of(vendor)
   if c.env then return c.env end
-  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local v = type(vendor) == "table" and vendor or registered()[vendor]
   local pairs_ = {}
   for k, kind in pairs(v and v.options or {}) do
     if ENV_KINDS[kind] then pairs_[#pairs_ + 1] = { k, ("USERAPI_%s_%s"):format(name:upper(), k:upper()) } end
@@ -113,8 +135,8 @@ end
 -- @tparam string typed
 -- @treturn ?string
 function _M.vendor_name(typed)
-  if userapi.vendors[typed] then return typed end
-  for name, v in pairs(userapi.vendors) do
+  if registered()[typed] then return typed end
+  for name, v in pairs(registered()) do
     if v.cli and v.cli.alias == typed then return name end
   end
 end
@@ -123,7 +145,7 @@ end
 -- @treturn string
 function _M.vendor_list()
   local names = {}
-  for name, v in pairs(userapi.vendors) do
+  for name, v in pairs(registered()) do
     names[#names + 1] = (v.cli and v.cli.alias) and (name .. " (" .. v.cli.alias .. ")") or name
   end
   table.sort(names)
@@ -151,7 +173,7 @@ end
 function _M.option_of_kind(vendor, kind)
   local c = cli_of(vendor)
   if c[kind] then return c[kind] end
-  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local v = type(vendor) == "table" and vendor or registered()[vendor]
   local found
   for k, x in pairs(v and v.options or {}) do
     if x == kind then
@@ -169,7 +191,7 @@ function _M.keys(vendor)
   local c = cli_of(vendor)
   local allowed = {}
   -- the vendor's own options (userapi.vendor), but functions
-  local v = type(vendor) == "table" and vendor or userapi.vendors[vendor]
+  local v = type(vendor) == "table" and vendor or registered()[vendor]
   for k, kind in pairs(v and v.options or {}) do
     if kind ~= "function" then allowed[k] = kind == "boolean" and "boolean" or "string" end
   end
@@ -188,9 +210,12 @@ end
 --- Refuses a config file that others may read or change, as ssh does for
 -- keys: it holds secrets, and its base_url decides where they are sent.
 -- @tparam string path
+-- @tparam[opt] table st `{ mode, uid }` of the file as opened (`core.open_private`),
+-- else the path is looked up
 -- @raise a usage error naming the fix (`chmod 600 PATH`)
-function _M.check_private(path)
-  local mode, uid = mode_and_owner(path)
+function _M.check_private(path, st)
+  local mode, uid
+  if st then mode, uid = st.mode, st.uid else mode, uid = mode_and_owner(path) end
   if not mode then usage("%s: cannot read its permissions", path) end
   if mode % 64 ~= 0 then
     usage("%s holds secrets but its group or others may read or change it (mode %03o): run chmod 600 %s",
@@ -240,11 +265,15 @@ function _M.options(vendor, env, profile)
   local opts, sources = {}, {}
   local path = _M.path(getenv)
   if path then
-    local f = io.open(path, "rb")
+    -- checked and read through one descriptor: a link swapped after the
+    -- check cannot hand over another file; a FIFO cannot block the open
+    local f, st, why = core.open_private(path, "r", true)
+    if why == "type" then usage("%s is not a regular file", path) end
     if f then
-      _M.check_private(path)
-      local text = f:read("*a")
+      local text, err = f:read()
       f:close()
+      _M.check_private(path, st)
+      if not text then usage("%s: cannot read: %s", path, tostring(err)) end
       local section = _M.parse(text, path)[profile .. "." .. name]
       if section then
         opts = section_options(vendor, section, path .. " [" .. profile .. "." .. name .. "]")
@@ -282,6 +311,61 @@ function _M.hint(vendor, env, profile)
   end
   return format("set %s, or put %s in a [%s.%s] section of %s%s", concat(names, ", "), concat(keys, ", "),
     profile or "default", name, path or "~/.config/userapi/config", unreadable)
+end
+
+-- ---- the vendor's part -----------------------------------------------------------
+
+-- the `cli` part: what this module reads (env, keys, secret, host, alias) and
+-- what the command's help and requests read (alternatives, examples, page_size)
+local PART = { env = "table", keys = "table", secret = "string", host = "string", alias = "string",
+               alternatives = "table", examples = "table", page_size = "string",
+               secret_fields = "table", secret_ops = "table" }
+local KEY_TYPES = { "boolean", "number", "string" }
+
+local function option_name(vname, where, vendor, k)
+  if type(k) ~= "string" or not (vendor.options or {})[k] then
+    check.part_error(vname, where, "no option '" .. tostring(k) .. "'" .. check.did_you_mean(k, vendor.options or {}))
+  end
+end
+
+--- Checks a vendor table's `cli` part whole, when the vendor is registered
+-- (@{userapi.vendor.compile}): the environment variables and config keys
+-- it names, the options they fill, its alias, examples and page size.
+-- @tparam table c the vendor's `cli`
+-- @tparam string vname the vendor's name
+-- @tparam table vendor the compiled vendor (its `options`)
+-- @raise `userapi: vendor 'x': cli: unknown field 'exmaples' (did you mean 'examples'?)`
+function _M.check_part(c, vname, vendor)
+  check.fields(vname, "cli: ", c, PART)
+  for i, pair in ipairs(c.env or {}) do
+    local where = "cli.env[" .. i .. "]: "
+    if type(pair) ~= "table" or type(pair[2]) ~= "string" or not pair[2]:find("^[%u_][%u%d_]*$") then
+      check.part_error(vname, where, "{ option, ENV_NAME } expected (the variable in upper case)")
+    end
+    option_name(vname, where, vendor, pair[1])
+  end
+  for k, t in pairs(c.keys or {}) do check.one_of(vname, "cli.keys." .. tostring(k) .. ": ", t, KEY_TYPES) end
+  if c.secret then option_name(vname, "cli.secret: ", vendor, c.secret) end
+  if c.host then option_name(vname, "cli.host: ", vendor, c.host) end
+  if c.alias and not c.alias:find("^[%l][%l%d_-]*$") then
+    check.part_error(vname, "cli.alias: ", "lower-case letters, digits, _ and - expected")
+  end
+  for i, group in ipairs(c.alternatives or {}) do
+    if type(group) ~= "table" then check.part_error(vname, "cli.alternatives[" .. i .. "]: ", "list expected") end
+    for _, k in ipairs(group) do option_name(vname, "cli.alternatives[" .. i .. "]: ", vendor, k) end
+  end
+  for _, list in ipairs({ "examples", "secret_fields", "secret_ops" }) do
+    for i, e in ipairs(c[list] or {}) do
+      if type(e) ~= "string" then check.part_error(vname, "cli." .. list .. "[" .. i .. "]: ", "string expected") end
+    end
+  end
+  -- the operations whose answer is the secret asked for (never masked)
+  for i, op in ipairs(c.secret_ops or {}) do
+    if not vendor.ops[op] then
+      check.part_error(vname, "cli.secret_ops[" .. i .. "]: ", "no operation '" .. op .. "'"
+        .. check.did_you_mean(op, vendor.ops))
+    end
+  end
 end
 
 return _M

@@ -10,7 +10,7 @@ local json = require "userapi.json"
 local csv = require "userapi.csv"
 
 local type, pairs, ipairs, tostring, select, next = type, pairs, ipairs, tostring, select, next
-local concat, sort, floor, huge, sformat = table.concat, table.sort, math.floor, math.huge, string.format
+local concat, sort, huge, sformat = table.concat, table.sort, math.huge, string.format
 local find, gmatch, tonumber = string.find, string.gmatch, tonumber
 
 local _M = {}
@@ -18,17 +18,12 @@ local _M = {}
 --- The names of the formats.
 _M.NAMES = { json = true, jsonl = true, csv = true, table = true }
 
---- The keys of a table, sorted by their string form.
+--- The keys of a table, sorted by their string form (@{userapi.json.sorted_keys}).
+-- @function sorted_keys
 -- @tparam table t
 -- @treturn {any,...}
 -- @usage format.sorted_keys{ b = 1, a = 2 }  --> { "a", "b" }
-function _M.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
-local sorted_keys = _M.sorted_keys
+_M.sorted_keys = json.sorted_keys
 
 --- A `table.sort` order for names: those in `rank` by their rank, then the
 -- others by name.
@@ -57,49 +52,13 @@ local is_array = _M.is_array
 
 -- ---- JSON output: sorted keys, no escaped slashes ---------------------------
 
-local ESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
-              ['\r'] = '\\r', ['\t'] = '\\t' }
-
-local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c) return ESC[c] or sformat("\\u%04x", c:byte()) end) .. '"'
-end
-
-local function number(v)
-  if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  if floor(v) == v and v > -2^53 and v < 2^53 then return sformat("%d", v) end
-  return sformat("%.14g", v)
-end
-
---- Renders a value as JSON with sorted keys: compact, or indented by `indent`
--- spaces when given. Empty tables are `{}`, except empty arrays read from JSON
--- (and `userapi.empty_array`): `[]`.
+--- Renders a value as JSON with sorted keys (@{userapi.json.encode_sorted}).
+-- @function to_json
 -- @param v any value read from a vendor
 -- @tparam[opt] number indent spaces per level; compact when nil
 -- @tparam[opt=0] number depth the starting level
 -- @treturn string
-function _M.to_json(v, indent, depth)
-  depth = depth or 0
-  local t = type(v)
-  if v == nil or v == json.null then return "null" end
-  if t == "string" then return quote(v) end
-  if t == "number" then return number(v) end
-  if t == "boolean" then return tostring(v) end
-  if t ~= "table" then return quote(tostring(v)) end
-  if next(v) == nil then return json.is_empty_array(v) and "[]" or "{}" end
-  local nl, pad, inner, colon = "", "", "", ":"
-  if indent then
-    nl, pad, inner, colon = "\n", (" "):rep(indent * depth), (" "):rep(indent * (depth + 1)), ": "
-  end
-  local parts = {}
-  if is_array(v) then
-    for i = 1, #v do parts[i] = inner .. _M.to_json(v[i], indent, depth + 1) end
-    return "[" .. nl .. concat(parts, "," .. nl) .. nl .. pad .. "]"
-  end
-  for i, k in ipairs(sorted_keys(v)) do
-    parts[i] = inner .. quote(tostring(k)) .. colon .. _M.to_json(v[k], indent, depth + 1)
-  end
-  return "{" .. nl .. concat(parts, "," .. nl) .. nl .. pad .. "}"
-end
+_M.to_json = json.encode_sorted
 
 -- ---- rows: jsonl, csv, table ------------------------------------------------
 
@@ -134,7 +93,7 @@ function _M.cell(v)
   if v == nil or v == json.null then return "" end
   local t = type(v)
   if t == "string" then return v end
-  if t == "number" then return number(v) end
+  if t == "number" then return json.encode_sorted(v) end
   if t == "table" then
     if next(v) == nil then return "" end
     if is_array(v) then

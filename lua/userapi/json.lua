@@ -4,10 +4,10 @@
 -- @module userapi.json
 
 -- not a rockspec dependency (LuaRocks cannot see Debian's package): say how to get it
-local found, cjson = pcall(require, "cjson.safe")
-if not found then
+local cjson, why = require("userapi.util").optional_require("cjson.safe")
+if not cjson then
   error("userapi needs lua-cjson: apt-get install lua-cjson (Debian, Ubuntu) or luarocks install lua-cjson\n"
-        .. tostring(cjson), 0)
+        .. tostring(why), 0)
 end
 
 local type, pairs, next, getmetatable, setmetatable = type, pairs, next, getmetatable, setmetatable
@@ -149,6 +149,76 @@ function _M.encode(v, spec)
   if not s then return nil, err end
   if s:find("userapi-empty-array", 1, true) then s = s:gsub(MARK_JSON, "[]") end
   return s
+end
+
+-- ---- sorted keys --------------------------------------------------------------
+
+local format, floor = string.format, math.floor
+
+--- The keys of a table, sorted by their string form.
+-- @tparam table t
+-- @treturn {any,...}
+function _M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+local sorted_keys = _M.sorted_keys
+
+-- a non-empty table whose keys are 1..n
+local function is_array(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local ESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
+              ['\r'] = '\\r', ['\t'] = '\\t' }
+
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return ESC[c] or format("\\u%04x", c:byte()) end) .. '"'
+end
+
+local function number(v)
+  if v ~= v or v == math.huge or v == -math.huge then return "null" end
+  if floor(v) == v and v > -2^53 and v < 2^53 then return format("%d", v) end
+  return format("%.14g", v)
+end
+
+--- Renders a value as JSON with sorted keys, the same text for the same
+-- value on every run (the command's output, the journal's item keys):
+-- compact, or indented by `indent` spaces when given; `/` not escaped.
+-- Empty tables are `{}`, except empty arrays read from JSON (and
+-- `userapi.empty_array`): `[]`.
+-- @param v any value read from a vendor
+-- @tparam[opt] number indent spaces per level; compact when nil
+-- @tparam[opt=0] number depth the starting level
+-- @treturn string
+function _M.encode_sorted(v, indent, depth)
+  depth = depth or 0
+  local t = type(v)
+  if v == nil or v == _M.null then return "null" end
+  if t == "string" then return quote(v) end
+  if t == "number" then return number(v) end
+  if t == "boolean" then return tostring(v) end
+  if t ~= "table" then return quote(tostring(v)) end
+  if next(v) == nil then return _M.is_empty_array(v) and "[]" or "{}" end
+  local nl, pad, inner, colon = "", "", "", ":"
+  if indent then
+    nl, pad, inner, colon = "\n", (" "):rep(indent * depth), (" "):rep(indent * (depth + 1)), ": "
+  end
+  local parts = {}
+  if is_array(v) then
+    for i = 1, #v do parts[i] = inner .. _M.encode_sorted(v[i], indent, depth + 1) end
+    return "[" .. nl .. concat(parts, "," .. nl) .. nl .. pad .. "]"
+  end
+  for i, k in ipairs(sorted_keys(v)) do
+    parts[i] = inner .. quote(tostring(k)) .. colon .. _M.encode_sorted(v[k], indent, depth + 1)
+  end
+  return "{" .. nl .. concat(parts, "," .. nl) .. nl .. pad .. "}"
 end
 
 return _M

@@ -27,25 +27,14 @@ local MAX_LIFETIME_S = 86400
 -- a form value: everything but RFC 3986's unreserved bytes percent-encoded
 local form_escape = require("userapi.core").escape
 
-local is_loopback = require("userapi.options").is_loopback
 
---- Why a token endpoint is refused, or nil: the rules of `base_url` (https,
--- or plain http to loopback unless `allow_insecure`, never `user:pass@`).
--- The URL is never quoted: it may carry a password.
+--- Why a token endpoint is refused, or nil: the rules of `base_url`
+-- (@{userapi.options.url_problem}, the one function for both).
+-- @function endpoint_problem
 -- @tparam string url the endpoint
 -- @tparam boolean allow_insecure the client's `allow_insecure`
--- @treturn ?string the reason
-function _M.endpoint_problem(url, allow_insecure)
-  if type(url) ~= "string" then return "not a string" end
-  local scheme, authority = url:match("^(https?)://([^/?#]*)")
-  if not scheme or authority == "" then return "not an http(s) URL" end
-  if find(url, "[%c ]") then return "contains control bytes or spaces" end
-  if find(authority, "@", 1, true) then return "contains user:password@" end
-  local host = authority:match("^%[[^%]]*%]") or authority:match("^[^:]*")
-  if scheme == "http" and not allow_insecure and not is_loopback(host) then
-    return "plain http to " .. host .. " (only loopback, unless allow_insecure = true)"
-  end
-end
+-- @treturn ?string
+_M.endpoint_problem = require("userapi.options").url_problem
 
 local function auth_error(client, message)
   return nil, errors.new{ vendor = client.vendor.name, operation = "token", kind = "auth",
@@ -99,24 +88,30 @@ end
 -- given, or on a `token_url` that breaks the rules of `base_url`
 function _M.setup(client, opts)
   local name = "userapi." .. client.vendor.name
+  -- a constructor's refusal: structured (userapi.refusal), its message the one users read
+  local function refuse(option, reason, message, missing)
+    require("userapi.refusal").raise{ kind = "options", vendor = client.vendor.name, option = option,
+      reason = reason, missing = missing, message = name .. ": " .. message }
+  end
   local provider = opts.token
   if provider ~= nil and type(provider) ~= "function" then
-    error(name .. ": token must be a function returning a token", 3)
+    refuse("token", "invalid", "token must be a function returning a token")
   end
   if opts.token_url ~= nil then
     local problem = _M.endpoint_problem(opts.token_url, opts.allow_insecure)
-    if problem then error(name .. ": token_url refused: " .. problem, 3) end
+    if problem then refuse("token_url", "invalid", "token_url refused: " .. problem) end
     client.token_endpoint = opts.token_url
   end
   if not provider and opts.client_id then
     if type(opts.client_id) ~= "string" or type(opts.client_secret) ~= "string" then
-      error(name .. ": client_id and client_secret strings expected", 3)
+      refuse("client_id", "invalid", "client_id and client_secret strings expected")
     end
     local id, secret = opts.client_id, opts.client_secret
     provider = function() return client_credentials(client, id, secret) end
   end
   if not provider and not opts.access_token then
-    error(name .. ": access_token, token or client_id + client_secret required", 3)
+    refuse(nil, "credentials", "access_token, token or client_id + client_secret required",
+      "access_token, token or client_id + client_secret")
   end
   client.token_provider = provider
 end

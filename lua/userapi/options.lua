@@ -4,8 +4,9 @@
 -- position; an unknown option names the nearest valid one.
 -- @module userapi.options
 local check = require "userapi.check"
+local refusal = require "userapi.refusal"
 
-local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local floor, tointeger = math.floor, math.tointeger
 
 local _M = {}
@@ -59,7 +60,11 @@ _M.COMMON = COMMON
 -- @field log `false` (silent) or `function(msg)`: retry waits are reported through it
 -- (default: nginx's error log at WARN under nginx, nothing in plain Lua)
 
-local function bad(vname, what, msg) check.bad("userapi." .. vname, "#1 " .. what, msg) end
+-- `bad argument #1 to 'userapi.<vendor>' (option: why)`, as a refusal naming the option
+local function bad(vname, what, msg)
+  refusal.raise{ kind = "options", vendor = vname, option = what, reason = "invalid",
+                 message = ("bad argument #1 to 'userapi.%s' (%s: %s)"):format(vname, what, msg) }
+end
 
 --- The URL with any `user:password@` replaced, for messages.
 -- @tparam string url
@@ -81,30 +86,85 @@ function _M.is_loopback(host)
 end
 local is_loopback = _M.is_loopback
 
---- Checks a base URL and returns it without trailing slashes: http(s), no
--- userinfo, plain http only to loopback unless `allow_insecure`. A refused
--- URL is quoted without its userinfo.
+--- Why a URL is refused as a place to send requests (a base URL, a token
+-- endpoint), or nil: the one rule for both. http(s) only; no control byte
+-- (CR, LF, TAB, DEL, ...) or space; no `user:password@` (it would hide the
+-- real host, "http://127.0.0.1:80@elsewhere", and put a password in every
+-- logged URL); plain http only to loopback unless `allow_insecure`.
+-- The URL is never quoted: it may carry a password.
+-- @param url the URL
+-- @tparam ?boolean allow_insecure allow plain http to another host
+-- @treturn ?string why not, for a message
+-- @treturn ?string which rule: `"scheme"`, `"control"`, `"userinfo"`, `"insecure"`
+-- @treturn ?string the host (for `"insecure"`)
+-- @usage options.url_problem("http://example.com/")  --> "plain http to example.com ...", "insecure", "example.com"
+function _M.url_problem(url, allow_insecure)
+  if type(url) ~= "string" then return "not a string", "scheme" end
+  local scheme, authority = url:match("^(https?)://([^/?#]*)")
+  if not scheme or authority == "" then return "not an http(s) URL", "scheme" end
+  if url:find("[%c ]") then return "contains control bytes or spaces", "control" end
+  if authority:find("@", 1, true) then return "contains user:password@", "userinfo" end
+  local host = authority:match("^%[[^%]]*%]") or authority:match("^[^:]*")
+  if scheme == "http" and not allow_insecure and not is_loopback(host) then
+    return "plain http to " .. host .. " (only loopback, unless allow_insecure = true)", "insecure", host
+  end
+end
+
+--- Raises a constructor's refusal (@{userapi.refusal}, `kind = "options"`).
+-- @tparam string vname the vendor's name
+-- @tparam ?string option the option refused
+-- @tparam string reason `"invalid"`, `"base_url"` (none given), `"credentials"`
+-- @tparam string message what users read, after `userapi.<vendor>: `
+-- @raise always
+function _M.refuse(vname, option, reason, message)
+  refusal.raise{ kind = "options", vendor = vname, option = option, reason = reason,
+                 message = "userapi." .. vname .. ": " .. message }
+end
+local refuse = _M.refuse
+
+-- how each rule of url_problem reads for base_url
+local BASE_URL_MESSAGES = {
+  scheme = function(url) return "base_url must be an http(s) URL, got '" .. _M.hide_userinfo(url) .. "'" end,
+  control = function() return "base_url contains a control byte or a space (CR, LF, TAB, DEL, ...)" end,
+  userinfo = function() return "base_url must not contain user:password@ (give credentials as options)" end,
+  insecure = function(_, host) return "refusing plain http to " .. host .. " (set allow_insecure = true)" end,
+}
+
+--- Checks a base URL (@{url_problem}) and returns it without trailing
+-- slashes. A refused URL is quoted without its userinfo.
 -- @tparam string name the vendor's name, for messages
 -- @param url the URL
 -- @tparam ?boolean allow_insecure allow plain http to another host
 -- @treturn string the URL
--- @raise `userapi.<name>: base_url ...`
+-- @raise a @{userapi.refusal} (`option = "base_url"`): `userapi.<name>: base_url ...`
 function _M.base_url(name, url, allow_insecure)
-  if type(url) ~= "string" then error("userapi." .. name .. ": base_url (or the vendor's host options) required", 0) end
-  local scheme, authority = url:match("^(https?)://([^/?#]*)")
-  if not scheme or authority == "" then
-    error("userapi." .. name .. ": base_url must be an http(s) URL, got '" .. _M.hide_userinfo(url) .. "'", 0)
+  if type(url) ~= "string" then
+    refuse(name, "base_url", "base_url", "base_url (or the vendor's host options) required")
   end
-  -- userinfo would hide the real host ("http://127.0.0.1:80@elsewhere") and
-  -- put a password in every logged URL; the URL is not echoed for that reason
-  if authority:find("@", 1, true) then
-    error("userapi." .. name .. ": base_url must not contain user:password@ (give credentials as options)", 0)
-  end
-  local host = authority:match("^%[[^%]]*%]") or authority:match("^[^:]*")
-  if scheme == "http" and not allow_insecure and not is_loopback(host) then
-    error("userapi." .. name .. ": refusing plain http to " .. host .. " (set allow_insecure = true)", 0)
-  end
+  local problem, rule, host = _M.url_problem(url, allow_insecure)
+  if problem then refuse(name, "base_url", "invalid", BASE_URL_MESSAGES[rule](url, host)) end
   return (url:gsub("/+$", ""))
+end
+
+local AUTH_FIELDS = { apikey = { "key" }, bearer = { "token" }, basic = { "user", "password" } }
+
+--- Refuses a client whose vendor needs credentials that were not given: no
+-- auth from a vendor that needs one is refused here, not sent bare (a
+-- vendor with token discovery gets its token later).
+-- @tparam table vendor a compiled vendor table
+-- @tparam ?table auth the transport's auth table (`vendor.auth(opts)`)
+-- @raise a @{userapi.refusal} (`reason = "credentials"`, `missing`: what to give):
+-- `userapi.<name>: credentials missing (token)`
+function _M.credentials(vendor, auth)
+  local complete = auth ~= nil or #vendor.credentials == 0 or vendor.discovery ~= nil
+  for _, k in ipairs(auth and AUTH_FIELDS[auth.scheme] or {}) do
+    if auth[k] == nil then complete = false end
+  end
+  if not complete then
+    local missing = table.concat(vendor.credentials, ", ")
+    refusal.raise{ kind = "options", vendor = vendor.name, reason = "credentials", missing = missing,
+                   message = "userapi." .. vendor.name .. ": credentials missing (" .. missing .. ")" }
+  end
 end
 
 local function count(vname, k, v)
@@ -155,6 +215,10 @@ local KIND = {
       bad(vname, k, "scheme http, https, socks4, socks4a, socks5 or socks5h expected")
     end
     if p and (p.port < 1 or p.port > 65535) then bad(vname, k, "port 1..65535 expected") end
+    -- %0D%0A in the userinfo decodes into the Proxy-Authorization line or the CONNECT request
+    if p and ((p.user and p.user:find("%c")) or (p.password and p.password:find("%c"))) then
+      bad(vname, k, "the user or password decodes to a control byte (CR, LF, TAB, DEL, ...)")
+    end
     return v
   end,
   log = function(vname, k, v)
@@ -201,7 +265,7 @@ end
 -- not a positive integer, a host option that is not a host name
 function _M.check(vendor, opts)
   local vname = vendor.name
-  if type(opts) ~= "table" then error("userapi." .. vname .. ": options table expected", 0) end
+  if type(opts) ~= "table" then refuse(vname, nil, "invalid", "options table expected") end
   local own = vendor.options or {}
   local copy = {}
   for k, v in pairs(opts) do
@@ -215,6 +279,26 @@ function _M.check(vendor, opts)
     copy[k] = check_one(vname, k, kind, v)
   end
   return copy
+end
+
+-- the kinds a vendor's own option may have (an enum is a list of values)
+local OPTION_KINDS = { "boolean", "function", "host", "login", "secret", "string" }
+
+--- Checks a vendor table's `options` part whole, when the vendor is
+-- registered (@{userapi.vendor.compile}): each option's name and kind.
+-- @tparam table own the vendor's `options`: name -> kind, or a list of values (an enum)
+-- @tparam string vname the vendor's name
+-- @raise `userapi: vendor 'x': options.token: 'secert' is not one of boolean, ... (did you mean 'secret'?)`
+function _M.check_part(own, vname)
+  for k, kind in pairs(own) do
+    if type(k) ~= "string" then check.part_error(vname, "options: ", "option names expected") end
+    if COMMON[k] then check.part_error(vname, "options." .. k .. ": ", "a common option (userapi.options)") end
+    if type(kind) == "table" then
+      if #kind == 0 then check.part_error(vname, "options." .. k .. ": ", "an enum needs its values") end
+    else
+      check.one_of(vname, "options." .. k .. ": ", kind, OPTION_KINDS)
+    end
+  end
 end
 
 --- Every form of every secret of a client, to redact (@{userapi.errors.secret_forms}):

@@ -11,9 +11,11 @@
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 local fetcher = require "userapi.fetcher"
+local check = require "userapi.check"
+local unescape = require("userapi.util").unescape
 
 local type, pairs, ipairs, tonumber, tostring, error, pcall = type, pairs, ipairs, tonumber, tostring, error, pcall
-local find, char, gsub, sub = string.find, string.char, string.gsub, string.sub
+local find, gsub, sub = string.find, string.gsub, string.sub
 local format, byte, floor, min = string.format, string.byte, math.floor, math.min
 
 local _M = {}
@@ -31,9 +33,6 @@ _M.CONCURRENCY = 4
 
 local SEEN_CURSORS = 1024 -- a loop longer than this ends at max_pages
 
-local function unescape(s)
-  return (gsub(gsub(s, "+", " "), "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
-end
 
 --- The value of query parameter `key` in URL `url`, decoded; nil if absent.
 -- @tparam string url a URL
@@ -43,7 +42,7 @@ end
 function _M.query_value(url, key)
   if type(url) ~= "string" then return nil end
   local _, _, v = find(url, "[?&]" .. key .. "=([^&#]*)")
-  return v and unescape(v) or nil
+  return v and unescape(v, true) or nil
 end
 
 local function present(v) return v ~= nil and v ~= json.null end
@@ -204,6 +203,41 @@ function _M.compile(spec)
         total_pages = getter(spec.total_pages), items_name = tostring(spec.items) }
   compiled[spec] = c
   return c
+end
+
+local PART_FIELDS = { op = "string", style = "string", items = "any", next = "any", total_count = "any",
+                      total_pages = "any", max = "number" }
+local STYLE_NAMES = {}
+for name in pairs(STYLES) do STYLE_NAMES[#STYLE_NAMES + 1] = name end
+table.sort(STYLE_NAMES)
+
+--- Checks a vendor table's `paging` part whole, when the vendor is
+-- registered (@{userapi.vendor.compile}): its fields, its style, the
+-- operation it walks, and the places it reads.
+-- @tparam table spec the vendor's `paging`
+-- @tparam string vname the vendor's name
+-- @tparam table vendor the compiled vendor (its `ops`)
+-- @raise `userapi: vendor 'x': paging.style: 'curser' is not one of cursor, offset, page (did you mean 'cursor'?)`
+function _M.check_part(spec, vname, vendor)
+  check.fields(vname, "paging: ", spec, PART_FIELDS)
+  if not vendor.ops[spec.op] then
+    check.part_error(vname, "paging.op: ", "no operation '" .. tostring(spec.op) .. "'"
+      .. check.did_you_mean(spec.op, vendor.ops))
+  end
+  check.one_of(vname, "paging.style: ", spec.style, STYLE_NAMES)
+  for _, k in ipairs{ "items", "next", "total_count", "total_pages" } do
+    local t = type(spec[k])
+    if spec[k] ~= nil and t ~= "string" and t ~= "function" then
+      check.part_error(vname, "paging." .. k .. ": ", "a dotted path or a function(page) expected, got " .. t)
+    end
+  end
+  if spec.items == nil then check.part_error(vname, "paging.items: ", "required (where a page holds its users)") end
+  if spec.style == "page" and spec.total_pages == nil then
+    check.part_error(vname, "paging.total_pages: ", "required by the page style")
+  end
+  if spec.max ~= nil and not (is_count(spec.max) and spec.max >= 1) then
+    check.part_error(vname, "paging.max: ", "positive integer expected")
+  end
 end
 
 -- ---- walking ------------------------------------------------------------------

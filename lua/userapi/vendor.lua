@@ -6,7 +6,8 @@
 -- @module userapi.vendor
 local check = require "userapi.check"
 
-local type, pairs, ipairs, tostring, error, setmetatable = type, pairs, ipairs, tostring, error, setmetatable
+local type, pairs, ipairs, tostring, error, next = type, pairs, ipairs, tostring, error, next
+local setmetatable = setmetatable
 local gmatch, format = string.gmatch, string.format
 
 local _M = {}
@@ -19,16 +20,26 @@ local FIELDS = {
   default_base = "function",  -- function(opts) -> base URL from the vendor's host options
   auth = "function",          -- function(opts) -> the transport's auth table, or nil
   credentials = "table",      -- the options named when credentials are missing
-  options = "table",          -- own options: name -> "secret" | "login" | "host" | "string" | "function" | enum
+  options = "table",          -- own options (a part: userapi.options checks it)
   rate_limit = "table",       -- { per_second, per_hour } kept under by default
   discovery = "string",       -- OIDC discovery path, relative to the base URL
   export = "string",          -- the CSV export operation (each_export_row)
   error_message = "function", -- function(decoded_body) -> message, code: the vendor's error body
   bulk_result = "function",   -- function(value) -> items: per-item results of a 2xx batch answer
-  paging = "table",           -- userapi.paging
-  token_scope = "any",        -- userapi.oidc
-  cli = "any", env = "any",   -- the command
-  people = "any",             -- userapi.state
+  token_scope = "string",     -- userapi.oidc: the scope of the client-credentials grant
+  -- the parts below: each checked whole by the module that reads it (PARTS)
+  paging = "table", people = "table", cli = "table",
+}
+
+-- Each part of a vendor table and the module that owns it: the module
+-- exports `check_part(part, vendor_name, vendor)`, which raises (through
+-- `userapi.check.part_error`) on a wrong or unknown key. `add_part` adds one
+-- (the SCIM mapping, a host's own).
+local PARTS = {
+  options = "userapi.options", -- the constructor's own options: name -> kind
+  paging = "userapi.paging",  -- how a list pages: its style, where the items are
+  people = "userapi.people",  -- desired state: lookups, create, update, delete
+  cli = "userapi.config",     -- the command's part: environment, config keys, alias, examples
 }
 
 local OP_FIELDS = {
@@ -38,22 +49,13 @@ local OP_FIELDS = {
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 local BODY_KINDS = { object = true, array = true, object_or_array = true }
-local OPTION_KINDS = { secret = true, login = true, host = true, string = true, ["function"] = true, boolean = true }
 
 local function fail(vname, fmt, ...)
-  error(format("userapi: vendor '%s': " .. fmt, tostring(vname), ...), 0)
+  check.part_error(vname, "", format(fmt, ...))
 end
 
 local function check_fields(vname, where, t, known)
-  for k, v in pairs(t) do
-    local want = known[k]
-    if not want then
-      fail(vname, "%sunknown field '%s'%s", where, tostring(k), check.did_you_mean(k, known))
-    end
-    if want ~= "any" and type(v) ~= want then
-      fail(vname, "%s%s: %s expected, got %s", where, k, want, type(v))
-    end
-  end
+  check.fields(vname, where, t, known)
 end
 
 -- a parameter spec (query value or body field), recursively for objects
@@ -117,13 +119,50 @@ local function compile_op(vname, opname, raw)
   return op
 end
 
+-- each part, whole, by its owner: in a fixed order, so the first error is always the same
+local function check_parts(raw, v)
+  local fields = {}
+  for field in pairs(PARTS) do fields[#fields + 1] = field end
+  table.sort(fields)
+  for _, field in ipairs(fields) do
+    if raw[field] ~= nil then require(PARTS[field]).check_part(raw[field], raw.name, v) end
+  end
+end
+
+-- The generic methods a vendor has only with the capability behind them:
+-- method -> why it is missing. A client of the vendor has no such method,
+-- and a call says why (userapi.class).
+local function unavailable(v)
+  local why, name = {}, v.name
+  local function lacks(what, ...)
+    for _, method in ipairs({ ... }) do
+      why[method] = format("%s has no %s, so %s is not available", name, what, method)
+    end
+  end
+  if not v.paging then lacks("paging (a list operation to walk)", "each_user", "pages") end
+  if not v.export then lacks("CSV export operation", "each_export_row") end
+  if next(v.ops) == nil then lacks("operation", "bulk") end
+  local people = v.people
+  if not people then
+    lacks("people part (desired state)", "ensure_user", "ensure_absent", "directory")
+  else
+    if not people.create then lacks("create operation", "ensure_user") end
+    if not people.delete then lacks("delete operation", "ensure_absent") end
+  end
+  return why
+end
+
 local compiled = setmetatable({}, { __mode = "k" })  -- raw table -> compiled
 local is_compiled = setmetatable({}, { __mode = "k" })
 
 --- Checks a vendor table and returns its compiled copy (made once per table).
 -- The copy has the table's fields, `ops` with each operation's `name`,
 -- `path_params` (names in URL order), `pieces` and `headers` added, and
--- `op_names` (sorted). A compiled table is returned as it is.
+-- `op_names` (sorted), and `unavailable`: the generic methods the vendor
+-- lacks the capability for, each with why (`each_user` without paging,
+-- `ensure_user` without a people create). Each part (`paging`, `people`,
+-- `cli`, and any added by `add_part`) is checked whole by its owner. A
+-- compiled table is returned as it is.
 -- @tparam table raw a vendor table
 -- @treturn table the compiled vendor
 -- @raise `userapi: vendor 'x': ...` naming the field that is wrong
@@ -141,14 +180,6 @@ function _M.compile(raw)
   for _, k in ipairs({ "ops", "default_base", "auth" }) do
     if raw[k] == nil then fail(vname, "%s required", k) end
   end
-  for k, kind in pairs(raw.options or {}) do
-    if type(k) ~= "string" or not (OPTION_KINDS[kind] or type(kind) == "table") then
-      fail(vname, "options.%s: one of secret, host, string, function, boolean or an enum expected", tostring(k))
-    end
-  end
-  for _, k in ipairs(raw.credentials or {}) do
-    if (raw.options or {})[k] ~= "secret" then fail(vname, "credentials: '%s' must be a secret option", k) end
-  end
   local v = {}
   for k, x in pairs(raw) do v[k] = x end
   v.ops, v.op_names = {}, {}
@@ -158,12 +189,31 @@ function _M.compile(raw)
     v.op_names[#v.op_names + 1] = opname
   end
   table.sort(v.op_names)
-  if raw.paging and not v.ops[raw.paging.op] then
-    fail(vname, "paging.op: no operation '%s'", tostring(raw.paging.op))
-  end
   if raw.export and not v.ops[raw.export] then fail(vname, "export: no operation '%s'", raw.export) end
+  check_parts(raw, v)
+  for _, k in ipairs(raw.credentials or {}) do
+    if (raw.options or {})[k] ~= "secret" then fail(vname, "credentials: '%s' must be a secret option", k) end
+  end
+  v.unavailable = unavailable(v)
   compiled[raw], is_compiled[v] = v, true
   return v
+end
+
+--- Adds a part to what a vendor table may hold: the field `field`, checked
+-- at `register` by `require(module).check_part(part, vendor_name, vendor)`
+-- (vendor: the compiled table, its operations known). The part's owner reads
+-- it; a vendor table registered before is not checked again.
+-- @tparam string field the vendor table's field (`scim`)
+-- @tparam string module the module that owns and checks it
+-- @usage vendor.add_part("scim", "userapi.scim")
+function _M.add_part(field, module)
+  if type(field) ~= "string" or type(module) ~= "string" then
+    error("bad argument #1 to 'add_part' (field and module names expected)", 2)
+  end
+  if FIELDS[field] and not PARTS[field] then
+    error("bad argument #1 to 'add_part' (" .. field .. " is a vendor table field, not a part)", 2)
+  end
+  PARTS[field], FIELDS[field] = module, "table"
 end
 
 return _M

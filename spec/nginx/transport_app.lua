@@ -152,6 +152,13 @@ function _M.in_phase(phase)
   return "done"
 end
 
+-- the same call on a client built with transport = "nginx": the same refusal
+function _M.in_phase_forced(phase)
+  local ok, err = pcall(function() return kandji{ transport = "nginx" }:get_user(ADA) end)
+  ngx.shared.results:set("nginx_" .. phase, ok and "sent" or tostring(err))
+  return "done"
+end
+
 -- the opt-in: libcurl blocks this log phase; its retry waits would too, so they raise
 function _M.log_curl()
   local ok, err = pcall(function() return kandji({ transport = "curl", retries = { max = 1 } }):get_user(ADA) end)

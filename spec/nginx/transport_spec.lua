@@ -253,6 +253,17 @@ describe("the nginx transport in production #nginx", function()
       assert.same({}, sim.requests())
     end)
 
+    it("refuse a client built with transport = \"nginx\" the same way: no raw nginx error, nothing sent", function()
+      get("/phases_nginx")
+      local res = results_with("nginx_log")
+      for _, phase in ipairs({ "set", "header_filter", "body_filter", "log" }) do
+        assert.equal("userapi: no cosockets in nginx's " .. phase .. " phase, and libcurl here would block every"
+          .. " request of the worker; make the call from a timer (ngx.timer.at(0, fn)), or build the client with"
+          .. " transport = \"curl\" to accept blocking", res["nginx_" .. phase])
+      end
+      assert.same({}, sim.requests())
+    end)
+
     it("use libcurl when the client was built with transport = \"curl\"; a retry wait there raises", function()
       sim.fault{ match = { vendor = "kandji" }, status = 503, headers = { ["Retry-After"] = "1" } }
       get("/log_curl")

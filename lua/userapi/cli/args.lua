@@ -58,6 +58,12 @@ function _M.parse(argv)
       -- spelt with _ these are an operation's own parameters (Arthur's page_size)
       if f and f.dash_only and name ~= f[1] then f = nil end
       if not name and not f then usage("unknown option '%s'", a) end
+      -- a subcommand takes its flags and the global ones only
+      if not f and o.command then
+        local names = {}
+        for _, g in ipairs(flags.all(o.command)) do names[#names + 1] = g[1] end
+        usage("unknown option '--%s' for %s%s", name, o.command[1], did_you_mean(name, names, "--"))
+      end
       if f == nil then
         -- an operation parameter: always a value
         value, i = value_of(argv, i, name, value)

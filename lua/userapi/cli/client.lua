@@ -6,6 +6,7 @@ local userapi = require "userapi"
 local config = require "userapi.config"
 local fmt_ = require "userapi.format"
 local record = require "userapi.transport.record"
+local refusal = require "userapi.refusal"
 local proxy = require "userapi.cli.proxy"
 local usage = require("userapi.cli.usage").raise
 
@@ -15,7 +16,7 @@ local term = fmt_.escape_terminal
 
 local _M = {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = require("userapi.util").trim
 
 -- ---- the client ------------------------------------------------------------------
 
@@ -32,19 +33,23 @@ local function secret_from_stdin(vendor, copts, stdin)
   copts[secret] = line
 end
 
--- the constructor's message as a usage error, naming what is missing and where to put it
-local function client_failure(vname, vendor, msg, getenv, profile)
-  msg = msg:gsub("^userapi%.[%w_]+: ", "")
-  local what = msg:match("^credentials missing %((.-)%)")
-  if msg:find("base_url (or the vendor's host options) required", 1, true) then
+-- the constructor's refusal (userapi.refusal) as a usage error, naming what
+-- is missing and where to put it: read from its fields, not its message
+-- `route`: where the proxy came from (config or which variable), said when the library refuses it
+local function client_failure(vname, vendor, err, getenv, profile, route)
+  if not refusal.is(err) then error(err, 0) end
+  local what
+  if err.reason == "credentials" then
+    what = err.missing
+  elseif err.reason == "base_url" then
     local host = config.option_of_kind(vendor, "host")
     what = (host and (host .. " or ") or "") .. "base_url"
-  elseif not what and msg:find("required", 1, true) then
-    what = msg:gsub(" required$", "")
   end
   if what then
     usage("missing credentials for %s (%s): %s", vname, what, config.hint(vendor, getenv, profile))
   end
+  local msg = err.message:gsub("^userapi%.[%w_]+: ", "")
+  if route and (err.option == "proxy" or msg:find("(proxy: ", 1, true)) then msg = msg .. "; " .. route end
   usage("%s: %s", vname, msg)
 end
 
@@ -78,12 +83,7 @@ function _M.make(o, vname, vendor, getenv, streams, sent)
     end
   end
   local ok, client = pcall(userapi[vname], copts)
-  if not ok then
-    local msg = tostring(client)
-    -- a proxy the library refuses: say which one (from the config or which variable)
-    if route and copts.proxy and msg:find("(proxy: ", 1, true) then msg = msg .. "; " .. route end
-    client_failure(vname, vendor, msg, getenv, profile)
-  end
+  if not ok then client_failure(vname, vendor, client, getenv, profile, copts.proxy and route) end
   return client
 end
 

@@ -30,13 +30,15 @@
 -- (Lua name, dashes, wire name), typed per table (integer, flag, JSON,
 -- repeated arrays kept in order); a global option spelt with dashes wins over
 -- the parameter spelt with `_`. argparse would need a command per vendor and
--- operation and an alias per spelling, built on each run; its errors are text
--- (`option '--email' must be used at most 1 time`, `unknown command`) that
--- the command would have to match to keep the messages and the exit status 2
--- that scripts rely on; its `-h` ends the process (`os.exit`), which the
--- in-process `cli.main` cannot have; and its completion generator fails on a
--- name that is not shell-safe with a bare `assertion failed!`. The parser
--- over these tables is about 60 lines (`userapi.cli.args`).
+-- operation and an alias per spelling, built on each run. Its `parse` ends
+-- the process on a usage error with status 1 (the command's is 2, which
+-- scripts and the specs check) and its `-h` with `os.exit(0)`, which the
+-- in-process `cli.main` cannot have; `pparse` hands back only the message's
+-- text (`option '--email' must be used at most 1 time`, `unknown command
+-- 'nope'`), which the command would have to match to keep its own messages.
+-- Its completion generator fails on a name that is not shell-safe with a bare
+-- `assertion failed!`, and has no arms per vendor alias. (0.7.1, checked.)
+-- The parser over these tables is about 60 lines (`userapi.cli.args`).
 -- @module userapi.cli.flags
 local usage = require("userapi.cli.usage").raise
 

@@ -19,7 +19,7 @@ local is_array, path_params = fmt_.is_array, args_.path_params
 
 local _M = {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = require("userapi.util").trim
 
 local function read_file(path, what)
   local f, err = io.open(path, "rb")

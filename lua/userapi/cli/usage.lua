@@ -4,6 +4,8 @@
 local setmetatable, getmetatable, select, type, error, pairs, ipairs = setmetatable, getmetatable, select, type,
   error, pairs, ipairs
 local format = string.format
+local distance = require("userapi.util").distance
+local refusal = require "userapi.refusal"
 
 local _M = {}
 
@@ -16,24 +18,6 @@ local USAGE_MT = { __tostring = function(e) return e.message end }
 function _M.raise(msg, ...)
   if select("#", ...) > 0 then msg = format(msg, ...) end
   error(setmetatable({ message = msg }, USAGE_MT), 0)
-end
-
--- edit distance, for suggestions: insertions, deletions, substitutions, swaps
-local function distance(a, b)
-  local prev, prev2 = {}, nil
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-      if prev2 and i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
-        cur[j] = math.min(cur[j], prev2[j - 2] + 1)
-      end
-    end
-    prev2, prev = prev, cur
-  end
-  return prev[#b]
 end
 
 --- The nearest of the candidates to a mistyped name, as a message suffix:
@@ -64,6 +48,7 @@ end
 --- True when e is a usage error.
 -- @param e a caught error
 -- @treturn boolean
-function _M.is(e) return type(e) == "table" and getmetatable(e) == USAGE_MT end
+-- (the library's refusals before sending, a config file's included: userapi.refusal)
+function _M.is(e) return type(e) == "table" and (getmetatable(e) == USAGE_MT or refusal.is(e)) end
 
 return _M

@@ -55,9 +55,10 @@ end
 
 local B
 do
-  local ok, bit = pcall(require, "bit")
-  if not ok then ok, bit = pcall(require, "bit32") end
-  if ok then
+  -- never a bit.lua of the working directory (util.optional_require)
+  local optional = require("userapi.util").optional_require
+  local bit = optional("bit") or optional("bit32")
+  if bit then
     B = from_bit(bit)
   else
     local chunk = (loadstring or load)(OPERATORS) -- luacheck: ignore 113

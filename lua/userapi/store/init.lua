@@ -20,6 +20,18 @@ local function credential_parts(client, opts)
   return parts
 end
 
+--- The tenant key of a client: `vendor:fingerprint` of its base URL and
+-- credential, the name its budget and token have in a shared store (and the
+-- journal's header). The second value says whether the key names a credential.
+-- @tparam userapi.client.Client client (its `vendor`, `base_url`)
+-- @tparam table opts the constructor's options
+-- @treturn string the key
+-- @treturn boolean whether it names a credential
+function _M.tenant_key(client, opts)
+  local parts = credential_parts(client, opts)
+  return fingerprint.tenant(client.vendor.name, client.base_url, parts), #parts > 0
+end
+
 --- The shared store of a client and its tenant key, or nil when its budget
 -- is its own. The third value says whether the key names a credential: a
 -- client whose token comes from a `token` function has none to name, and
@@ -50,8 +62,7 @@ function _M.for_client(client, opts)
     end
   end
   if not store then return nil end
-  local parts = credential_parts(client, opts)
-  return store, fingerprint.tenant(client.vendor.name, client.base_url, parts), #parts > 0
+  return store, _M.tenant_key(client, opts)
 end
 
 return _M

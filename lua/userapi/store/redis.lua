@@ -14,7 +14,7 @@ local fingerprint = require "userapi.store.fingerprint"
 local errors = require "userapi.errors"
 
 local type, tostring, tonumber, error, pcall, setmetatable = type, tostring, tonumber, error, pcall, setmetatable
-local find, gsub, format = string.find, string.gsub, string.format
+local find, format = string.find, string.format
 local ngx = ngx
 
 local _M = {}
@@ -60,7 +60,8 @@ end
 return 1
 ]]
 
-local function unescape(s) return (gsub(s, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)) end
+local util = require "userapi.util"
+local unescape, optional_require = util.unescape, util.optional_require
 
 -- redis://[:password@]host[:port][/db]
 local function parse_url(url, name)
@@ -132,14 +133,13 @@ end
 -- ---- the two clients ------------------------------------------------------
 
 local function in_cosocket_phase()
-  return require("userapi.transport").in_cosocket_phase()
+  return require("userapi.phase").in_cosocket_phase()
 end
 
 -- lua-resty-redis: a pooled connection per command, authenticated once.
 function Redis:resty(cmd, ...)
-  local ok, resty = pcall(require, "resty.redis")
-  if not ok then ok, resty = pcall(require, "nginx.redis") end -- Debian's name for it
-  if not ok then return self:fail("lua-resty-redis is not installed (Debian: lua-nginx-redis)") end
+  local resty = optional_require("resty.redis") or optional_require("nginx.redis") -- Debian's name for it
+  if not resty then return self:fail("lua-resty-redis is not installed (Debian: lua-nginx-redis)") end
   local red = resty:new()
   red:set_timeout(TIMEOUT_MS) -- Debian's 0.27 has no set_timeouts
   local cfg = self.cfg
@@ -167,8 +167,8 @@ function Redis:resty(cmd, ...)
 end
 
 local function load_redis_lua()
-  local ok, redis = pcall(require, "redis")
-  if ok then return redis end
+  local redis = optional_require("redis")
+  if redis then return redis end
   -- Debian's lua-redis installs for 5.1 to 5.3; the same file serves 5.4
   local path = package.searchpath("redis", "/usr/share/lua/5.3/?.lua;/usr/local/share/lua/5.3/?.lua")
   if not path then return nil end

@@ -1,9 +1,9 @@
 --- The libcurl transport: a session of the C core is the transport object
 -- (request, multi, set_auth, close). Its waits block the thread in plain Lua
 -- and in nginx's startup phases; in nginx's request phases they never block
--- the worker (see `userapi.transport.curl_sleep`).
+-- the worker (see `userapi.phase.curl_sleep`).
 local core = require "userapi.core"
-local chooser = require "userapi.transport"
+local phase = require "userapi.phase"
 
-return { name = "curl", new = core.session, sleep = ngx and chooser.curl_sleep or core.sleep, now = core.now,
-         warn = chooser.warn }
+return { name = "curl", new = core.session, sleep = ngx and phase.curl_sleep or core.sleep, now = core.now,
+         warn = phase.warn }

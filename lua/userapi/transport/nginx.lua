@@ -9,6 +9,7 @@ local core = require "userapi.core"
 local http1 = require "userapi.transport.http1"
 local proxy = require "userapi.transport.proxy"
 local request_head = require "userapi.transport.request_head"
+local phase = require "userapi.phase"
 
 local ngx = ngx
 local type, tostring, setmetatable, error, next = type, tostring, setmetatable, error, next
@@ -16,6 +17,8 @@ local concat, find = table.concat, string.find
 local min, floor = math.min, math.floor
 local fail, arm, framing, fields = http1.fail, http1.arm, http1.framing, http1.fields
 local tcp, ngx_now = ngx.socket.tcp, ngx.now
+
+local need_cosockets = phase.need_cosockets
 
 local _M = { name = "nginx" }
 
@@ -244,6 +247,8 @@ local NO_BODY = { HEAD = true }
 --- Sends one request: status, body, headers (a table; the head block as
 -- received with `raw_headers = true`), or nil and an error table.
 function T:request(req)
+  -- a forced transport = "nginx" where there are no cosockets: the documented refusal
+  need_cosockets()
   local r, status, block, http10 = start(self, req)
   if not r then return nil, status end
   local sock, method = r.sock, req.method
@@ -295,10 +300,13 @@ function T:request(req)
 end
 
 --- Many requests at once on light threads (see `userapi.transport.nginx_multi`).
-function T:multi() return require("userapi.transport.nginx_multi").new(self) end
+function T:multi()
+  need_cosockets()
+  return require("userapi.transport.nginx_multi").new(self)
+end
 
---- Waits without blocking the worker.
-function _M.sleep(ms) ngx.sleep(ms / 1000) end
+--- Waits without blocking the worker (where cosockets work; else the refusal).
+_M.sleep = phase.cosocket_sleep
 
 --- Milliseconds, from nginx's clock.
 function _M.now()

@@ -2,17 +2,15 @@
 -- (which speaks to the proxy itself) and for redaction (the proxy's
 -- password, in every encoding it travels in, is one of the client's secrets).
 -- Pure functions: they work in plain Lua as under nginx.
-local type, tonumber, char = type, tonumber, string.char
+local type, tonumber = type, tonumber
 local lower, match = string.lower, string.match
-local sub, gsub = string.sub, string.gsub
+local sub = string.sub
 
 local _M = {}
 
 local base64 = require("userapi.errors").base64
 
-local function unescape(s)
-  return (gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
-end
+local unescape = require("userapi.util").unescape
 
 --- Reads a proxy URL: `[scheme://][user[:password]@]host[:port][/]`, the
 -- scheme `http` and the port 1080 when absent (libcurl's defaults), user and

@@ -234,7 +234,7 @@ return {
   },
   paging = { op = "get_organization_users", style = "page", items = "records", max = 1000,
               total_pages = "pagination.total_pages" },
-  -- desired state (userapi.state): a person is a user of the organization;
+  -- desired state (userapi.people): a person is a user of the organization;
   -- with a password they are created at once, otherwise invited by email
   people = {
     lookup = {
@@ -269,5 +269,8 @@ return {
     },
     update = { op = "patch_user", body = function(changes) return changes end },
     delete = { op = "delete_user" },
+    -- a warning of every offboarding: what the API cannot show or undo
+    absent_unseen = "Arthur lists no invitations: one sent to %s and still pending cannot be seen or withdrawn "
+      .. "through the API (it can still be accepted)",
   },
 }

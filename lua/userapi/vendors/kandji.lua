@@ -89,7 +89,7 @@ return {
     delete_user = { method = "DELETE", path = "/api/v1/users/{user_id}" },
   },
   paging = { op = "list_users", style = "cursor", items = "results" },
-  -- desired state (userapi.state): users come from the directory integration,
+  -- desired state (userapi.people): users come from the directory integration,
   -- so the API can find and delete them, not create or change them
   people = {
     lookup = { email = { op = "list_users", params = function(email) return { email = email } end },
@@ -104,5 +104,13 @@ return {
       .. "the person appears at its next sync (the API cannot create users)",
     cannot_update = "Kandji users come from the tenant's directory integration: change them there",
     delete = { op = "delete_user" },
+    -- the vendor refuses to delete a user holding devices (400): a plan says so too
+    blocks_delete = function(r)
+      local n = tonumber(r.devices) or 0
+      if n > 0 then
+        return ("%s still holds %d device(s): Kandji refuses to delete a user with devices assigned; "
+          .. "unassign them, then offboard again"):format(tostring(r.email or r.id), n)
+      end
+    end,
   },
 }

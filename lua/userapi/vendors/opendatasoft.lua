@@ -221,7 +221,7 @@ return {
   },
   export = "users_export",
   paging = { op = "get_users", style = "offset", items = "results", total_count = "total_count", max = 1000 },
-  -- desired state (userapi.state): a person is a user, found by email or username
+  -- desired state (userapi.people): a person is a user, found by email or username
   people = {
     lookup = { email = { op = "get_users", params = function(email) return { search = email } end },
                id = { op = "get_user" } },
@@ -251,9 +251,9 @@ return {
         return nil, item.err and item.err.message or "invitation refused"
       end,
     } },
-    -- PUT wants the email every time
-    update = { op = "update_user", body = function(changes, current)
-      changes.email = changes.email or current.email
+    -- PUT wants the email every time: the one stored, as stored (its case too)
+    update = { op = "update_user", body = function(changes, own)
+      changes.email = changes.email or own.email
       return changes
     end },
     delete = { op = "delete_user" },

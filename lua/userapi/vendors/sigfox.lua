@@ -184,7 +184,7 @@ return {
     renew_credential = { method = "PUT", path = "/api-users/{id}/renew-credential" },
   },
   paging = { op = "list_api_users", style = "offset", items = "data", next = "paging.next", max = 100 },
-  -- desired state (userapi.state): API users have no email; a person's is
+  -- desired state (userapi.people): API users have no email; a person's is
   -- named after them ("ada@example.com automation") and found by that name
   people = {
     lookup = { email = { op = "list_api_users", params = function() return { limit = 100 } end },
@@ -205,6 +205,7 @@ return {
     create_only = { group_id = true },
     create = { {
       op = "create_api_user", action = "created", needs = { "group_id", "profile_ids" },
+      reread = true, -- the answer is the new id only: the account is read back
       body = function(s)
         return { groupId = s.group_id, name = s.name or (s.email .. " automation"), timezone = s.timezone or "UTC",
                  profileIds = s.profile_ids }

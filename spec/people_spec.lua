@@ -1,4 +1,4 @@
--- Desired state (userapi.state through client:ensure_user / ensure_absent)
+-- Desired state (userapi.people through client:ensure_user / ensure_absent)
 -- and the directory, against the simulator: what went over the wire, what
 -- the vendor holds afterwards, and what the result says.
 local cjson = require "cjson"
@@ -113,16 +113,13 @@ describe("ensure_user", function()
   end)
 
   describe("kandji", function()
-    it("finds a synced user (no change); cannot create or update one, and sends nothing", function()
+    it("has no ensure_user (no create operation): a call says why and sends nothing", function()
       local kandji = client("kandji")
-      local res = assert(kandji:ensure_user{ email = "ada@example.com" })
-      assert.same({ false, "none" }, { res.changed, res.action })
-      assert.equal("69c009ca-1f78-4bdf-bb93-08d6d39041db", res.before.id)
-      local _, err = kandji:ensure_user{ email = "marie@example.com" }
-      assert.equal("unsupported", err.kind)
-      assert.truthy(tostring(err):find("directory integration", 1, true))
-      assert.has_error(function() kandji:ensure_user{ email = "ada@example.com", name = "Ada" } end,
-        "bad argument #1 to 'ensure_user' (unknown field 'name'; this vendor manages no field)")
+      assert.is_nil(rawget(getmetatable(kandji).__index, "ensure_user"))
+      assert.has_error(function() kandji:ensure_user{ email = "ada@example.com" } end,
+        "bad argument #1 to 'ensure_user' (kandji has no create operation, so ensure_user is not available)")
+      assert.same({}, sim.requests())
+      assert.equal("deleted", assert(kandji:ensure_absent({ email = "ada@example.com" }, { check = true })).action)
       assert.same({}, writes())
     end)
   end)
@@ -160,7 +157,7 @@ describe("ensure_user", function()
       plans[#plans + 1] = assert(client(v):ensure_user(spec, { check = true })).action
       plans[#plans + 1] = assert(client(v):ensure_absent("grace@example.com", { check = true })).action
     end
-    plans[#plans + 1] = assert(client("kandji"):ensure_absent("grace@example.com", { check = true })).action
+    plans[#plans + 1] = assert(client("kandji"):ensure_absent("ada@example.com", { check = true })).action
     assert.same({ "invited", "deleted", "invited", "deleted", "created", "deleted", "deleted" }, plans)
     assert.truthy(client("arthur"):ensure_user({ email = "x@example.com" }, { check = true }).note)
     assert.same({}, writes())
@@ -175,6 +172,14 @@ describe("ensure_user", function()
       function() ods:ensure_user{ email = "a@example.com", permissions = "x" } end)
     sim.refuses("bad argument #2 to 'ensure_user' (table expected)",
       function() ods:ensure_user({ email = "a@example.com" }, true) end)
+    sim.refuses("bad argument #2 to 'ensure_user' (unknown option 'dry_run')",
+      function() ods:ensure_user({ email = "a@example.com" }, { dry_run = true }) end)
+    sim.refuses("bad argument #2 to 'ensure_user' (unknown option 'all')",
+      function() ods:ensure_user({ email = "a@example.com" }, { all = true }) end)
+    sim.refuses("bad argument #2 to 'ensure_absent' (unknown option 'chek' (did you mean 'check'?))",
+      function() ods:ensure_absent("a@example.com", { chek = true }) end)
+    sim.refuses("bad argument #2 to 'ensure_absent' (check: boolean expected, got string)",
+      function() ods:ensure_absent("a@example.com", { check = "true" }) end)
   end)
 end)
 
@@ -229,14 +234,22 @@ describe("directory", function()
 
   it("offboard with check plans per vendor and sends no write; without, deletes; a refusal is reported", function()
     local res, failed = dir:offboard("alan@example.com", { check = true })
-    assert.is_nil(failed)
-    assert.same({ "deleted", "deleted", "deleted", "deleted" },
-      { res.opendatasoft.action, res.arthur.action, res.kandji.action, res.sigfox.action })
+    assert.same({ "deleted", "deleted", "deleted" },
+      { res.opendatasoft.action, res.arthur.action, res.sigfox.action })
+    assert.equal("refused", failed.kandji.kind)  -- Alan holds devices: the plan says the delete will fail
     assert.same({}, writes())
     res, failed = dir:offboard("alan@example.com")
     assert.equal("deleted", res.opendatasoft.action)
     assert.is_nil(res.kandji)
     assert.equal(400, failed.kandji.status)
+  end)
+
+  it("is made without the output formatting (the library does not format)", function()
+    local before = package.loaded["userapi.format"]
+    package.loaded["userapi.format"], package.loaded["userapi.directory"] = nil, nil
+    require "userapi.directory"
+    assert.is_nil(package.loaded["userapi.format"])
+    package.loaded["userapi.format"] = before
   end)
 
   it("onboards everywhere the API allows; a second run changes nothing", function()
@@ -250,5 +263,35 @@ describe("directory", function()
     assert.equal(1, sim.state("opendatasoft").applied.invite_users)
     assert.equal(1, sim.state("arthur").applied.post_organization_user_invite)
     assert.equal(1, sim.state("sigfox").applied.create_api_user)
+  end)
+end)
+
+describe("a vendor's people table is checked at register", function()
+  -- Kandji's table with one change
+  local function kandji_with(change)
+    local v = {}
+    for k, x in pairs(require "userapi.vendors.kandji") do v[k] = x end
+    v.name = "kandji_copy"
+    v.people = {}
+    for k, x in pairs(require("userapi.vendors.kandji").people) do v.people[k] = x end
+    change(v.people)
+    return v
+  end
+
+  it("a misspelt key, an operation the vendor lacks or a bad field kind is refused with its place", function()
+    local cases = {
+      { function(p) p.lookup = { emial = p.lookup.email } end,
+        "userapi: vendor 'kandji_copy': people.lookup: unknown field 'emial' (did you mean 'email'?)" },
+      { function(p) p.delete = { op = "delete_usr" } end,
+        "userapi: vendor 'kandji_copy': people.delete.op: no operation 'delete_usr' (did you mean 'delete_user'?)" },
+      { function(p) p.blocks_delet = p.blocks_delete end,
+        "userapi: vendor 'kandji_copy': people: unknown field 'blocks_delet' (did you mean 'blocks_delete'?)" },
+      { function(p) p.fields = { name = "text" } end,
+        "userapi: vendor 'kandji_copy': people.fields.name: string, email or set expected" },
+    }
+    for _, c in ipairs(cases) do
+      assert.has_error(function() userapi.register(kandji_with(c[1])) end, c[2])
+    end
+    assert.same({}, sim.requests())
   end)
 end)
