@@ -179,6 +179,7 @@ bench: deps all
 	$(MAKE) all LUA=luajit
 	@/usr/bin/python3 -c 'import urllib3' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-urllib3 >/dev/null; }
 	PATH="/usr/bin:$$PATH" lua5.4 bench/run.lua
+	lua5.4 bench/review.lua
 
 clean-asan:
 	rm -rf build/asan

@@ -80,6 +80,19 @@ _M.COMMANDS = {
   { "completion", args = "bash|zsh", choices = { "bash", "zsh" }, help = "a completion script",
     module = "userapi.cli.man", fn = "completion_command" },
   { "man", help = "the manual page (roff)", module = "userapi.cli.man", fn = "man_command" },
+  { "review", help = "an access review: every account of every configured vendor, grouped by person (email) and "
+      .. "flagged stale, pending, orphan, missing or service; exit 1 when a vendor could not be walked",
+    module = "userapi.cli.review", fn = "review_command", flags = {
+      { "vendors", value = "a,b", help = "the vendors to review (default: every vendor with credentials)" },
+      { "stale-days", value = "N", min = 0,
+        help = "flag accounts without a login for N days, where the vendor records logins" },
+      { "roster", value = "FILE", file = true,
+        help = "a CSV of the people who should have accounts (email, name, optional vendors): flags orphan "
+          .. "accounts and missing ones" },
+      { "html", value = "FILE", file = true,
+        help = "write a self-contained HTML report: a summary per vendor and a sortable, filterable table" },
+      { "plan", help = "print the offboard and onboard plan that would fix the review" },
+    } },
 }
 
 --- The flags a command line may give, by name (`format`) and by short form

@@ -26,6 +26,8 @@ local KEYS = {
   delete = { op = "op" },
   absent_unseen = "string",       -- a warning of every ensure_absent (format: %s the email)
   blocks_delete = "function",     -- function(record) -> why the vendor will refuse its delete, or nil
+  logins = "boolean",             -- records say when each account last logged in (a review flags the stale)
+  service_kinds = "table",        -- kind -> true: accounts that are not people (a review reports them apart)
 }
 local REQUIRED = { "lookup", "normalize", "fields", "delete" }
 local HOW = { string = true, email = true, set = true }

@@ -252,6 +252,8 @@ return {
                first_name = u.first_name, last_name = u.last_name, picture = u.picture }
     end,
     fields = { email = "email", first_name = "string", last_name = "string", picture = "string" },
+    -- accounts that are not people: a review reports them apart
+    service_kinds = { service_account = true, data_plane = true },
     create_only = { password = true, group_ids = true, role_binding = true },
     create = {
       { op = "post_organization_user", action = "created", needs = { "password", "first_name" },

@@ -237,6 +237,8 @@ return {
                first_name = u.first_name, last_name = u.last_name, permissions = u.permissions }
     end,
     fields = { email = "email", first_name = "string", last_name = "string", permissions = "set" },
+    -- records say when each account last logged in (last_seen_at): a review can flag the stale
+    logins = true,
     create = { {
       op = "invite_users", action = "invited",
       body = function(s)

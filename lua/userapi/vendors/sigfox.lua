@@ -200,6 +200,8 @@ return {
                created_at = created and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(created / 1000)) or nil }
     end,
     fields = { name = "string", timezone = "string", profile_ids = "set" },
+    -- API users are accounts of automation, named after their owner: a review reports them apart
+    service_kinds = { api_user = true },
     create_only = { group_id = true },
     create = { {
       op = "create_api_user", action = "created", needs = { "group_id", "profile_ids" },

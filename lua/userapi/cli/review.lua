@@ -1,0 +1,140 @@
+--- `userapi review`: an access review across the configured vendors
+-- (@{userapi.review}): every account grouped by person and flagged, as rows
+-- (`-o json|jsonl|csv|table`), an HTML report (`--html FILE`), or the plan
+-- that would fix it (`--plan`), carried out with `--apply`.
+-- @module userapi.cli.review
+local userapi = require "userapi"
+local review = require "userapi.review"
+local review_html = require "userapi.review_html"
+local csv = require "userapi.csv"
+local fmt_ = require "userapi.format"
+local usage = require("userapi.cli.usage").raise
+
+local pairs, ipairs, pcall, tostring, concat = pairs, ipairs, pcall, tostring, table.concat
+
+local _M = {}
+
+local COLUMNS = { "email", "vendor", "id", "name", "kind", "state", "last_login", "flags" }
+local PLAN_COLUMNS = { "action", "email", "name", "vendors" }
+
+-- the clients of the vendors named (--vendors), or of every vendor whose
+-- credentials the config and the environment give
+local function clients(o, ctx)
+  local list = {}
+  if o.vendors then
+    for name in o.vendors:gmatch("[^,%s]+") do list[#list + 1] = { name, ctx.client(name) } end
+    return list
+  end
+  local names = {}
+  for name, v in pairs(userapi.vendors) do
+    if v.people then names[#names + 1] = name end
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    do
+      local ok, c = pcall(ctx.client, name)
+      if ok then list[#list + 1] = { name, c } end
+    end
+  end
+  if #list == 0 then
+    usage("review: no vendor is configured: set a vendor's credentials (userapi VENDOR --help names them)"
+      .. " or name vendors with --vendors")
+  end
+  return list
+end
+
+local function read_file(path, what)
+  local f, err = io.open(path, "rb")
+  if not f then usage("%s: cannot read %s", what, tostring(err)) end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- rows to stdout as -o asks; json, jsonl and csv stream
+local function write_rows(out, fmt, iter, cols, head)
+  local w = fmt ~= "csv" and fmt_.writer(fmt, out, cols)
+  if fmt == "json" then out:write("{\n  ", head, ',\n  "rows": ') end
+  if fmt == "csv" then out:write(csv.format_row(cols), "\n") end
+  for r in iter do
+    if fmt == "csv" then
+      local t = {}
+      for i, c in ipairs(cols) do t[i] = r[c] end
+      out:write(csv.format_row(t), "\n")
+    else
+      local clean = {}
+      for _, c in ipairs(cols) do clean[c] = r[c] end
+      w.row(clean)
+    end
+  end
+  if w then w.finish() end
+  if fmt == "json" then out:write("}\n") end
+end
+
+local function summary_line(rv)
+  local t, parts = rv.summary.total, {}
+  for _, f in ipairs(review.FLAGS) do parts[#parts + 1] = t[f] .. " " .. f end
+  return ("review: %d people, %d accounts in %d vendors: %s"):format(rv.people, t.accounts, #rv.vendors,
+    concat(parts, ", "))
+end
+
+--- `userapi review`: see the module.
+-- @tparam table o the parsed command line
+-- @tparam table ctx the command's context
+-- @treturn integer the exit status: 0, or 1 when a vendor's walk failed or the report could not be written
+function _M.review_command(o, ctx)
+  local out, err_out = ctx.streams.stdout, ctx.streams.stderr
+  local roster
+  if o.roster then
+    local why
+    roster, why = review.roster(read_file(o.roster, "--roster"))
+    if not roster then usage("--roster %s: %s", o.roster, why) end
+  end
+  local by = {}
+  for _, pair in ipairs(clients(o, ctx)) do by[pair[1]] = pair[2] end
+  local dir = userapi.directory(by)
+  local rv, why = review.run(dir, { stale_days = o["stale-days"], roster = roster })
+  if not rv then
+    err_out:write("userapi: ", why, "\n")
+    return 1
+  end
+  local status = 0
+  local ok, e = pcall(function()
+    for v, err in pairs(rv.failed or {}) do
+      err_out:write(fmt_.escape_terminal(("userapi: review: %s: %s (its accounts are missing from the review)")
+        :format(v, tostring(err))), "\n")
+      status = 1
+    end
+    if o.html then
+      local f, ferr = io.open(o.html, "w")
+      local written, werr = f and review_html.write(f, rv, { generated = os.date("!%Y-%m-%d %H:%M UTC") })
+      if f then
+        local closed, cerr = f:close()
+        if written and not closed then written, werr = nil, cerr end
+      end
+      if not written then
+        err_out:write("userapi: review: cannot write ", o.html, ": ", tostring(ferr or werr), "\n")
+        status = 1
+      end
+    end
+    local fmt = o.format or "json"
+    local head = ('"summary": %s,\n  "people": %d'):format(fmt_.to_json(rv.summary), rv.people)
+    if o.plan then
+      local items = rv:plan()
+      local i = 0
+      write_rows(out, fmt, function()
+        i = i + 1
+        local p = items[i]
+        if p then return { action = p.action, email = p.email, name = p.name, vendors = concat(p.vendors, " ") } end
+      end, PLAN_COLUMNS, head)
+    elseif not o.html or o.format then
+      write_rows(out, fmt, rv:rows(), COLUMNS, head)
+    end
+    err_out:write(summary_line(rv), "\n")
+  end)
+  rv:close()
+  if not ok then error(e, 0) end
+  return status
+end
+
+return _M
