@@ -28,9 +28,10 @@ CURL_MIN   = 7.66.0
 # what the demo needs: Lua 5.4, libcurl, lua-cjson, and LuaSocket for the simulator
 DEMO_DEPS  = gcc lua5.4 liblua5.4-dev libcurl4-openssl-dev pkg-config lua-cjson lua-socket
 # what the tests add: every Lua the rockspec admits (spec/install_spec.lua installs for each), the
-# servers and tools the specs drive (TLS, Redis, nginx, ansible), the checkers and the docs
+# servers and tools the specs drive (TLS, Redis, nginx, ansible, a headless browser for the review's
+# HTML report), the checkers and the docs
 DEB_DEPS   = $(DEMO_DEPS) \
-             lua-busted lua-sec lua-check luarocks zip unzip valgrind clang openssl \
+             lua-busted lua-sec lua-check luarocks zip unzip valgrind clang openssl chromium \
              lua-ldoc lua-discount redis-server lua-redis lua-nginx-redis lua-posix ansible-core \
              lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
 # OpenResty's LuaJIT branch: what nginx's Lua module links, and our LuaJIT
