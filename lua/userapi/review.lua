@@ -76,6 +76,11 @@ local function epoch(iso)
   local days = era * 146097 + doe - 719468
   return days * 86400 + tonumber(H) * 3600 + tonumber(M) * 60 + tonumber(S)
 end
+
+--- Seconds since the epoch of an ISO 8601 time in UTC (`2024-02-03T10:11:12Z`,
+-- `2024-02-03`), without the local time zone; nil for anything else.
+-- @tparam string iso
+-- @treturn ?number
 _M.epoch = epoch
 
 local function state_of(r)
