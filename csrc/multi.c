@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "internal.h"
 
 typedef struct slot {
   ua_transfer xfer;
@@ -55,7 +55,8 @@ static multi *check_multi(lua_State *L, int idx) {
   return m;
 }
 
-int ua_session_multi(lua_State *L) {
+/* session:multi() -> a multi on the session's pool */
+static int l_multi_new(lua_State *L) {
   session *s = ua_check_idle(L, 1);
   multi *m = lua_newuserdata(L, sizeof *m);
   memset(m, 0, sizeof *m);
@@ -291,6 +292,13 @@ static const luaL_Reg multi_methods[] = {
   { "pending", l_multi_pending },
   { "close", l_multi_close }, { NULL, NULL } };
 
+/* The session class (opened before) gets its multi() here, so session.c
+ * needs nothing of this file. */
 void ua_multi_open(lua_State *L) {
   ua_new_class(L, MULTI_MT, multi_methods, l_multi_close, l_multi_tostring);
+  luaL_getmetatable(L, SESSION_MT);
+  lua_getfield(L, -1, "__index");
+  lua_pushcfunction(L, l_multi_new);
+  lua_setfield(L, -2, "multi");
+  lua_pop(L, 2);
 }

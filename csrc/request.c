@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core.h"
+#include "internal.h"
 #include "url.h"
 
 static int is_token(const char *s, size_t n) {
@@ -14,21 +14,6 @@ static int is_token(const char *s, size_t n) {
   for (i = 0; i < n; i++)
     if (!isalnum((unsigned char)s[i]) && !strchr("!#$&'*+-.^_`|~", s[i])) return 0;
   return 1;
-}
-
-void ua_oom(lua_State *L) { luaL_error(L, "userapi: out of memory"); }
-
-static int scratch_gc(lua_State *L) {
-  ua_buf_free(luaL_checkudata(L, 1, SCRATCH_MT));
-  return 0;
-}
-
-ua_buf *ua_scratch(lua_State *L) {
-  ua_buf *b = lua_newuserdata(L, sizeof *b);
-  ua_buf_init(b, 0);
-  luaL_getmetatable(L, SCRATCH_MT);
-  lua_setmetatable(L, -2);
-  return b;
 }
 
 /* Scalar query value as text: integers without a fraction, booleans as words. */
@@ -132,11 +117,11 @@ static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const
 static int add_headers(lua_State *L, int idx, ua_transfer *t) {
   ua_buf *line = NULL;
   char small[256];
-  int has_ctype = 0;
+  int present = 0;
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    size_t kn, vn;
+    size_t kn = 0, vn;
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL, *v;
     if (!k || !is_token(k, kn))
       luaL_error(L, "bad header name (a token of letters, digits and -_. expected)");
@@ -144,8 +129,8 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
       luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
     v = lua_tolstring(L, -1, &vn);
     if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
-    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype |= HAS_CTYPE;
-    if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) has_ctype |= HAS_UA;
+    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) present |= HAS_CTYPE;
+    if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) present |= HAS_UA;
     /* "Name;" is curl's way to send a header with an empty value */
     if (kn + vn + 3 <= sizeof small) {
       memcpy(small, k, kn);
@@ -168,53 +153,14 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
     lua_pop(L, 1);
   }
   if (line) lua_pop(L, 1);
-  return has_ctype;
-}
-
-/* Options are read raw: an __index function could run Lua code, and the
- * garbage collector, between reading a string and using it. */
-int ua_rawfield(lua_State *L, int idx, const char *k) {
-  idx = lua_absindex(L, idx);
-  lua_pushstring(L, k);
-  lua_rawget(L, idx);
-  return lua_type(L, -1);
-}
-
-const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n) {
-  const char *s;
-  ua_rawfield(L, idx, field);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  if (lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "bad field '%s' (string expected, got %s)", field, luaL_typename(L, -1));
-  s = lua_tolstring(L, -1, n);
-  lua_pop(L, 1); /* still anchored by the table: read raw, it cannot be a temporary */
-  return s;
-}
-
-long ua_opt_ms(lua_State *L, int idx, const char *field, long dflt) {
-  lua_Number v;
-  ua_rawfield(L, idx, field);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return dflt;
-  }
-  v = lua_tonumber(L, -1);
-  /* an integral float (5e3, 2^20) is as good as an integer; at most 2^53,
-   * checked first: converting a larger float to long may overflow */
-  if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0 && v <= 9007199254740992.0) || (lua_Number)(long)v != v)
-    luaL_error(L, "bad field '%s' (non-negative integer expected)", field);
-  lua_pop(L, 1);
-  return (long)v;
+  return present;
 }
 
 /* Reads request table idx into t; raises on any bad input before a byte is sent. */
 void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqinfo *ri) {
   size_t n, i;
   const char *m, *url, *body;
-  int use_auth, has_ctype = 0;
+  int use_auth, present = 0;
   luaL_checktype(L, idx, LUA_TTABLE);
   m = ua_opt_string(L, idx, "method", &n);
   if (!m || n == 0 || n >= sizeof ri->req.method) luaL_error(L, "bad field 'method' (HTTP method expected)");
@@ -243,7 +189,7 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
   if (ua_buf_cstr(&t->url)) ua_oom(L);
   ua_rawfield(L, idx, "headers");
   if (lua_type(L, -1) == LUA_TTABLE)
-    has_ctype = add_headers(L, -1, t);
+    present = add_headers(L, -1, t);
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
@@ -256,20 +202,13 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
   /* curl would otherwise wait for a 100 Continue on larger bodies */
   if (body) t->headers = slist_add(L, t->headers, "Expect:");
   /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
-  if (!body && !(has_ctype & HAS_CTYPE) && ua_sends_length(ri->req.method))
+  if (!body && !(present & HAS_CTYPE) && ua_sends_length(ri->req.method))
     t->headers = slist_add(L, t->headers, "Content-Type:");
-  if (!(has_ctype & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent);
+  if (!(present & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent_line);
   if (body && ua_buf_add(&t->reqbody, body, n)) ua_oom(L);
-  ri->req.timeout_ms = ua_opt_ms(L, idx, "timeout_ms", 0);
-  ri->req.idle_timeout_ms = ua_opt_ms(L, idx, "idle_timeout_ms", 0);
+  ri->req.timeout_ms = ua_opt_nonneg(L, idx, "timeout_ms", 0);
+  ri->req.idle_timeout_ms = ua_opt_nonneg(L, idx, "idle_timeout_ms", 0);
   ua_rawfield(L, idx, "raw_headers");
   ri->raw_headers = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-}
-
-void ua_request_open(lua_State *L) {
-  luaL_newmetatable(L, SCRATCH_MT);
-  lua_pushcfunction(L, scratch_gc);
-  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 }

@@ -1,7 +1,7 @@
 /* Answers as Lua values: status, body, and headers as a table. */
 #include <ctype.h>
 
-#include "core.h"
+#include "internal.h"
 
 /* Header names lower-cased; a repeated header becomes an array of its values. */
 void ua_push_headers(lua_State *L, const ua_buf *head) {

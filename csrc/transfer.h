@@ -7,6 +7,8 @@
 #include <curl/curl.h>
 #include "buf.h"
 
+#pragma GCC visibility push(hidden) /* only luaopen_* leaves core.so */
+
 /* The oldest libcurl the core builds against: 7.66.0, for curl_multi_poll.
  * Ubuntu 22.04's 7.81 is fine: CURLOPT_PROTOCOLS_STR (7.85) is used where it
  * exists, CURLOPT_PROTOCOLS before. */
@@ -19,7 +21,7 @@ typedef struct ua_opts {
   long idle_timeout_ms; /* 0: none */
   int verify_tls;
   char *ca_file, *proxy;
-  char *user_agent; /* the whole header line, "User-Agent: ..." */
+  char *user_agent_line; /* the whole header line, "User-Agent: ..." */
   size_t max_body;
 } ua_opts;
 
@@ -99,5 +101,7 @@ long ua_now_ms(void);
 
 /* The error kind of a failed transfer: "timeout", "connect", "tls", ... */
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc);
+
+#pragma GCC visibility pop
 
 #endif

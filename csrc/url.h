@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include "buf.h"
 
+#pragma GCC visibility push(hidden) /* only luaopen_* leaves core.so */
+
 /* Appends s percent-encoded: only unreserved characters (ALPHA DIGIT - . _ ~)
  * stay as they are, so the result is safe as a path segment or query value. */
 int ua_escape(ua_buf *b, const char *s, size_t n);
@@ -23,5 +25,7 @@ int ua_has_crlf(const char *s, size_t n);
 int ua_has_control(const char *s, size_t n);
 /* 1 when s holds any control byte or space: never valid in a URL. */
 int ua_has_ctl(const char *s, size_t n);
+
+#pragma GCC visibility pop
 
 #endif

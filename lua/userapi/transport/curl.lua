@@ -5,5 +5,8 @@
 local core = require "userapi.core"
 local chooser = require "userapi.transport"
 
+-- one error type: the core's errors get userapi.errors' metatable (the core requires no Lua module)
+core.set_error_mt(require("userapi.errors").mt)
+
 return { name = "curl", new = core.session, sleep = ngx and chooser.curl_sleep or core.sleep, now = core.now,
          warn = chooser.warn }
