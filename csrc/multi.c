@@ -121,6 +121,16 @@ static int l_multi_add(lua_State *L) {
   ua_rawfield(L, 2, "stream");
   sl->xfer.stream = lua_toboolean(L, -1);
   rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, &ri.req);
+  if (rc != CURLE_OK && sl->xfer.proxy_refused) {
+    /* reported as its outcome by the next wait (or read), never started */
+    sl->xfer.done = 1;
+    sl->xfer.result = rc;
+    sl->active = 1;
+    sl->id = m->next_id++;
+    m->pending++;
+    lua_pushinteger(L, sl->id);
+    return 1;
+  }
   if (rc != CURLE_OK) return luaL_error(L, "userapi: %s", curl_easy_strerror(rc));
   curl_easy_setopt(sl->xfer.easy, CURLOPT_PRIVATE, sl);
   if (curl_multi_add_handle(m->handle, sl->xfer.easy) != CURLM_OK)
@@ -184,8 +194,9 @@ static int l_multi_wait(lua_State *L) {
   if (wait_ms > 86400000) wait_ms = 86400000;
   deadline = ua_now_ms() + (long)wait_ms;
   lua_newtable(L);
-  for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork */
-    if (m->slots[i]->active && m->slots[i]->xfer.abandoned && !m->slots[i]->xfer.stream)
+  for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork, or never started */
+    if (m->slots[i]->active && (m->slots[i]->xfer.abandoned || m->slots[i]->xfer.proxy_refused) &&
+        !m->slots[i]->xfer.stream)
       multi_done(L, m, m->slots[i], m->slots[i]->xfer.result);
   for (;;) {
     int running, left;

@@ -153,6 +153,7 @@ int ua_session_new(lua_State *L) {
     s->opts.max_body = (size_t)max;
     s->opts.ca_file = dup_opt(L, 1, "ca_file");
     s->opts.proxy = dup_opt(L, 1, "proxy");
+    s->opts.proxy_problem = ua_proxy_problem(s->opts.proxy);
     s->opts.user_agent_line = dup_opt(L, 1, "user_agent");
     ua_rawfield(L, 1, "auth");
     set_auth(L, lua_gettop(L), s);

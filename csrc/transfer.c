@@ -1,5 +1,8 @@
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "transfer.h"
@@ -41,6 +44,7 @@ void ua_transfer_clear(ua_transfer *t) {
   t->idle_expired = 0;
   t->stream = t->paused = t->done = 0;
   t->head_done = 0;
+  t->proxy_refused = 0;
   t->result = CURLE_OK;
   t->errbuf[0] = '\0';
 }
@@ -194,9 +198,52 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   return rc;
 }
 
+/* A proxy libcurl refuses makes every request of the session fail, kind
+ * "proxy", before any option is set: never a direct connection, and never
+ * libcurl's own message, which quotes the URL, password and all. */
+static CURLcode refuse_proxy(ua_transfer *t, const char *problem) {
+  t->proxy_refused = 1;
+  snprintf(t->errbuf, sizeof t->errbuf, "proxy URL refused (%s); nothing sent", problem);
+  return CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* libcurl's proxy schemes (lib/url.c, parse_proxy), any case */
+static int proxy_scheme(const char *s) {
+  static const char *const known[] = { "http", "https", "socks", "socks4", "socks4a", "socks5", "socks5h", NULL };
+  int i;
+  for (i = 0; known[i]; i++)
+    if (strcasecmp(s, known[i]) == 0) return 1;
+  return 0;
+}
+
+const char *ua_proxy_problem(const char *proxy) {
+  CURLU *u;
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  const char *problem = NULL;
+  if (!proxy || !*proxy) return NULL; /* no proxy */
+  u = curl_url();
+  if (!u) return "out of memory";
+  if (curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME | CURLU_GUESS_SCHEME) != CURLUE_OK)
+    problem = "not a URL libcurl can parse: host, port or characters";
+  else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !proxy_scheme(scheme))
+    problem = "scheme http, https, socks4, socks4a, socks5 or socks5h expected";
+  else if (strcasecmp(scheme, "https") == 0 && !(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTPS_PROXY))
+    problem = "this libcurl has no HTTPS-proxy support";
+  else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+    problem = "no host";
+  else if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strtol(port, NULL, 10) < 1)
+    problem = "port 1..65535 expected";
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return problem;
+}
+
 CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const ua_req *r) {
   CURL *e = t->easy;
-  CURLcode rc = t->configured ? CURLE_OK : configure(t, o, share);
+  CURLcode rc = o->proxy_problem ? refuse_proxy(t, o->proxy_problem)
+              : t->configured ? CURLE_OK : configure(t, o, share);
   const char *method = r->method;
   int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
   int post = strcmp(method, "POST") == 0, sends_length = ua_sends_length(method);
@@ -227,6 +274,7 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
 }
 
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
+  if (t->proxy_refused) return "proxy";
   if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) return "too_large";
   if (t->idle_expired) return "timeout";
   if (t->sink_failed || t->abandoned) return "aborted";

@@ -21,6 +21,7 @@ typedef struct ua_opts {
   long idle_timeout_ms; /* 0: none */
   int verify_tls;
   char *ca_file, *proxy;
+  const char *proxy_problem; /* why libcurl would refuse proxy (ua_proxy_problem), or NULL */
   char *user_agent_line; /* the whole header line, "User-Agent: ..." */
   size_t max_body;
 } ua_opts;
@@ -59,6 +60,7 @@ typedef struct ua_transfer {
   int stream, paused, done;
   int configured; /* the handle's fixed options are set */
   int head_done;  /* the blank line after the headers was seen: later lines are trailers */
+  int proxy_refused; /* not sent: libcurl would refuse the session's proxy */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 } ua_transfer;
@@ -95,6 +97,10 @@ typedef struct ua_sigpipe {
 } ua_sigpipe;
 void ua_sigpipe_ignore(ua_sigpipe *g);
 void ua_sigpipe_restore(ua_sigpipe *g);
+
+/* Why libcurl would refuse proxy as a proxy URL (parsed as its parse_proxy
+ * does: its URL parser, then the scheme), or NULL when it would use it. */
+const char *ua_proxy_problem(const char *proxy);
 
 /* Monotonic milliseconds. */
 long ua_now_ms(void);
