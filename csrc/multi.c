@@ -121,7 +121,7 @@ static int l_multi_add(lua_State *L) {
   ua_rawfield(L, 2, "stream");
   sl->xfer.stream = lua_toboolean(L, -1);
   rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, &ri.req);
-  if (rc != CURLE_OK && sl->xfer.proxy_refused) {
+  if (rc != CURLE_OK && sl->xfer.unsent) {
     /* reported as its outcome by the next wait (or read), never started */
     sl->xfer.done = 1;
     sl->xfer.result = rc;
@@ -195,7 +195,7 @@ static int l_multi_wait(lua_State *L) {
   deadline = ua_now_ms() + (long)wait_ms;
   lua_newtable(L);
   for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork, or never started */
-    if (m->slots[i]->active && (m->slots[i]->xfer.abandoned || m->slots[i]->xfer.proxy_refused) &&
+    if (m->slots[i]->active && (m->slots[i]->xfer.abandoned || m->slots[i]->xfer.unsent) &&
         !m->slots[i]->xfer.stream)
       multi_done(L, m, m->slots[i], m->slots[i]->xfer.result);
   for (;;) {

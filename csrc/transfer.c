@@ -18,6 +18,7 @@ void ua_transfer_init(ua_transfer *t) {
   ua_buf_secret(&t->reqbody);
   ua_buf_init(&t->body, 0);
   ua_buf_init(&t->head, 1 << 20);
+  ua_buf_init(&t->origin, 0);
 }
 
 /* Keeps a buffer's memory for the next request unless it grew large. */
@@ -44,7 +45,7 @@ void ua_transfer_clear(ua_transfer *t) {
   t->idle_expired = 0;
   t->stream = t->paused = t->done = 0;
   t->head_done = 0;
-  t->proxy_refused = 0;
+  t->proxy_refused = t->unsent = 0;
   t->result = CURLE_OK;
   t->errbuf[0] = '\0';
 }
@@ -55,6 +56,9 @@ void ua_transfer_free(ua_transfer *t) {
   ua_buf_free(&t->reqbody);
   ua_buf_free(&t->body);
   ua_buf_free(&t->head);
+  ua_buf_free(&t->origin);
+  curl_url_cleanup(t->curlu);
+  t->curlu = NULL;
 }
 
 static int is_2xx(const ua_transfer *t) {
@@ -198,11 +202,66 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   return rc;
 }
 
+/* The length of "scheme://authority" at the start of url, or 0 when it has
+ * no "://" (libcurl then guesses the scheme: parsed whole). */
+static size_t origin_length(const char *url, size_t len) {
+  const char *sep = strstr(url, "://");
+  if (!sep) return 0;
+  sep += 3;
+  return (size_t)(sep - url) + strcspn(sep, "/?#");
+}
+
+/* What setting path and query on their own would send differently from
+ * parsing the whole URL: libcurl lower-cases each %XX when a part is set
+ * alone (%3B -> %3b), and only a whole parse removes dot segments (/./, /../)
+ * and a fragment. Such a URL is parsed whole, as CURLOPT_URL would. */
+static int parts_differ(const char *rest) {
+  return strpbrk(rest, "%#") != NULL || strstr(rest, "/.") != NULL;
+}
+
+/* Points t->curlu at t->url: path and query alone when the origin is the
+ * one it holds (most calls: one session, one vendor), else a whole parse
+ * with the flags libcurl gives CURLOPT_URL. A URL it cannot parse is the
+ * transfer's error, "url" as libcurl would have said at perform. */
+static CURLcode set_url(ua_transfer *t) {
+  const char *url = t->url.data;
+  size_t olen = origin_length(url, t->url.len);
+  const char *rest = url + olen, *q;
+  CURLUcode uc;
+  if (!t->curlu && !(t->curlu = curl_url())) return CURLE_OUT_OF_MEMORY;
+  if (olen > 0 && olen == t->origin.len && memcmp(url, t->origin.data, olen) == 0 && !parts_differ(rest)) {
+    char path[2048];
+    size_t plen;
+    q = strchr(rest, '?');
+    plen = q ? (size_t)(q - rest) : strlen(rest);
+    if (plen < sizeof path) {
+      memcpy(path, rest, plen);
+      path[plen] = '\0';
+      uc = curl_url_set(t->curlu, CURLUPART_PATH, plen ? path : "/", 0);
+      if (uc == CURLUE_OK) uc = curl_url_set(t->curlu, CURLUPART_QUERY, q ? q + 1 : NULL, 0);
+      if (uc == CURLUE_OK) return CURLE_OK;
+    }
+  }
+  ua_buf_reset(&t->origin);
+  uc = curl_url_set(t->curlu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
+  if (uc != CURLUE_OK) {
+    t->unsent = 1;
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80 */
+    snprintf(t->errbuf, sizeof t->errbuf, "URL rejected: %s", curl_url_strerror(uc));
+#else
+    snprintf(t->errbuf, sizeof t->errbuf, "URL rejected (CURLUcode %d)", (int)uc);
+#endif
+    return uc == CURLUE_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_URL_MALFORMAT;
+  }
+  if (olen > 0 && (ua_buf_add(&t->origin, url, olen) || ua_buf_cstr(&t->origin))) ua_buf_reset(&t->origin);
+  return CURLE_OK;
+}
+
 /* A proxy libcurl refuses makes every request of the session fail, kind
  * "proxy", before any option is set: never a direct connection, and never
  * libcurl's own message, which quotes the URL, password and all. */
 static CURLcode refuse_proxy(ua_transfer *t, const char *problem) {
-  t->proxy_refused = 1;
+  t->proxy_refused = t->unsent = 1;
   snprintf(t->errbuf, sizeof t->errbuf, "proxy URL refused (%s); nothing sent", problem);
   return CURLE_COULDNT_RESOLVE_PROXY;
 }
@@ -251,7 +310,8 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
   /* a stream's 2xx body is bounded by its reader, its error body by on_body */
   t->body.limit = t->stream ? 0 : o->max_body;
   t->max_body = o->max_body;
-  SET(CURLOPT_URL, t->url.data);
+  if (rc == CURLE_OK) rc = set_url(t);
+  SET(CURLOPT_CURLU, t->curlu);
   SET(CURLOPT_HTTPHEADER, t->headers);
   /* one deadline for the whole exchange, a stream's or a sink's included */
   SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : o->timeout_ms);

@@ -46,6 +46,10 @@ typedef struct ua_transfer {
   CURL *easy;
   struct curl_slist *headers;
   ua_buf url, reqbody, body, head;
+  /* the URL as libcurl takes it (CURLOPT_CURLU), parsed whole once per
+   * origin: later requests to the same origin set only path and query */
+  CURLU *curlu;
+  ua_buf origin; /* scheme://authority of the URL curlu holds, "" when none */
   ua_sink_fn sink;
   void *sink_ctx;
   int too_large, sink_failed; /* too_large: UA_TOO_LARGE_BODY or _HEAD */
@@ -61,6 +65,7 @@ typedef struct ua_transfer {
   int configured; /* the handle's fixed options are set */
   int head_done;  /* the blank line after the headers was seen: later lines are trailers */
   int proxy_refused; /* not sent: libcurl would refuse the session's proxy */
+  int unsent;        /* refused before it started (its URL, its proxy): result says why */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 } ua_transfer;
