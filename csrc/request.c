@@ -103,10 +103,14 @@ void ua_add_query(lua_State *L, int idx, ua_buf *url) {
   lua_pop(L, 1); /* keys */
 }
 
-static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const char *line) {
-  struct curl_slist *n = curl_slist_append(list, line);
-  if (!n) ua_oom(L);
-  return n;
+static void header_add(lua_State *L, ua_transfer *t, const char *name, size_t nn, const char *sep, const char *v,
+                       size_t vn) {
+  if (ua_header_add(t, name, nn, sep, v, vn)) ua_oom(L);
+}
+
+/* a whole line ("Expect:", the session's User-Agent and Authorization lines) */
+static void line_add(lua_State *L, ua_transfer *t, const char *line) {
+  header_add(L, t, line, strlen(line), "", "", 0);
 }
 
 /* Adds the caller's header lines for curl (the transfer owns the list as it
@@ -115,8 +119,6 @@ static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const
 #define HAS_CTYPE 1
 #define HAS_UA 2
 static int add_headers(lua_State *L, int idx, ua_transfer *t) {
-  ua_buf *line = NULL;
-  char small[256];
   int present = 0;
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
@@ -132,27 +134,9 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
     if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) present |= HAS_CTYPE;
     if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) present |= HAS_UA;
     /* "Name;" is curl's way to send a header with an empty value */
-    if (kn + vn + 3 <= sizeof small) {
-      memcpy(small, k, kn);
-      memcpy(small + kn, vn ? ": " : ";", vn ? 2 : 1);
-      memcpy(small + kn + (vn ? 2 : 1), v, vn);
-      small[kn + (vn ? 2 : 1) + vn] = '\0';
-      t->headers = slist_add(L, t->headers, small);
-    } else {
-      if (!line) {
-        line = ua_scratch(L);
-        ua_buf_secret(line); /* a header may carry a credential */
-        lua_insert(L, -3); /* below the key and value */
-      }
-      ua_buf_reset(line);
-      if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
-          ua_buf_add(line, v, vn) || ua_buf_cstr(line))
-        ua_oom(L);
-      t->headers = slist_add(L, t->headers, line->data);
-    }
+    header_add(L, t, k, kn, vn ? ": " : ";", v, vn);
     lua_pop(L, 1);
   }
-  if (line) lua_pop(L, 1);
   return present;
 }
 
@@ -194,17 +178,17 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
     luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
   if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
-    t->headers = slist_add(L, t->headers, s->auth.data);
+    line_add(L, t, s->auth.data);
   body = ua_opt_string(L, idx, "body", &n);
   ri->req.has_body = body != NULL;
   if (body && (strcmp(ri->req.method, "GET") == 0 || strcmp(ri->req.method, "HEAD") == 0))
     luaL_error(L, "bad field 'body' (a %s request has no body)", ri->req.method);
   /* curl would otherwise wait for a 100 Continue on larger bodies */
-  if (body) t->headers = slist_add(L, t->headers, "Expect:");
+  if (body) line_add(L, t, "Expect:");
   /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
   if (!body && !(present & HAS_CTYPE) && ua_sends_length(ri->req.method))
-    t->headers = slist_add(L, t->headers, "Content-Type:");
-  if (!(present & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent_line);
+    line_add(L, t, "Content-Type:");
+  if (!(present & HAS_UA)) line_add(L, t, s->opts.user_agent_line);
   if (body && ua_buf_add(&t->reqbody, body, n)) ua_oom(L);
   ri->req.timeout_ms = ua_opt_nonneg(L, idx, "timeout_ms", 0);
   ri->req.idle_timeout_ms = ua_opt_nonneg(L, idx, "idle_timeout_ms", 0);

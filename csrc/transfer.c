@@ -16,6 +16,8 @@ void ua_transfer_init(ua_transfer *t) {
    * no C code can wipe, and wiping every large body would cost for nothing */
   ua_buf_secret(&t->url);
   ua_buf_secret(&t->reqbody);
+  ua_buf_init(&t->lines, 0);
+  ua_buf_secret(&t->lines);
   ua_buf_init(&t->body, 0);
   ua_buf_init(&t->head, 1 << 20);
   ua_buf_init(&t->origin, 0);
@@ -28,11 +30,9 @@ static void recycle(ua_buf *b) {
 }
 
 void ua_transfer_clear(ua_transfer *t) {
-  struct curl_slist *h;
-  /* the Authorization line is among them */
-  for (h = t->headers; h; h = h->next) ua_wipe(h->data, strlen(h->data));
-  curl_slist_free_all(t->headers);
   t->headers = NULL;
+  t->nnodes = 0;
+  recycle(&t->lines); /* wiped: the Authorization line is among them */
   recycle(&t->url);
   recycle(&t->reqbody);
   recycle(&t->body);
@@ -57,8 +57,35 @@ void ua_transfer_free(ua_transfer *t) {
   ua_buf_free(&t->body);
   ua_buf_free(&t->head);
   ua_buf_free(&t->origin);
+  ua_buf_free(&t->lines);
+  free(t->nodes);
+  t->nodes = NULL;
+  t->node_cap = 0;
   curl_url_cleanup(t->curlu);
   t->curlu = NULL;
+}
+
+int ua_header_add(ua_transfer *t, const char *name, size_t nn, const char *sep, const char *value, size_t vn) {
+  size_t i;
+  if (t->nnodes == t->node_cap) {
+    size_t cap = t->node_cap ? t->node_cap * 2 : 8;
+    ua_header_node *grown = realloc(t->nodes, cap * sizeof *grown);
+    if (!grown) return -1;
+    t->nodes = grown;
+    t->node_cap = cap;
+  }
+  t->nodes[t->nnodes].offset = t->lines.len;
+  if (ua_buf_add(&t->lines, name, nn) || ua_buf_addstr(&t->lines, sep) || ua_buf_add(&t->lines, value, vn) ||
+      ua_buf_addc(&t->lines, '\0'))
+    return -1;
+  t->nnodes++;
+  /* the nodes or the text may have moved as they grew: linked afresh */
+  for (i = 0; i < t->nnodes; i++) {
+    t->nodes[i].line.data = t->lines.data + t->nodes[i].offset;
+    t->nodes[i].line.next = i + 1 < t->nnodes ? &t->nodes[i + 1].line : NULL;
+  }
+  t->headers = &t->nodes[0].line;
+  return 0;
 }
 
 static int is_2xx(const ua_transfer *t) {

@@ -42,9 +42,21 @@ typedef int (*ua_sink_fn)(void *ctx, const char *p, size_t n);
 #define UA_TOO_LARGE_BODY 1
 #define UA_TOO_LARGE_HEAD 2
 
+/* A node of a request's header list, and where its line starts in the text. */
+typedef struct ua_header_node {
+  struct curl_slist line;
+  size_t offset;
+} ua_header_node;
+
 typedef struct ua_transfer {
   CURL *easy;
+  /* the request's header lines for CURLOPT_HTTPHEADER: curl only reads the
+   * list, so its nodes and text live in buffers kept from one request to the
+   * next (no allocation per line); headers is NULL or &nodes[0].line */
   struct curl_slist *headers;
+  ua_header_node *nodes;
+  size_t nnodes, node_cap;
+  ua_buf lines; /* each line NUL-terminated, one after another (secret: credentials) */
   ua_buf url, reqbody, body, head;
   /* the URL as libcurl takes it (CURLOPT_CURLU), parsed whole once per
    * origin: later requests to the same origin set only path and query */
@@ -74,6 +86,9 @@ void ua_transfer_init(ua_transfer *t);
 /* Readies t for the next request, keeping buffer memory; the easy handle is
  * the caller's. */
 void ua_transfer_clear(ua_transfer *t);
+/* Adds the header line name, sep, value (sep ": ", or ";" for curl's empty
+ * value) to t's list; -1 when memory ran out. */
+int ua_header_add(ua_transfer *t, const char *name, size_t nn, const char *sep, const char *value, size_t vn);
 /* Frees everything but the easy handle. */
 void ua_transfer_free(ua_transfer *t);
 /* Applies session options (once per handle) and this request to t->easy. url,
