@@ -1,6 +1,7 @@
 /* userapi.core: the Lua binding of sessions, multis and the few helpers the
  * Lua layer needs (internal.h lists the files). This file is the module itself. */
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
@@ -58,10 +59,28 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/* core.may_hold_empty_array(json): whether the text has a "[" followed by
+ * blanks (any of Lua's %s) and "]" anywhere, strings included: the cheap
+ * test before userapi.json marks the empty arrays Debian's lua-cjson cannot
+ * tell from empty objects. One pass in C; in Lua it took five plain finds. */
+static int l_may_hold_empty_array(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n), *end = s + n, *p = s;
+  while ((p = memchr(p, '[', (size_t)(end - p))) != NULL) {
+    for (p++; p < end && (*p == ' ' || (*p >= '\t' && *p <= '\r')); p++) {}
+    if (p < end && *p == ']') {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
 static const luaL_Reg functions[] = {
   { "session", ua_session_new }, { "escape", l_escape }, { "url", l_url },
   { "sleep", l_sleep }, { "now", l_now }, { "parse_headers", ua_parse_headers },
-  { "set_error_mt", ua_set_error_mt }, { NULL, NULL } };
+  { "set_error_mt", ua_set_error_mt }, { "may_hold_empty_array", l_may_hold_empty_array }, { NULL, NULL } };
 
 int luaopen_userapi_core(lua_State *L) {
   static int initialized;
