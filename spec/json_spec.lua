@@ -13,6 +13,7 @@ describe("json.decode", function()
     { '{"a":"[]","b":[ "[ ]" ]}', { a = '"[]"', b = '["[ ]"]' } },
     { '{"a":"\\"[","b":[]}', { a = '"\\"["', b = '[]' } },
     { '{"a":[1],"b":[{}]}', { a = '[1]', b = '[{}]' } },
+    { '{"a":[\r],"b":["["]}', { a = '[]', b = '["["]' } },
   }
   for _, c in ipairs(cases) do
     it("keeps the arrays of " .. c[1], function()
