@@ -41,8 +41,12 @@ int ua_rawfield(lua_State *L, int idx, const char *k) {
 }
 
 const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n) {
-  const char *s;
   ua_rawfield(L, idx, field);
+  return ua_check_string(L, field, n);
+}
+
+const char *ua_check_string(lua_State *L, const char *field, size_t *n) {
+  const char *s;
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return NULL;
@@ -55,8 +59,12 @@ const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n) {
 }
 
 long ua_opt_nonneg(lua_State *L, int idx, const char *field, long dflt) {
-  lua_Number v;
   ua_rawfield(L, idx, field);
+  return ua_check_nonneg(L, field, dflt);
+}
+
+long ua_check_nonneg(lua_State *L, const char *field, long dflt) {
+  lua_Number v;
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return dflt;

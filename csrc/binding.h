@@ -21,6 +21,10 @@ const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n);
 /* Non-negative integer field (milliseconds, a byte count), or dflt when
  * absent; raises on anything else. */
 long ua_opt_nonneg(lua_State *L, int idx, const char *field, long dflt);
+/* The same two checks of a field's value already pushed (popped), for
+ * callers that read fields by their own keys; field names it in errors. */
+const char *ua_check_string(lua_State *L, const char *field, size_t *n);
+long ua_check_nonneg(lua_State *L, const char *field, long dflt);
 /* A buffer owned by the Lua stack (pushed): freed by __gc even when a later
  * call raises. */
 ua_buf *ua_scratch(lua_State *L);

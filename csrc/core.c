@@ -91,6 +91,7 @@ int luaopen_userapi_core(lua_State *L) {
     initialized = 1;
   }
   ua_binding_open(L);
+  ua_request_open(L);
   ua_errors_open(L);
   ua_session_open(L);
   ua_multi_open(L);

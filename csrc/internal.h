@@ -64,6 +64,8 @@ typedef struct ua_reqinfo {
 
 /* Reads request table idx into t; raises on any bad input before a byte is sent. */
 void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqinfo *ri);
+/* Registers the field names of request tables. */
+void ua_request_open(lua_State *L);
 /* Appends query table idx to url, keys sorted, arrays as repeated keys. */
 void ua_add_query(lua_State *L, int idx, ua_buf *url);
 

@@ -140,30 +140,60 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
   return present;
 }
 
+/* The fields of a request table. Their names are made Lua strings once
+ * (ua_request_open), not hashed and looked up again on every call. */
+enum { F_METHOD = 1, F_URL, F_QUERY, F_AUTH, F_HEADERS, F_BODY, F_TIMEOUT_MS, F_IDLE_TIMEOUT_MS, F_RAW_HEADERS };
+static const char *const FIELD[] = { NULL, "method", "url", "query", "auth", "headers", "body", "timeout_ms",
+                                     "idle_timeout_ms", "raw_headers" };
+static const char names_key = 0; /* the registry's array of those strings */
+
+/* Pushes field f of request table req, read raw (names: the array's slot). */
+static int field(lua_State *L, int req, int names, int f) {
+  lua_rawgeti(L, names, f);
+  return lua_rawget(L, req);
+}
+
+void ua_request_open(lua_State *L) {
+  int f;
+  lua_pushlightuserdata(L, (void *)&names_key);
+  lua_createtable(L, F_RAW_HEADERS, 0);
+  for (f = F_METHOD; f <= F_RAW_HEADERS; f++) {
+    lua_pushstring(L, FIELD[f]);
+    lua_rawseti(L, -2, f);
+  }
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
 /* Reads request table idx into t; raises on any bad input before a byte is sent. */
 void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqinfo *ri) {
   size_t n, i;
   const char *m, *url, *body;
-  int use_auth, present = 0;
+  int use_auth, present = 0, names;
   luaL_checktype(L, idx, LUA_TTABLE);
-  m = ua_opt_string(L, idx, "method", &n);
+  idx = lua_absindex(L, idx);
+  lua_pushlightuserdata(L, (void *)&names_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  names = lua_gettop(L);
+  field(L, idx, names, F_METHOD);
+  m = ua_check_string(L, FIELD[F_METHOD], &n);
   if (!m || n == 0 || n >= sizeof ri->req.method) luaL_error(L, "bad field 'method' (HTTP method expected)");
   for (i = 0; i < n; i++) {
     if (!isupper((unsigned char)m[i])) luaL_error(L, "bad field 'method' (upper-case token expected)");
     ri->req.method[i] = m[i];
   }
   ri->req.method[n] = '\0';
-  url = ua_opt_string(L, idx, "url", &n);
+  field(L, idx, names, F_URL);
+  url = ua_check_string(L, FIELD[F_URL], &n);
   if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
   if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
   if (ua_buf_add(&t->url, url, n)) ua_oom(L);
-  ua_rawfield(L, idx, "query");
+  field(L, idx, names, F_QUERY);
   if (lua_type(L, -1) == LUA_TTABLE)
     ua_add_query(L, -1, &t->url);
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'query' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
-  ua_rawfield(L, idx, "auth");
+  field(L, idx, names, F_AUTH);
   use_auth = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (use_auth && s->scheme == UA_AUTH_APIKEY_QUERY) {
@@ -171,7 +201,7 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
     if (ua_buf_addc(&t->url, sep) || ua_buf_add(&t->url, s->auth.data, s->auth.len)) ua_oom(L);
   }
   if (ua_buf_cstr(&t->url)) ua_oom(L);
-  ua_rawfield(L, idx, "headers");
+  field(L, idx, names, F_HEADERS);
   if (lua_type(L, -1) == LUA_TTABLE)
     present = add_headers(L, -1, t);
   else if (!lua_isnil(L, -1))
@@ -179,7 +209,8 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
   lua_pop(L, 1);
   if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
     line_add(L, t, s->auth.data);
-  body = ua_opt_string(L, idx, "body", &n);
+  field(L, idx, names, F_BODY);
+  body = ua_check_string(L, FIELD[F_BODY], &n);
   ri->req.has_body = body != NULL;
   if (body && (strcmp(ri->req.method, "GET") == 0 || strcmp(ri->req.method, "HEAD") == 0))
     luaL_error(L, "bad field 'body' (a %s request has no body)", ri->req.method);
@@ -190,9 +221,11 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
     line_add(L, t, "Content-Type:");
   if (!(present & HAS_UA)) line_add(L, t, s->opts.user_agent_line);
   if (body && ua_buf_add(&t->reqbody, body, n)) ua_oom(L);
-  ri->req.timeout_ms = ua_opt_nonneg(L, idx, "timeout_ms", 0);
-  ri->req.idle_timeout_ms = ua_opt_nonneg(L, idx, "idle_timeout_ms", 0);
-  ua_rawfield(L, idx, "raw_headers");
+  field(L, idx, names, F_TIMEOUT_MS);
+  ri->req.timeout_ms = ua_check_nonneg(L, FIELD[F_TIMEOUT_MS], 0);
+  field(L, idx, names, F_IDLE_TIMEOUT_MS);
+  ri->req.idle_timeout_ms = ua_check_nonneg(L, FIELD[F_IDLE_TIMEOUT_MS], 0);
+  field(L, idx, names, F_RAW_HEADERS);
   ri->raw_headers = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_pop(L, 2); /* and the names */
 }
