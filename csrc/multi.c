@@ -158,6 +158,7 @@ static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
   lua_setfield(L, -2, "id");
   if (rc == CURLE_OK) {
     ua_push_response(L, &sl->xfer, sl->raw_headers);
+    if (lua_toboolean(L, -1)) lua_setfield(L, -5, "rate_limit_headers"); else lua_pop(L, 1);
     lua_setfield(L, -4, "headers");
     lua_setfield(L, -3, "body");
     lua_setfield(L, -2, "status");

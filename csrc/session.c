@@ -233,7 +233,7 @@ static int call_sink(void *ud, const char *p, size_t n) {
 }
 
 /* session:request{ method, url, query, headers, body, timeout_ms, auth, sink }
- * -> status, body, headers | nil, err */
+ * -> status, body, headers, rate_limited_headers | nil, err */
 static int l_session_request(lua_State *L) {
   session *s = ua_check_idle(L, 1);
   ua_transfer *t = &s->xfer;
@@ -270,7 +270,7 @@ static int l_session_request(lua_State *L) {
   else
     ua_push_response(L, t, ri.raw_headers);
   ua_transfer_clear(t);
-  return rc == CURLE_OK ? 3 : 2;
+  return rc == CURLE_OK ? 4 : 2;
 }
 
 static const luaL_Reg session_methods[] = {

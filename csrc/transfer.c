@@ -44,7 +44,7 @@ void ua_transfer_clear(ua_transfer *t) {
   t->idle_ms = t->last_byte = 0;
   t->idle_expired = 0;
   t->stream = t->paused = t->done = 0;
-  t->head_done = 0;
+  t->head_done = t->rate_headers = 0;
   t->proxy_refused = t->unsent = 0;
   t->result = CURLE_OK;
   t->errbuf[0] = '\0';
@@ -160,6 +160,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+/* Whether a header line names a rate limit: RateLimit-*, X-RateLimit-*,
+ * X-Rate-Limit-... (a name holding "ratelimit", any case) or Retry-After.
+ * The Lua layer then parses the block only when it holds one. */
+static int names_rate_limit(const char *p, size_t len) {
+  const char *colon = memchr(p, ':', len);
+  size_t n = colon ? (size_t)(colon - p) : 0, i;
+  if (n == 11 && strncasecmp(p, "retry-after", 11) == 0) return 1;
+  for (i = 0; i + 9 <= n; i++)
+    if ((p[i] | 0x20) == 'r' && strncasecmp(p + i, "ratelimit", 9) == 0) return 1;
+  return 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   ua_transfer *t = ud;
   size_t len = size * n;
@@ -167,7 +179,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   /* a new status line (after 100 Continue or a proxy CONNECT) starts over */
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     ua_buf_reset(&t->head);
-    t->head_done = 0;
+    t->head_done = t->rate_headers = 0;
+  } else if (!t->head_done && !t->rate_headers) {
+    t->rate_headers = names_rate_limit(p, len);
   }
   /* chunked trailers come through here too: they are not headers */
   if (t->head_done) return len;

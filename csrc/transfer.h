@@ -76,6 +76,7 @@ typedef struct ua_transfer {
   int stream, paused, done;
   int configured; /* the handle's fixed options are set */
   int head_done;  /* the blank line after the headers was seen: later lines are trailers */
+  int rate_headers; /* a header named *ratelimit* (any case) or Retry-After came */
   int proxy_refused; /* not sent: libcurl would refuse the session's proxy */
   int unsent;        /* refused before it started (its URL, its proxy): result says why */
   CURLcode result;

@@ -29,6 +29,29 @@ describe("userapi.core", function()
       s:close()
     end)
 
+    it("says whether a rate-limit header came (the Lua layer parses the block only then)", function()
+      local kandji = core.session{ auth = BEARER } -- Kandji's answers carry RateLimit-* and X-RateLimit-*
+      local status, _, headers, rate = kandji:request{ method = "GET", url = KANDJI, raw_headers = true }
+      assert.equal(200, status)
+      assert.truthy(headers:find("RateLimit-Remaining", 1, true))
+      assert.is_true(rate)
+      local m = kandji:multi()
+      m:add{ method = "GET", url = KANDJI }
+      local done = {}
+      while #done == 0 do done = m:wait(1000) end
+      assert.is_true(done[1].rate_limit_headers)
+      m:close()
+      local ods = core.session{ auth = { scheme = "apikey", key = "ods-test-key" } }
+      status, _, headers, rate = ods:request{ method = "GET", url = sim.base.opendatasoft .. "/users/" }
+      assert.equal(200, status)
+      assert.is_nil(next((function()
+        local names = {}
+        for k in pairs(headers) do if k:find("ratelimit", 1, true) or k == "retry-after" then names[k] = true end end
+        return names
+      end)()))
+      assert.is_false(rate)
+    end)
+
     it("sends the session's user_agent, or the caller's own User-Agent header instead", function()
       local s = core.session{ auth = BEARER, user_agent = "ops-bot/1.0" }
       s:request{ method = "GET", url = KANDJI }
