@@ -25,6 +25,17 @@ describe("json.decode", function()
     end)
   end
 
+  it("sends integers back as integers (42 reads as 42.0 on Lua 5.4 with Debian's cjson)", function()
+    local v = assert(json.decode('{"a":42,"b":-7,"c":1.5,"d":0.1,"e":1700000000123}'))
+    assert.equal(42, v.a)
+    assert.equal('{"a":42,"b":-7,"c":1.5,"d":0.1,"e":1700000000123}',
+      require("userapi.format").to_json(json.decode(assert(json.encode(v)))))
+    for _, k in ipairs({ '"a":42', '"b":-7', '"c":1.5', '"d":0.1', '"e":1700000000123' }) do
+      assert.truthy(json.encode(v):find(k, 1, true), k)
+    end
+    assert.equal("http://x/?a=42&e=1700000000123", require("userapi.core").url("http://x/", { a = v.a, e = v.e }))
+  end)
+
   it("says why a text is not JSON, empty arrays or not", function()
     local v, err = json.decode('{"a":[],')
     assert.is_nil(v)

@@ -1,6 +1,16 @@
 --- JSON through lua-cjson, configured once for userapi: JSON null decodes to
 -- `json.null` (cjson.null), which encodes back to null, so a value read from a
 -- vendor can be sent back unchanged.
+--
+-- Numbers: Debian's lua-cjson decodes every number as a float on Lua 5.3 and
+-- 5.4, so `42` reads as `42.0` (`math.type` "float", `tostring` "42.0"); on
+-- LuaJIT and 5.1 a number is a number. userapi does not convert them (a walk
+-- of every decoded value would cost about as much as the decode): everywhere
+-- it takes a number back (ids, query values, bodies) an integral float goes
+-- out as an integer, `42`, and the command prints `42`. For an integer of
+-- your own, `math.tointeger(v)` (5.3+). lua-cjson writes at most 14
+-- significant digits (Debian's caps the precision there): a number with
+-- more (none of the four vendors' ids, which are strings) goes back rounded.
 -- @module userapi.json
 
 -- not a rockspec dependency (LuaRocks cannot see Debian's package): say how to get it
