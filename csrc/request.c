@@ -21,7 +21,7 @@ static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, con
   switch (lua_type(L, idx)) {
   case LUA_TSTRING: {
     const char *s = lua_tolstring(L, idx, n);
-    if (ua_has_crlf(s, *n)) luaL_error(L, "query value for '%s' contains CR, LF or NUL", key);
+    if (ua_splits_line(s, *n)) luaL_error(L, "query value for '%s' contains CR, LF or NUL", key);
     return s;
   }
   case LUA_TBOOLEAN:
@@ -83,7 +83,7 @@ void ua_add_query(lua_State *L, int idx, ua_buf *url) {
   for (i = 0; i < count; i++) {
     size_t vn;
     const char *v;
-    if (ua_has_crlf(keys[i].s, keys[i].n)) luaL_error(L, "query key contains CR, LF or NUL");
+    if (ua_splits_line(keys[i].s, keys[i].n)) luaL_error(L, "query key contains CR, LF or NUL");
     lua_pushlstring(L, keys[i].s, keys[i].n);
     lua_rawget(L, idx);
     if (lua_type(L, -1) == LUA_TTABLE) {
@@ -130,7 +130,7 @@ static int add_headers(lua_State *L, int idx, ua_transfer *t) {
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
       luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
     v = lua_tolstring(L, -1, &vn);
-    if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
+    if (ua_splits_line(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
     if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) present |= HAS_CTYPE;
     if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) present |= HAS_UA;
     /* "Name;" is curl's way to send a header with an empty value */
@@ -185,7 +185,7 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
   field(L, idx, names, F_URL);
   url = ua_check_string(L, FIELD[F_URL], &n);
   if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
-  if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
+  if (ua_has_ctl_or_space(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
   if (ua_buf_add(&t->url, url, n)) ua_oom(L);
   field(L, idx, names, F_QUERY);
   if (lua_type(L, -1) == LUA_TTABLE)

@@ -40,7 +40,7 @@ static char *dup_opt(lua_State *L, int idx, const char *field) {
   const char *v = ua_opt_string(L, idx, field, &n);
   char *c;
   if (!v) return NULL;
-  if (ua_has_crlf(v, n)) luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", field);
+  if (ua_splits_line(v, n)) luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", field);
   c = malloc(n + 1);
   if (!c) ua_oom(L);
   memcpy(c, v, n + 1);
