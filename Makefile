@@ -17,7 +17,7 @@ BUILD      = build/$(LUA)
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=gnu99 -fPIC $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKG) libcurl)
+ALL_CFLAGS = -std=gnu99 -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKG) libcurl)
 LDLIBS     = $(shell pkg-config --libs libcurl)
 SRC        = $(wildcard csrc/*.c)
 HDR        = $(wildcard csrc/*.h)

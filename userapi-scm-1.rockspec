@@ -33,7 +33,7 @@ build = {
     ["userapi.core"] = {
       sources = { "csrc/core.c", "csrc/session.c", "csrc/multi.c", "csrc/request.c", "csrc/response.c",
                   "csrc/errors.c", "csrc/pool.c", "csrc/buf.c", "csrc/url.c", "csrc/auth.c", "csrc/transfer.c",
-                  "csrc/os.c" },
+                  "csrc/os.c", "csrc/binding.c" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

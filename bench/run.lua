@@ -61,9 +61,12 @@ end
 local run = run_once
 
 -- Instructions per S1 call (get_user and, for the Lua peers, its decode):
--- callgrind counts a run of 100 calls and one of 400; the difference over
--- 300 leaves out start-up and loading. Counts do not depend on the machine's
--- load, where times on a shared VM do.
+-- callgrind counts a run of 200 calls and one of 1,200; the difference over
+-- 1,000 leaves out start-up, loading and the first calls (LuaJIT's traces,
+-- the first connection), which moved a 100/400 difference by 2-5k from run
+-- to run. Counts do not depend on the machine's load, where times on a
+-- shared VM do.
+local COUNT_FEW, COUNT_MANY = 200, 1200
 local instructions = {}
 local function count_instructions(peer, cmd)
   local function total(n)
@@ -72,12 +75,12 @@ local function count_instructions(peer, cmd)
     if not ok or not out:find("RESULT S1", 1, true) then return nil end
     return tonumber(out:match("Collected : (%d+)"))
   end
-  local a, b = total(100), total(400)
+  local a, b = total(COUNT_FEW), total(COUNT_MANY)
   if not (a and b) then
     io.stderr:write(("%s: no callgrind count (is valgrind installed? did the peer fail?)\n"):format(peer))
     return
   end
-  instructions[peer] = (b - a) / 300
+  instructions[peer] = (b - a) / (COUNT_MANY - COUNT_FEW)
   io.stderr:write(("  %-10s %-14s %8.0f instructions per call\n"):format("S1", peer, instructions[peer]))
 end
 
@@ -104,6 +107,14 @@ local PEERS = {
   { "luasocket", "lua5.4 " .. ROOT .. "/bench/luasocket_peer.lua" },
 }
 
+-- The floor of issue 20 item 8: what a binding of this stack cannot go
+-- below (bench/floor_peer.lua: libcurl tuned, two header lines, cjson.decode),
+-- counted on each Lua beside userapi on the same Lua.
+local FLOOR = {
+  { "floor 5.4", "lua5.4 " .. ROOT .. "/bench/floor_peer.lua", of = "userapi 5.4", target = 1.3 },
+  { "floor jit", "luajit " .. ROOT .. "/bench/floor_peer.lua", of = "userapi jit", target = 1.16 },
+}
+
 -- BENCH_ONLY=S1: the server's ceiling, the instruction counts and S1 alone (a quick look)
 local all = os.getenv("BENCH_ONLY") ~= "S1"
 
@@ -118,7 +129,9 @@ local ok, err = pcall(function()
   ceilings.S1 = server_ceiling("/ods/api/automation/v1.0/users/user0000123/", 50000)
   io.stderr:write(("server ceiling: %.0f get_user/s, %.0f users/s in pages of 100\n")
     :format(ceilings.S1 or 0, ceilings.S2 or 0))
-  for _, p in ipairs({ PEERS[1], PEERS[2], PEERS[3], PEERS[4], PEERS[5] }) do count_instructions(p[1], p[2]) end
+  for _, p in ipairs({ PEERS[1], PEERS[2], PEERS[3], PEERS[4], PEERS[5], FLOOR[1], FLOOR[2] }) do
+    count_instructions(p[1], p[2])
+  end
   -- interleaved repeats: a slow moment of the machine hits every peer alike
   for _ = 1, 5 do
     for _, p in ipairs(PEERS) do run_once(p[1], p[2], "S1", 2000) end
@@ -185,7 +198,7 @@ local ins = {}
 for i, name in ipairs(names) do
   ins[i] = instructions[name] and ("%.0fk"):format(instructions[name] / 1000) or ""
 end
-row("S1 instructions per call (callgrind, 300 calls)", table.unpack(ins))
+row("S1 instructions per call (callgrind, difference of 1,200 and 200 calls)", table.unpack(ins))
 scenario_row("S2 walk 50,000 users, pages of 100", "S2", "users/s")
 scenario_row("S3 1,000 deletes, 5 ms latency, concurrency 1", "S3", "calls/s", true)
 scenario_row("S3 1,000 deletes, 5 ms latency, concurrency 32", "S3@32", "calls/s", true)
@@ -237,7 +250,21 @@ local function of_ceiling(key)
   return 100 * (rate(results[key] and results[key]["C limit"]) or 0) / (ceilings[key] or math.huge)
 end
 local function secs(key, name) return results[key] and results[key][name] and results[key][name].secs or 0 end
+-- each userapi against the floor on its Lua, and the issue's target ratio
+local function floor_line()
+  local parts = {}
+  for _, floor in ipairs(FLOOR) do
+    local u, fl = instructions[floor.of], instructions[floor[1]]
+    parts[#parts + 1] = (u and fl) and ("%s %.1fk = %.2fx the floor's %.1fk (target %.2fx, %.1fk)%s")
+      :format(floor.of, u / 1000, u / fl, fl / 1000, floor.target, floor.target * fl / 1000,
+              u <= floor.target * fl and "" or " (missed)")
+      or (floor.of .. " ?")
+  end
+  return "S1 instructions per call against the floor (bench/floor_peer.lua: libcurl with the URL parsed once,"
+    .. " two header lines, no proxy lookup, and cjson.decode): " .. table.concat(parts, "; ") .. "."
+end
 local notes = {
+  floor_line(),
   ("S2 against the bare same stack on the same Lua: userapi 5.4 %s, userapi jit %s.")
     :format(vs_bare("userapi 5.4"), vs_bare("userapi jit")),
   ("Server ceiling (bench/ceiling.c: pipelined requests on one connection, no HTTP parsing): %.0f get_user/s,"

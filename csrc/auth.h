@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include "buf.h"
 
+#pragma GCC visibility push(hidden) /* only luaopen_* leaves core.so */
+
 typedef enum { UA_AUTH_NONE, UA_AUTH_BASIC, UA_AUTH_BEARER, UA_AUTH_APIKEY_HEADER,
                UA_AUTH_APIKEY_QUERY } ua_auth_scheme;
 
@@ -12,5 +14,7 @@ typedef enum { UA_AUTH_NONE, UA_AUTH_BASIC, UA_AUTH_BEARER, UA_AUTH_APIKEY_HEADE
 int ua_auth_basic(ua_buf *b, const char *user, size_t un, const char *pass, size_t pn);
 /* Bearer and Apikey: "Authorization: <scheme> <secret>". */
 int ua_auth_token(ua_buf *b, const char *scheme, const char *secret, size_t n);
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#pragma GCC visibility push(hidden) /* only luaopen_* leaves core.so */
+
 typedef struct ua_buf {
   char *data;
   size_t len, cap, limit; /* limit 0 means unlimited */
@@ -28,5 +30,7 @@ int ua_buf_addc(ua_buf *b, char c);
 /* NUL-terminates without counting the NUL in len; -1 on failure. */
 int ua_buf_cstr(ua_buf *b);
 void ua_wipe(void *p, size_t n);
+
+#pragma GCC visibility pop
 
 #endif

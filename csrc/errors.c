@@ -2,7 +2,7 @@
  * nil, err (a transfer that failed, never a programmer error). */
 #include <string.h>
 
-#include "core.h"
+#include "internal.h"
 
 int ua_push_error(lua_State *L, const char *kind, int code, const char *message) {
   luaL_pushfail(L);
@@ -35,23 +35,23 @@ void ua_push_transfer_error(lua_State *L, ua_transfer *t, CURLcode rc) {
   ua_push_error(L, kind, (int)rc, msg);
 }
 
-/* One error type for the whole library: the metatable of userapi.errors
- * (errors.mt) when that module loads, so is_error, tostring and the fields'
- * meaning are the same for the core's errors as for the client's. The core
- * stays usable alone: without userapi.errors, or with one that has no mt,
- * its errors get a metatable of its own whose tostring reads the same,
- * "timeout (message)". Stored as the registry's ERROR_MT either way. */
+/* One error type for the whole library: the library hands the core the
+ * metatable of userapi.errors (transport/curl.lua calls core.set_error_mt
+ * with errors.mt), so is_error, tostring and the fields' meaning are the
+ * same for the core's errors as for the client's. The core requires no Lua
+ * module: alone, its errors get a metatable of its own whose tostring reads
+ * the same, "timeout (message)". Stored as the registry's ERROR_MT. */
 void ua_errors_open(lua_State *L) {
-  luaL_newmetatable(L, ERROR_MT);
-  lua_pushcfunction(L, error_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "userapi.errors");
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
-    lua_getfield(L, -1, "mt");
-    if (lua_istable(L, -1)) lua_setfield(L, LUA_REGISTRYINDEX, ERROR_MT);
-    else lua_pop(L, 1);
+  if (luaL_newmetatable(L, ERROR_MT)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
   }
-  lua_pop(L, 1); /* the module, or the error of require */
+  lua_pop(L, 1);
+}
+
+int ua_set_error_mt(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, ERROR_MT);
+  return 0;
 }

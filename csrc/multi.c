@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "internal.h"
 
 typedef struct slot {
   ua_transfer xfer;
@@ -55,7 +55,8 @@ static multi *check_multi(lua_State *L, int idx) {
   return m;
 }
 
-int ua_session_multi(lua_State *L) {
+/* session:multi() -> a multi on the session's pool */
+static int l_multi_new(lua_State *L) {
   session *s = ua_check_idle(L, 1);
   multi *m = lua_newuserdata(L, sizeof *m);
   memset(m, 0, sizeof *m);
@@ -120,6 +121,16 @@ static int l_multi_add(lua_State *L) {
   ua_rawfield(L, 2, "stream");
   sl->xfer.stream = lua_toboolean(L, -1);
   rc = ua_transfer_prepare(&sl->xfer, &s->opts, s->pool->share, &ri.req);
+  if (rc != CURLE_OK && sl->xfer.unsent) {
+    /* reported as its outcome by the next wait (or read), never started */
+    sl->xfer.done = 1;
+    sl->xfer.result = rc;
+    sl->active = 1;
+    sl->id = m->next_id++;
+    m->pending++;
+    lua_pushinteger(L, sl->id);
+    return 1;
+  }
   if (rc != CURLE_OK) return luaL_error(L, "userapi: %s", curl_easy_strerror(rc));
   curl_easy_setopt(sl->xfer.easy, CURLOPT_PRIVATE, sl);
   if (curl_multi_add_handle(m->handle, sl->xfer.easy) != CURLM_OK)
@@ -147,6 +158,7 @@ static void multi_done(lua_State *L, multi *m, slot *sl, CURLcode rc) {
   lua_setfield(L, -2, "id");
   if (rc == CURLE_OK) {
     ua_push_response(L, &sl->xfer, sl->raw_headers);
+    if (lua_toboolean(L, -1)) lua_setfield(L, -5, "rate_limit_headers"); else lua_pop(L, 1);
     lua_setfield(L, -4, "headers");
     lua_setfield(L, -3, "body");
     lua_setfield(L, -2, "status");
@@ -183,8 +195,9 @@ static int l_multi_wait(lua_State *L) {
   if (wait_ms > 86400000) wait_ms = 86400000;
   deadline = ua_now_ms() + (long)wait_ms;
   lua_newtable(L);
-  for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork */
-    if (m->slots[i]->active && m->slots[i]->xfer.abandoned && !m->slots[i]->xfer.stream)
+  for (i = 0; i < m->nslots; i++) /* transfers abandoned at a fork, or never started */
+    if (m->slots[i]->active && (m->slots[i]->xfer.abandoned || m->slots[i]->xfer.unsent) &&
+        !m->slots[i]->xfer.stream)
       multi_done(L, m, m->slots[i], m->slots[i]->xfer.result);
   for (;;) {
     int running, left;
@@ -291,6 +304,13 @@ static const luaL_Reg multi_methods[] = {
   { "pending", l_multi_pending },
   { "close", l_multi_close }, { NULL, NULL } };
 
+/* The session class (opened before) gets its multi() here, so session.c
+ * needs nothing of this file. */
 void ua_multi_open(lua_State *L) {
   ua_new_class(L, MULTI_MT, multi_methods, l_multi_close, l_multi_tostring);
+  luaL_getmetatable(L, SESSION_MT);
+  lua_getfield(L, -1, "__index");
+  lua_pushcfunction(L, l_multi_new);
+  lua_setfield(L, -2, "multi");
+  lua_pop(L, 2);
 }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "internal.h"
 #include <lualib.h> /* LUA_FILEHANDLE */
 
 /* The FILE* of an open io file handle. Lua 5.2+ keeps a luaL_Stream whose

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <curl/curl.h>
 
+#pragma GCC visibility push(hidden) /* only luaopen_* leaves core.so */
+
 typedef struct ua_pool {
   CURLSH *share;
   int refs; /* the session and each of its multis; freed when the last lets go */
@@ -19,5 +21,7 @@ void ua_pool_release(ua_pool *p);
 /* 1 when the calling process is not made_by: it is a child, forked after
  * the curl handles recorded with that pid were made (see pool.c). */
 int ua_inherited(pid_t made_by);
+
+#pragma GCC visibility pop
 
 #endif

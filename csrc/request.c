@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core.h"
+#include "internal.h"
 #include "url.h"
 
 static int is_token(const char *s, size_t n) {
@@ -16,27 +16,12 @@ static int is_token(const char *s, size_t n) {
   return 1;
 }
 
-void ua_oom(lua_State *L) { luaL_error(L, "userapi: out of memory"); }
-
-static int scratch_gc(lua_State *L) {
-  ua_buf_free(luaL_checkudata(L, 1, SCRATCH_MT));
-  return 0;
-}
-
-ua_buf *ua_scratch(lua_State *L) {
-  ua_buf *b = lua_newuserdata(L, sizeof *b);
-  ua_buf_init(b, 0);
-  luaL_getmetatable(L, SCRATCH_MT);
-  lua_setmetatable(L, -2);
-  return b;
-}
-
 /* Scalar query value as text: integers without a fraction, booleans as words. */
 static const char *query_scalar(lua_State *L, int idx, size_t *n, char *tmp, const char *key) {
   switch (lua_type(L, idx)) {
   case LUA_TSTRING: {
     const char *s = lua_tolstring(L, idx, n);
-    if (ua_has_crlf(s, *n)) luaL_error(L, "query value for '%s' contains CR, LF or NUL", key);
+    if (ua_splits_line(s, *n)) luaL_error(L, "query value for '%s' contains CR, LF or NUL", key);
     return s;
   }
   case LUA_TBOOLEAN:
@@ -98,7 +83,7 @@ void ua_add_query(lua_State *L, int idx, ua_buf *url) {
   for (i = 0; i < count; i++) {
     size_t vn;
     const char *v;
-    if (ua_has_crlf(keys[i].s, keys[i].n)) luaL_error(L, "query key contains CR, LF or NUL");
+    if (ua_splits_line(keys[i].s, keys[i].n)) luaL_error(L, "query key contains CR, LF or NUL");
     lua_pushlstring(L, keys[i].s, keys[i].n);
     lua_rawget(L, idx);
     if (lua_type(L, -1) == LUA_TTABLE) {
@@ -118,10 +103,14 @@ void ua_add_query(lua_State *L, int idx, ua_buf *url) {
   lua_pop(L, 1); /* keys */
 }
 
-static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const char *line) {
-  struct curl_slist *n = curl_slist_append(list, line);
-  if (!n) ua_oom(L);
-  return n;
+static void header_add(lua_State *L, ua_transfer *t, const char *name, size_t nn, const char *sep, const char *v,
+                       size_t vn) {
+  if (ua_header_add(t, name, nn, sep, v, vn)) ua_oom(L);
+}
+
+/* a whole line ("Expect:", the session's User-Agent and Authorization lines) */
+static void line_add(lua_State *L, ua_transfer *t, const char *line) {
+  header_add(L, t, line, strlen(line), "", "", 0);
 }
 
 /* Adds the caller's header lines for curl (the transfer owns the list as it
@@ -130,110 +119,81 @@ static struct curl_slist *slist_add(lua_State *L, struct curl_slist *list, const
 #define HAS_CTYPE 1
 #define HAS_UA 2
 static int add_headers(lua_State *L, int idx, ua_transfer *t) {
-  ua_buf *line = NULL;
-  char small[256];
-  int has_ctype = 0;
+  int present = 0;
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    size_t kn, vn;
+    size_t kn = 0, vn;
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kn) : NULL, *v;
     if (!k || !is_token(k, kn))
       luaL_error(L, "bad header name (a token of letters, digits and -_. expected)");
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
       luaL_error(L, "bad value for header '%s' (string expected, got %s)", k, luaL_typename(L, -1));
     v = lua_tolstring(L, -1, &vn);
-    if (ua_has_crlf(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
-    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) has_ctype |= HAS_CTYPE;
-    if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) has_ctype |= HAS_UA;
+    if (ua_splits_line(v, vn)) luaL_error(L, "header '%s' contains CR, LF or NUL", k);
+    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) present |= HAS_CTYPE;
+    if (kn == 10 && strncasecmp(k, "user-agent", 10) == 0) present |= HAS_UA;
     /* "Name;" is curl's way to send a header with an empty value */
-    if (kn + vn + 3 <= sizeof small) {
-      memcpy(small, k, kn);
-      memcpy(small + kn, vn ? ": " : ";", vn ? 2 : 1);
-      memcpy(small + kn + (vn ? 2 : 1), v, vn);
-      small[kn + (vn ? 2 : 1) + vn] = '\0';
-      t->headers = slist_add(L, t->headers, small);
-    } else {
-      if (!line) {
-        line = ua_scratch(L);
-        ua_buf_secret(line); /* a header may carry a credential */
-        lua_insert(L, -3); /* below the key and value */
-      }
-      ua_buf_reset(line);
-      if (ua_buf_add(line, k, kn) || ua_buf_add(line, vn ? ": " : ";", vn ? 2 : 1) ||
-          ua_buf_add(line, v, vn) || ua_buf_cstr(line))
-        ua_oom(L);
-      t->headers = slist_add(L, t->headers, line->data);
-    }
+    header_add(L, t, k, kn, vn ? ": " : ";", v, vn);
     lua_pop(L, 1);
   }
-  if (line) lua_pop(L, 1);
-  return has_ctype;
+  return present;
 }
 
-/* Options are read raw: an __index function could run Lua code, and the
- * garbage collector, between reading a string and using it. */
-int ua_rawfield(lua_State *L, int idx, const char *k) {
-  idx = lua_absindex(L, idx);
-  lua_pushstring(L, k);
-  lua_rawget(L, idx);
-  return lua_type(L, -1);
+/* The fields of a request table. Their names are made Lua strings once
+ * (ua_request_open), not hashed and looked up again on every call. */
+enum { F_METHOD = 1, F_URL, F_QUERY, F_AUTH, F_HEADERS, F_BODY, F_TIMEOUT_MS, F_IDLE_TIMEOUT_MS, F_RAW_HEADERS };
+static const char *const FIELD[] = { NULL, "method", "url", "query", "auth", "headers", "body", "timeout_ms",
+                                     "idle_timeout_ms", "raw_headers" };
+static const char names_key = 0; /* the registry's array of those strings */
+
+/* Pushes field f of request table req, read raw (names: the array's slot). */
+static int field(lua_State *L, int req, int names, int f) {
+  lua_rawgeti(L, names, f);
+  return lua_rawget(L, req);
 }
 
-const char *ua_opt_string(lua_State *L, int idx, const char *field, size_t *n) {
-  const char *s;
-  ua_rawfield(L, idx, field);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return NULL;
+void ua_request_open(lua_State *L) {
+  int f;
+  lua_pushlightuserdata(L, (void *)&names_key);
+  lua_createtable(L, F_RAW_HEADERS, 0);
+  for (f = F_METHOD; f <= F_RAW_HEADERS; f++) {
+    lua_pushstring(L, FIELD[f]);
+    lua_rawseti(L, -2, f);
   }
-  if (lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "bad field '%s' (string expected, got %s)", field, luaL_typename(L, -1));
-  s = lua_tolstring(L, -1, n);
-  lua_pop(L, 1); /* still anchored by the table: read raw, it cannot be a temporary */
-  return s;
-}
-
-long ua_opt_ms(lua_State *L, int idx, const char *field, long dflt) {
-  lua_Number v;
-  ua_rawfield(L, idx, field);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return dflt;
-  }
-  v = lua_tonumber(L, -1);
-  /* an integral float (5e3, 2^20) is as good as an integer; at most 2^53,
-   * checked first: converting a larger float to long may overflow */
-  if (lua_type(L, -1) != LUA_TNUMBER || !(v >= 0 && v <= 9007199254740992.0) || (lua_Number)(long)v != v)
-    luaL_error(L, "bad field '%s' (non-negative integer expected)", field);
-  lua_pop(L, 1);
-  return (long)v;
+  lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 /* Reads request table idx into t; raises on any bad input before a byte is sent. */
 void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqinfo *ri) {
   size_t n, i;
   const char *m, *url, *body;
-  int use_auth, has_ctype = 0;
+  int use_auth, present = 0, names;
   luaL_checktype(L, idx, LUA_TTABLE);
-  m = ua_opt_string(L, idx, "method", &n);
+  idx = lua_absindex(L, idx);
+  lua_pushlightuserdata(L, (void *)&names_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  names = lua_gettop(L);
+  field(L, idx, names, F_METHOD);
+  m = ua_check_string(L, FIELD[F_METHOD], &n);
   if (!m || n == 0 || n >= sizeof ri->req.method) luaL_error(L, "bad field 'method' (HTTP method expected)");
   for (i = 0; i < n; i++) {
     if (!isupper((unsigned char)m[i])) luaL_error(L, "bad field 'method' (upper-case token expected)");
     ri->req.method[i] = m[i];
   }
   ri->req.method[n] = '\0';
-  url = ua_opt_string(L, idx, "url", &n);
+  field(L, idx, names, F_URL);
+  url = ua_check_string(L, FIELD[F_URL], &n);
   if (!url) luaL_error(L, "bad field 'url' (string expected, got nil)");
-  if (ua_has_ctl(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
+  if (ua_has_ctl_or_space(url, n)) luaL_error(L, "bad field 'url' (contains a space, CR, LF, NUL or control byte)");
   if (ua_buf_add(&t->url, url, n)) ua_oom(L);
-  ua_rawfield(L, idx, "query");
+  field(L, idx, names, F_QUERY);
   if (lua_type(L, -1) == LUA_TTABLE)
     ua_add_query(L, -1, &t->url);
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'query' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
-  ua_rawfield(L, idx, "auth");
+  field(L, idx, names, F_AUTH);
   use_auth = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (use_auth && s->scheme == UA_AUTH_APIKEY_QUERY) {
@@ -241,35 +201,31 @@ void ua_build_request(lua_State *L, int idx, session *s, ua_transfer *t, ua_reqi
     if (ua_buf_addc(&t->url, sep) || ua_buf_add(&t->url, s->auth.data, s->auth.len)) ua_oom(L);
   }
   if (ua_buf_cstr(&t->url)) ua_oom(L);
-  ua_rawfield(L, idx, "headers");
+  field(L, idx, names, F_HEADERS);
   if (lua_type(L, -1) == LUA_TTABLE)
-    has_ctype = add_headers(L, -1, t);
+    present = add_headers(L, -1, t);
   else if (!lua_isnil(L, -1))
     luaL_error(L, "bad field 'headers' (table expected, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
   if (use_auth && s->scheme != UA_AUTH_NONE && s->scheme != UA_AUTH_APIKEY_QUERY)
-    t->headers = slist_add(L, t->headers, s->auth.data);
-  body = ua_opt_string(L, idx, "body", &n);
+    line_add(L, t, s->auth.data);
+  field(L, idx, names, F_BODY);
+  body = ua_check_string(L, FIELD[F_BODY], &n);
   ri->req.has_body = body != NULL;
   if (body && (strcmp(ri->req.method, "GET") == 0 || strcmp(ri->req.method, "HEAD") == 0))
     luaL_error(L, "bad field 'body' (a %s request has no body)", ri->req.method);
   /* curl would otherwise wait for a 100 Continue on larger bodies */
-  if (body) t->headers = slist_add(L, t->headers, "Expect:");
+  if (body) line_add(L, t, "Expect:");
   /* and would label a bodiless POST, PUT or PATCH (sent with Content-Length: 0) as a form */
-  if (!body && !(has_ctype & HAS_CTYPE) && ua_sends_length(ri->req.method))
-    t->headers = slist_add(L, t->headers, "Content-Type:");
-  if (!(has_ctype & HAS_UA)) t->headers = slist_add(L, t->headers, s->opts.user_agent);
+  if (!body && !(present & HAS_CTYPE) && ua_sends_length(ri->req.method))
+    line_add(L, t, "Content-Type:");
+  if (!(present & HAS_UA)) line_add(L, t, s->opts.user_agent_line);
   if (body && ua_buf_add(&t->reqbody, body, n)) ua_oom(L);
-  ri->req.timeout_ms = ua_opt_ms(L, idx, "timeout_ms", 0);
-  ri->req.idle_timeout_ms = ua_opt_ms(L, idx, "idle_timeout_ms", 0);
-  ua_rawfield(L, idx, "raw_headers");
+  field(L, idx, names, F_TIMEOUT_MS);
+  ri->req.timeout_ms = ua_check_nonneg(L, FIELD[F_TIMEOUT_MS], 0);
+  field(L, idx, names, F_IDLE_TIMEOUT_MS);
+  ri->req.idle_timeout_ms = ua_check_nonneg(L, FIELD[F_IDLE_TIMEOUT_MS], 0);
+  field(L, idx, names, F_RAW_HEADERS);
   ri->raw_headers = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-}
-
-void ua_request_open(lua_State *L) {
-  luaL_newmetatable(L, SCRATCH_MT);
-  lua_pushcfunction(L, scratch_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  lua_pop(L, 2); /* and the names */
 }

@@ -1,7 +1,7 @@
 /* Answers as Lua values: status, body, and headers as a table. */
 #include <ctype.h>
 
-#include "core.h"
+#include "internal.h"
 
 /* Header names lower-cased; a repeated header becomes an array of its values. */
 void ua_push_headers(lua_State *L, const ua_buf *head) {
@@ -39,8 +39,9 @@ void ua_push_headers(lua_State *L, const ua_buf *head) {
   }
 }
 
-/* status, body, headers: a table, or with raw_headers the header block as
- * received, for callers that seldom look (core.parse_headers reads it). */
+/* status, body, headers (a table, or with raw_headers the header block as
+ * received, for callers that seldom look: core.parse_headers reads it), and
+ * whether a rate-limit header came (see names_rate_limit in transfer.c). */
 int ua_push_response(lua_State *L, ua_transfer *t, int raw) {
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -50,7 +51,8 @@ int ua_push_response(lua_State *L, ua_transfer *t, int raw) {
     lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
   else
     ua_push_headers(L, &t->head);
-  return 3;
+  lua_pushboolean(L, t->rate_headers);
+  return 4;
 }
 
 /* core.parse_headers(block): the header table of a raw header block. */

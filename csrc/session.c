@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "internal.h"
 #include "url.h"
 
 /* In a child of the process that made s: abandons its curl handles (see
@@ -40,7 +40,7 @@ static char *dup_opt(lua_State *L, int idx, const char *field) {
   const char *v = ua_opt_string(L, idx, field, &n);
   char *c;
   if (!v) return NULL;
-  if (ua_has_crlf(v, n)) luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", field);
+  if (ua_splits_line(v, n)) luaL_error(L, "bad field '%s' (contains CR, LF or NUL)", field);
   c = malloc(n + 1);
   if (!c) ua_oom(L);
   memcpy(c, v, n + 1);
@@ -117,8 +117,8 @@ static void set_auth(lua_State *L, int idx, session *s) {
 static void free_opts(ua_opts *o) {
   free(o->ca_file);
   free(o->proxy);
-  free(o->user_agent);
-  o->ca_file = o->proxy = o->user_agent = NULL;
+  free(o->user_agent_line);
+  o->ca_file = o->proxy = o->user_agent_line = NULL;
 }
 
 int ua_session_new(lua_State *L) {
@@ -143,17 +143,18 @@ int ua_session_new(lua_State *L) {
   s->opts.max_body = 64u << 20;
   if (has_opts) {
     lua_Integer max;
-    s->opts.timeout_ms = ua_opt_ms(L, 1, "timeout_ms", s->opts.timeout_ms);
-    s->opts.connect_timeout_ms = ua_opt_ms(L, 1, "connect_timeout_ms", s->opts.connect_timeout_ms);
-    s->opts.idle_timeout_ms = ua_opt_ms(L, 1, "idle_timeout_ms", 0);
+    s->opts.timeout_ms = ua_opt_nonneg(L, 1, "timeout_ms", s->opts.timeout_ms);
+    s->opts.connect_timeout_ms = ua_opt_nonneg(L, 1, "connect_timeout_ms", s->opts.connect_timeout_ms);
+    s->opts.idle_timeout_ms = ua_opt_nonneg(L, 1, "idle_timeout_ms", 0);
     ua_rawfield(L, 1, "verify_tls");
     if (!lua_isnil(L, -1)) s->opts.verify_tls = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    max = ua_opt_ms(L, 1, "max_body_bytes", (long)s->opts.max_body);
+    max = ua_opt_nonneg(L, 1, "max_body_bytes", (long)s->opts.max_body);
     s->opts.max_body = (size_t)max;
     s->opts.ca_file = dup_opt(L, 1, "ca_file");
     s->opts.proxy = dup_opt(L, 1, "proxy");
-    s->opts.user_agent = dup_opt(L, 1, "user_agent");
+    s->opts.proxy_problem = ua_proxy_problem(s->opts.proxy);
+    s->opts.user_agent_line = dup_opt(L, 1, "user_agent");
     ua_rawfield(L, 1, "auth");
     set_auth(L, lua_gettop(L), s);
     lua_pop(L, 1);
@@ -162,14 +163,14 @@ int ua_session_new(lua_State *L) {
     /* sent as our own header line: curl would format its User-Agent with
      * its printf on every request, a tenth of a small call's cost */
     int top = lua_gettop(L);
-    const char *ua = s->opts.user_agent ? s->opts.user_agent
+    const char *ua = s->opts.user_agent_line ? s->opts.user_agent_line
                    : lua_pushfstring(L, "userapi/%s libcurl/%s", USERAPI_VERSION,
                                      curl_version_info(CURLVERSION_NOW)->version);
     ua = lua_pushfstring(L, "User-Agent: %s", ua);
-    free(s->opts.user_agent);
-    s->opts.user_agent = strdup(ua);
+    free(s->opts.user_agent_line);
+    s->opts.user_agent_line = strdup(ua);
     lua_settop(L, top);
-    if (!s->opts.user_agent) ua_oom(L);
+    if (!s->opts.user_agent_line) ua_oom(L);
   }
   s->closed = 0;
   return 1;
@@ -232,7 +233,7 @@ static int call_sink(void *ud, const char *p, size_t n) {
 }
 
 /* session:request{ method, url, query, headers, body, timeout_ms, auth, sink }
- * -> status, body, headers | nil, err */
+ * -> status, body, headers, rate_limited_headers | nil, err */
 static int l_session_request(lua_State *L) {
   session *s = ua_check_idle(L, 1);
   ua_transfer *t = &s->xfer;
@@ -269,11 +270,11 @@ static int l_session_request(lua_State *L) {
   else
     ua_push_response(L, t, ri.raw_headers);
   ua_transfer_clear(t);
-  return rc == CURLE_OK ? 3 : 2;
+  return rc == CURLE_OK ? 4 : 2;
 }
 
 static const luaL_Reg session_methods[] = {
-  { "request", l_session_request }, { "multi", ua_session_multi },
+  { "request", l_session_request },
   { "set_auth", l_session_set_auth }, { "close", l_session_close },
   { NULL, NULL } };
 

@@ -1,5 +1,8 @@
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "transfer.h"
@@ -13,8 +16,11 @@ void ua_transfer_init(ua_transfer *t) {
    * no C code can wipe, and wiping every large body would cost for nothing */
   ua_buf_secret(&t->url);
   ua_buf_secret(&t->reqbody);
+  ua_buf_init(&t->lines, 0);
+  ua_buf_secret(&t->lines);
   ua_buf_init(&t->body, 0);
   ua_buf_init(&t->head, 1 << 20);
+  ua_buf_init(&t->origin, 0);
 }
 
 /* Keeps a buffer's memory for the next request unless it grew large. */
@@ -24,11 +30,9 @@ static void recycle(ua_buf *b) {
 }
 
 void ua_transfer_clear(ua_transfer *t) {
-  struct curl_slist *h;
-  /* the Authorization line is among them */
-  for (h = t->headers; h; h = h->next) ua_wipe(h->data, strlen(h->data));
-  curl_slist_free_all(t->headers);
   t->headers = NULL;
+  t->nnodes = 0;
+  recycle(&t->lines); /* wiped: the Authorization line is among them */
   recycle(&t->url);
   recycle(&t->reqbody);
   recycle(&t->body);
@@ -40,7 +44,8 @@ void ua_transfer_clear(ua_transfer *t) {
   t->idle_ms = t->last_byte = 0;
   t->idle_expired = 0;
   t->stream = t->paused = t->done = 0;
-  t->head_done = 0;
+  t->head_done = t->rate_headers = 0;
+  t->proxy_refused = t->unsent = 0;
   t->result = CURLE_OK;
   t->errbuf[0] = '\0';
 }
@@ -51,6 +56,36 @@ void ua_transfer_free(ua_transfer *t) {
   ua_buf_free(&t->reqbody);
   ua_buf_free(&t->body);
   ua_buf_free(&t->head);
+  ua_buf_free(&t->origin);
+  ua_buf_free(&t->lines);
+  free(t->nodes);
+  t->nodes = NULL;
+  t->node_cap = 0;
+  curl_url_cleanup(t->curlu);
+  t->curlu = NULL;
+}
+
+int ua_header_add(ua_transfer *t, const char *name, size_t nn, const char *sep, const char *value, size_t vn) {
+  size_t i;
+  if (t->nnodes == t->node_cap) {
+    size_t cap = t->node_cap ? t->node_cap * 2 : 8;
+    ua_header_node *grown = realloc(t->nodes, cap * sizeof *grown);
+    if (!grown) return -1;
+    t->nodes = grown;
+    t->node_cap = cap;
+  }
+  t->nodes[t->nnodes].offset = t->lines.len;
+  if (ua_buf_add(&t->lines, name, nn) || ua_buf_addstr(&t->lines, sep) || ua_buf_add(&t->lines, value, vn) ||
+      ua_buf_addc(&t->lines, '\0'))
+    return -1;
+  t->nnodes++;
+  /* the nodes or the text may have moved as they grew: linked afresh */
+  for (i = 0; i < t->nnodes; i++) {
+    t->nodes[i].line.data = t->lines.data + t->nodes[i].offset;
+    t->nodes[i].line.next = i + 1 < t->nnodes ? &t->nodes[i + 1].line : NULL;
+  }
+  t->headers = &t->nodes[0].line;
+  return 0;
 }
 
 static int is_2xx(const ua_transfer *t) {
@@ -125,6 +160,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+/* Whether a header line names a rate limit: RateLimit-*, X-RateLimit-*,
+ * X-Rate-Limit-... (a name holding "ratelimit", any case) or Retry-After.
+ * The Lua layer then parses the block only when it holds one. */
+static int names_rate_limit(const char *p, size_t len) {
+  const char *colon = memchr(p, ':', len);
+  size_t n = colon ? (size_t)(colon - p) : 0, i;
+  if (n == 11 && strncasecmp(p, "retry-after", 11) == 0) return 1;
+  for (i = 0; i + 9 <= n; i++)
+    if ((p[i] | 0x20) == 'r' && strncasecmp(p + i, "ratelimit", 9) == 0) return 1;
+  return 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   ua_transfer *t = ud;
   size_t len = size * n;
@@ -132,7 +179,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   /* a new status line (after 100 Continue or a proxy CONNECT) starts over */
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     ua_buf_reset(&t->head);
-    t->head_done = 0;
+    t->head_done = t->rate_headers = 0;
+  } else if (!t->head_done && !t->rate_headers) {
+    t->rate_headers = names_rate_limit(p, len);
   }
   /* chunked trailers come through here too: they are not headers */
   if (t->head_done) return len;
@@ -194,9 +243,107 @@ static CURLcode configure(ua_transfer *t, const ua_opts *o, CURLSH *share) {
   return rc;
 }
 
+/* The length of "scheme://authority" at the start of url, or 0 when it has
+ * no "://" (libcurl then guesses the scheme: parsed whole). */
+static size_t origin_length(const char *url, size_t len) {
+  const char *sep = strstr(url, "://");
+  if (!sep) return 0;
+  sep += 3;
+  return (size_t)(sep - url) + strcspn(sep, "/?#");
+}
+
+/* What setting path and query on their own would send differently from
+ * parsing the whole URL: libcurl lower-cases each %XX when a part is set
+ * alone (%3B -> %3b), and only a whole parse removes dot segments (/./, /../)
+ * and a fragment. Such a URL is parsed whole, as CURLOPT_URL would. */
+static int parts_differ(const char *rest) {
+  return strpbrk(rest, "%#") != NULL || strstr(rest, "/.") != NULL;
+}
+
+/* Points t->curlu at t->url: path and query alone when the origin is the
+ * one it holds (most calls: one session, one vendor), else a whole parse
+ * with the flags libcurl gives CURLOPT_URL. A URL it cannot parse is the
+ * transfer's error, "url" as libcurl would have said at perform. */
+static CURLcode set_url(ua_transfer *t) {
+  const char *url = t->url.data;
+  size_t olen = origin_length(url, t->url.len);
+  const char *rest = url + olen, *q;
+  CURLUcode uc;
+  if (!t->curlu && !(t->curlu = curl_url())) return CURLE_OUT_OF_MEMORY;
+  if (olen > 0 && olen == t->origin.len && memcmp(url, t->origin.data, olen) == 0 && !parts_differ(rest)) {
+    char path[2048];
+    size_t plen;
+    q = strchr(rest, '?');
+    plen = q ? (size_t)(q - rest) : strlen(rest);
+    if (plen < sizeof path) {
+      memcpy(path, rest, plen);
+      path[plen] = '\0';
+      uc = curl_url_set(t->curlu, CURLUPART_PATH, plen ? path : "/", 0);
+      if (uc == CURLUE_OK) uc = curl_url_set(t->curlu, CURLUPART_QUERY, q ? q + 1 : NULL, 0);
+      if (uc == CURLUE_OK) return CURLE_OK;
+    }
+  }
+  ua_buf_reset(&t->origin);
+  uc = curl_url_set(t->curlu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
+  if (uc != CURLUE_OK) {
+    t->unsent = 1;
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80 */
+    snprintf(t->errbuf, sizeof t->errbuf, "URL rejected: %s", curl_url_strerror(uc));
+#else
+    snprintf(t->errbuf, sizeof t->errbuf, "URL rejected (CURLUcode %d)", (int)uc);
+#endif
+    return uc == CURLUE_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_URL_MALFORMAT;
+  }
+  if (olen > 0 && (ua_buf_add(&t->origin, url, olen) || ua_buf_cstr(&t->origin))) ua_buf_reset(&t->origin);
+  return CURLE_OK;
+}
+
+/* A proxy libcurl refuses makes every request of the session fail, kind
+ * "proxy", before any option is set: never a direct connection, and never
+ * libcurl's own message, which quotes the URL, password and all. */
+static CURLcode refuse_proxy(ua_transfer *t, const char *problem) {
+  t->proxy_refused = t->unsent = 1;
+  snprintf(t->errbuf, sizeof t->errbuf, "proxy URL refused (%s); nothing sent", problem);
+  return CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* libcurl's proxy schemes (lib/url.c, parse_proxy), any case */
+static int proxy_scheme(const char *s) {
+  static const char *const known[] = { "http", "https", "socks", "socks4", "socks4a", "socks5", "socks5h", NULL };
+  int i;
+  for (i = 0; known[i]; i++)
+    if (strcasecmp(s, known[i]) == 0) return 1;
+  return 0;
+}
+
+const char *ua_proxy_problem(const char *proxy) {
+  CURLU *u;
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  const char *problem = NULL;
+  if (!proxy || !*proxy) return NULL; /* no proxy */
+  u = curl_url();
+  if (!u) return "out of memory";
+  if (curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME | CURLU_GUESS_SCHEME) != CURLUE_OK)
+    problem = "not a URL libcurl can parse: host, port or characters";
+  else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !proxy_scheme(scheme))
+    problem = "scheme http, https, socks4, socks4a, socks5 or socks5h expected";
+  else if (strcasecmp(scheme, "https") == 0 && !(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTPS_PROXY))
+    problem = "this libcurl has no HTTPS-proxy support";
+  else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+    problem = "no host";
+  else if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strtol(port, NULL, 10) < 1)
+    problem = "port 1..65535 expected";
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return problem;
+}
+
 CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, const ua_req *r) {
   CURL *e = t->easy;
-  CURLcode rc = t->configured ? CURLE_OK : configure(t, o, share);
+  CURLcode rc = o->proxy_problem ? refuse_proxy(t, o->proxy_problem)
+              : t->configured ? CURLE_OK : configure(t, o, share);
   const char *method = r->method;
   int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
   int post = strcmp(method, "POST") == 0, sends_length = ua_sends_length(method);
@@ -204,7 +351,8 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
   /* a stream's 2xx body is bounded by its reader, its error body by on_body */
   t->body.limit = t->stream ? 0 : o->max_body;
   t->max_body = o->max_body;
-  SET(CURLOPT_URL, t->url.data);
+  if (rc == CURLE_OK) rc = set_url(t);
+  SET(CURLOPT_CURLU, t->curlu);
   SET(CURLOPT_HTTPHEADER, t->headers);
   /* one deadline for the whole exchange, a stream's or a sink's included */
   SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : o->timeout_ms);
@@ -227,6 +375,7 @@ CURLcode ua_transfer_prepare(ua_transfer *t, const ua_opts *o, CURLSH *share, co
 }
 
 const char *ua_transfer_kind(const ua_transfer *t, CURLcode rc) {
+  if (t->proxy_refused) return "proxy";
   if (t->too_large || rc == CURLE_FILESIZE_EXCEEDED) return "too_large";
   if (t->idle_expired) return "timeout";
   if (t->sink_failed || t->abandoned) return "aborted";

@@ -48,7 +48,7 @@ int ua_format_number(char *out, double v) {
   return n;
 }
 
-int ua_has_crlf(const char *s, size_t n) {
+int ua_splits_line(const char *s, size_t n) {
   size_t i;
   for (i = 0; i < n; i++)
     if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
@@ -62,7 +62,7 @@ int ua_has_control(const char *s, size_t n) {
   return 0;
 }
 
-int ua_has_ctl(const char *s, size_t n) {
+int ua_has_ctl_or_space(const char *s, size_t n) {
   size_t i;
   for (i = 0; i < n; i++)
     if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) return 1;

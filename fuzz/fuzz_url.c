@@ -6,7 +6,7 @@
  *           exactly when the prefix holds a '?', and both halves decode back;
  *   limit:  a bounded buffer never grows past its limit, and a failed append
  *           leaves what was there;
- *   checks: ua_has_crlf, ua_has_control and ua_has_ctl agree with a
+ *   checks: ua_splits_line, ua_has_control and ua_has_ctl_or_space agree with a
  *           byte-by-byte reading, each refusing all the previous one does;
  *   number: ua_format_number refuses NaN and the infinities, and writes any
  *           other double in at most 24 bytes of [0-9.e+-] that read back as
@@ -127,9 +127,9 @@ static void check_scans(const uint8_t *data, size_t size) {
     if (data[i] < 0x20 || data[i] == 0x7f) control = 1;
     if (data[i] <= 0x20 || data[i] == 0x7f) ctl = 1;
   }
-  CHECK(ua_has_crlf((const char *)data, size) == crlf);
+  CHECK(ua_splits_line((const char *)data, size) == crlf);
   CHECK(ua_has_control((const char *)data, size) == control);
-  CHECK(ua_has_ctl((const char *)data, size) == ctl);
+  CHECK(ua_has_ctl_or_space((const char *)data, size) == ctl);
   /* each check refuses all that the narrower one does */
   CHECK(!crlf || control);
   CHECK(!control || ctl);

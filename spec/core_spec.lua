@@ -29,6 +29,29 @@ describe("userapi.core", function()
       s:close()
     end)
 
+    it("says whether a rate-limit header came (the Lua layer parses the block only then)", function()
+      local kandji = core.session{ auth = BEARER } -- Kandji's answers carry RateLimit-* and X-RateLimit-*
+      local status, _, headers, rate = kandji:request{ method = "GET", url = KANDJI, raw_headers = true }
+      assert.equal(200, status)
+      assert.truthy(headers:find("RateLimit-Remaining", 1, true))
+      assert.is_true(rate)
+      local m = kandji:multi()
+      m:add{ method = "GET", url = KANDJI }
+      local done = {}
+      while #done == 0 do done = m:wait(1000) end
+      assert.is_true(done[1].rate_limit_headers)
+      m:close()
+      local ods = core.session{ auth = { scheme = "apikey", key = "ods-test-key" } }
+      status, _, headers, rate = ods:request{ method = "GET", url = sim.base.opendatasoft .. "/users/" }
+      assert.equal(200, status)
+      assert.is_nil(next((function()
+        local names = {}
+        for k in pairs(headers) do if k:find("ratelimit", 1, true) or k == "retry-after" then names[k] = true end end
+        return names
+      end)()))
+      assert.is_false(rate)
+    end)
+
     it("sends the session's user_agent, or the caller's own User-Agent header instead", function()
       local s = core.session{ auth = BEARER, user_agent = "ops-bot/1.0" }
       s:request{ method = "GET", url = KANDJI }
@@ -287,22 +310,35 @@ describe("userapi.core", function()
       print(ok == nil and getmetatable(err) == MT, err.kind, tostring(err))
     ]]
 
-    it("gives its error tables the metatable of userapi.errors, the one error type", function()
+    it("gives its error tables the metatable handed to core.set_error_mt", function()
       local out = fresh([[MT = { __tostring = function(e) return "one type: " .. e.kind end }
-        package.preload["userapi.errors"] = function() return { mt = MT } end]], FAIL)
+        require("userapi.core").set_error_mt(MT)]], FAIL)
       assert.equal("true\tconnect\tone type: connect", out)
+      assert.matches("table expected", fresh("", [[print(pcall(require("userapi.core").set_error_mt, "mt"))]]))
     end)
 
-    it("falls back to a metatable of its own when userapi.errors cannot be loaded", function()
-      for _, preload in ipairs({
-        [[package.preload["userapi.errors"] = function() error("broken") end]],
-        [[package.preload["userapi.errors"] = function() return { new = print } end]],
-      }) do
-        local out = fresh(preload, FAIL)
-        assert.matches("^true\tconnect\tconnect %(.+%)$", out)
-      end
+    it("the library hands it the metatable of userapi.errors: one error type", function()
+      local out = fresh([[require "userapi.transport.curl"
+        MT = require("userapi.errors").mt]], FAIL)
+      assert.matches("^true\tconnect\tuserapi %?: connect %(.+%)$", out)
+    end)
+
+    it("requires no Lua module: alone, its errors have a metatable of their own", function()
+      local out = fresh([[package.preload["userapi.errors"] = function() REQUIRED = true return { mt = {} } end]],
+        FAIL .. [[print(REQUIRED)]])
+      assert.matches("^true\tconnect\tconnect %(.+%)\nnil$", out)
     end)
   end)
+
+  it("exports luaopen_userapi_core and nothing else (the Makefile's build; the install spec checks the rock's)",
+    function()
+      local so = assert(package.searchpath("userapi.core", package.cpath))
+      local p = io.popen("nm -D --defined-only " .. so)
+      local names = {}
+      for name in p:read("*a"):gmatch("%x+ %a (%S+)") do names[#names + 1] = name end
+      p:close()
+      assert.same({ "luaopen_userapi_core" }, names)
+    end)
 
   describe("argument checks", function()
     it("raises clear errors for wrong types, without crashing", function()

@@ -60,6 +60,14 @@ end
 -- on a machine online too
 local OFFLINE = "http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 "
 
+-- the names `nm -D --defined-only` lists, sorted
+local function exported(out)
+  local names = {}
+  for name in out:gmatch("%x+ %a (%S+)") do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
 local function build(l)
   local home = dir .. "/home-" .. l.lua
   local setup = ("mkdir -p %s/.luarocks && "):format(q(home)) .. (l.setup and (l.setup .. " && ") or "")
@@ -98,6 +106,10 @@ describe("luarocks make (every Lua the rockspec admits, one tree) #install", fun
       local r, home = build(l)
       assert.equal(0, r.code, r.out .. r.err)
       assert.truthy(r.out:find("userapi scm-1 is now installed in " .. tree, 1, true), r.out)
+      -- the rockspec passes no visibility flag: the core's headers hide what they declare
+      local nm = sh(("nm -D --defined-only %s/lib/lua/%s/userapi/core.so"):format(q(tree), l.luav))
+      assert.equal(0, nm.code, nm.err)
+      assert.same({ "luaopen_userapi_core" }, exported(nm.out))
 
       local s = first_script(l, home)
       assert.equal(0, s.code, s.out .. s.err)

@@ -13,6 +13,7 @@ describe("json.decode", function()
     { '{"a":"[]","b":[ "[ ]" ]}', { a = '"[]"', b = '["[ ]"]' } },
     { '{"a":"\\"[","b":[]}', { a = '"\\"["', b = '[]' } },
     { '{"a":[1],"b":[{}]}', { a = '[1]', b = '[{}]' } },
+    { '{"a":[\r],"b":["["]}', { a = '[]', b = '["["]' } },
   }
   for _, c in ipairs(cases) do
     it("keeps the arrays of " .. c[1], function()
@@ -23,6 +24,17 @@ describe("json.decode", function()
       end
     end)
   end
+
+  it("sends integers back as integers (42 reads as 42.0 on Lua 5.4 with Debian's cjson)", function()
+    local v = assert(json.decode('{"a":42,"b":-7,"c":1.5,"d":0.1,"e":1700000000123}'))
+    assert.equal(42, v.a)
+    assert.equal('{"a":42,"b":-7,"c":1.5,"d":0.1,"e":1700000000123}',
+      require("userapi.format").to_json(json.decode(assert(json.encode(v)))))
+    for _, k in ipairs({ '"a":42', '"b":-7', '"c":1.5', '"d":0.1', '"e":1700000000123' }) do
+      assert.truthy(json.encode(v):find(k, 1, true), k)
+    end
+    assert.equal("http://x/?a=42&e=1700000000123", require("userapi.core").url("http://x/", { a = v.a, e = v.e }))
+  end)
 
   it("says why a text is not JSON, empty arrays or not", function()
     local v, err = json.decode('{"a":[],')

@@ -74,6 +74,34 @@ for round = 1, 3 do
   assert(core.url("http://h/", { z = "é", a = { 1, 2 } }))
   assert(not pcall(core.url, "http://h/", { a = "\r" }))
   assert(core.escape(("\0\255/"):rep(100)))
+  -- never sent: a proxy libcurl refuses, a URL it cannot parse (a session and
+  -- a multi each); many header lines (their buffers grow); URL handle reuse
+  -- across origins and the parts that force a whole parse
+  local refused = core.session{ proxy = "http://u:p@ho^st:1" }
+  assert(not refused:request{ method = "GET", url = KANDJI })
+  local rm = refused:multi()
+  rm:add{ method = "GET", url = KANDJI }
+  rm:add{ method = "GET", url = KANDJI, stream = true }
+  assert(#rm:wait(100) == 1)
+  rm:close()
+  refused:close()
+  local many = {}
+  for i = 1, 40 do many["X-H" .. i] = ("v"):rep(i * 10) end
+  s = core.session{ auth = auths[1] }
+  assert(s:request{ method = "GET", url = KANDJI, headers = many })
+  assert(not s:request{ method = "GET", url = "http://[zz]/x" })
+  assert(s:request{ method = "GET", url = KANDJI .. "/a%3Bb/../x#f" })
+  assert(s:request{ method = "GET", url = (KANDJI:gsub("127%.0%.0%.1", "localhost")) })
+  local um = s:multi()
+  um:add{ method = "GET", url = "http://" }
+  um:add{ method = "GET", url = KANDJI, headers = many }
+  local got = 0
+  while um:pending() > 0 do got = got + #um:wait(1000) end
+  assert(got == 2)
+  um:close()
+  s:close()
+  assert(core.may_hold_empty_array('{"a":[ \n]}') and not core.may_hold_empty_array('{"a":[1]}'))
+  core.set_error_mt({ __index = {} })
   collectgarbage()
 end
 collectgarbage()

@@ -69,13 +69,14 @@ end
 function _M.reserve(client) return client.limiter:reserve() end
 
 -- Remembers rate-limit headers and reports the exchange to `on_request`;
--- returns the headers (parsed if they had to be read).
-local function observe(self, status, body, headers)
+-- returns the headers (parsed if they had to be read). `rate_headers`: the
+-- C core's word on whether a raw block holds any (nil: it did not say).
+local function observe(self, status, body, headers, rate_headers)
   local client = self.client
-  -- plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
   local kind = type(headers)
-  if kind == "string" and (find(headers, "imit", 1, true) or find(headers, "IMIT", 1, true)
-      or find(headers, "etry-", 1, true) or find(headers, "ETRY-", 1, true)) then
+  -- else plain finds (any case of RateLimit, Retry-After): a pattern costs more than the parse
+  if kind == "string" and (rate_headers or rate_headers == nil and (find(headers, "imit", 1, true)
+      or find(headers, "IMIT", 1, true) or find(headers, "etry-", 1, true) or find(headers, "ETRY-", 1, true))) then
     headers, kind = parse_headers(headers), "table"
   end
   if kind == "table" then
@@ -199,11 +200,12 @@ end
 -- @tparam ?int status the status, nil for a transport failure
 -- @param body the body, or the transport's error table
 -- @param headers the headers, raw or parsed
+-- @tparam[opt] boolean rate_headers whether raw headers hold rate-limit ones (the C core says)
 -- @return as above
-function Attempt:settle(status, body, headers)
+function Attempt:settle(status, body, headers, rate_headers)
   local client = self.client
   if status and status >= 300 then headers = parse_headers(headers) end
-  headers = observe(self, status, body, headers)
+  headers = observe(self, status, body, headers, rate_headers)
   local auth = client.auth
   if status == 401 and auth and not self.renewed then
     self.renewed = true

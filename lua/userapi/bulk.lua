@@ -135,7 +135,7 @@ function _M.run(client, opname, items, opts)
   end
 
   local function settle(job, r)
-    local final, value, err = job:settle(r.status, r.status and r.body or r.err, r.headers)
+    local final, value, err = job:settle(r.status, r.status and r.body or r.err, r.headers, r.rate_limit_headers)
     if final then return finish(job, value, err) end
     local wait, why = value, err
     if why ~= "renew" then results.retried = results.retried + 1 end

@@ -80,7 +80,7 @@ function Fetcher:take(job)
     while not job.answer do self:pump(1000) end
     local r = job.answer
     if r.body then self.largest = max(self.largest, #r.body) end
-    local done, value, err = job:settle(r.status, r.status and r.body or r.err, r.headers)
+    local done, value, err = job:settle(r.status, r.status and r.body or r.err, r.headers, r.rate_limit_headers)
     if done then return value, err end
     if err ~= "renew" then self.client.sleep(value) end
     job.failed = self:closed()

@@ -1,6 +1,16 @@
 --- JSON through lua-cjson, configured once for userapi: JSON null decodes to
 -- `json.null` (cjson.null), which encodes back to null, so a value read from a
 -- vendor can be sent back unchanged.
+--
+-- Numbers: Debian's lua-cjson decodes every number as a float on Lua 5.3 and
+-- 5.4, so `42` reads as `42.0` (`math.type` "float", `tostring` "42.0"); on
+-- LuaJIT and 5.1 a number is a number. userapi does not convert them (a walk
+-- of every decoded value would cost about as much as the decode): everywhere
+-- it takes a number back (ids, query values, bodies) an integral float goes
+-- out as an integer, `42`, and the command prints `42`. For an integer of
+-- your own, `math.tointeger(v)` (5.3+). lua-cjson writes at most 14
+-- significant digits (Debian's caps the precision there): a number with
+-- more (none of the four vendors' ids, which are strings) goes back rounded.
 -- @module userapi.json
 
 -- not a rockspec dependency (LuaRocks cannot see Debian's package): say how to get it
@@ -45,21 +55,12 @@ function _M.is_empty_array(t)
 end
 
 -- The text with each empty array outside strings written as [MARK]: the
--- decoded table then says which {} was []. nil when there is none.
--- Whether text may hold an empty array: plain finds first (a pattern scan
--- of the whole body cost as much as the decode itself); the pattern only
--- when a "[" is followed by a blank somewhere.
-local function may_hold_empty_array(text)
-  if find(text, "[]", 1, true) then return true end
-  if not (find(text, "[ ", 1, true) or find(text, "[\n", 1, true) or find(text, "[\r", 1, true)
-          or find(text, "[\t", 1, true)) then
-    return false
-  end
-  return find(text, "%[%s*%]") ~= nil
-end
+-- decoded table then says which {} was []. nil when there is none. The C
+-- core tells first, in one pass, whether the text may hold one ("[", blanks,
+-- "]", strings not told apart); the scan below is for those that may.
+local may_hold_empty_array = require("userapi.core").may_hold_empty_array
 
 local function mark_empty_arrays(text)
-  if not may_hold_empty_array(text) then return nil end
   local parts, copied, i = {}, 1, 1
   while true do
     local j = find(text, '["%[]', i)
@@ -105,7 +106,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string why not
 function _M.decode(text)
-  if native or type(text) ~= "string" then return codec.decode(text) end
+  if native or type(text) ~= "string" or not may_hold_empty_array(text) then return codec.decode(text) end
   local marked = mark_empty_arrays(text)
   if not marked then return codec.decode(text) end
   local v = codec.decode(marked)

@@ -5,5 +5,8 @@
 local core = require "userapi.core"
 local phase = require "userapi.phase"
 
+-- one error type: the core's errors get userapi.errors' metatable (the core requires no Lua module)
+core.set_error_mt(require("userapi.errors").mt)
+
 return { name = "curl", new = core.session, sleep = ngx and phase.curl_sleep or core.sleep, now = core.now,
          warn = phase.warn }
