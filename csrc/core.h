@@ -6,7 +6,7 @@
  *   request.c   a request table read into a ua_transfer, raising on bad input
  *   response.c  status, body and headers pushed as Lua values
  *   errors.c    the error tables returned as nil, err
- *   os.c        core.fsync, stat, geteuid, umask, isatty, die_of_sigpipe
+ *   os.c        core.fsync, stat, geteuid, umask, isatty, die_of_sigpipe, create_private
  * and, free of lua_State: pool.c (curl share, fork), transfer.c (one HTTP
  * exchange), auth.c, url.c, buf.c. */
 #ifndef USERAPI_CORE_H

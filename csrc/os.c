@@ -4,6 +4,7 @@
  * closed output. Debian's lua-posix has no Lua 5.4
  * build, so these live here, on every Lua the core builds for. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,9 +95,58 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* core.create_private(path[, exclusive]): makes sure path is a regular file
+ * of ours, created 0600 when missing, without following a symbolic link as
+ * its last component (O_NOFOLLOW) and without blocking on a FIFO; with
+ * exclusive, a file already there is refused (O_EXCL: a secrets file is
+ * never written over). Returns { mode, uid, size } of what was opened
+ * (fstat on the descriptor), or nil, the reason and what refused it:
+ * "exists", "link", "type" or "open". The caller then opens the path. */
+static int l_create_private(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (lua_toboolean(L, 2) ? O_EXCL : 0);
+  struct stat st;
+  int fd, e;
+  const char *why = "open";
+  do fd = open(path, flags, 0600); while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    e = errno;
+    if (e == EEXIST) why = "exists";
+    else if (e == ELOOP) why = "link";
+    lua_pushnil(L);
+    if (e == ELOOP) lua_pushfstring(L, "%s is a symbolic link (not followed)", path);
+    else lua_pushfstring(L, "%s: %s", path, strerror(e));
+    lua_pushstring(L, why);
+    return 3;
+  }
+  if (fstat(fd, &st) != 0) {
+    e = errno;
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(e));
+    lua_pushstring(L, why);
+    return 3;
+  }
+  close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s is not a regular file", path);
+    lua_pushstring(L, "type");
+    return 3;
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)st.st_uid);
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_setfield(L, -2, "size");
+  return 1;
+}
+
 static const luaL_Reg os_functions[] = {
   { "fsync", l_fsync }, { "stat", l_stat }, { "geteuid", l_geteuid }, { "umask", l_umask }, { "isatty", l_isatty },
-  { "die_of_sigpipe", l_die_of_sigpipe },
+  { "die_of_sigpipe", l_die_of_sigpipe }, { "create_private", l_create_private },
   { NULL, NULL } };
 
 void ua_os_open(lua_State *L) { luaL_setfuncs(L, os_functions, 0); }

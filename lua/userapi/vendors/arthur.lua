@@ -267,5 +267,12 @@ return {
     },
     update = { op = "patch_user", body = function(changes) return changes end },
     delete = { op = "delete_user" },
+    -- userapi.rotate: a new client secret, for service accounts only (on a
+    -- person post_user_creds would reset a password); tried with the client-credentials grant
+    rotate = { op = "post_user_creds", kinds = { "service_account" }, verify = "get_users_me",
+               login = function(res)
+                 local c = type(res.credentials) == "table" and res.credentials or {}
+                 return { client_id = c.client_id, client_secret = c.client_secret }
+               end },
   },
 }

@@ -1,0 +1,116 @@
+--- The person-level journal of `userapi onboard`, `offboard` and `rotate`
+-- (`--journal FILE`): one JSON line per step, so that a rerun after a crash
+-- (SIGKILL, a reboot) knows what was done.
+--
+--     {"journal":"userapi offboard"}                      the header: which command
+--     {"begin":"ada@example.com"}                         before the item's first request
+--     {"done":"ada@example.com","result":{...}}           once it is finished
+--
+-- An item done is skipped on the rerun (reported as resumed); an item begun
+-- but not done is in doubt: onboard and offboard are idempotent and do it
+-- again, rotate refuses to (a second rotation would lose the first one's
+-- secret) unless told. A last line cut short by the kill is ignored.
+--
+-- Kept apart from @{userapi.journal} (the bulk journal: windows of items of
+-- one operation, keyed by arguments): this one is keyed by person or account
+-- and spans vendors. The file is the user's own: created 0600, never through
+-- a symbolic link, never a FIFO or a device (`core.create_private`).
+-- @module userapi.cli.people_journal
+local json = require "userapi.json"
+local core = require "userapi.core"
+local usage = require("userapi.cli.usage").raise
+
+local type, tostring, error, pcall = type, tostring, error, pcall
+
+local _M = {}
+
+local Journal = {}
+Journal.__index = Journal
+
+-- each line reaches the kernel (and the disk) before the request it announces
+local function put(self, rec)
+  local ok, err = self.f:write(json.encode(rec), "\n")
+  if ok then ok, err = core.fsync(self.f) end
+  if not ok then error("userapi: cannot write the journal " .. self.path .. ": " .. tostring(err), 0) end
+end
+
+-- the records of the file: done (key -> result) and begun (key -> true)
+local function read_back(path, text, header)
+  local done, begun, n = {}, {}, 0
+  for line in text:gmatch("([^\n]*)\n") do
+    n = n + 1
+    local ok, rec = pcall(json.decode, line)
+    if not ok or type(rec) ~= "table" then usage("--journal %s: line %d is not a journal record", path, n) end
+    if n == 1 then
+      if rec.journal ~= header then
+        usage("--journal %s: written by %s, not %s", path, tostring(rec.journal or "something else"), header)
+      end
+    elseif type(rec.done) == "string" then
+      done[rec.done], begun[rec.done] = rec.result or true, nil
+    elseif type(rec.begin) == "string" and not done[rec.begin] then
+      begun[rec.begin] = true
+    end
+  end
+  return done, begun
+end
+
+-- the file replaced by text, through a new file of ours renamed over it
+local function rewrite(path, text)
+  local tmp = path .. ".tmp"
+  local st, err = core.create_private(tmp, true)
+  if not st then usage("--journal %s (remove it if a run was killed while writing it)", tostring(err)) end
+  local f = io.open(tmp, "wb")
+  local ok, werr = f:write(text)
+  if ok then ok, werr = core.fsync(f) end
+  f:close()
+  if ok then ok, werr = os.rename(tmp, path) end
+  if not ok then error("userapi: cannot write the journal " .. path .. ": " .. tostring(werr), 0) end
+end
+
+--- Opens (or creates, 0600) the journal of a command.
+-- @tparam string path
+-- @tparam string command `onboard`, `offboard`, `rotate`
+-- @treturn Journal
+-- @raise a usage error: a symbolic link, not a regular file, another's, another command's
+function _M.open(path, command)
+  local st, err = core.create_private(path)
+  if not st then usage("--journal %s", tostring(err)) end
+  if st.uid ~= core.geteuid() then usage("--journal %s: the file is another user's", path) end
+  local f = io.open(path, "rb")
+  local text = f and f:read("*a") or ""
+  if f then f:close() end
+  local header = "userapi " .. command
+  -- a line torn by a kill is cut off: the file is rewritten without it
+  local whole = text:match("^(.*\n)") or ""
+  if #whole < #text then rewrite(path, whole) end
+  local self = setmetatable({ path = path }, Journal)
+  self.f = io.open(path, "ab")
+  if not self.f then usage("--journal %s: cannot open it for writing", path) end
+  if whole == "" then
+    put(self, { journal = header })
+    self.done, self.begun = {}, {}
+  else
+    self.done, self.begun = read_back(path, whole, header)
+  end
+  return self
+end
+
+--- A journal.
+-- Fields: `done` (key -> the recorded result), `begun` (key -> true: in doubt).
+-- @type Journal
+
+--- Records that an item starts (before its first request).
+-- @tparam string key
+function Journal:begin(key) put(self, { begin = key }) end
+
+--- Records an item finished, with what to report on a rerun.
+-- @tparam string key
+-- @tparam table result
+function Journal:finish(key, result)
+  self.done[key], self.begun[key] = result, nil
+  put(self, { done = key, result = result })
+end
+
+function Journal:close() self.f:close() end
+
+return _M
