@@ -287,8 +287,14 @@ function _M.command(c)
     local own = {}
     for i, f in ipairs(c.flags) do own[i] = { flags.label(f), f.help } end
     out[#out + 1] = ""
-    out[#out + 1] = "Options (besides the global ones, userapi --help):"
+    out[#out + 1] = "Options" .. (c.globals and (", and --" .. concat(c.globals, ", --") .. ":")
+      or " (besides the global ones, userapi --help):")
     out[#out + 1] = rows(own, 33)
+  end
+  if c.exits then
+    out[#out + 1] = ""
+    out[#out + 1] = "Exit codes:"
+    out[#out + 1] = rows(c.exits, 9)
   end
   return concat(out, "\n") .. "\n"
 end
