@@ -47,8 +47,9 @@ local function read_back(path, text, header)
       end
     elseif type(rec.done) == "string" then
       done[rec.done], begun[rec.done] = rec.result or true, nil
-    elseif type(rec.begin) == "string" and not done[rec.begin] then
-      begun[rec.begin] = true
+    elseif type(rec.begin) == "string" then
+      -- begun again after a failure was recorded: in doubt again
+      begun[rec.begin], done[rec.begin] = true, nil
     end
   end
   return done, begun
