@@ -99,12 +99,13 @@ static int l_isatty(lua_State *L) {
  * of ours, created 0600 when missing, without following a symbolic link as
  * its last component (O_NOFOLLOW) and without blocking on a FIFO; with
  * exclusive, a file already there is refused (O_EXCL: a secrets file is
- * never written over). Returns { mode, uid, size } of what was opened
+ * never written over). Opened for reading: a FIFO opens without a reader,
+ * and is then refused as not a regular file. Returns  { mode, uid, size } of what was opened
  * (fstat on the descriptor), or nil, the reason and what refused it:
  * "exists", "link", "type" or "open". The caller then opens the path. */
 static int l_create_private(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (lua_toboolean(L, 2) ? O_EXCL : 0);
+  int flags = O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (lua_toboolean(L, 2) ? O_EXCL : 0);
   struct stat st;
   int fd, e;
   const char *why = "open";
