@@ -234,7 +234,7 @@ describe("--journal FILE", function()
     for k, v in pairs(h.ENV) do if k ~= "HOME" then vars[#vars + 1] = k .. "=" .. proc.quote(v) end end
     local words = {}
     for i, a in ipairs(argv) do words[i] = proc.quote(a) end
-    local p = io.popen(("cd %s && env -i %s bin/userapi %s >%s/bg.out 2>%s/bg.err </dev/null & echo $!"):format(
+    local p = io.popen(("cd %s && exec env -i %s bin/userapi %s >%s/bg.out 2>%s/bg.err </dev/null & echo $!"):format(
       proc.quote(proc.root), table.concat(vars, " "), table.concat(words, " "), dir, dir))
     local pid = p:read("*l")
     p:close()
