@@ -277,6 +277,7 @@ describe("--journal FILE", function()
     local rows = h.jsonl(r.out)
     assert.same({ true, true }, { rows[1].resumed, rows[2].resumed })
     assert.same({ "none", "none" }, { rows[3].action, rows[4].action })
+    assert.truthy(r.err:find("userapi: alan@example.com: begun by a run that did not finish: done again", 1, true))
     assert.truthy(r.err:find("0 changed, 2 unchanged, 0 failed, 2 resumed (done by an earlier run)", 1, true), r.err)
     local deletes = {}
     for _, w in ipairs(writes()) do deletes[w] = (deletes[w] or 0) + 1 end

@@ -247,6 +247,11 @@ local function people_command(mode, o, ctx)
       these = type(done) == "table" and done or {}
       for _, r in ipairs(these) do r.resumed = true end
     else
+      if journal and journal.begun[person.email] then
+        -- idempotent: what the killed run did is found done, the rest is done now
+        ctx.streams.stderr:write(term(format("userapi: %s: begun by a run that did not finish: done again",
+          person.email)), "\n")
+      end
       if journal then journal:begin(person.email) end
       these = one_person(mode, person, clients, order, o)
       for _, r in ipairs(these) do report_row(ctx.streams, r, o) end
