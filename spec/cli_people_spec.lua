@@ -189,6 +189,27 @@ describe("userapi offboard", function()
   end)
 end)
 
+describe("the people commands' documentation, from their rows of the flag table", function()
+  it("help, man page and completion list their flags and exit codes", function()
+    local code, out = h.run({ "offboard", "--help" })
+    assert.equal(0, code)
+    for _, s in ipairs({ "Usage: userapi offboard EMAIL... | --file people.csv", "--journal FILE", "--check",
+                         "  3      something changed (with --check: would change)",
+                         "  1      something failed: a vendor refused" }) do
+      assert.truthy(out:find(s, 1, true), s)
+    end
+    code, out = h.run({ "man" })
+    assert.equal(0, code)
+    for _, s in ipairs({ ".SS userapi onboard EMAIL", ".SS userapi rotate VENDOR:ID|NAME...", "\\-\\-first\\-name F",
+                         "something changed (with \\-\\-check: would change)" }) do
+      assert.truthy(out:find(s, 1, true), s)
+    end
+    code, out = h.run({ "completion", "bash" })
+    assert.equal(0, code)
+    assert.truthy(out:find("find", 1, true) and out:find("--first-name", 1, true), out)
+  end)
+end)
+
 describe("userapi onboard", function()
   it("invites where the person is missing (the wire), warns where the vendor cannot create, then exit 0", function()
     local r = userapi({ "onboard", "marie@example.com", "--first-name", "Marie", "--last-name", "Curie",

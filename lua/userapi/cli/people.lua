@@ -180,6 +180,8 @@ local function row_of(email, vendor, res, err, client)
     return row
   end
   row.action, row.changed, row.error = "failed", false, tostring(err)
+  -- what the vendor will not do, said with the refusal (the people layer's err.warnings)
+  if type(err.warnings) == "table" and #err.warnings > 0 then row.warnings = err.warnings end
   return row
 end
 
@@ -232,6 +234,9 @@ local function report_row(streams, row, o)
   for _, w in ipairs(row.warnings or {}) do
     streams.stderr:write(term(format("userapi: %s: %s: warning: %s", row.email, row.vendor, tostring(w))), "\n")
   end
+  -- what a plan cannot know (check mode: an Arthur invitation already out)
+  if row.note then streams.stderr:write(term(format("userapi: %s: %s: note: %s", row.email, row.vendor,
+    tostring(row.note))), "\n") end
   if o.diff and row.changed then print_diff(streams, row) end
 end
 

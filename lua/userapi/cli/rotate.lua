@@ -123,8 +123,9 @@ function _M.rotate_command(o, ctx)
   local list = targets(o.positional)
   local clients = {}
   for _, t in ipairs(list) do clients[t.vendor] = clients[t.vendor] or ctx.client(t.vendor) end
-  local out = secrets_out(o, ctx.streams)
+  -- the journal first: a refused one leaves no empty secrets file behind
   local journal = o.journal and people_journal.open(o.journal, "rotate")
+  local out = secrets_out(o, ctx.streams)
   local code = 0
   for _, t in ipairs(list) do
     if rotate_one(t, clients[t.vendor], out, journal, o, ctx.streams) ~= 0 then code = 1 end
