@@ -310,13 +310,19 @@ describe("--journal FILE", function()
     r = userapi(argv)
     assert.equal(0, r.code, r.err)
     assert.equal(before, #sim.requests())
+    -- the same journal for other vendors: another job, refused before anything is sent
+    argv[5] = "ods,kandji"
+    r = userapi(argv)
+    assert.equal(2, r.code)
+    assert.truthy(r.err:find("written for the vendors opendatasoft,arthur, not opendatasoft,kandji", 1, true), r.err)
+    assert.equal(before, #sim.requests())
   end)
 
   it("refuses a symbolic link, a FIFO and another command's journal (exit 2, nothing sent)", function()
     local dir = proc.tmpdir()
     os.remove(dir .. "/jl")
     os.execute("ln -sf " .. dir .. "/target " .. dir .. "/jl; rm -f " .. dir .. "/fifo; mkfifo " .. dir .. "/fifo")
-    local other = proc.file("other.journal", '{"journal":"userapi onboard"}\n')
+    local other = proc.file("other.journal", '{"journal":"userapi onboard","vendors":"opendatasoft"}\n')
     for _, c in ipairs({ { dir .. "/jl", "is a symbolic link" }, { dir .. "/fifo", "not a regular file" },
                          { other, "written by userapi onboard, not userapi offboard" } }) do
       local r = userapi({ "offboard", "ada@example.com", "--journal", c[1] })

@@ -23,7 +23,7 @@ local _M = {}
 
 -- ---- the vendors -------------------------------------------------------------------
 
--- the vendors with a people part, in the order the directory lists them
+-- the vendors with a people part, by name (the directory puts them in its order)
 local function people_vendors()
   local names = {}
   for name, v in pairs(userapi.vendors) do
@@ -243,7 +243,7 @@ end
 local function people_command(mode, o, ctx)
   local people, needed = input.people(mode, o, ctx.streams.stdin)
   local clients, order = _M.clients(o, ctx, needed)
-  local journal = o.journal and people_journal.open(o.journal, mode)
+  local journal = o.journal and people_journal.open(o.journal, mode, concat(order, ","))
   local rows = {}
   for _, person in ipairs(people) do
     local done = journal and journal.done[person.email]

@@ -2,7 +2,7 @@
 -- (`--journal FILE`): one JSON line per step, so that a rerun after a crash
 -- (SIGKILL, a reboot) knows what was done.
 --
---     {"journal":"userapi offboard"}                      the header: which command
+--     {"journal":"userapi offboard","vendors":"arthur,opendatasoft"}   the header: which job
 --     {"begin":"ada@example.com"}                         before the item's first request
 --     {"done":"ada@example.com","result":{...}}           once it is finished
 --
@@ -35,7 +35,7 @@ local function put(self, rec)
 end
 
 -- the records of the file: done (key -> result) and begun (key -> true)
-local function read_back(path, text, header)
+local function read_back(path, text, header, vendors)
   local done, begun, n = {}, {}, 0
   for line in text:gmatch("([^\n]*)\n") do
     n = n + 1
@@ -44,6 +44,11 @@ local function read_back(path, text, header)
     if n == 1 then
       if rec.journal ~= header then
         usage("--journal %s: written by %s, not %s", path, tostring(rec.journal or "something else"), header)
+      end
+      -- a person done in other vendors is not done in these
+      if rec.vendors ~= vendors then
+        usage("--journal %s: written for the vendors %s, not %s (a journal is one job: give another file)", path,
+          tostring(rec.vendors), tostring(vendors))
       end
     elseif type(rec.done) == "string" then
       done[rec.done], begun[rec.done] = rec.result or true, nil
@@ -71,9 +76,10 @@ end
 --- Opens (or creates, 0600) the journal of a command.
 -- @tparam string path
 -- @tparam string command `onboard`, `offboard`, `rotate`
+-- @tparam[opt] string vendors the vendors of the job (`arthur,opendatasoft`): a rerun must have the same
 -- @treturn Journal
 -- @raise a usage error: a symbolic link, not a regular file, another's, another command's
-function _M.open(path, command)
+function _M.open(path, command, vendors)
   local st, err = core.create_private(path)
   if not st then usage("--journal %s", tostring(err)) end
   if st.uid ~= core.geteuid() then usage("--journal %s: the file is another user's", path) end
@@ -88,10 +94,10 @@ function _M.open(path, command)
   self.f = io.open(path, "ab")
   if not self.f then usage("--journal %s: cannot open it for writing", path) end
   if whole == "" then
-    put(self, { journal = header })
+    put(self, { journal = header, vendors = vendors })
     self.done, self.begun = {}, {}
   else
-    self.done, self.begun = read_back(path, whole, header)
+    self.done, self.begun = read_back(path, whole, header, vendors)
   end
   return self
 end
