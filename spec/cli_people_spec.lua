@@ -318,6 +318,24 @@ describe("--journal FILE", function()
     assert.equal(before, #sim.requests())
   end)
 
+  it("a person a vendor failed is not done: the rerun tries them again, the others resumed", function()
+    local journal = proc.tmpdir() .. "/retry.journal"
+    os.remove(journal)
+    local argv = { "offboard", "ada@example.com", "alan@example.com", "--vendors", "kandji", "--journal", journal }
+    local r = userapi(argv)
+    assert.equal(1, r.code)      -- Alan holds devices
+    assert.truthy(proc.slurp(journal):find('{"failed":"alan@example.com"}', 1, true))
+    local before = #sim.requests()
+    r = userapi(argv)
+    assert.equal(1, r.code)
+    local again = wire()
+    local paths = {}
+    for i = before + 1, #again do paths[#paths + 1] = again[i] end
+    assert.same({ "GET /kandji/api/v1/users", "DELETE /kandji/api/v1/users/" .. h.ALAN }, paths)
+    assert.truthy(r.err:find("1 resumed (done by an earlier run)", 1, true), r.err)
+    assert.falsy(r.err:find("did not finish", 1, true), r.err)
+  end)
+
   it("refuses a symbolic link, a FIFO and another command's journal (exit 2, nothing sent)", function()
     local dir = proc.tmpdir()
     os.remove(dir .. "/jl")

@@ -260,7 +260,12 @@ local function people_command(mode, o, ctx)
       if journal then journal:begin(person.email) end
       these = one_person(mode, person, clients, order, o)
       for _, r in ipairs(these) do report_row(ctx.streams, r, o) end
-      if journal then journal:finish(person.email, these) end
+      if journal then
+        -- a person with a failure is not done: a rerun tries them again
+        local failed = false
+        for _, r in ipairs(these) do failed = failed or r.error ~= nil end
+        if failed then journal:failed(person.email) else journal:finish(person.email, these) end
+      end
     end
     for _, r in ipairs(these) do rows[#rows + 1] = r end
   end

@@ -5,6 +5,7 @@
 --     {"journal":"userapi offboard","vendors":"arthur,opendatasoft"}   the header: which job
 --     {"begin":"ada@example.com"}                         before the item's first request
 --     {"done":"ada@example.com","result":{...}}           once it is finished
+--     {"failed":"ada@example.com"}                        finished, but a vendor failed: done again next time
 --
 -- An item done is skipped on the rerun (reported as resumed); an item begun
 -- but not done is in doubt: onboard and offboard are idempotent and do it
@@ -52,6 +53,9 @@ local function read_back(path, text, header, vendors)
       end
     elseif type(rec.done) == "string" then
       done[rec.done], begun[rec.done] = rec.result or true, nil
+    elseif type(rec.failed) == "string" then
+      -- finished without success: nothing to skip, nothing in doubt
+      begun[rec.failed], done[rec.failed] = nil, nil
     elseif type(rec.begin) == "string" then
       -- begun again after a failure was recorded: in doubt again
       begun[rec.begin], done[rec.begin] = true, nil
@@ -116,6 +120,13 @@ function Journal:begin(key) put(self, { begin = key }) end
 function Journal:finish(key, result)
   self.done[key], self.begun[key] = result, nil
   put(self, { done = key, result = result })
+end
+
+--- Records an item finished without success: a rerun does it again (it is neither done nor in doubt).
+-- @tparam string key
+function Journal:failed(key)
+  self.done[key], self.begun[key] = nil, nil
+  put(self, { failed = key })
 end
 
 function Journal:close() self.f:close() end

@@ -84,8 +84,7 @@ local function rotate_one(t, client, out, journal, o, streams)
     return 1
   end
   local key = t.vendor .. ":" .. account.id
-  local prior = journal and journal.done[key]
-  if prior and not prior.failed then
+  if journal and journal.done[key] then
     say(streams, "%s: rotated by an earlier run (resumed); its secret went to that run's output", key)
     return 0
   end
@@ -101,7 +100,7 @@ local function rotate_one(t, client, out, journal, o, streams)
   if not rec then
     say(streams, "userapi: rotate %s: %s", key, tostring(err))
     -- refused: nothing changed, a rerun tries it again
-    if journal then journal:finish(key, { failed = true }) end
+    if journal then journal:failed(key) end
     return 1
   end
   out.write(json.encode(rec) .. "\n")
