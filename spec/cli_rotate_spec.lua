@@ -99,6 +99,14 @@ describe("userapi rotate", function()
     assert.equal(0, #sim.requests())
   end)
 
+  it("a name the vendor refuses as an id (422) is looked up by name", function()
+    sim.fault{ match = { vendor = "arthur", query = "user_ids=userapi" }, status = 422 }
+    local r = userapi({ "rotate", "arthur:userapi automation" })
+    assert.equal(0, r.code, r.err)
+    assert.equal(SA, h.jsonl(r.out)[1].id)
+    assert.equal(1, sent("POST", CREDS))
+  end)
+
   it("never a person's credentials; an unknown account: exit 1, no renewal sent", function()
     local r = userapi({ "rotate", "arthur:" .. PERSON, "sigfox:nobody automation" })
     assert.equal(1, r.code)
