@@ -125,12 +125,14 @@ static int open_failed(lua_State *L, int fd, const char *path, int e, const char
 
 /* core.open_private(path, mode[, follow]): opens a file and checks what was
  * opened, not what the path names a moment before or after:
- *   mode "r"  read only;  "rw" read and append, created 0600 if missing.
+ *   mode "r"  read only;  "rw" read and append, created 0600 if missing;
+ *        "new" read and append, created 0600, a file already there refused
+ *        ("exists": a secrets file is never written over).
  * The last component is not followed when a symbolic link (unless follow).
  * O_NONBLOCK: a FIFO named as the file does not block the open; anything
  * but a regular file is then refused by fstat on the descriptor.
  * Returns the file and { mode = permission bits, uid = owner, size }, or
- * nil, the reason, and "link", "type" or "open" (what refused it). */
+ * nil, the reason, and "link", "exists", "type" or "open" (what refused it). */
 static int l_open_private(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char *mode = luaL_checkstring(L, 2);
@@ -141,13 +143,17 @@ static int l_open_private(lua_State *L) {
   int fd;
   if (strcmp(mode, "r") == 0) flags |= O_RDONLY;
   else if (strcmp(mode, "rw") == 0) flags |= O_RDWR | O_APPEND | O_CREAT;
-  else return luaL_argerror(L, 2, "\"r\" or \"rw\" expected");
+  else if (strcmp(mode, "new") == 0) flags |= O_RDWR | O_APPEND | O_CREAT | O_EXCL;
+  else return luaL_argerror(L, 2, "\"r\", \"rw\" or \"new\" expected");
   /* the userdata first: a memory error after open would leak the descriptor */
   p = (private_file *)lua_newuserdatauv(L, sizeof *p, 0);
   p->fd = -1;
   luaL_setmetatable(L, PRIVATE_FILE);
   do fd = open(path, flags, 0600); while (fd < 0 && errno == EINTR);
-  if (fd < 0) return open_failed(L, -1, path, errno, errno == ELOOP && !follow ? "link" : "open");
+  if (fd < 0) {
+    int e = errno;
+    return open_failed(L, -1, path, e, e == ELOOP && !follow ? "link" : e == EEXIST ? "exists" : "open");
+  }
   if (fstat(fd, &st) != 0) return open_failed(L, fd, path, errno, "open");
   if (!S_ISREG(st.st_mode)) return open_failed(L, fd, path, 0, "type");
   /* a regular file: reads and writes block as usual */

@@ -21,57 +21,31 @@ if #pos > 0 or not (opts.sigfox or opts.arthur) then
   common.usage("usage: rotate_credentials.lua [--sigfox ID|NAME] [--arthur ID|NAME] [--dry-run]")
 end
 
+local rotate = require "userapi.rotate"
+
 local function say(fmt, ...) io.stderr:write(fmt:format(...), "\n") end
 
--- one account's lookup, rotation and check; returns the output record or nil, err
-local ROTATE = {
-  sigfox = function(client, wanted)
-    -- an API user by id, else by name
-    local id
-    if wanted:match("^%x+$") and client:get_api_user(wanted) then
-      id = wanted
-    else
-      for u in client:each_user() do
-        if u.name == wanted then id = u.id break end
-      end
-    end
-    if not id then return nil, "no API user with id or name '" .. wanted .. "'" end
-    if opts["dry-run"] then
-      return { vendor = "sigfox", id = id, would = common.request_line(client, "renew_credential", id) }
-    end
-    local res, err = client:renew_credential(id)
-    if not res then return nil, tostring(err) end
-    -- an API user logs in with its id and access token
-    local o = assert(common.options("sigfox"))
-    o.login, o.password = id, res.accessToken
-    local check = common.userapi.sigfox(o)
-    local me, cerr = check:get_api_user(id)
-    if not me then return nil, "the new token does not work: " .. tostring(cerr) end
-    return { vendor = "sigfox", id = id, login = id, password = res.accessToken }
-  end,
-  arthur = function(client, wanted)
-    -- a service account, never a person: post_user_creds would reset a password
-    local id
-    for u in client:each_user{ user_types = { "service_account" } } do
-      if u.id == wanted or u.first_name == wanted then id = u.id break end
-    end
-    if not id then return nil, "no service account with id or name '" .. wanted .. "'" end
-    if opts["dry-run"] then
-      return { vendor = "arthur", id = id, would = common.request_line(client, "post_user_creds", id) }
-    end
-    local res, err = client:post_user_creds(id)
-    if not res then return nil, tostring(err) end
-    local creds = res.credentials or {}
-    -- the client-credentials grant with the new secret: who am I?
-    local o = assert(common.options("arthur"))
-    o.access_token, o.client_id, o.client_secret = nil, creds.client_id, creds.client_secret
-    local check = common.userapi.arthur(o)
-    local me, cerr = check:get_users_me()
-    if not me then return nil, "the new secret does not work: " .. tostring(cerr) end
-    if me.id ~= id then return nil, "the new secret logs in as " .. tostring(me.id) end
-    return { vendor = "arthur", id = id, client_id = creds.client_id, client_secret = creds.client_secret }
-  end,
-}
+-- one account's lookup, rotation and check (userapi.rotate: what differs by
+-- vendor is its people.rotate); returns the output record or nil, err
+local function rotate_one(client, wanted)
+  local account, err = rotate.account(client, wanted)
+  if not account then return nil, tostring(err) end
+  local how = client.vendor.people.rotate
+  if opts["dry-run"] then
+    return { vendor = client.vendor.name, id = account.id, would = common.request_line(client, how.op, account.id) }
+  end
+  local rec
+  rec, err = rotate.renew(client, account)
+  if not rec then return nil, tostring(err) end
+  local verified = rec.verified
+  rec.verified = nil
+  -- renewed but not verified: the old credential is dead, print the new one anyway
+  if not verified then
+    io.stdout:write(cli.to_json(rec), "\n")
+    return nil, tostring(err)
+  end
+  return rec
+end
 
 local failures = 0
 for _, v in ipairs({ "sigfox", "arthur" }) do
@@ -82,7 +56,7 @@ for _, v in ipairs({ "sigfox", "arthur" }) do
       rec, err = nil, why
     else
       local ok
-      ok, rec, err = pcall(ROTATE[v], client, opts[v])
+      ok, rec, err = pcall(rotate_one, client, opts[v])
       if not ok then rec, err = nil, tostring(rec) end
     end
     if rec and rec.would then

@@ -161,7 +161,7 @@ describe("userapi completion and userapi man", function()
       assert.truthy(out:find(s, 1, true), s)
     end
     -- text lines never read as roff requests: only ours start with . or '
-    local REQUESTS = { TH = true, SH = true, TP = true, B = true, nf = true, fi = true }
+    local REQUESTS = { TH = true, SH = true, SS = true, PP = true, TP = true, B = true, nf = true, fi = true }
     for line in out:gmatch("[^\n]+") do
       local req = line:match("^[%.']([%a]+)")
       if line:find("^[%.']") then assert.truthy(REQUESTS[req], line) end

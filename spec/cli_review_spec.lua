@@ -112,6 +112,32 @@ describe("userapi review", function()
     for _, req in ipairs(sim.requests()) do assert.equal("GET", req.method) end
   end)
 
+  it("--apply carries the plan out (orphans offboarded, the missing onboarded) with a journal; exit 3, then 0",
+    function()
+    local roster = proc.file("arthur.csv", "email,name,vendors\nada@example.com,Ada,arthur\n"
+      .. "grace@example.com,Grace,arthur\nzoe@example.com,Zoe Lovelace,arthur\n")
+    local journal = proc.tmpdir() .. "/review.journal"
+    local args = { "review", "--vendors", "arthur", "--roster", roster, "--apply", "--journal", journal, "-o", "jsonl" }
+    local r = userapi(args)
+    assert.equal(3, r.code, r.err)
+    local writes = {}
+    for _, req in ipairs(sim.requests()) do
+      if req.method ~= "GET" then writes[#writes + 1] = req.method .. " " .. req.path end
+    end
+    table.sort(writes)
+    assert.same({ "DELETE /arthur/api/v1/users/00000000-0000-4000-8000-000000000003",      -- Alan
+                  "DELETE /arthur/api/v1/users/00000000-0000-4000-8000-000000000006",      -- Katherine
+                  "POST /arthur/api/v1/organization/users/invite-user" }, writes)
+    local invites = sim.state("arthur").invites
+    assert.equal("zoe@example.com", invites[#invites].email)
+    -- a rerun: the journal holds what was done; nothing more is sent
+    sim.control("DELETE", "requests")
+    r = userapi(args)
+    assert.equal(0, r.code, r.err)
+    for _, req in ipairs(sim.requests()) do assert.equal("GET", req.method, req.path) end
+    assert.truthy(r.err:find("resumed", 1, true), r.err)
+  end)
+
   it("a vendor that cannot be walked fails the review (exit 1), the others are still reported", function()
     sim.fault{ match = { vendor = "kandji" }, status = 500, times = 0 }
     local r = userapi(review_args("-o", "csv", "--vendors", "kandji,ods"), {})

@@ -200,7 +200,7 @@ describe("examples/rotate_credentials.lua", function()
     -- a person is not a service account
     r = example("rotate_credentials", "--arthur", "00000000-0000-4000-8000-000000000002")
     assert.equal(1, r.code)
-    assert.truthy(r.err:find("no service account with id or name", 1, true))
+    assert.truthy(r.err:find("00000000-0000-4000-8000-000000000002 is a user, not a service_account", 1, true), r.err)
     assert.is_nil(sim.state("arthur").applied.post_user_creds)
     assert.equal(2, example("rotate_credentials").code)
   end)

@@ -49,7 +49,7 @@ describe("core.open_private", function()
     assert.is_nil(r:write("x"))
     r:close()
     assert.has_error(function() core.open_private(path, "w") end,
-      [[bad argument #2 to 'open_private' ("r" or "rw" expected)]])
+      [[bad argument #2 to 'open_private' ("r", "rw" or "new" expected)]])
   end)
 
   it("refuses a symbolic link unless asked to follow it, and what is not a regular file", function()

@@ -119,7 +119,9 @@ describe("a vendor table is checked whole at register (issue 20 item 4)", functi
     local res, failed = dir:onboard{ email = "marie@example.com" }
     assert.same({}, res)
     assert.equal("unsupported", failed.kandji.kind)
-    assert.equal("kandji has no create operation, so ensure_user is not available", failed.kandji.message)
+    -- the directory says why in the vendor's own words
+    assert.equal(kandji.vendor.people.cannot_create, failed.kandji.message)
+    assert.truthy(failed.kandji.message:find("directory integration", 1, true))
     -- a person Kandji holds already is there: no change, and only reads were sent
     res, failed = dir:onboard{ email = "ada@example.com" }
     assert.is_nil(failed)

@@ -6,7 +6,8 @@
 -- Credentials come from the environment (each vendor table's `cli.env`
 -- names: `USERAPI_KANDJI_TOKEN`, ...) or a config file (@{userapi.config});
 -- never from a flag, except `--token-from-stdin`. Exit codes: 0 success, 1 the
--- operation failed (the vendor's error on stderr), 2 usage error.
+-- operation failed (the vendor's error on stderr), 2 usage error; onboard and
+-- offboard add 3, something changed (`userapi.cli.people`).
 -- `bin/userapi` is a thin wrapper around `main`. The parts: @{userapi.config}
 -- (credentials), @{userapi.format} (output), `userapi.cli.args` (parsing),
 -- `userapi.cli.help`, and the dry run's transport `userapi.transport.record`.

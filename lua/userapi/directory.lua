@@ -164,7 +164,8 @@ function Directory:onboard(person, opts)
   end
   return each_vendor(self, function(c)
     local why = c.vendor.unavailable.ensure_user
-    if why then return found_or_unsupported(c, person.email, why) end
+    -- the vendor's own words for why, where it has them (Kandji: its directory sync creates)
+    if why then return found_or_unsupported(c, person.email, c.vendor.people.cannot_create or why) end
     return c:ensure_user(spec_for(c, person), opts)
   end)
 end

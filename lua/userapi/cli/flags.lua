@@ -75,15 +75,67 @@ _M.FLAGS = {
   { "version", help = "the version" },
 }
 
+-- flags the people commands share (userapi.cli.people)
+local VENDORS = { "vendors", value = "a,b", help = "only these vendors (each must be configured); "
+  .. "by default every vendor whose credentials the environment or the config file gives" }
+local PEOPLE_FILE = { "file", value = "FILE|-", stdin = "-", file = true,
+  help = "the people from a CSV file (- for stdin) with a header: email, first_name, last_name, optional vendors "
+    .. "(names separated by ; or spaces)" }
+local CHECK = { "check", help = "plan only: read, send no write, say what would change (exit 3 if something would)" }
+local DIFF = { "diff", help = "print each changed field, before -> after, on stderr" }
+local PEOPLE_JOURNAL = { "journal", value = "FILE", file = true, conflicts = "check",
+  help = "record each person done (JSON lines, created 0600): a rerun after a crash skips them (reported "
+    .. "as resumed) and redoes the one begun" }
+local CHANGE_EXITS = {
+  { "0", "nothing changed (or, with --check, nothing would)" },
+  { "1", "something failed: a vendor refused, a lookup failed (wins over a change)" },
+  { "2", "usage error: nothing sent" },
+  { "3", "something changed (with --check: would change)" },
+}
+
 --- The subcommands besides `VENDOR OPERATION`, in the order the help lists them.
+-- `globals` lists the global flags a subcommand takes (all of them when absent);
+-- `exits` its exit statuses, when they are its own: `{ { status, text }, ... }`.
 _M.COMMANDS = {
   { "completion", args = "bash|zsh", choices = { "bash", "zsh" }, help = "a completion script",
     module = "userapi.cli.man", fn = "completion_command" },
   { "man", help = "the manual page (roff)", module = "userapi.cli.man", fn = "man_command" },
+  { "find", args = "EMAIL...", help = "every account of each person in every configured vendor: vendor, id, state "
+      .. "(active, pending, disabled), last login where the vendor records it",
+    module = "userapi.cli.people", fn = "find_command", globals = { "format", "columns", "profile", "verbose" },
+    flags = { VENDORS },
+    exits = { { "0", "every lookup answered (a person without accounts included)" },
+              { "1", "a vendor's lookup failed (the others are still shown)" }, { "2", "usage error" } } },
+  { "onboard", args = "EMAIL [--first-name F --last-name L] | --file people.csv",
+    help = "makes each person present in every configured vendor (or the file's vendors column): "
+      .. "invited or created when missing, updated when a name differs",
+    module = "userapi.cli.people", fn = "onboard_command", globals = { "format", "columns", "profile", "verbose" },
+    flags = { VENDORS, PEOPLE_FILE, CHECK, DIFF, PEOPLE_JOURNAL,
+      { "first-name", value = "F", conflicts = "file", help = "the person's first name (one EMAIL)" },
+      { "last-name", value = "L", conflicts = "file", help = "the person's last name (one EMAIL)" } },
+    exits = CHANGE_EXITS },
+  { "offboard", args = "EMAIL... | --file people.csv",
+    help = "removes each person's accounts from every configured vendor (or the file's vendors column)",
+    module = "userapi.cli.people", fn = "offboard_command", globals = { "format", "columns", "profile", "verbose" },
+    flags = { VENDORS, PEOPLE_FILE, CHECK, DIFF, PEOPLE_JOURNAL }, exits = CHANGE_EXITS },
+  { "rotate", args = "VENDOR:ID|NAME...",
+    help = "renews service-account credentials (Sigfox API users, Arthur service accounts; any vendor whose "
+      .. "people part declares rotate), each new one tried before it is written out",
+    module = "userapi.cli.rotate", fn = "rotate_command", globals = { "profile", "verbose" },
+    flags = {
+      { "out", value = "FILE", file = true, help = "write the new secrets (JSON lines) to FILE, created 0600; "
+          .. "an existing FILE is refused. Without it they go to stdout, which must not be a terminal" },
+      { "journal", value = "FILE", file = true, help = "record each rotation: a rerun skips the done ones and "
+          .. "never rotates twice an account begun but not finished (it is reported in doubt)" },
+      { "force", goes_with = "journal", help = "rotate again the accounts the journal has in doubt" } },
+    exits = { { "0", "every account rotated and its new credential verified" },
+              { "1", "an account failed, could not be verified (its new secret is still written) or is in doubt "
+                .. "(a run killed during its rotation: check it, then rerun with --force)" },
+              { "2", "usage error (nothing sent): unknown account form, a terminal as stdout, an existing --out" } } },
   { "review", help = "an access review: every account of every configured vendor, grouped by person (email) and "
-      .. "flagged stale, pending, orphan, missing or service; exit 1 when a vendor could not be walked",
-    module = "userapi.cli.review", fn = "review_command", flags = {
-      { "vendors", value = "a,b", help = "the vendors to review (default: every vendor with credentials)" },
+      .. "flagged stale, pending, orphan, missing or service",
+    module = "userapi.cli.review", fn = "review_command", globals = { "format", "profile", "verbose" },
+    flags = { VENDORS,
       { "stale-days", value = "N", min = 0,
         help = "flag accounts without a login for N days, where the vendor records logins" },
       { "roster", value = "FILE", file = true,
@@ -92,7 +144,13 @@ _M.COMMANDS = {
       { "html", value = "FILE", file = true,
         help = "write a self-contained HTML report: a summary per vendor and a sortable, filterable table" },
       { "plan", help = "print the offboard and onboard plan that would fix the review" },
-    } },
+      { "apply", conflicts = "plan", help = "carry the plan out: offboard the orphans, onboard the missing" },
+      { "journal", value = "FILE", file = true, goes_with = "apply",
+        help = "with --apply: record each person done (created 0600); a rerun after a crash skips them" } },
+    exits = { { "0", "the review is complete (with --apply: nothing changed)" },
+              { "1", "a vendor could not be walked, the report could not be written, or a change failed" },
+              { "2", "usage error: nothing sent" },
+              { "3", "with --apply: something changed" } } },
 }
 
 --- The flags a command line may give, by name (`format`) and by short form
@@ -102,11 +160,9 @@ _M.COMMANDS = {
 -- @treturn table name -> flag
 function _M.index(command)
   local by_name = {}
-  for _, list in ipairs({ _M.FLAGS, command and command.flags or {} }) do
-    for _, f in ipairs(list) do
-      by_name[f[1]] = f
-      if f.short then by_name["-" .. f.short] = f end
-    end
+  for _, f in ipairs(_M.all(command)) do
+    by_name[f[1]] = f
+    if f.short then by_name["-" .. f.short] = f end
   end
   return by_name
 end
@@ -124,10 +180,23 @@ end
 -- @tparam[opt] table command
 -- @treturn {table,...}
 function _M.all(command)
-  local list = {}
-  for _, f in ipairs(_M.FLAGS) do list[#list + 1] = f end
+  local list, own = {}, {}
+  for _, f in ipairs(command and command.flags or {}) do own[f[1]] = true end
+  for _, f in ipairs(_M.FLAGS) do
+    if not own[f[1]] and _M.takes(command, f[1]) then list[#list + 1] = f end
+  end
   for _, f in ipairs(command and command.flags or {}) do list[#list + 1] = f end
   return list
+end
+
+--- Whether a subcommand takes a global flag (its `globals`; help and version always).
+-- @tparam ?table command
+-- @tparam string name
+-- @treturn boolean
+function _M.takes(command, name)
+  if not (command and command.globals) or name == "help" or name == "version" then return true end
+  for _, g in ipairs(command.globals) do if g == name then return true end end
+  return false
 end
 
 --- How a flag reads in the help: `-o, --format json|jsonl|csv|table`.
@@ -172,6 +241,12 @@ end
 -- @raise a usage error
 function _M.check(o, command)
   local stdin_users = {}
+  for _, f in ipairs(_M.FLAGS) do
+    -- given before the subcommand's name, a global flag it does not take
+    if o[f[1]] ~= nil and command and not _M.index(command)[f[1]] then
+      usage("--%s does not go with %s", f[1], command[1])
+    end
+  end
   for _, f in ipairs(_M.all(command)) do
     local v = o[f[1]]
     if v ~= nil then

@@ -175,6 +175,8 @@ _M.EXIT = {
   { "1", "the operation failed (the vendor's error on stderr), or the output could not be written" },
   { "2", "usage error: unknown vendor, operation, parameter or column, bad JSON, missing credentials, "
     .. "a config file others may read" },
+  { "3", "onboard, offboard: something changed (with --check: would change); each command's own: "
+    .. "userapi COMMAND --help" },
   { "141", "standard output closed early (| head): as SIGPIPE would end it" },
 }
 
@@ -228,7 +230,13 @@ function _M.general()
   for i, e in ipairs(_M.EXIT) do exits[i] = { e[1], e[2] } end
   local common = "  " .. concat(fill(concat(sorted_keys(config.KEYS), ", ") .. ".", 76), "\n  ")
   local commands = {}
-  for i, c in ipairs(_M.commands()) do commands[i] = format("       userapi %-22s %s", c[1], c[2]) end
+  for _, c in ipairs(_M.commands()) do
+    -- a long synopsis on a line of its own, the text wrapped in its column
+    local text, head = fill(c[2], 40), format("       userapi %-22s ", c[1])
+    if #head > 38 then commands[#commands + 1], head = (head:gsub("%s+$", "")), (" "):rep(38) end
+    commands[#commands + 1] = head .. text[1]
+    for k = 2, #text do commands[#commands + 1] = (" "):rep(38) .. text[k] end
+  end
   return ([[
 Usage: userapi VENDOR OPERATION [ARGS] [--param value ...] [--body JSON|@file|@-]
        userapi VENDOR --help          the vendor's operations and their parameters
@@ -287,8 +295,14 @@ function _M.command(c)
     local own = {}
     for i, f in ipairs(c.flags) do own[i] = { flags.label(f), f.help } end
     out[#out + 1] = ""
-    out[#out + 1] = "Options (besides the global ones, userapi --help):"
+    out[#out + 1] = "Options" .. (c.globals and (", and --" .. concat(c.globals, ", --") .. ":")
+      or " (besides the global ones, userapi --help):")
     out[#out + 1] = rows(own, 33)
+  end
+  if c.exits then
+    out[#out + 1] = ""
+    out[#out + 1] = "Exit codes:"
+    out[#out + 1] = rows(c.exits, 9)
   end
   return concat(out, "\n") .. "\n"
 end

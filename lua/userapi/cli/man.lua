@@ -42,6 +42,26 @@ local function credentials(name)
   return list
 end
 
+-- each subcommand with flags or exit codes of its own: its usage, flags and exit statuses
+local function commands_section(out)
+  section(out, "COMMANDS")
+  for _, c in ipairs(flags.COMMANDS) do
+    if c.flags or c.exits then
+      out[#out + 1] = ".SS " .. roff("userapi " .. c[1] .. (c.args and (" " .. c.args) or ""))
+      out[#out + 1] = roff(c.help .. (c.globals and (". Global options taken: --" .. concat(c.globals, ", --"))
+        or "") .. ".")
+      local own = {}
+      for i, f in ipairs(c.flags or {}) do own[i] = { flags.label(f), f.help } end
+      tagged(out, own)
+      if c.exits then
+        out[#out + 1] = ".PP"
+        out[#out + 1] = roff("Exit status:")
+        tagged(out, c.exits)
+      end
+    end
+  end
+end
+
 --- The manual page, in roff.
 -- @treturn string
 function _M.page()
@@ -60,6 +80,7 @@ function _M.page()
     .. "to standard output, the vendor's error to standard error.")
   section(out, "OPTIONS")
   tagged(out, help.options())
+  commands_section(out)
   for _, name in ipairs(help.vendor_names()) do
     section(out, "VENDOR " .. name:upper())
     out[#out + 1] = ".nf"

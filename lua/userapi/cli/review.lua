@@ -8,6 +8,8 @@ local review = require "userapi.review"
 local review_html = require "userapi.review_html"
 local csv = require "userapi.csv"
 local fmt_ = require "userapi.format"
+local people = require "userapi.cli.people"
+local people_journal = require "userapi.cli.people_journal"
 local usage = require("userapi.cli.usage").raise
 
 local pairs, ipairs, pcall, tostring, concat = pairs, ipairs, pcall, tostring, table.concat
@@ -16,32 +18,6 @@ local _M = {}
 
 local COLUMNS = { "email", "vendor", "id", "name", "kind", "state", "last_login", "flags" }
 local PLAN_COLUMNS = { "action", "email", "name", "vendors" }
-
--- the clients of the vendors named (--vendors), or of every vendor whose
--- credentials the config and the environment give
-local function clients(o, ctx)
-  local list = {}
-  if o.vendors then
-    for name in o.vendors:gmatch("[^,%s]+") do list[#list + 1] = { name, ctx.client(name) } end
-    return list
-  end
-  local names = {}
-  for name, v in pairs(userapi.vendors) do
-    if v.people then names[#names + 1] = name end
-  end
-  table.sort(names)
-  for _, name in ipairs(names) do
-    do
-      local ok, c = pcall(ctx.client, name)
-      if ok then list[#list + 1] = { name, c } end
-    end
-  end
-  if #list == 0 then
-    usage("review: no vendor is configured: set a vendor's credentials (userapi VENDOR --help names them)"
-      .. " or name vendors with --vendors")
-  end
-  return list
-end
 
 local function read_file(path, what)
   local f, err = io.open(path, "rb")
@@ -78,10 +54,33 @@ local function summary_line(rv)
     concat(parts, ", "))
 end
 
+-- the plan carried out: offboards, then onboards, each in the vendors the
+-- review named; with --journal a rerun skips what was done
+local function apply(o, ctx, plan, clients, order, status)
+  local by_mode = { offboard = {}, onboard = {} }
+  for _, p in ipairs(plan) do
+    local vendors = {}
+    for _, v in ipairs(p.vendors) do vendors[v] = true end
+    local first, last = (p.name or ""):match("^%s*(%S+)%s+(.-)%s*$")
+    local list = by_mode[p.action]
+    list[#list + 1] = { email = p.email, vendors = vendors, first_name = first or p.name, last_name = last }
+  end
+  local journal = o.journal and people_journal.open(o.journal, "review", concat(order, ","))
+  local rows = people.apply("offboard", by_mode.offboard, clients, order, o, ctx, journal, "offboard ")
+  for _, r in ipairs(people.apply("onboard", by_mode.onboard, clients, order, o, ctx, journal, "onboard ")) do
+    rows[#rows + 1] = r
+  end
+  if journal then journal:close() end
+  local code = people.report(o, ctx, rows)
+  -- a walk that failed wins: the plan came from part of the accounts
+  return status == 1 and 1 or code
+end
+
 --- `userapi review`: see the module.
 -- @tparam table o the parsed command line
 -- @tparam table ctx the command's context
--- @treturn integer the exit status: 0, or 1 when a vendor's walk failed or the report could not be written
+-- @treturn integer the exit status: 0, or 1 when a vendor's walk failed or the report could not be
+-- written; with --apply as onboard and offboard: 0 unchanged, 1 failed, 3 changed
 function _M.review_command(o, ctx)
   local out, err_out = ctx.streams.stdout, ctx.streams.stderr
   local roster
@@ -90,9 +89,8 @@ function _M.review_command(o, ctx)
     roster, why = review.roster(read_file(o.roster, "--roster"))
     if not roster then usage("--roster %s: %s", o.roster, why) end
   end
-  local by = {}
-  for _, pair in ipairs(clients(o, ctx)) do by[pair[1]] = pair[2] end
-  local dir = userapi.directory(by)
+  local clients, order = people.clients(o, ctx)
+  local dir = userapi.directory(clients)
   local rv, why = review.run(dir, { stale_days = o["stale-days"], roster = roster })
   if not rv then
     err_out:write("userapi: ", why, "\n")
@@ -119,7 +117,9 @@ function _M.review_command(o, ctx)
     end
     local fmt = o.format or "json"
     local head = ('"summary": %s,\n  "people": %d'):format(fmt_.to_json(rv.summary), rv.people)
-    if o.plan then
+    if o.apply then
+      status = apply(o, ctx, rv:plan(), clients, order, status)
+    elseif o.plan then
       local items = rv:plan()
       local i = 0
       write_rows(out, fmt, function()

@@ -27,6 +27,7 @@ local KEYS = {
   absent_unseen = "string",       -- a warning of every ensure_absent (format: %s the email)
   blocks_delete = "function",     -- function(record) -> why the vendor will refuse its delete, or nil
   logins = "boolean",             -- records say when each account last logged in (a review flags the stale)
+  rotate = { op = "op", kinds = "table", login = "function", verify = "op" },   -- userapi.rotate
   service_kinds = "table",        -- kind -> true: accounts that are not people (a review reports them apart)
 }
 local REQUIRED = { "lookup", "normalize", "fields", "delete" }

@@ -272,5 +272,12 @@ return {
     -- a warning of every offboarding: what the API cannot show or undo
     absent_unseen = "Arthur lists no invitations: one sent to %s and still pending cannot be seen or withdrawn "
       .. "through the API (it can still be accepted)",
+    -- userapi.rotate: a new client secret, for service accounts only (on a
+    -- person post_user_creds would reset a password); tried with the client-credentials grant
+    rotate = { op = "post_user_creds", kinds = { "service_account" }, verify = "get_users_me",
+               login = function(res)
+                 local c = type(res.credentials) == "table" and res.credentials or {}
+                 return { client_id = c.client_id, client_secret = c.client_secret }
+               end },
   },
 }

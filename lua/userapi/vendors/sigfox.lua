@@ -216,5 +216,8 @@ return {
       return { name = c.name, timezone = c.timezone, profileIds = c.profile_ids }
     end },
     delete = { op = "delete_api_user" },
+    -- userapi.rotate: a new access token; the API user logs in with its id and that token
+    rotate = { op = "renew_credential", kinds = { "api_user" }, verify = "get_api_user",
+               login = function(res, id) return { login = id, password = res.accessToken } end },
   },
 }
