@@ -266,6 +266,13 @@ return {
         result = function() return {} end },
     },
     update = { op = "patch_user", body = function(changes) return changes end },
+    -- SCIM (userapi.scim): first_name is required to create; without a
+    -- password from the provider the account gets a random one (SSO logins)
+    scim = {
+      attributes = { { "name.givenName", "first_name", fallback = { "displayName", "userName" } },
+                     { "name.familyName", "last_name" } },
+      password = "generate",
+    },
     delete = { op = "delete_user" },
   },
 }

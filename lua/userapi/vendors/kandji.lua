@@ -103,6 +103,8 @@ return {
     cannot_create = "Kandji users come from the tenant's directory integration: "
       .. "the person appears at its next sync (the API cannot create users)",
     cannot_update = "Kandji users come from the tenant's directory integration: change them there",
+    -- SCIM (userapi.scim): read and delete only; creation answers 501
+    scim = { attributes = { { "displayName", "name", read_only = true } } },
     delete = { op = "delete_user" },
   },
 }

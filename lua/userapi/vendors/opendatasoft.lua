@@ -254,6 +254,11 @@ return {
       changes.email = changes.email or current.email
       return changes
     end },
+    -- SCIM (userapi.scim): the attributes the account holds; the rest
+    -- (userName, externalId, displayName, ...) is kept by the bridge
+    scim = {
+      attributes = { { "name.givenName", "first_name" }, { "name.familyName", "last_name" } },
+    },
     delete = { op = "delete_user" },
   },
 }

@@ -209,6 +209,9 @@ return {
     update = { op = "update_api_user", body = function(c)
       return { name = c.name, timezone = c.timezone, profileIds = c.profile_ids }
     end },
+    -- SCIM (userapi.scim): an API user's name and timezone; group_id and
+    -- profile_ids come from the application's `defaults`
+    scim = { attributes = { { "displayName", "name" }, { "timezone", "timezone" } } },
     delete = { op = "delete_api_user" },
   },
 }

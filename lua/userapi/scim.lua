@@ -1,0 +1,287 @@
+--- A SCIM 2.0 server (RFC 7643, RFC 7644) in front of userapi clients: each
+-- application is a configured client plus the bearer token its identity
+-- provider presents, served at `/scim/v2/<app>/` from an OpenResty content
+-- handler, on cosockets, with the client's shared budget.
+--
+--     init_by_lua_block {
+--       require("userapi.scim").configure{ apps = {
+--         ods = { vendor = "opendatasoft", client = { domain = "data.example.org", apikey_env = ... },
+--                 token_env = "SCIM_ODS_TOKEN" } } }
+--     }
+--     location /scim/v2/ { content_by_lua_block { require("userapi.scim").serve() } }
+--
+-- @module userapi.scim
+local schema = require "userapi.scim.schema"
+local users = require "userapi.scim.users"
+local discovery = require "userapi.scim.discovery"
+local scim_store = require "userapi.scim.store"
+local json = require "userapi.json"
+local errors = require "userapi.errors"
+
+local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
+local byte, lower, concat = string.byte, string.lower, table.concat
+
+local _M = {}
+
+local config = { apps = {}, prefix = "/scim/v2/" }
+
+-- ---- configuration ---------------------------------------------------------------
+
+local function bad(msg) error("bad argument #1 to 'userapi.scim.configure' (" .. msg .. ")", 3) end
+
+-- a token file others may read is refused, as the command refuses a config file
+local function read_private(path)
+  local core = require "userapi.core"
+  local st = core.stat(path)
+  if not st then bad("token_file " .. path .. ": cannot read it") end
+  if st.mode % 64 ~= 0 then bad("token_file " .. path .. ": group or others may read it (chmod 600)") end
+  local f = io.open(path)
+  if not f then bad("token_file " .. path .. ": cannot read it") end
+  local text = f:read("*l")
+  f:close()
+  return text and text:match("^%s*(.-)%s*$")
+end
+
+local function token_of(name, a)
+  local t
+  if a.token_env then t = os.getenv(a.token_env) end
+  if (t == nil or t == "") and a.token_file then t = read_private(a.token_file) end
+  if type(t) ~= "string" or #t < 8 then
+    bad("apps." .. name .. ": no token (token_env names an unset variable, or token_file is empty; 8 bytes at least)")
+  end
+  return t
+end
+
+local DEACTIVATE = { disable = true, delete = true, refuse = true }
+
+--- Sets the applications. Call it once, from `init_by_lua` (tokens are
+-- read then: declare their variables with nginx's `env` directive).
+-- @tparam table c `apps` (name -> { vendor, client = constructor options,
+-- token_env or token_file, on_deactivate = "disable"|"delete"|"refuse",
+-- defaults = create-only fields (Sigfox group_id, profile_ids), store,
+-- tenant, patch_response = "no_content"|"resource", max_results }),
+-- `prefix` ("/scim/v2/"), `log` (false or function(line, fields))
+function _M.configure(c)
+  if type(c) ~= "table" or type(c.apps) ~= "table" then bad("table with apps expected") end
+  local userapi = require "userapi"
+  local apps = {}
+  for name, a in pairs(c.apps) do
+    if type(name) ~= "string" or not name:match("^[%w_%-]+$") then bad("app names are letters, digits, - and _") end
+    local vendor = userapi.vendors[a.vendor]
+    if not vendor then bad("apps." .. name .. ": unknown vendor '" .. tostring(a.vendor) .. "'") end
+    if not (vendor.people and vendor.people.scim) then
+      bad("apps." .. name .. ": vendor " .. a.vendor .. " has no SCIM mapping (people.scim)")
+    end
+    if a.on_deactivate ~= nil and not DEACTIVATE[a.on_deactivate] then
+      bad("apps." .. name .. ": on_deactivate is disable, delete or refuse")
+    end
+    apps[name] = { name = name, vendor = a.vendor, client_opts = a.client or {}, token = token_of(name, a),
+                   on_deactivate = a.on_deactivate, defaults = a.defaults, store_opt = a.store,
+                   tenant_opt = a.tenant, patch_response = a.patch_response, log = a.log,
+                   public_url = a.public_url,
+                   max_results = a.max_results or c.max_results or 200 }
+  end
+  config = { apps = apps, prefix = c.prefix or "/scim/v2/", log = c.log }
+end
+
+-- The tenant an application's store keys are under: the vendor, its base URL
+-- and the non-secret part of its credentials (or the app's `tenant`).
+-- (userapi's own tenant object is private to the client; this is the bridge's.)
+local function tenant_of(app, client)
+  if app.tenant_opt then return app.tenant_opt end
+  local o = app.client_opts
+  return concat({ app.vendor, client.base_url, tostring(o.client_id or o.login or "") }, " ")
+end
+
+-- the request being served, for the client's on_request (ngx.ctx under nginx)
+local current = {}
+local function request_ctx() return ngx and ngx.ctx or current end
+
+local function ready(app)
+  if app.client then return app end
+  local opts = {}
+  for k, v in pairs(app.client_opts) do opts[k] = v end
+  local own = opts.on_request
+  opts.on_request = function(ev)
+    local ctx = request_ctx()
+    ctx.vendor_status = ev.status or ev.error and "error"
+    ctx.vendor_op = ev.operation
+    if own then own(ev) end
+  end
+  app.client = require("userapi")[app.vendor](opts)
+  app.people = app.client.vendor.people
+  app.mapping = app.people.scim
+  app.store = scim_store.new(app.store_opt)
+  app.tenant = tenant_of(app, app.client)
+  return app
+end
+
+-- ---- answers ---------------------------------------------------------------------
+
+local function error_body(status, kind, detail)
+  return { schemas = { schema.ERROR }, status = tostring(status), scimType = kind, detail = detail }
+end
+
+-- a vendor's error as what the provider acts on: 404 stays, a refusal is an
+-- invalid value, throttling and outages are 503 with Retry-After
+local function from_vendor(app, err)
+  local msg = errors.redact(tostring(err.message or ""), app.client and app.client.secrets)
+  if err.kind == "unsupported" then return 501, error_body(501, nil, msg) end
+  if err.status == 404 or err.kind == "not_found" then return 404, error_body(404, nil, msg) end
+  if err.status == 429 or err.status == 503 or (err.status == nil and err.retryable ~= false) or err.status == 502
+    or err.status == 504 then
+    local after = err.headers and tonumber(err.headers["retry-after"]) or 30
+    return 503, error_body(503, nil, app.vendor .. " is unavailable or throttling: " .. msg),
+           { ["Retry-After"] = tostring(math.max(1, math.floor(after))) }
+  end
+  if err.status == 401 or err.status == 403 then
+    return 500, error_body(500, nil, app.vendor .. " refused this application's credentials")
+  end
+  if err.status and err.status >= 400 and err.status < 500 then
+    return 400, error_body(400, "invalidValue", app.vendor .. " refused: " .. msg)
+  end
+  return 500, error_body(500, nil, app.vendor .. " failed: " .. msg)
+end
+
+-- ---- dispatch --------------------------------------------------------------------
+
+-- constant time over the digests: no early exit, same length
+local function same_token(given, want)
+  local hash = ngx and ngx.sha1_bin or function(s) return s end
+  local a, b = hash(given), hash(want)
+  if #a ~= #b then a = b .. "x" end
+  local diff = #a == #b and 0 or 1
+  for i = 1, #b do if byte(a, i) ~= byte(b, i) then diff = diff + 1 end end
+  return diff == 0
+end
+
+local function decode_body(body)
+  if body == nil or body == "" then return nil end
+  local v = json.decode(body)
+  if type(v) ~= "table" then
+    error({ status = 400, scim = "invalidSyntax", detail = "the body is not a JSON object" }, 0)
+  end
+  return v
+end
+
+local function route(app, req)
+  local rest = req.rest
+  local first, id = rest:match("^([^/]+)/?(.*)$")
+  first = lower(first or "")
+  if id == "" then id = nil end
+  local m = req.method
+  if first == "serviceproviderconfig" and m == "GET" then
+    return "config", 200, discovery.service_provider_config(app)
+  elseif first == "resourcetypes" and m == "GET" then
+    local v = discovery.resource_types(app, id)
+    if v then return "resource_types", 200, v end
+  elseif first == "schemas" and m == "GET" then
+    local v = discovery.schemas(app, id)
+    if v then return "schemas", 200, v end
+  elseif first == "users" then
+    if not id and m == "GET" then return "list", users.list(app, req.args) end
+    if not id and m == "POST" then return "create", users.create(app, decode_body(req.body)) end
+    if id and m == "GET" then return "get", users.get(app, id, req.args) end
+    if id and m == "PUT" then return "replace", users.replace(app, id, decode_body(req.body)) end
+    if id and m == "PATCH" then return "patch", users.patch(app, id, decode_body(req.body), req.args) end
+    if id and m == "DELETE" then return "delete", users.delete(app, id) end
+    return "users", 405, error_body(405, nil, m .. " is not allowed here")
+  elseif first == "groups" then
+    -- the vendors have no group the API manages: none to list, none to change
+    if not id and m == "GET" then
+      return "groups", 200, { schemas = { schema.LIST }, totalResults = 0, startIndex = 1, itemsPerPage = 0,
+                              Resources = json.empty_array }
+    end
+    if id and m ~= "POST" then return "groups", 404, error_body(404, nil, "no Group " .. id) end
+    return "groups", 501, error_body(501, nil, "Groups are not supported for " .. app.vendor)
+  elseif first == "bulk" or first == "me" or first == ".search" then
+    return first, 501, error_body(501, nil, "/" .. first .. " is not supported")
+  end
+  return "unknown", 404, error_body(404, nil, "no endpoint /" .. rest)
+end
+
+local function log_line(app, req, op, status, ms)
+  local ctx = request_ctx()
+  local fields = { app = app and app.name or "-", method = req.method, op = op, status = status,
+                   vendor_status = ctx.vendor_status, vendor_op = ctx.vendor_op, ms = ms }
+  local sink = app and app.log
+  if sink == nil then sink = config.log end
+  if sink == false then return end
+  local line = ("scim app=%s method=%s op=%s status=%s vendor_op=%s vendor_status=%s ms=%d"):format(
+    fields.app, fields.method, op, tostring(status), tostring(fields.vendor_op or "-"),
+    tostring(fields.vendor_status or "-"), ms)
+  if type(sink) == "function" then return sink(line, fields) end
+  if ngx and ngx.log then ngx.log(ngx.NOTICE, line) end
+end
+
+--- Answers one request (no nginx needed: tests and other servers call this).
+-- @tparam table req `method`, `path`, `args` (decoded query), `headers`
+-- (names lower-cased), `body`
+-- @treturn int status
+-- @treturn ?string the body (application/scim+json)
+-- @treturn table headers
+function _M.handle(req)
+  local now = ngx and ngx.now or os.clock
+  local t0 = now()
+  local name, rest = req.path:sub(#config.prefix + 1):match("^([^/]+)/?(.*)$")
+  local app = name and config.apps[name]
+  local op, status, body, headers = "unknown"
+  if req.path:sub(1, #config.prefix) ~= config.prefix or not app then
+    status, body = 404, error_body(404, nil, "no SCIM application here")
+  else
+    local auth = req.headers.authorization
+    local given = type(auth) == "string" and auth:match("^[Bb]earer%s+(%S+)%s*$")
+    if not given or not same_token(given, app.token) then
+      op, status, body = "auth", 401, error_body(401, nil, "a valid bearer token is required")
+      headers = { ["WWW-Authenticate"] = 'Bearer realm="scim"' }
+    else
+      local ctx = request_ctx()
+      ctx.vendor_status, ctx.vendor_op = nil, nil
+      req.rest = rest or ""
+      -- meta.location and Location: the public URL if configured, else as the request reached us
+      app.base = app.public_url or ((req.scheme or "http") .. "://" .. tostring(req.headers.host or "localhost")
+        .. config.prefix .. name)
+      local ok, o, s, b, h = xpcall(route, debug.traceback, ready(app), req)
+      if ok then
+        op, status, body, headers = o, s, b, h
+      elseif type(o) == "table" and o.vendor then
+        status, body, headers = from_vendor(app, o.vendor)
+      elseif type(o) == "table" and (o.scim or o.status) then
+        status = o.status or 400
+        body = error_body(status, o.scim, o.detail)
+      else
+        if ngx then ngx.log(ngx.ERR, "scim: ", tostring(o)) else io.stderr:write("scim: ", tostring(o), "\n") end
+        status, body = 500, error_body(500, nil, "internal error")
+      end
+    end
+  end
+  headers = headers or {}
+  headers["Content-Type"] = "application/scim+json"
+  log_line(app, req, op, status, math.floor((now() - t0) * 1000 + 0.5))
+  if body == nil then return status, nil, headers end
+  return status, json.encode(body), headers
+end
+
+--- The content handler: `content_by_lua_block { require("userapi.scim").serve() }`.
+function _M.serve()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if not body then
+    local file = ngx.req.get_body_file()
+    if file then
+      local f = io.open(file)
+      if f then body = f:read("*a"); f:close() end
+    end
+  end
+  local args = ngx.req.get_uri_args(100)
+  for k, v in pairs(args) do if type(v) == "table" then args[k] = v[1] end end
+  local status, out, headers = _M.handle{ method = ngx.req.get_method(), path = ngx.var.uri, args = args,
+                                          scheme = ngx.var.scheme,
+                                          headers = ngx.req.get_headers(50), body = body }
+  ngx.status = status -- luacheck: ignore 122
+  for k, v in pairs(headers) do ngx.header[k] = v end -- luacheck: ignore 122
+  if out then ngx.print(out) end
+  return ngx.exit(ngx.OK)
+end
+
+return _M
