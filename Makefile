@@ -6,6 +6,7 @@
 #   make docs            check every public function has a doc comment, build the LDoc reference in doc/, check its HTML
 #   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
+#   make scim            serve the SCIM bridge in front of the simulator (SCIM_PORT, USERAPI_SCIM_TOKEN, SCIM_SEED=1)
 #   make fuzz            libFuzzer targets over the plain-C parsers, Lua property fuzzers (FUZZ_SECONDS each)
 LUA       ?= lua5.4
 PKG        = $(if $(filter luajit,$(LUA)),luajit,lua5.4)
@@ -31,7 +32,7 @@ NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-co
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps prism bench test test-one demo examples docs sim memcheck fuzz lint rock clean
+.PHONY: all deps prism newman scim bench test test-one demo examples docs sim memcheck fuzz lint rock clean
 
 all: $(CORE)
 
@@ -58,7 +59,7 @@ deps:
 # Lua 5.4 suite, the LuaJIT suite, and the specs tagged #nginx once (nginx
 # runs the LuaJIT build whatever the suite). Each log is shown whole.
 TEST_RUNS = lua5.4 luajit nginx
-test: deps prism
+test: deps prism newman
 	$(MAKE) lint
 	$(MAKE) all LUA=luajit
 	$(MAKE) all LUA=lua5.4
@@ -75,6 +76,17 @@ prism: build/prism/node_modules/.bin/prism
 build/prism/node_modules/.bin/prism:
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	mkdir -p build/prism && npm install --prefix build/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5 >/dev/null
+
+# newman, Microsoft's SCIM test collection runner (npm registry): spec/scim_newman_spec.lua
+newman: build/newman/node_modules/.bin/newman
+build/newman/node_modules/.bin/newman:
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	mkdir -p build/newman && npm install --prefix build/newman --no-audit --no-fund --loglevel=error newman@6 >/dev/null
+
+# the SCIM bridge (nginx + LuaJIT build) in front of the simulator, until interrupted
+scim: deps
+	$(MAKE) all LUA=luajit
+	sh spec/scim/serve.sh
 
 test-one: $(CORE)
 	@$(LUA) -e 'local c = require "userapi.core" print(("$(LUA): userapi core built against libcurl %s (running %s)"):format(c.curl_build_version, c.curl_version))'
