@@ -18,6 +18,11 @@ function M.apps(sim_url)
     apps[vendor] = { vendor = vendor, client = client, token_env = "USERAPI_SCIM_TOKEN",
                      store = { shared_dict = "scim" },
                      defaults = vendor == "sigfox" and M.SIGFOX_DEFAULTS or nil }
+    -- the same tenant, deactivation deleting the account (on_deactivate = "delete")
+    local offboard = {}
+    for k, v in pairs(apps[vendor]) do offboard[k] = v end
+    offboard.on_deactivate = "delete"
+    apps[vendor .. "-delete"] = offboard
   end
   return apps
 end

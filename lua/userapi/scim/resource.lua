@@ -91,7 +91,7 @@ function _M.render(app, record, stored)
     local v = record[a[2]]
     if v ~= nil and v ~= "" then _M.set_path(r, a[1], v) end
   end
-  with_email(r, record.email)
+  if app.mapping.emails ~= false then with_email(r, record.email) end
   r.id = tostring(record.id)
   r.userName = r.userName or record.email or r.id
   -- a pending invitation counts as active: the account exists, not disabled
