@@ -52,7 +52,7 @@ local function read_only(app)
   local ro = {}
   local fields = app.people.fields or {}
   for _, a in ipairs(app.mapping.attributes or {}) do
-    if a.read_only or not fields[a[2]] then ro[a[1]] = true end
+    if a.read_only or not fields[a[2]] or not app.people.update then ro[a[1]] = true end
   end
   if not app.people.update then ro.emails = true end
   if not app.mapping.disable then ro.active = nil end -- deactivation: see on_deactivate
