@@ -14,6 +14,9 @@ local function list(items)
            Resources = items }
 end
 
+--- The ServiceProviderConfig of an application (RFC 7644 §5).
+-- @tparam table app the application
+-- @treturn table
 function _M.service_provider_config(app)
   return {
     schemas = { "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig" },
@@ -42,6 +45,10 @@ local function user_type(app)
   }
 end
 
+--- The ResourceTypes list, or one of them by id (nil when unknown).
+-- @tparam table app
+-- @tparam ?string id
+-- @treturn ?table
 function _M.resource_types(app, id)
   if id == nil then return list({ user_type(app) }) end
   if id == "User" then return user_type(app) end
@@ -100,6 +107,10 @@ local function schemas(app)
   }
 end
 
+--- The Schemas list, or one schema by its URN (nil when unknown).
+-- @tparam table app
+-- @tparam ?string id
+-- @treturn ?table
 function _M.schemas(app, id)
   local all = schemas(app)
   if id == nil then return list(all) end

@@ -209,7 +209,6 @@ local function values(r, path)
   walk(r, 1)
   return out
 end
-_M.values = values
 
 local function norm(a, exact)
   if type(a) == "string" and not exact then return lower(a) end

@@ -12,13 +12,13 @@ local lower = string.lower
 
 local _M = {}
 
+-- a deep copy (metatables kept: an empty JSON array stays one)
 local function copy(v)
   if type(v) ~= "table" then return v end
   local c = {}
   for k, x in pairs(v) do c[k] = copy(x) end
   return setmetatable(c, getmetatable(v))
 end
-_M.copy = copy
 
 --- The value at a dotted path (`name.givenName`, `displayName`).
 function _M.get_path(r, path)
@@ -42,8 +42,11 @@ function _M.set_path(r, path, value)
   obj[parts[#parts]] = value
 end
 
-local function is_address(s) return type(s) == "string" and s:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") ~= nil end
-_M.is_address = is_address
+--- Whether a string looks like an email address.
+-- @param s
+-- @treturn boolean
+function _M.is_address(s) return type(s) == "string" and s:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") ~= nil end
+local is_address = _M.is_address
 
 --- The email a vendor account gets from a resource: the primary email when
 -- it is an address, else the first email that is one, else the userName

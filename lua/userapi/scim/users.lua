@@ -19,10 +19,10 @@ local _M = {}
 local function fail(status, kind, detail) error({ status = status, scim = kind, detail = detail }, 0) end
 
 -- a vendor's error as the SCIM error the provider acts on
+-- raises a vendor's error for the handler to map (404, 400, 503, ...)
 local function vendor_failed(err)
   error({ vendor = err }, 0)
 end
-_M.vendor_failed = vendor_failed
 
 -- ---- the store -----------------------------------------------------------------
 
@@ -126,6 +126,11 @@ local function count_of(v, default)
   return floor(n)
 end
 
+--- GET /Users: `filter`, `startIndex`, `count`, `attributes`, `excludedAttributes`.
+-- @tparam table app
+-- @tparam table args the query
+-- @treturn int 200
+-- @treturn table a ListResponse
 function _M.list(app, args)
   local tree = args.filter and filter.parse(args.filter) or nil
   local start = math.max(1, count_of(args.startIndex, 1))
@@ -143,6 +148,12 @@ function _M.list(app, args)
                 Resources = setmetatable(page, json.empty_array and getmetatable(json.empty_array) or nil) }
 end
 
+--- GET /Users/{id}.
+-- @tparam table app
+-- @tparam string id
+-- @tparam table args the query
+-- @treturn int 200
+-- @treturn table the User
 function _M.get(app, id, args)
   local record = fetch(app, id)
   if not record then fail(404, nil, "no User " .. id) end
@@ -189,6 +200,12 @@ local function check_unique(app, r, self_id)
   end
 end
 
+--- POST /Users, through `ensure_user`: 201, 409 uniqueness, 501 where the vendor cannot create.
+-- @tparam table app
+-- @tparam table body the User
+-- @treturn int 201
+-- @treturn table the User
+-- @treturn table headers (Location)
 function _M.create(app, body)
   if type(body) ~= "table" then fail(400, "invalidSyntax", "a User object expected") end
   local r = schema.canon(body)
@@ -282,6 +299,12 @@ local function update(app, id, record, old, r)
   return "updated", render(app, record)
 end
 
+--- PUT /Users/{id}.
+-- @tparam table app
+-- @tparam string id
+-- @tparam table body the User
+-- @treturn int 200
+-- @treturn table the User
 function _M.replace(app, id, body)
   if type(body) ~= "table" then fail(400, "invalidSyntax", "a User object expected") end
   local record = fetch(app, id)
@@ -292,6 +315,14 @@ function _M.replace(app, id, body)
   return 200, out
 end
 
+--- PATCH /Users/{id}: 204, or 200 with the User (`patch_response = "resource"`, or
+-- `attributes` asked).
+-- @tparam table app
+-- @tparam string id
+-- @tparam table body the PatchOp
+-- @tparam table args the query
+-- @treturn int
+-- @treturn ?table
 function _M.patch(app, id, body, args)
   local record = fetch(app, id)
   if not record then fail(404, nil, "no User " .. id) end
@@ -306,6 +337,10 @@ function _M.patch(app, id, body, args)
   return 204
 end
 
+--- DELETE /Users/{id}, through `ensure_absent`: 204, or 404.
+-- @tparam table app
+-- @tparam string id
+-- @treturn int 204
 function _M.delete(app, id)
   local res, err = app.client:ensure_absent{ id = id }
   if not res then vendor_failed(err) end
