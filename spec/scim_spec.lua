@@ -71,6 +71,18 @@ describe("userapi.scim", function()
       for _, l in ipairs(lines) do assert.is_nil(l.line:find(TOKEN, 1, true)) end
     end)
 
+    it("accepts each token of a rotation (token_file as a list), and only those", function()
+      local second = dir .. "/token2"
+      local f = assert(io.open(second, "w"))
+      f:write("second-token-77aa\n")
+      f:close()
+      os.execute("chmod 600 " .. second)
+      configure{ token_file = { token_file, second } }
+      assert.equal(200, (call("GET", "kandji/Users?count=0")))
+      assert.equal(200, (call("GET", "kandji/Users?count=0", nil, "second-token-77aa")))
+      assert.equal(401, (call("GET", "kandji/Users?count=0", nil, "second-token-77ab")))
+    end)
+
     it("takes a token from a private file only", function()
       os.execute("chmod 644 " .. token_file)
       local ok, err = pcall(configure)

@@ -18,7 +18,7 @@ local scim_store = require "userapi.scim.store"
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 
-local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
+local type, pairs, ipairs, tostring, tonumber, error = type, pairs, ipairs, tostring, tonumber, error
 local byte, lower, concat = string.byte, string.lower, table.concat
 
 local _M = {}
@@ -42,14 +42,21 @@ local function read_private(path)
   return text and text:match("^%s*(.-)%s*$")
 end
 
-local function token_of(name, a)
-  local t
-  if a.token_env then t = os.getenv(a.token_env) end
-  if (t == nil or t == "") and a.token_file then t = read_private(a.token_file) end
-  if type(t) ~= "string" or #t < 8 then
-    bad("apps." .. name .. ": no token (token_env names an unset variable, or token_file is empty; 8 bytes at least)")
+-- every token the application accepts: each variable of token_env and each
+-- file of token_file (a string or a list: two while one is rotated out)
+local function tokens_of(name, a)
+  local out = {}
+  local function each(v) return type(v) == "table" and v or { v } end
+  for _, var in ipairs(a.token_env and each(a.token_env) or {}) do
+    local t = os.getenv(var)
+    if t and t ~= "" then out[#out + 1] = t end
   end
-  return t
+  for _, path in ipairs(a.token_file and each(a.token_file) or {}) do out[#out + 1] = read_private(path) end
+  for _, t in ipairs(out) do
+    if type(t) ~= "string" or #t < 8 then bad("apps." .. name .. ": a token has fewer than 8 bytes") end
+  end
+  if #out == 0 then bad("apps." .. name .. ": no token (token_env names no set variable, token_file none)") end
+  return out
 end
 
 local DEACTIVATE = { disable = true, delete = true, refuse = true }
@@ -75,7 +82,7 @@ function _M.configure(c)
     if a.on_deactivate ~= nil and not DEACTIVATE[a.on_deactivate] then
       bad("apps." .. name .. ": on_deactivate is disable, delete or refuse")
     end
-    apps[name] = { name = name, vendor = a.vendor, client_opts = a.client or {}, token = token_of(name, a),
+    apps[name] = { name = name, vendor = a.vendor, client_opts = a.client or {}, tokens = tokens_of(name, a),
                    on_deactivate = a.on_deactivate, defaults = a.defaults, store_opt = a.store,
                    tenant_opt = a.tenant, patch_response = a.patch_response, log = a.log,
                    public_url = a.public_url,
@@ -111,7 +118,10 @@ local function ready(app)
   app.client = require("userapi")[app.vendor](opts)
   app.people = app.client.vendor.people
   app.mapping = app.people.scim
-  app.store = scim_store.new(app.store_opt)
+  -- the bridge's store: its own option, else the client's Redis (the budget's), else the dict `scim`
+  local client_store = app.client_opts.store
+  local redis = type(client_store) == "string" and client_store or type(client_store) == "table" and client_store
+  app.store = scim_store.new(app.store_opt or redis or nil)
   app.tenant = tenant_of(app, app.client)
   return app
 end
@@ -231,7 +241,12 @@ function _M.handle(req)
   else
     local auth = req.headers.authorization
     local given = type(auth) == "string" and auth:match("^[Bb]earer%s+(%S+)%s*$")
-    if not given or not same_token(given, app.token) then
+    local accepted = false
+    for _, t in ipairs(given and app.tokens or {}) do
+      -- every token compared, no early exit
+      if same_token(given, t) then accepted = true end
+    end
+    if not accepted then
       op, status, body = "auth", 401, error_body(401, nil, "a valid bearer token is required")
       headers = { ["WWW-Authenticate"] = 'Bearer realm="scim"' }
     else

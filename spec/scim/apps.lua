@@ -1,5 +1,6 @@
 -- The applications of make scim and the SCIM specs: one per simulated vendor,
--- the simulator's credentials, the token from USERAPI_SCIM_TOKEN.
+-- the simulator's credentials, the token from USERAPI_SCIM_TOKEN, the store
+-- the shared dict `scim` or the Redis of SCIM_REDIS_URL.
 local M = {}
 
 -- the simulator's Sigfox group and profile that new API users get
@@ -16,7 +17,7 @@ function M.apps(sim_url)
   for vendor, client in pairs(base) do
     client.retries = false
     apps[vendor] = { vendor = vendor, client = client, token_env = "USERAPI_SCIM_TOKEN",
-                     store = { shared_dict = "scim" },
+                     store = os.getenv("SCIM_REDIS_URL") or { shared_dict = "scim" },
                      defaults = vendor == "sigfox" and M.SIGFOX_DEFAULTS or nil }
     -- the same tenant, deactivation deleting the account (on_deactivate = "delete")
     local offboard = {}

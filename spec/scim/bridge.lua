@@ -7,10 +7,12 @@ local run = require "spec.nginx.run"
 
 local M = { TOKEN = "scim-spec-token-0123456789" }
 
---- Starts nginx (`workers` workers); returns the bridge.
-function M.start(workers)
+--- Starts nginx (`workers` workers, `env` more variables); returns the bridge.
+function M.start(workers, env)
+  local vars = { USERAPI_SCIM_TOKEN = M.TOKEN }
+  for k, v in pairs(env or {}) do vars[k] = v end
   local url, stop, prefix = run.start("spec/scim/nginx.conf.in", "nginx.pid",
-    run.filler{ WORKERS = tostring(workers or 1), DAEMON = "on" }, { USERAPI_SCIM_TOKEN = M.TOKEN })
+    run.filler{ WORKERS = tostring(workers or 1), DAEMON = "on" }, vars)
   local b = { url = url, stop = stop, prefix = prefix, session = core.session{ timeout_ms = 10000 } }
   --- One SCIM request: returns status, decoded body (or nil), headers.
   function b.request(method, path, body, token)

@@ -39,7 +39,9 @@ end
 -- one connection per call, back to the cosocket pool after it
 local function redis(opts)
   local function with(f)
-    local r = require("resty.redis"):new()
+    local found, resty = pcall(require, "resty.redis")
+    if not found then resty = require "nginx.redis" end -- Debian's name for it
+    local r = resty:new()
     r:set_timeout(opts.timeout_ms or 2000)
     local ok, err = r:connect(opts.host or "127.0.0.1", opts.port or 6379)
     if not ok then return nil, "redis: " .. tostring(err) end
@@ -67,9 +69,18 @@ local function redis(opts)
   }
 end
 
+-- redis://[:password@]host[:port][/db], the form the client's `store` option takes
+local function redis_url(url)
+  local pass, host, port, db = url:match("^redis://:?([^@]*)@([^:/]+):?(%d*)/?(%d*)$")
+  if not host then pass, host, port, db = "", url:match("^redis://([^:/@]+):?(%d*)/?(%d*)$") end
+  if not host then error("userapi.scim: store: redis://[:password@]host[:port][/db] expected", 0) end
+  pass = pass:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  return { host = host, port = tonumber(port), db = tonumber(db), password = pass ~= "" and pass or nil }
+end
+
 --- A store from an application's `store` option: `{ shared_dict = NAME }`,
--- `{ redis = { host, port, password, db, prefix } }`, `"memory"`, or an object
--- with `get`, `set`, `delete` methods.
+-- `{ redis = { host, port, password, db, prefix } }` or a `redis://` URL,
+-- `"memory"`, or an object with `get`, `set`, `delete` methods.
 -- @param opt the option (nil: the shared dict `scim` under nginx, else memory)
 -- @treturn table the store
 function _M.new(opt)
@@ -78,6 +89,7 @@ function _M.new(opt)
     return memory()
   end
   if opt == "memory" then return memory() end
+  if type(opt) == "string" then return redis(redis_url(opt)) end
   if type(opt) ~= "table" then error("userapi.scim: store must be a table", 0) end
   if opt.get and opt.set and opt.delete then return opt end
   if opt.shared_dict then return shdict(opt.shared_dict) end
