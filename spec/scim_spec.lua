@@ -125,6 +125,27 @@ describe("userapi.scim", function()
     end)
   end)
 
+  describe("mapping", function()
+    it("shows what a vendor holds: Kandji's name, title, department, archived state, its id as SCIM id", function()
+      sim.reset()
+      local _, page = call("GET", "kandji/Users?filter=" .. 'userName%20eq%20%22ada%40example.com%22')
+      assert.equal(1, page.totalResults)
+      local ada = page.Resources[1]
+      assert.equal("69c009ca-1f78-4bdf-bb93-08d6d39041db", ada.id)
+      assert.equal("Ada Lovelace", ada.displayName)
+      assert.equal("Analyst", ada.title)
+      assert.equal("Engineering", ada["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"].department)
+      assert.same({ "urn:ietf:params:scim:schemas:core:2.0:User",
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" }, ada.schemas)
+      assert.is_true(ada.active)
+      local _, charles = call("GET", "kandji/Users/9c3d4e5f-6a7b-4c8d-8e9f-1a2b3c4d5e6f")
+      assert.is_false(charles.active)
+      assert.equal("User", charles.meta.resourceType)
+      assert.equal("http://scim.example.com/scim/v2/kandji/Users/9c3d4e5f-6a7b-4c8d-8e9f-1a2b3c4d5e6f",
+                   charles.meta.location)
+    end)
+  end)
+
   describe("filters", function()
     before_each(function()
       call("POST", "opendatasoft/Users", user("Ada", "ada@example.com", { title = "Countess", externalId = "E1" }))

@@ -20,9 +20,22 @@ local function copy(v)
   return setmetatable(c, getmetatable(v))
 end
 
---- The value at a dotted path (`name.givenName`, `displayName`).
+-- an enterprise attribute's path ("urn:...:enterprise:2.0:User:department"):
+-- the extension's object and the rest of the path
+local function in_extension(r, path, create)
+  if path:sub(1, #schema.ENTERPRISE + 1) ~= schema.ENTERPRISE .. ":" then return r, path end
+  if type(r[schema.ENTERPRISE]) ~= "table" then
+    if not create then return nil, path end
+    r[schema.ENTERPRISE] = {}
+  end
+  return r[schema.ENTERPRISE], path:sub(#schema.ENTERPRISE + 2)
+end
+
+--- The value at a dotted path (`name.givenName`, `displayName`, or an
+-- enterprise attribute after the extension's URN and a colon).
 function _M.get_path(r, path)
-  local v = r
+  local v
+  v, path = in_extension(r, path, false)
   for part in path:gmatch("[^%.]+") do
     if type(v) ~= "table" then return nil end
     v = filter.get(v, lower(part))
@@ -32,6 +45,7 @@ end
 
 --- Sets the value at a dotted path, making the objects on the way.
 function _M.set_path(r, path, value)
+  r, path = in_extension(r, path, true)
   local parts = {}
   for part in path:gmatch("[^%.]+") do parts[#parts + 1] = part end
   local obj = r
@@ -91,7 +105,7 @@ function _M.render(app, record, stored)
   local meta = r.meta or {}
   r.meta, r.password = nil, nil
   for _, a in ipairs(app.mapping.attributes or {}) do
-    local v = record[a[2]]
+    local v = (a.raw and record.raw or record)[a[2]]
     if v ~= nil and v ~= "" then _M.set_path(r, a[1], v) end
   end
   if app.mapping.emails ~= false then with_email(r, record.email) end

@@ -64,6 +64,7 @@ local function record_of(app, raw)
   for k, v in pairs(raw) do if v ~= json.null then clean[k] = v end end
   local r = app.people.normalize(clean)
   if type(r.email) == "string" then r.email = lower(r.email) end
+  r.raw = clean -- what a mapping with raw = true reads
   return r
 end
 
@@ -176,7 +177,7 @@ local function fields_of(app, r, record)
   local spec = {}
   for _, a in ipairs(app.mapping.attributes or {}) do
     local field = a[2]
-    if fields[field] and not a.read_only then
+    if fields[field] and not a.read_only and not a.raw then
       local v = resource.get_path(r, a[1])
       for _, alt in ipairs(a.fallback or {}) do
         if v == nil or v == "" then v = resource.get_path(r, alt) end
