@@ -32,7 +32,7 @@ NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-co
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps prism newman scim bench test test-one demo examples docs sim memcheck fuzz lint rock clean
+.PHONY: all deps prism newman scim bench-scim bench test test-one demo examples docs sim memcheck fuzz lint rock clean
 
 all: $(CORE)
 
@@ -82,6 +82,12 @@ newman: build/newman/node_modules/.bin/newman
 build/newman/node_modules/.bin/newman:
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	mkdir -p build/newman && npm install --prefix build/newman --no-audit --no-fund --loglevel=error newman@6 >/dev/null
+
+# worker CPU per SCIM userName lookup against a plain userapi lookup (target <= 1.3x)
+bench-scim: deps
+	$(MAKE) all LUA=luajit
+	$(MAKE) all LUA=lua5.4
+	lua5.4 bench/scim.lua
 
 # the SCIM bridge (nginx + LuaJIT build) in front of the simulator, until interrupted
 scim: deps
