@@ -282,6 +282,8 @@ describe("userapi.scim", function()
     it("answers 404 for an unknown id, 409 uniqueness for a taken userName or email, 501 where nothing is created",
       function()
       assert.equal(404, (call("GET", "opendatasoft/Users/nobody")))
+      assert.equal(404, (call("GET", "opendatasoft/Users/a/b")))
+      assert.equal(404, (call("DELETE", "opendatasoft/Users/a%2fb")))
       assert.equal(404, (call("DELETE", "sigfox/Users/5f3a9c1e2b4d6f8a0c1e2bff")))
       call("POST", "opendatasoft/Users", user("ada", "ada@example.com"))
       local status, body = call("POST", "opendatasoft/Users", user("ADA", "other@example.com"))

@@ -85,6 +85,8 @@ local function walk(app, params, keep)
 end
 
 local function fetch(app, id)
+  -- an id the vendor's operations would refuse to put in a path names no account
+  if id:find("[/%c%%?#]") then return nil end
   local how = app.people.lookup.id
   if not app.client.vendor.ops[how.op].path:find("{", 1, true) then
     return walk(app, how.params(id), function(r) return tostring(r.id) == id end)[1]
@@ -343,6 +345,7 @@ end
 -- @tparam string id
 -- @treturn int 204
 function _M.delete(app, id)
+  if not fetch(app, id) then fail(404, nil, "no User " .. id) end
   local res, err = app.client:ensure_absent{ id = id }
   if not res then vendor_failed(err) end
   forget(app, id)
