@@ -190,9 +190,9 @@ local function route(app, req)
     if v then return "schemas", 200, v end
   elseif first == "users" then
     if not id and m == "GET" then return "list", users.list(app, req.args) end
-    if not id and m == "POST" then return "create", users.create(app, decode_body(req.body)) end
+    if not id and m == "POST" then return "create", users.create(app, decode_body(req.body), req.args) end
     if id and m == "GET" then return "get", users.get(app, id, req.args) end
-    if id and m == "PUT" then return "replace", users.replace(app, id, decode_body(req.body)) end
+    if id and m == "PUT" then return "replace", users.replace(app, id, decode_body(req.body), req.args) end
     if id and m == "PATCH" then return "patch", users.patch(app, id, decode_body(req.body), req.args) end
     if id and m == "DELETE" then return "delete", users.delete(app, id) end
     return "users", 405, error_body(405, nil, m .. " is not allowed here")
@@ -231,7 +231,8 @@ end
 -- @treturn ?string the body (application/scim+json)
 -- @treturn table headers
 function _M.handle(req)
-  local now = ngx and ngx.now or os.clock
+  -- wall time: nginx's cached clock, else the core's (ms)
+  local now = ngx and ngx.now or function() return require("userapi.core").now() / 1000 end
   local t0 = now()
   local name, rest = req.path:sub(#config.prefix + 1):match("^([^/]+)/?(.*)$")
   local app = name and config.apps[name]

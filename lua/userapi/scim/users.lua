@@ -206,10 +206,11 @@ end
 --- POST /Users, through `ensure_user`: 201, 409 uniqueness, 501 where the vendor cannot create.
 -- @tparam table app
 -- @tparam table body the User
+-- @tparam table args the query (`attributes`, `excludedAttributes`)
 -- @treturn int 201
 -- @treturn table the User
 -- @treturn table headers (Location)
-function _M.create(app, body)
+function _M.create(app, body, args)
   if type(body) ~= "table" then fail(400, "invalidSyntax", "a User object expected") end
   local r = schema.canon(body)
   required_user_name(r)
@@ -242,7 +243,8 @@ function _M.create(app, body)
   end
   local id = tostring(record.id)
   save(app, id, r, nil)
-  return 201, render(app, record), { Location = app.base .. "/Users/" .. id }
+  return 201, resource.project(render(app, record), args.attributes, args.excludedAttributes),
+         { Location = app.base .. "/Users/" .. id }
 end
 
 -- deactivation (active true -> false) as the application is configured
@@ -306,16 +308,17 @@ end
 -- @tparam table app
 -- @tparam string id
 -- @tparam table body the User
+-- @tparam table args the query (`attributes`, `excludedAttributes`)
 -- @treturn int 200
 -- @treturn table the User
-function _M.replace(app, id, body)
+function _M.replace(app, id, body, args)
   if type(body) ~= "table" then fail(400, "invalidSyntax", "a User object expected") end
   local record = fetch(app, id)
   if not record then fail(404, nil, "no User " .. id) end
   local r = schema.canon(body)
   r.id = nil
   local _, out = update(app, id, record, stored_of(app, id), r)
-  return 200, out
+  return 200, resource.project(out, args.attributes, args.excludedAttributes)
 end
 
 --- PATCH /Users/{id}: 204, or 200 with the User (`patch_response = "resource"`, or
