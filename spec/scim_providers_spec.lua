@@ -72,6 +72,11 @@ describe("provider replays through the SCIM bridge #nginx", function()
           return
         end
         assert.equal(201, status)
+        -- the default log: one line at NOTICE in nginx's error log, without the token
+        local log = b.log()
+        assert.matches("scim app=" .. name .. " method=POST op=create status=201 vendor_op=" .. v.create
+          .. " vendor_status=20%d ms=%d+", log)
+        assert.is_nil(log:find(bridge.TOKEN, 1, true))
         local w = writes(v)
         assert.equal(1, #w)
         assert.equal(v.create, w[1].op)

@@ -191,6 +191,12 @@ describe("userapi.scim", function()
       assert.same({ "alan" }, names('name.familyName eq "Falan"'))
     end)
 
+    it("answers Entra's connection test (userName eq a GUID) from the store, asking the vendor nothing", function()
+      sim.control("DELETE", "requests")
+      assert.same({}, names('userName eq "5f2a7c1e-8a4b-4f7e-9b1d-3c2e1f0a9b8c"'))
+      assert.same({}, sim.requests())
+    end)
+
     it("sends an email lookup to the vendor instead of walking", function()
       sim.control("DELETE", "requests")
       assert.same({ "grace" }, names('emails[value eq "grace@example.com"]'))
@@ -273,6 +279,15 @@ describe("userapi.scim", function()
       assert.equal("503", body.status)
       assert.equal(503, status)
       assert.is_string(headers["Retry-After"])
+    end)
+
+    it("maps a vendor's conflict to 409 uniqueness", function()
+      sim.fault{ match = { vendor = "arthur", op = "post_organization_user" }, status = 409,
+                 body = json.encode{ detail = "User with email ada@example.com already exists." } }
+      local status, body = call("POST", "arthur/Users", user("ada", "ada@example.com"))
+      assert.equal(409, status)
+      assert.equal("uniqueness", body.scimType)
+      assert.equal("arthur refused: User with email ada@example.com already exists.", body.detail)
     end)
 
     it("maps a refusal to 400 invalidValue, the vendor's message redacted", function()

@@ -132,8 +132,9 @@ local function error_body(status, kind, detail)
   return { schemas = { schema.ERROR }, status = tostring(status), scimType = kind, detail = detail }
 end
 
--- a vendor's error as what the provider acts on: 404 stays, a refusal is an
--- invalid value, throttling and outages are 503 with Retry-After
+-- a vendor's error as what the provider acts on: 404 stays, a conflict is
+-- uniqueness, a refusal is an invalid value, throttling and outages are 503
+-- with Retry-After
 local function from_vendor(app, err)
   local msg = errors.redact(tostring(err.message or ""), app.client and app.client.secrets)
   if err.kind == "unsupported" then return 501, error_body(501, nil, msg) end
@@ -147,6 +148,7 @@ local function from_vendor(app, err)
   if err.status == 401 or err.status == 403 then
     return 500, error_body(500, nil, app.vendor .. " refused this application's credentials")
   end
+  if err.status == 409 then return 409, error_body(409, "uniqueness", app.vendor .. " refused: " .. msg) end
   if err.status and err.status >= 400 and err.status < 500 then
     return 400, error_body(400, "invalidValue", app.vendor .. " refused: " .. msg)
   end
