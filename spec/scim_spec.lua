@@ -259,6 +259,16 @@ describe("userapi.scim", function()
       for _, r in ipairs(sim.requests()) do assert.equal("GET", r.method) end -- nothing written
     end)
 
+    it("refuses a deactivation before writing anything else the request changes", function()
+      local put = user("ada", "ada@example.com", { active = false })
+      put.name.familyName = "Byron"
+      local status, body = call("PUT", "opendatasoft/Users/" .. id, put)
+      assert.equal(400, status)
+      assert.equal("invalidValue", body.scimType)
+      for _, r in ipairs(sim.requests()) do assert.equal("GET", r.method) end
+      assert.equal("Fada", get().name.familyName)
+    end)
+
     it("refuses a bad PatchOp with invalidSyntax and a read-only path with mutability", function()
       assert.equal("invalidSyntax", select(2, patch{ { op = "move", path = "title", value = "x" } }).scimType)
       local _, body = call("PATCH", "opendatasoft/Users/" .. id, { schemas = { PATCHOP } })

@@ -247,59 +247,54 @@ function _M.create(app, body, args)
          { Location = app.base .. "/Users/" .. id }
 end
 
--- deactivation (active true -> false) as the application is configured
-local function deactivate(app, id)
+-- how this application deactivates: "disable" or "delete", or a 400 before
+-- anything is written
+local function deactivation(app)
   local mode = app.on_deactivate
-  local disable = app.mapping.disable
-  if mode == "disable" or mode == nil then
-    if disable then
-      local ok, err = disable(app.client, id)
-      if not ok then vendor_failed(err) end
-      return "disabled"
-    end
+  if mode == "delete" then return "delete" end
+  if mode == "refuse" then fail(400, "invalidValue", "this application refuses deactivation (on_deactivate)") end
+  if not app.mapping.disable then
     fail(400, "invalidValue", app.vendor .. " cannot disable an account; this application refuses "
       .. "deactivation (on_deactivate = \"delete\" deletes the account instead)")
   end
-  if mode == "refuse" then fail(400, "invalidValue", "this application refuses deactivation (on_deactivate)") end
-  local res, err = app.client:ensure_absent{ id = id }
-  if not res then vendor_failed(err) end
-  forget(app, id)
-  return "deleted"
+  return "disable"
 end
 
-local function reactivate(app, id)
-  if not app.mapping.enable then
-    fail(400, "invalidValue", app.vendor .. " cannot reactivate an account through its API")
-  end
-  local ok, err = app.mapping.enable(app.client, id)
+local function hook(app, name, id)
+  local ok, err = app.mapping[name](app.client, id)
   if not ok then vendor_failed(err) end
 end
 
--- the new state of a resource sent to the vendor and the store
+-- the new state of a resource sent to the vendor and the store; a refusal
+-- (uniqueness, deactivation) comes before any write
 local function update(app, id, record, old, r)
   required_user_name(r)
   if not old or lower(tostring(old.userName)) ~= lower(r.userName) then check_unique(app, r, id) end
+  local was_active = resource.render(app, record, old).active
+  local now_active = schema.boolean(r.active)
+  local deactivating = now_active == false and was_active ~= false
+  local reactivating = now_active == true and was_active == false
+  if deactivating and deactivation(app) == "delete" then
+    local res, err = app.client:ensure_absent{ id = id }
+    if not res then vendor_failed(err) end
+    forget(app, id)
+    return "deleted", resource.render(app, { id = id, active = false }, r)
+  end
+  if reactivating and not app.mapping.enable then
+    fail(400, "invalidValue", app.vendor .. " cannot reactivate an account through its API")
+  end
   local spec = fields_of(app, r, record)
   if (app.people.fields or {}).email and record.email and not resource.has_email(r, record.email) then
     local email = resource.email_of(r)
     if email and email ~= record.email then spec.email = email end
   end
-  local was_active = resource.render(app, record, old).active
-  local now_active = schema.boolean(r.active)
   if next(spec) ~= nil then
     spec.id = id
     local res, err = app.client:ensure_user(spec)
     if not res then vendor_failed(err) end
     record = res.after or record
   end
-  if now_active == false and was_active ~= false then
-    if deactivate(app, id) == "deleted" then
-      r.id = id
-      return "deleted", resource.render(app, { id = id, active = false }, nil)
-    end
-  elseif now_active == true and was_active == false then
-    reactivate(app, id)
-  end
+  if deactivating then hook(app, "disable", id) elseif reactivating then hook(app, "enable", id) end
   save(app, id, r, old)
   return "updated", render(app, record)
 end
