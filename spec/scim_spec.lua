@@ -341,6 +341,12 @@ describe("userapi.scim", function()
       assert.is_number(f.ms)
       assert.matches("^scim app=arthur method=GET op=list status=200 vendor_op=get_organization_users "
         .. "vendor_status=200 ms=%d+$", lines[1].line)
+      -- a failed operation is named too, with the vendor's status
+      lines = {}
+      sim.fault{ match = { vendor = "arthur" }, status = 503 }
+      call("GET", "arthur/Users?count=0")
+      assert.matches("^scim app=arthur method=GET op=list status=503 vendor_op=get_organization_users "
+        .. "vendor_status=503 ms=%d+$", lines[1].line)
       lines = {}
       configure{ log = false }
       call("GET", "arthur/Users?count=0")

@@ -176,6 +176,11 @@ local function decode_body(body)
   return v
 end
 
+-- the operation on /Users by whether an id is given, and the method
+-- (string keys: Lua 5.4.4 miscompiles a table indexed by `x ~= nil`)
+local USER_OPS = { collection = { GET = "list", POST = "create" },
+                   one = { GET = "get", PUT = "replace", PATCH = "patch", DELETE = "delete" } }
+
 local function route(app, req)
   local rest = req.rest
   local first, id = rest:match("^([^/]+)/?(.*)$")
@@ -191,13 +196,15 @@ local function route(app, req)
     local v = discovery.schemas(app, id)
     if v then return "schemas", 200, v end
   elseif first == "users" then
-    if not id and m == "GET" then return "list", users.list(app, req.args) end
-    if not id and m == "POST" then return "create", users.create(app, decode_body(req.body), req.args) end
-    if id and m == "GET" then return "get", users.get(app, id, req.args) end
-    if id and m == "PUT" then return "replace", users.replace(app, id, decode_body(req.body), req.args) end
-    if id and m == "PATCH" then return "patch", users.patch(app, id, decode_body(req.body), req.args) end
-    if id and m == "DELETE" then return "delete", users.delete(app, id) end
-    return "users", 405, error_body(405, nil, m .. " is not allowed here")
+    local op = USER_OPS[id and "one" or "collection"][m]
+    if not op then return "users", 405, error_body(405, nil, m .. " is not allowed here") end
+    req.op = op -- for the log line, should the operation fail
+    if op == "list" then return op, users.list(app, req.args) end
+    if op == "get" then return op, users.get(app, id, req.args) end
+    if op == "delete" then return op, users.delete(app, id) end
+    local body = decode_body(req.body)
+    if op == "create" then return op, users.create(app, body, req.args) end
+    return op, users[op](app, id, body, req.args)
   elseif first == "groups" then
     -- the vendors have no group the API manages: none to list, none to change
     if not id and m == "GET" then
@@ -263,8 +270,10 @@ function _M.handle(req)
       if ok then
         op, status, body, headers = o, s, b, h
       elseif type(o) == "table" and o.vendor then
+        op = req.op or op
         status, body, headers = from_vendor(app, o.vendor)
       elseif type(o) == "table" and (o.scim or o.status) then
+        op = req.op or op
         status = o.status or 400
         body = error_body(status, o.scim, o.detail)
       else
