@@ -65,6 +65,7 @@ build = {
     ["userapi.scim"] = "lua/userapi/scim.lua",
     ["userapi.scim.discovery"] = "lua/userapi/scim/discovery.lua",
     ["userapi.scim.filter"] = "lua/userapi/scim/filter.lua",
+    ["userapi.scim.pages"] = "lua/userapi/scim/pages.lua",
     ["userapi.scim.patch"] = "lua/userapi/scim/patch.lua",
     ["userapi.scim.resource"] = "lua/userapi/scim/resource.lua",
     ["userapi.scim.schema"] = "lua/userapi/scim/schema.lua",

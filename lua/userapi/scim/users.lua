@@ -8,6 +8,7 @@ local filter = require "userapi.scim.filter"
 local schema = require "userapi.scim.schema"
 local resource = require "userapi.scim.resource"
 local patch = require "userapi.scim.patch"
+local pages = require "userapi.scim.pages"
 local json = require "userapi.json"
 local errors = require "userapi.errors"
 
@@ -129,7 +130,23 @@ local function count_of(v, default)
   return floor(n)
 end
 
+-- an unfiltered list from the vendor's own page, when it has totals
+local function from_vendor_page(app, start, count, args)
+  local items, total, err = pages.window(app, start, count)
+  if err then vendor_failed(err) end
+  if not items then return nil end
+  local page = {}
+  for _, raw in ipairs(items) do
+    local r = record_of(app, raw)
+    if r.id ~= nil then page[#page + 1] = resource.project(render(app, r), args.attributes, args.excludedAttributes) end
+  end
+  return 200, { schemas = { schema.LIST }, totalResults = total, startIndex = start, itemsPerPage = #page,
+                Resources = setmetatable(page, getmetatable(json.empty_array)) }
+end
+
 --- GET /Users: `filter`, `startIndex`, `count`, `attributes`, `excludedAttributes`.
+-- Unfiltered, one vendor page where the vendor gives totals (userapi.scim.pages);
+-- otherwise the candidates of the filter, or a walk.
 -- @tparam table app
 -- @tparam table args the query
 -- @treturn int 200
@@ -138,6 +155,10 @@ function _M.list(app, args)
   local tree = args.filter and filter.parse(args.filter) or nil
   local start = math.max(1, count_of(args.startIndex, 1))
   local count = math.max(0, math.min(count_of(args.count, app.max_results), app.max_results))
+  if not tree then
+    local status, body = from_vendor_page(app, start, count, args)
+    if status then return status, body end
+  end
   local matched = {}
   for _, record in ipairs(candidates(app, tree)) do
     local r = render(app, record)
@@ -148,7 +169,7 @@ function _M.list(app, args)
     page[#page + 1] = resource.project(matched[i], args.attributes, args.excludedAttributes)
   end
   return 200, { schemas = { schema.LIST }, totalResults = #matched, startIndex = start, itemsPerPage = #page,
-                Resources = setmetatable(page, json.empty_array and getmetatable(json.empty_array) or nil) }
+                Resources = setmetatable(page, getmetatable(json.empty_array)) }
 end
 
 --- GET /Users/{id}.

@@ -272,6 +272,9 @@ return {
       attributes = { { "name.givenName", "first_name", fallback = { "displayName", "userName" } },
                      { "name.familyName", "last_name" } },
       password = "generate",
+      -- an unfiltered SCIM list is one page of the organization's users (userapi.scim.pages)
+      page = { op = "get_organization_users", page = "page", size = "page_size", items = "records",
+               total = "pagination.total_records", params = { user_types = USER_TYPES } },
     },
     delete = { op = "delete_user" },
   },

@@ -258,6 +258,8 @@ return {
     -- (userName, externalId, displayName, ...) is kept by the bridge
     scim = {
       attributes = { { "name.givenName", "first_name" }, { "name.familyName", "last_name" } },
+      -- an unfiltered SCIM list is one page of get_users (userapi.scim.pages)
+      page = { op = "get_users", offset = "offset", limit = "limit", items = "results", total = "total_count" },
     },
     delete = { op = "delete_user" },
   },
