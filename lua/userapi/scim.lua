@@ -25,6 +25,16 @@ local _M = {}
 
 local config = { apps = {}, prefix = "/scim/v2/" }
 
+-- what is compared: a token's SHA-1 under nginx (same length whatever the token)
+local function digest(s) return ngx and ngx.sha1_bin(s) or s end
+
+-- the log of an app: false, a function, or nil (nginx's error log)
+local function sink_of(app)
+  local sink = app and app.log
+  if sink == nil then sink = config.log end
+  return sink
+end
+
 -- ---- configuration ---------------------------------------------------------------
 
 local function bad(msg) error("bad argument #1 to 'userapi.scim.configure' (" .. msg .. ")", 3) end
@@ -82,7 +92,9 @@ function _M.configure(c)
     if a.on_deactivate ~= nil and not DEACTIVATE[a.on_deactivate] then
       bad("apps." .. name .. ": on_deactivate is disable, delete or refuse")
     end
-    apps[name] = { name = name, vendor = a.vendor, client_opts = a.client or {}, tokens = tokens_of(name, a),
+    local digests = {}
+    for i, t in ipairs(tokens_of(name, a)) do digests[i] = digest(t) end
+    apps[name] = { name = name, vendor = a.vendor, client_opts = a.client or {}, digests = digests,
                    on_deactivate = a.on_deactivate, defaults = a.defaults, store_opt = a.store,
                    tenant_opt = a.tenant, patch_response = a.patch_response, log = a.log,
                    public_url = a.public_url,
@@ -108,12 +120,15 @@ local function ready(app)
   if app.client then return app end
   local opts = {}
   for k, v in pairs(app.client_opts) do opts[k] = v end
+  -- the vendor's status for the log line; no log, no hook (each event costs a redacted URL)
   local own = opts.on_request
-  opts.on_request = function(ev)
-    local ctx = request_ctx()
-    ctx.vendor_status = ev.status or ev.error and "error"
-    ctx.vendor_op = ev.operation
-    if own then own(ev) end
+  if sink_of(app) ~= false then
+    opts.on_request = function(ev)
+      local ctx = request_ctx()
+      ctx.vendor_status = ev.status or ev.error and "error"
+      ctx.vendor_op = ev.operation
+      if own then own(ev) end
+    end
   end
   app.client = require("userapi")[app.vendor](opts)
   app.people = app.client.vendor.people
@@ -158,9 +173,8 @@ end
 -- ---- dispatch --------------------------------------------------------------------
 
 -- constant time over the digests: no early exit, same length
-local function same_token(given, want)
-  local hash = ngx and ngx.sha1_bin or function(s) return s end
-  local a, b = hash(given), hash(want)
+local function same_token(given, b)
+  local a = given
   if #a ~= #b then a = b .. "x" end
   local diff = #a == #b and 0 or 1
   for i = 1, #b do if byte(a, i) ~= byte(b, i) then diff = diff + 1 end end
@@ -220,12 +234,11 @@ local function route(app, req)
 end
 
 local function log_line(app, req, op, status, ms)
+  local sink = sink_of(app)
+  if sink == false then return end
   local ctx = request_ctx()
   local fields = { app = app and app.name or "-", method = req.method, op = op, status = status,
                    vendor_status = ctx.vendor_status, vendor_op = ctx.vendor_op, ms = ms }
-  local sink = app and app.log
-  if sink == nil then sink = config.log end
-  if sink == false then return end
   local line = ("scim app=%s method=%s op=%s status=%s vendor_op=%s vendor_status=%s ms=%d"):format(
     fields.app, fields.method, op, tostring(status), tostring(fields.vendor_op or "-"),
     tostring(fields.vendor_status or "-"), ms)
@@ -252,16 +265,21 @@ function _M.handle(req)
     local auth = req.headers.authorization
     local given = type(auth) == "string" and auth:match("^[Bb]earer%s+(%S+)%s*$")
     local accepted = false
-    for _, t in ipairs(given and app.tokens or {}) do
-      -- every token compared, no early exit
-      if same_token(given, t) then accepted = true end
+    if given then
+      given = digest(given)
+      -- every token's digest compared, no early exit
+      for _, t in ipairs(app.digests) do
+        if same_token(given, t) then accepted = true end
+      end
     end
     if not accepted then
       op, status, body = "auth", 401, error_body(401, nil, "a valid bearer token is required")
       headers = { ["WWW-Authenticate"] = 'Bearer realm="scim"' }
     else
-      local ctx = request_ctx()
-      ctx.vendor_status, ctx.vendor_op = nil, nil
+      if sink_of(app) ~= false then
+        local ctx = request_ctx()
+        ctx.vendor_status, ctx.vendor_op = nil, nil
+      end
       req.rest = rest or ""
       -- meta.location and Location: the public URL if configured, else as the request reached us
       app.base = app.public_url or ((req.scheme or "http") .. "://" .. tostring(req.headers.host or "localhost")
@@ -291,20 +309,26 @@ end
 
 --- The content handler: `content_by_lua_block { require("userapi.scim").serve() }`.
 function _M.serve()
-  ngx.req.read_body()
-  local body = ngx.req.get_body_data()
-  if not body then
-    local file = ngx.req.get_body_file()
-    if file then
-      local f = io.open(file)
-      if f then body = f:read("*a"); f:close() end
+  local method = ngx.req.get_method()
+  local body
+  if method ~= "GET" and method ~= "DELETE" then
+    ngx.req.read_body()
+    body = ngx.req.get_body_data()
+    if not body then
+      local file = ngx.req.get_body_file()
+      if file then
+        local f = io.open(file)
+        if f then body = f:read("*a"); f:close() end
+      end
     end
   end
   local args = ngx.req.get_uri_args(100)
   for k, v in pairs(args) do if type(v) == "table" then args[k] = v[1] end end
-  local status, out, headers = _M.handle{ method = ngx.req.get_method(), path = ngx.var.uri, args = args,
-                                          scheme = ngx.var.scheme,
-                                          headers = ngx.req.get_headers(50), body = body }
+  -- the two headers the bridge reads (cheaper than the whole header table)
+  local headers = { authorization = ngx.var.http_authorization, host = ngx.var.http_host }
+  local status, out
+  status, out, headers = _M.handle{ method = method, path = ngx.var.uri, args = args, scheme = ngx.var.scheme,
+                                    headers = headers, body = body }
   ngx.status = status -- luacheck: ignore 122
   for k, v in pairs(headers) do ngx.header[k] = v end -- luacheck: ignore 122
   if out then ngx.print(out) end

@@ -158,15 +158,22 @@ function P:or_expr()
   return a
 end
 
---- Parses a filter.
+local parsed, n_parsed = {}, 0
+
+--- Parses a filter (the tree is shared: callers do not change it).
 -- @tparam string s
 -- @treturn table the tree
 -- @raise `{ scim = "invalidFilter", detail }`
 function _M.parse(s)
+  local tree = parsed[s]
+  if tree then return tree end
   if type(s) ~= "string" or s:match("^%s*$") then fail("empty filter") end
   local p = setmetatable({ toks = tokens(s), i = 1 }, P)
-  local tree = p:or_expr()
+  tree = p:or_expr()
   if p:peek() then fail("unexpected '" .. tostring(p:peek().v or p:peek().t) .. "' in filter") end
+  -- providers repeat their filters (a lookup per person): the last 200 are kept, read-only
+  if n_parsed >= 200 then parsed, n_parsed = {}, 0 end
+  parsed[s], n_parsed = tree, n_parsed + 1
   return tree
 end
 

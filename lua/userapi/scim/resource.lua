@@ -31,12 +31,20 @@ local function in_extension(r, path, create)
   return r[schema.ENTERPRISE], path:sub(#schema.ENTERPRISE + 2)
 end
 
+-- a dotted path's parts, split once: the mapping's paths are few and asked every request
+local split = setmetatable({}, { __index = function(t, path)
+  local parts = {}
+  for part in path:gmatch("[^%.]+") do parts[#parts + 1] = part end
+  t[path] = parts
+  return parts
+end })
+
 --- The value at a dotted path (`name.givenName`, `displayName`, or an
 -- enterprise attribute after the extension's URN and a colon).
 function _M.get_path(r, path)
   local v
   v, path = in_extension(r, path, false)
-  for part in path:gmatch("[^%.]+") do
+  for _, part in ipairs(split[path]) do
     if type(v) ~= "table" then return nil end
     v = filter.get(v, lower(part))
   end
@@ -46,8 +54,7 @@ end
 --- Sets the value at a dotted path, making the objects on the way.
 function _M.set_path(r, path, value)
   r, path = in_extension(r, path, true)
-  local parts = {}
-  for part in path:gmatch("[^%.]+") do parts[#parts + 1] = part end
+  local parts = split[path]
   local obj = r
   for i = 1, #parts - 1 do
     if type(obj[parts[i]]) ~= "table" then obj[parts[i]] = {} end
