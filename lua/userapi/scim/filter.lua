@@ -105,9 +105,11 @@ function P:attr_exp(path)
   local opt = self:next()
   if not opt or opt.t ~= "word" then fail("operator expected after '" .. path .. "'") end
   local op = lower(opt.v)
-  if op == "pr" then return { op = "pr", path = _M.split_path(path), raw = path } end
+  local parts = _M.split_path(path)
+  if op == "pr" then return { op = "pr", path = parts, raw = path } end
   if not OPS[op] then fail("unknown operator '" .. opt.v .. "'") end
-  return { op = op, path = _M.split_path(path), raw = path, value = comp_value(self:next()) }
+  return { op = op, path = parts, raw = path, value = comp_value(self:next()),
+           exact = CASE_EXACT[table.concat(parts, ".")] }
 end
 
 function P:unary()
@@ -235,7 +237,7 @@ local COMPARE = {
 }
 
 local function compare(node, r)
-  local exact = CASE_EXACT[table.concat(node.path, ".")]
+  local exact = node.exact
   local want = norm(node.value, exact)
   local vs = values(r, node.path)
   if node.op == "ne" then

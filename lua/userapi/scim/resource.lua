@@ -108,7 +108,7 @@ end
 -- @tparam ?table stored what the store holds for it
 -- @treturn table the resource
 function _M.render(app, record, stored)
-  local r = copy(stored or {})
+  local r = stored and copy(stored) or {}
   local meta = r.meta or {}
   r.meta, r.password = nil, nil
   for _, a in ipairs(app.mapping.attributes or {}) do

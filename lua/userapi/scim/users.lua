@@ -70,14 +70,16 @@ local function record_of(app, raw)
 end
 
 -- records of a walk with these params, kept when keep(record) is true
+local function walk_into(out, app, params, keep)
+  for raw in app.client:each_user(params) do
+    local r = record_of(app, raw)
+    if r.id ~= nil and (not keep or keep(r)) then out[#out + 1] = r end
+  end
+end
+
 local function walk(app, params, keep)
   local out = {}
-  local ok, err = pcall(function()
-    for raw in app.client:each_user(params) do
-      local r = record_of(app, raw)
-      if r.id ~= nil and (not keep or keep(r)) then out[#out + 1] = r end
-    end
-  end)
+  local ok, err = pcall(walk_into, out, app, params, keep)
   if not ok then
     if errors.is(err) then vendor_failed(err) end
     error(err, 0)
