@@ -273,6 +273,20 @@ describe("userapi.scim", function()
       assert.same({ email = "ada@example.com", first_name = "Augusta" }, json.decode(writes[1].body))
     end)
 
+    it("reaches the enterprise extension by a path and inside a value object (Entra's two forms)", function()
+      local ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+      assert.equal(204, (patch{
+        { op = "Add", path = ENT .. ":department", value = "Research" },
+        { op = "Replace", path = ENT .. ":manager", value = { value = "grace" } },
+        { op = "Replace", value = { [ENT] = { costCenter = "42" }, ["name.familyName"] = "Byron" } } }))
+      local u = get()
+      assert.same({ department = "Research", manager = { value = "grace" }, costCenter = "42" }, u[ENT])
+      assert.same({ "urn:ietf:params:scim:schemas:core:2.0:User", ENT }, u.schemas)
+      assert.equal("Byron", u.name.familyName)
+      assert.equal(204, (patch{ { op = "remove", path = ENT .. ":manager" } }))
+      assert.is_nil(get()[ENT].manager)
+    end)
+
     it("adds through a filter that matches nothing, and replaces through one that matches", function()
       assert.equal(204, (patch{ { op = "add", path = 'emails[type eq "home"].value', value = "ada@home.org" } }))
       assert.same({ value = "ada@home.org", type = "home" }, get().emails[2])
