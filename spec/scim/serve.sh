@@ -24,6 +24,7 @@ sed -e "s|@PREFIX@|$dir|g" -e "s|@ROOT@|$root|g" -e "s|@PORT@|$port|g" -e "s|@WO
     -e "s|@DAEMON@|off|g" "$root/spec/scim/nginx.conf.in" >"$dir/nginx.conf"
 echo "simulator: $USERAPI_SIM_URL ($( [ -n "$empty" ] && echo empty tenants || echo seeded))"
 for app in opendatasoft arthur kandji sigfox; do echo "SCIM: http://127.0.0.1:$port/scim/v2/$app/"; done
+echo "(and /scim/v2/<vendor>-delete/: the same tenants, deactivation deleting the account)"
 echo "token: the value of USERAPI_SCIM_TOKEN; log: $dir/error.log; Ctrl-C stops"
 env -u LD_PRELOAD /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" &
 nginx=$!
