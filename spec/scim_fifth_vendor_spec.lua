@@ -80,13 +80,14 @@ describe("SCIM for a fifth vendor, from its mapping alone", function()
     assert.equal(404, (call("GET", "Users/p001")))
   end)
 
-  it("says what it cannot do: a change the vendor cannot make is 501, its attributes readOnly", function()
+  it("says what it cannot do: its attributes readOnly in Schemas, a PATCH of one refused (mutability)", function()
     local _, u = call("POST", "Users", { userName = "ada@example.com", displayName = "Ada" })
     local status, err = call("PATCH", "Users/" .. u.id, {
       schemas = { "urn:ietf:params:scim:api:messages:2.0:PatchOp" },
       Operations = { { op = "replace", path = "displayName", value = "Augusta" } } })
-    assert.equal(501, status)
-    assert.equal("Tessera people cannot be changed through its API", err.detail)
+    assert.equal(400, status)
+    assert.equal("mutability", err.scimType)
+    assert.equal("displayName is tessera's and cannot be changed through its API", err.detail)
     local _, schema = call("GET", "Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
     for _, a in ipairs(schema.attributes) do
       if a.name == "displayName" then assert.equal("readOnly", a.mutability) end

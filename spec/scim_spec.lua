@@ -177,6 +177,15 @@ describe("userapi.scim", function()
       assert.same({ "urn:ietf:params:scim:schemas:core:2.0:User",
                     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" }, ada.schemas)
       assert.is_true(ada.active)
+      -- what Kandji holds cannot be changed by PATCH (mutability), what the bridge keeps can
+      local PATCHOP_ = { "urn:ietf:params:scim:api:messages:2.0:PatchOp" }
+      local status, err = call("PATCH", "kandji/Users/" .. ada.id, { schemas = PATCHOP_,
+        Operations = { { op = "replace", path = "displayName", value = "Augusta" } } })
+      assert.equal(400, status)
+      assert.equal("mutability", err.scimType)
+      assert.equal(204, (call("PATCH", "kandji/Users/" .. ada.id, { schemas = PATCHOP_,
+        Operations = { { op = "replace", value = { displayName = "Ada Lovelace", externalId = "entra-7" } } } })))
+      assert.equal("entra-7", select(2, call("GET", "kandji/Users/" .. ada.id)).externalId)
       local _, charles = call("GET", "kandji/Users/9c3d4e5f-6a7b-4c8d-8e9f-1a2b3c4d5e6f")
       assert.is_false(charles.active)
       assert.equal("User", charles.meta.resourceType)

@@ -354,6 +354,15 @@ function _M.patch(app, id, body, args)
   local r = resource.render(app, record, old)
   patch.apply(r, body)
   r.id, r.meta, r.schemas = nil, nil, nil
+  -- what the vendor holds and cannot change (RFC 7644 §3.5.2: mutability); PUT ignores them (§3.5.1)
+  local fields = app.people.fields or {}
+  for _, a in ipairs(app.mapping.attributes or {}) do
+    local held = (a.raw and record.raw or record)[a[2]]
+    if (a.read_only or a.raw or not fields[a[2]] or not app.people.update) and held ~= nil
+        and resource.get_path(r, a[1]) ~= held then
+      fail(400, "mutability", a[1] .. " is " .. app.vendor .. "'s and cannot be changed through its API")
+    end
+  end
   local _, out = update(app, id, record, old, r)
   if app.patch_response == "resource" or args.attributes or args.excludedAttributes then
     return 200, resource.project(out, args.attributes, args.excludedAttributes)
