@@ -7,6 +7,7 @@
 #                        check its HTML, write the man page doc/userapi.1, run the README's blocks
 #   make rock            plain `luarocks make` for every Lua into a throwaway tree (also run by make test)
 #   make examples        run every example of examples/ against the simulator
+#   make scim            serve the SCIM bridge in front of the simulator (SCIM_PORT, USERAPI_SCIM_TOKEN, SCIM_SEED=1)
 #   make fuzz            libFuzzer targets over the plain-C parsers, Lua property fuzzers (FUZZ_SECONDS each)
 #   make dist            the release: build/dist/userapi-VERSION-1.src.rock and the Ansible collection tarball
 #   make collection      the Ansible collection userapi.saas (ansible/, with the source rock in its install role)
@@ -39,8 +40,8 @@ NGINX_DEPS = luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-co
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps demo-deps prism bench test test-one demo examples docs sim memcheck fuzz lint rock clean \
-        dist collection src-rock release-rockspec check-rockspec
+.PHONY: all deps demo-deps prism newman scim bench-scim bench test test-one demo examples docs sim memcheck \
+        fuzz lint rock clean dist collection src-rock release-rockspec check-rockspec
 
 all: $(CORE)
 
@@ -80,7 +81,7 @@ endef
 # Lua 5.4 suite, the LuaJIT suite, and the specs tagged #nginx once (nginx
 # runs the LuaJIT build whatever the suite). Each log is shown whole.
 TEST_RUNS = lua5.4 luajit nginx
-test: deps prism
+test: deps prism newman
 	$(MAKE) lint
 	$(MAKE) all LUA=luajit
 	$(MAKE) all LUA=lua5.4
@@ -97,6 +98,23 @@ prism: build/prism/node_modules/.bin/prism
 build/prism/node_modules/.bin/prism:
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	mkdir -p build/prism && npm install --prefix build/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5 >/dev/null
+
+# newman, Microsoft's SCIM test collection runner (npm registry): spec/scim_newman_spec.lua
+newman: build/newman/node_modules/.bin/newman
+build/newman/node_modules/.bin/newman:
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	mkdir -p build/newman && npm install --prefix build/newman --no-audit --no-fund --loglevel=error newman@6 >/dev/null
+
+# worker CPU per SCIM userName lookup against a plain userapi lookup (target <= 1.3x)
+bench-scim: deps
+	$(MAKE) all LUA=luajit
+	$(MAKE) all LUA=lua5.4
+	lua5.4 bench/scim.lua
+
+# the SCIM bridge (nginx + LuaJIT build) in front of the simulator, until interrupted
+scim: deps
+	$(MAKE) all LUA=luajit
+	sh spec/scim/serve.sh
 
 test-one: $(CORE)
 	@$(LUA) -e 'local c = require "userapi.core" print(("$(LUA): userapi core built against libcurl %s (running %s)"):format(c.curl_build_version, c.curl_version))'
@@ -181,6 +199,7 @@ bench: deps all
 	@/usr/bin/python3 -c 'import urllib3' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-urllib3 >/dev/null; }
 	PATH="/usr/bin:$$PATH" lua5.4 bench/run.lua
 	lua5.4 bench/review.lua
+	lua5.4 bench/scim.lua
 
 clean-asan:
 	rm -rf build/asan

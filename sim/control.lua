@@ -29,12 +29,18 @@ function C.init(vs)
   by_name.opendatasoft = by_name.ods -- the name userapi uses
 end
 
-function C.reset()
+-- empty: every vendor without users (an application on its first SCIM
+-- sync); C.start_empty (server.lua --empty) makes it the default
+function C.reset(empty)
   C.config = util.shallow_copy(C.DEFAULTS)
   C.faults = {}
   reqs, first, last, seq = {}, 1, 0, 0
   http.stats.connections_accepted, http.stats.requests = 0, 0
-  for _, v in ipairs(vendors) do v.reset() end
+  if empty == nil then empty = C.start_empty end
+  for _, v in ipairs(vendors) do
+    v.reset()
+    if empty then v.empty() end
+  end
 end
 
 ------------------------------------------------------------------------------
@@ -116,7 +122,13 @@ function C.handle(req)
   local m, p = req.method, req.path:gsub("/+$", "")
   local args = util.parse_query(req.query)
   if p == "/_sim/health" then return J(200, { ok = true }) end
-  if p == "/_sim/reset" and m == "POST" then C.reset(); return J(200, { ok = true }) end
+  if p == "/_sim/reset" and m == "POST" then
+    local b, e = body_json(req)
+    if e then return e end
+    if type(b) ~= "table" or (b.empty ~= nil and type(b.empty) ~= "boolean") then return bad("empty must be a boolean") end
+    C.reset(b.empty)
+    return J(200, { ok = true })
+  end
   if p == "/_sim/stats" then
     return J(200, { connections_accepted = http.stats.connections_accepted, requests = http.stats.requests })
   end

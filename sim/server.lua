@@ -17,8 +17,9 @@ while arg[i] do
   elseif a == "--port" then opts.port = tonumber(v); i = i + 2
   elseif a == "--port-file" then opts.port_file = v; i = i + 2
   elseif a == "--watch-pid" then opts.watch_pid = tonumber(v); i = i + 2
+  elseif a == "--empty" then opts.empty = true; i = i + 1
   elseif a == "-h" or a == "--help" then
-    print("usage: lua5.4 server.lua [--host 127.0.0.1] [--port 0] [--port-file FILE] [--watch-pid PID]")
+    print("usage: lua5.4 server.lua [--host 127.0.0.1] [--port 0] [--port-file FILE] [--watch-pid PID] [--empty]")
     os.exit(0)
   else
     io.stderr:write("unknown argument: ", a, "\n"); os.exit(2)
@@ -30,6 +31,12 @@ end
 if not opts.port then io.stderr:write("--port needs a number\n"); os.exit(2) end
 
 local app = require "sim.app"
+-- --empty: tenants start without users, and every reset keeps them so
+if opts.empty then
+  local control = require "sim.control"
+  control.start_empty = true
+  control.reset()
+end
 
 http.serve {
   host = opts.host, port = opts.port, handler = app.handle,

@@ -51,6 +51,18 @@ describe("a vendor table is checked whole at register (issue 20 item 4)", functi
     assert.is_nil(userapi.acme_paging)
   end)
 
+  it("the SCIM mapping is checked by its owner at register: a misspelt key, a page naming no operation", function()
+    assert.equal("userapi: vendor 'acme_s': people.scim.attributes[1]: unknown field 'red_only' "
+      .. "(did you mean 'read_only'?)", raised(userapi.register, kandji_like("acme_s", function(v)
+        v.people.scim.attributes[1].red_only, v.people.scim.attributes[1].read_only = true, nil
+      end)))
+    assert.equal("userapi: vendor 'acme_s2': people.scim.page.op: no operation 'list_user' (did you mean "
+      .. "'list_users'?)", raised(userapi.register, kandji_like("acme_s2", function(v)
+        v.people.scim.page = { op = "list_user", items = "results", total = "count" }
+      end)))
+    assert.is_nil(userapi.acme_s)
+  end)
+
   it("an unknown key in each part gets did-you-mean: paging, people (people.lookup misspelt), cli", function()
     assert.equal("userapi: vendor 'acme_p': paging: unknown field 'item' (did you mean 'items'?)",
       raised(userapi.register, kandji_like("acme_p", function(v) v.paging.item = v.paging.items end)))

@@ -65,6 +65,9 @@ end
 
 function V.seed(n) return users:generate(n) end
 
+-- no users (POST /_sim/reset {"empty":true}, server.lua --empty)
+function V.empty() users:clear() end
+
 function V.dump(args)
   local off, lim = util.int(util.str_arg(args, "offset") or "0") or 0, util.int(util.str_arg(args, "limit") or "")
   return { users = json.array(users:slice(off, lim or users:count())), count = users:count(),

@@ -61,6 +61,9 @@ end
 
 function V.seed(n) return users:generate(n) end
 
+-- no users (POST /_sim/reset {"empty":true}, server.lua --empty)
+function V.empty() users:clear() end
+
 function V.auth(req)
   local a = req.headers.authorization
   local www = { ["WWW-Authenticate"] = 'Basic realm="sigfox"' }

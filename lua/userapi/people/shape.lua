@@ -28,6 +28,7 @@ local KEYS = {
   blocks_delete = "function",     -- function(record) -> why the vendor will refuse its delete, or nil
   logins = "boolean",             -- records say when each account last logged in (a review flags the stale)
   rotate = { op = "op", kinds = "table", login = "function", verify = "op" },   -- userapi.rotate
+  scim = "scim",                  -- the SCIM mapping: checked by its owner, userapi.scim.schema
   service_kinds = "table",        -- kind -> true: accounts that are not people (a review reports them apart)
 }
 local REQUIRED = { "lookup", "normalize", "fields", "delete" }
@@ -45,6 +46,8 @@ local function check_keys(vname, where, t, known, ops)
     local here = where .. "." .. k
     if type(want) == "table" then
       check_keys(vname, here, v, want, ops)
+    elseif want == "scim" then
+      require("userapi.scim.schema").check_mapping(vname, v, ops)
     elseif want == "op" then
       if not ops[v] then fail(vname, here, "no operation '%s'%s", tostring(v), check.did_you_mean(v, ops)) end
     elseif type(v) ~= want then

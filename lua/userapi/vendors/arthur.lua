@@ -268,6 +268,16 @@ return {
         result = function() return {} end },
     },
     update = { op = "patch_user", body = function(changes) return changes end },
+    -- SCIM (userapi.scim): first_name is required to create; without a
+    -- password from the provider the account gets a random one (SSO logins)
+    scim = {
+      attributes = { { "name.givenName", "first_name", fallback = { "displayName", "userName" } },
+                     { "name.familyName", "last_name" } },
+      password = "generate",
+      -- an unfiltered SCIM list is one page of the organization's users (userapi.scim.pages)
+      page = { op = "get_organization_users", page = "page", size = "page_size", items = "records",
+               total = "pagination.total_records", params = { user_types = USER_TYPES } },
+    },
     delete = { op = "delete_user" },
     -- a warning of every offboarding: what the API cannot show or undo
     absent_unseen = "Arthur lists no invitations: one sent to %s and still pending cannot be seen or withdrawn "

@@ -103,6 +103,14 @@ return {
     cannot_create = "Kandji users come from the tenant's directory integration: "
       .. "the person appears at its next sync (the API cannot create users)",
     cannot_update = "Kandji users come from the tenant's directory integration: change them there",
+    -- SCIM (userapi.scim): read and delete only; creation answers 501.
+    -- raw: fields of the vendor's record the people layer does not normalize
+    scim = { attributes = {
+      { "displayName", "name", read_only = true },
+      { "title", "job_title", raw = true, read_only = true },
+      { "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "department", raw = true,
+        read_only = true },
+    } },
     delete = { op = "delete_user" },
     -- the vendor refuses to delete a user holding devices (400): a plan says so too
     blocks_delete = function(r)

@@ -256,6 +256,13 @@ return {
       changes.email = changes.email or own.email
       return changes
     end },
+    -- SCIM (userapi.scim): the attributes the account holds; the rest
+    -- (userName, externalId, displayName, ...) is kept by the bridge
+    scim = {
+      attributes = { { "name.givenName", "first_name" }, { "name.familyName", "last_name" } },
+      -- an unfiltered SCIM list is one page of get_users (userapi.scim.pages)
+      page = { op = "get_users", offset = "offset", limit = "limit", items = "results", total = "total_count" },
+    },
     delete = { op = "delete_user" },
   },
 }

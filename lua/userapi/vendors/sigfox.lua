@@ -215,6 +215,12 @@ return {
     update = { op = "update_api_user", body = function(c)
       return { name = c.name, timezone = c.timezone, profileIds = c.profile_ids }
     end },
+    -- SCIM (userapi.scim): the timezone; the name stays "<email> automation"
+    -- (how the people layer finds a person's API users), shown as displayName;
+    -- group_id and profile_ids come from the application's `defaults`
+    -- emails = false: the email in the name is no address the vendor holds
+    scim = { attributes = { { "displayName", "name", read_only = true }, { "timezone", "timezone" } },
+             emails = false },
     delete = { op = "delete_api_user" },
     -- userapi.rotate: a new access token; the API user logs in with its id and that token
     rotate = { op = "renew_credential", kinds = { "api_user" }, verify = "get_api_user",
