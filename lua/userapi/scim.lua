@@ -124,10 +124,13 @@ local function ready(app)
   -- the vendor's status for the log line; no log, no hook (each event costs a redacted URL)
   local own = opts.on_request
   if sink_of(app) ~= false then
+    -- the line names the request's write (a create read back after it is still the create), else its last read
     opts.on_request = function(ev)
       local ctx = request_ctx()
+      if ev.method == "GET" and ctx.vendor_wrote then return own and own(ev) end
       ctx.vendor_status = ev.status or ev.error and "error"
       ctx.vendor_op = ev.operation
+      ctx.vendor_wrote = ev.method ~= "GET"
       if own then own(ev) end
     end
   end
@@ -279,7 +282,7 @@ function _M.handle(req)
     else
       if sink_of(app) ~= false then
         local ctx = request_ctx()
-        ctx.vendor_status, ctx.vendor_op = nil, nil
+        ctx.vendor_status, ctx.vendor_op, ctx.vendor_wrote = nil, nil, nil
       end
       req.rest = rest or ""
       -- meta.location and Location: the public URL if configured, else as the request reached us
