@@ -1,5 +1,5 @@
--- Microsoft's SCIM test collection (AzureAD/SCIMReferenceCode, run by newman
--- as the README of ../shared/scim says) against the bridge in front of the
+-- Microsoft's SCIM test collection (AzureAD/SCIMReferenceCode, MIT: a copy
+-- with its licence in spec/scim/microsoft/, run by newman) against the bridge in front of the
 -- Opendatasoft and Arthur applications, each on an empty tenant. The
 -- assertions that fail are exactly those listed below, each for a reason
 -- the report gives: the collection contradicts RFC 7644, or the vendor cannot
@@ -10,7 +10,8 @@ local bridge = require "spec.scim.bridge"
 local run = require "spec.nginx.run"
 
 local NEWMAN = os.getenv("USERAPI_NEWMAN") or (run.ROOT .. "/build/newman/node_modules/.bin/newman")
-local COLLECTION = os.getenv("USERAPI_SCIM_COLLECTION") or "/work/shared/scim/microsoft-scim-postman-collection.json"
+local COLLECTION = os.getenv("USERAPI_SCIM_COLLECTION")
+  or (run.ROOT .. "/spec/scim/microsoft/microsoft-scim-postman-collection.json")
 local FOLDERS = { "Endpoint tests", "User tests", "ComplexAttribute tests", "User tests with garbage",
                   "Teardown garbage" }
 
