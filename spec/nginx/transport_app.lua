@@ -113,6 +113,10 @@ end
 function _M.multi_wait()
   local c = kandji()
   local m = c.transport:multi()
+  -- the clock starts before add: add may send the request at once, and the
+  -- simulator's second starts when it reads it
+  ngx.update_time()
+  local t_add = ngx.now()
   m:add{ method = "GET", url = c.base_url .. "/api/v1/users", query = { email = "slow" } }
   ngx.update_time()
   local t0 = ngx.now()
@@ -124,7 +128,7 @@ function _M.multi_wait()
   local t2 = ngx.now()
   m:close()
   reply{ first = #first, first_ms = (t1 - t0) * 1000, second = second[1] and second[1].status,
-         second_ms = (t2 - t0) * 1000 }
+         second_ms = (t2 - t_add) * 1000 }
 end
 
 -- one headers table changed between requests: each request carries it as it is then
