@@ -90,7 +90,7 @@ describe("the Redis store", function()
     assert.has_error(function() kandji{ store = { redis = { port = "x" } } } end,
       "userapi.kandji: store: Redis port must be an integer 1..65535")
     assert.has_error(function() kandji{ store = 5 } end,
-      "userapi.kandji: store must be a redis:// URL or { redis = { host, port, password, db, prefix } }")
+      "userapi.kandji: store must be a redis:// URL or { redis = { host, port, password, db, prefix }, fleet = N }")
   end)
 
   describe("when Redis cannot be used", function()

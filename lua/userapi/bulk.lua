@@ -152,8 +152,12 @@ function _M.run(client, opname, items, opts)
   -- a transfer starts in the multi's wait, not at add: each one reserves its
   -- rate-limit slot and is added only when the slot comes (scheduled till then)
   local scheduled = 0
+  local limiter = client.limiter
   local function schedule(job)
-    local delay = client.limiter:reserve()
+    local _, max_wait = limiter:bounds()
+    local delay = limiter:reserve(max_wait)
+    -- a slot farther than the item may wait is not taken: the item fails at once
+    if delay > max_wait then finish(job, nil, nil, nil, limiter:too_far(opname, delay)) return true end
     if delay <= 0 then return false end
     -- from now, not from the loop's start: a shared store's answer takes time
     job.slot, job.not_before = true, now() + delay
@@ -192,7 +196,15 @@ function _M.run(client, opname, items, opts)
         if not job then break end
         if job.slot then
           job.slot, scheduled = nil, scheduled - 1
-          start(job)
+          -- woken later than the margin after its slot: that window may be full by now
+          if now() - job.not_before <= limiter:margin() then
+            start(job)
+          elseif (job.late or 0) >= 8 then
+            finish(job, nil, nil, nil, limiter:too_far(opname, 0))
+          else
+            job.late = (job.late or 0) + 1
+            if not schedule(job) then start(job) end
+          end
         elseif not schedule(job) then
           start(job)
         end

@@ -277,7 +277,8 @@ function Client:exchange(opname, req, opts)
       local ok, err = oidc.refresh(self, false)
       if not ok then return nil, err end
     end
-    self.limiter:acquire(opname)
+    local waited, late = self.limiter:acquire(opname)
+    if not waited then return nil, late end
     local started = self.on_request and self.now()
     local sent_token = self.token
     local status, body, headers = self.transport:request(req)

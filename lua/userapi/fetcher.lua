@@ -37,7 +37,11 @@ function Fetcher:add(req, opts)
     end
   end
   self.multi = self.multi or client.transport:multi()
-  client.limiter:acquire(self.opname)
+  local waited, late = client.limiter:acquire(self.opname)
+  if not waited then
+    job.failed = late
+    return job
+  end
   job.started = client.now()
   self.jobs[self.multi:add(req)] = job
   -- the curl multi starts a transfer only when driven: send it now, so the

@@ -53,7 +53,8 @@ local function pull(client, opname, req, limits, on_chunk)
     local ok, err = oidc.refresh(client, false)
     if not ok then return nil, err end
   end
-  client.limiter:acquire(opname)
+  local waited, late = client.limiter:acquire(opname)
+  if not waited then return nil, late end
   -- the transport bounds the transfer too, where it can: the total and the idle time
   req.stream, req.timeout_ms, req.idle_timeout_ms = true, limits.stream_timeout_ms, limits.idle_timeout_ms
   local now = client.now

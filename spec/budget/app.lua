@@ -13,8 +13,12 @@ local function client_of(p)
   local extra = { base_url = SIM .. "/" .. p.vendor, retries = false }
   if p.rate then extra.rate_limit = { per_second = tonumber(p.rate) } end
   if p.redis then extra.store = os.getenv("USERAPI_REDIS_URL") end
+  if p.store then extra.store = p.store end
+  if p.fleet then extra.store = { redis = extra.store, fleet = tonumber(p.fleet) } end
+  if p.timeout_ms then extra.timeout_ms = tonumber(p.timeout_ms) end
+  if p.token then extra.token = p.token end
   if p.vendor == "kandji" then
-    extra.token = "kandji-test-token"
+    extra.token = extra.token or "kandji-test-token"
     return userapi.kandji(extra)
   end
   extra.client_id, extra.client_secret = "arthur-client", "arthur-secret"
@@ -38,8 +42,14 @@ local function worker_thread(c, p, state)
 end
 
 local function execute(id, p)
-  local c = client_of(p)
-  local state = { ok = 0, failed = 0, started = 0 }
+  local state = { ok = 0, failed = 0, started = 0, pid = ngx.worker.pid() }
+  local made, c = pcall(client_of, p)
+  if not made then
+    -- a constructor's refusal is the run's result (a dict too small, a bad store)
+    state.failed, state.err = 1, tostring(c)
+    ngx.shared.runs:set("done:" .. id .. ":" .. ngx.worker.id(), json.encode(state))
+    return
+  end
   local threads = {}
   for i = 1, tonumber(p.threads) do threads[i] = ngx.thread.spawn(worker_thread, c, p, state) end
   for i = 1, #threads do ngx.thread.wait(threads[i]) end
