@@ -209,4 +209,48 @@ describe("the Redis store", function()
       assert.equal(1, counts[TOKEN])
     end)
   end)
+
+  describe("down or hung, under 4 nginx workers #nginx", function()
+    local ngx4, hung
+    setup(function()
+      ngx4 = nginx.start(4, "")
+      hung = assert(require("socket").bind("127.0.0.1", 0, 64))
+    end)
+    teardown(function() ngx4.stop() hung:close() end)
+
+    local function kandji_run(store)
+      local done = ngx4.run({ vendor = "kandji", store = store, threads = 8, ms = 1500 }, 30000)
+      local ok = 0
+      for _, w in ipairs(done) do
+        assert.equal(0, w.failed, w.err)
+        ok = ok + w.ok
+      end
+      local times = budget.times(sim.requests())
+      local busiest = budget.busiest(times, 1.0)
+      if busiest > 50 then
+        for _, r in ipairs(sim.requests()) do
+          io.write(("%.3f %s | "):format(r.time - times[1], r.headers["user-agent"]:match("%S+$")))
+        end
+      end
+      return ok, busiest
+    end
+
+    it("down: each worker takes its share, 4 workers send at most 50 in any second, one warning each", function()
+      local ok, busiest = kandji_run("redis://127.0.0.1:" .. sim.free_port())
+      assert.is_true(ok > 0)
+      assert.is_true(busiest <= 50, "busiest second: " .. busiest)
+      local lines = ngx4.log_lines("shared budget unavailable")
+      assert.is_true(#lines >= 1 and #lines <= 4, table.concat(lines, "\n"))
+      assert.truthy(lines[1]:find("per_second 12 of 50, per_hour 2500 of 10000 (1/4 of the budget)", 1, true), lines[1])
+    end)
+
+    it("hung: one request per worker asks it, the others wait for that one; one [error] line per worker", function()
+      local before = #ngx4.log_lines("[error]")
+      local ok, busiest = kandji_run("redis://127.0.0.1:" .. select(2, hung:getsockname()))
+      assert.is_true(ok > 0)
+      assert.is_true(busiest <= 50, "busiest second: " .. busiest)
+      local errors = #ngx4.log_lines("[error]") - before
+      assert.is_true(errors <= 4, errors .. " [error] lines")
+    end)
+  end)
 end)

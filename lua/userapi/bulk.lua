@@ -155,11 +155,12 @@ function _M.run(client, opname, items, opts)
   local limiter = client.limiter
   local function schedule(job)
     local _, max_wait = limiter:bounds()
-    local delay = limiter:reserve(max_wait)
+    local delay, asked = limiter:reserve(max_wait)
     -- a slot farther than the item may wait is not taken: the item fails at once
     if delay > max_wait then finish(job, nil, nil, nil, limiter:too_far(opname, delay)) return true end
-    if delay <= 0 then return false end
-    -- from now, not from the loop's start: a shared store's answer takes time
+    -- a store slow to answer makes the item late: lateness counts from the question
+    job.slot_at = asked + delay
+    if delay <= 0 and now() - job.slot_at <= limiter:margin() then return false end
     job.slot, job.not_before = true, now() + delay
     scheduled = scheduled + 1
     waiting[#waiting + 1] = job
@@ -197,7 +198,7 @@ function _M.run(client, opname, items, opts)
         if job.slot then
           job.slot, scheduled = nil, scheduled - 1
           -- woken later than the margin after its slot: that window may be full by now
-          if now() - job.not_before <= limiter:margin() then
+          if now() - job.slot_at <= limiter:margin() then
             start(job)
           elseif (job.late or 0) >= 8 then
             finish(job, nil, nil, nil, limiter:too_far(opname, 0))

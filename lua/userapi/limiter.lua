@@ -180,12 +180,17 @@ end
 -- a transfer then). A farther slot is returned but not taken.
 -- @tparam[opt] number max_wait the longest acceptable wait (none by default)
 -- @tparam[opt] number timeout_ms how long the store may take to answer
--- @treturn number milliseconds to wait
+-- @treturn number milliseconds to wait (from the return)
+-- @treturn number when the slot was asked for (ms on the client's clock): the
+-- slot is at least this plus the wait; a caller later than the margin after
+-- that is late
 function Limiter:reserve(max_wait, timeout_ms)
-  if #self.windows == 0 then return 0 end
+  local now = self.client.now
+  if #self.windows == 0 then return 0, now() end
   max_wait = max_wait or math.huge
   local store = self:shared()
   if store then
+    local asked = now()
     local delay, err = store:reserve(self.key, self.windows, max_wait, timeout_ms)
     if delay and delay > self.absurd_ms then
       delay, err = nil, format("%s answered a slot %d s ahead: its data is corrupt", store:describe(),
@@ -194,11 +199,11 @@ function Limiter:reserve(max_wait, timeout_ms)
     if delay then
       self:store_ok()
       if delay <= max_wait then self.own:note(self.own_windows, delay) end
-      return delay
+      return delay, asked
     end
     self:store_failed(err)
   end
-  return self.own:reserve(self.own_windows, max_wait)
+  return self.own:reserve(self.own_windows, max_wait), now()
 end
 
 -- Throttle waits are reported at most once a second: how many, the longest.
@@ -259,16 +264,17 @@ function Limiter:acquire(opname, deadline)
   local max_wait
   deadline, max_wait = self:bounds(deadline)
   for _ = 1, MAX_LATE_TRIES do
-    local ms = self:reserve(max_wait, max(1, deadline - now()))
+    local ms, asked = self:reserve(max_wait, max(1, deadline - now()))
     if ms > max_wait then return nil, self:too_far(opname, ms) end
-    if ms <= 0 then return waited end
-    local slot = now() + ms
-    self.waited_ms, self.waits = self.waited_ms + ms, self.waits + 1
-    self:report(ms, opname)
-    self.client.sleep(ms)
-    waited = waited + ms
-    if now() - slot <= self:margin() then return waited end
-    -- woke too late: this slot's window may be full by now
+    if ms > 0 then
+      self.waited_ms, self.waits = self.waited_ms + ms, self.waits + 1
+      self:report(ms, opname)
+      self.client.sleep(ms)
+      waited = waited + ms
+    end
+    -- late counts from the question: a store slow to answer makes the request late too
+    if now() - (asked + ms) <= self:margin() then return waited end
+    -- too late for this slot: its window may be full by now
     _, max_wait = self:bounds(deadline)
   end
   return nil, self:too_far(opname, max_wait + 1)

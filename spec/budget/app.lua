@@ -10,7 +10,8 @@ local ADA = "69c009ca-1f78-4bdf-bb93-08d6d39041db"
 
 -- the clients a run uses: made fresh per run, as a worker's first requests
 local function client_of(p)
-  local extra = { base_url = SIM .. "/" .. p.vendor, retries = false }
+  -- the worker in the user agent: a spec can tell who sent what
+  local extra = { base_url = SIM .. "/" .. p.vendor, retries = false, user_agent = "budget-spec/w" .. ngx.worker.id() }
   if p.rate then extra.rate_limit = { per_second = tonumber(p.rate) } end
   if p.redis then extra.store = os.getenv("USERAPI_REDIS_URL") end
   if p.store then extra.store = p.store end
@@ -80,6 +81,18 @@ function _M.run()
   ngx.shared.runs:set("params", json.encode(p))
   local id = ngx.shared.runs:incr("id", 1, 0)
   ngx.say(json.encode{ id = id })
+end
+
+-- The pid of the worker holding a token renewal lock in the userapi dict, if any.
+function _M.renewer()
+  local dict = ngx.shared.userapi
+  for _, k in ipairs(dict and dict:get_keys(0) or {}) do
+    if k:find(":renewing$") then
+      ngx.say(json.encode{ pid = tonumber((dict:get(k) or ""):match("^(%d+):")) })
+      return
+    end
+  end
+  ngx.say(json.encode{})
 end
 
 function _M.status()

@@ -44,6 +44,9 @@ function _M.start(workers, dict, env)
     error("run " .. id .. " did not finish; error.log: " .. sh("tail -5 " .. prefix .. "/error.log"))
   end
 
+  --- The pid of the worker renewing the token (holding the lock in the dict), or nil.
+  function self.renewer() return get("/renewer").pid end
+
   function self.run(params, timeout_ms) return self.wait_run(self.start_run(params), timeout_ms) end
 
   --- The lines of error.log that match a plain string.
