@@ -88,7 +88,7 @@ function _M.renewer()
   local dict = ngx.shared.userapi
   for _, k in ipairs(dict and dict:get_keys(0) or {}) do
     if k:find(":renewing$") then
-      ngx.say(json.encode{ pid = tonumber((dict:get(k) or ""):match("^(%d+):")) })
+      ngx.say(json.encode{ locked = true, pid = tonumber(tostring(dict:get(k)):match("^(%d+):")) })
       return
     end
   end
