@@ -196,6 +196,35 @@ describe("the Redis store", function()
       end
     end)
 
+    it("a renewer killed while it renews holds the others for its 3 s lease, not 30 s", function()
+      local userapi = require "userapi"
+      -- the tenant of the nginx runs (spec/budget/app.lua): its lock names the worker renewing
+      local probe = userapi.arthur{ base_url = sim.base.arthur, client_id = "arthur-client",
+                                    client_secret = "arthur-secret", store = server.url }
+      local store = probe.limiter.store
+      assert(store:call("flushdb"))
+      sim.fault{ match = { path = TOKEN }, delay_ms = 4000 }
+      local ra = a.start_run{ vendor = "arthur", redis = 1, threads = 4 }
+      local rb = b.start_run{ vendor = "arthur", redis = 1, threads = 4 }
+      local victim
+      for _ = 1, 100 do
+        local owner = store:call("get", store:key(probe.limiter.key, "renewing"))
+        -- main's lock is "1": then the worker talking to the simulator
+        if owner then victim = tostring(owner):match("^(%d+):") or a.talking_to_sim() or b.talking_to_sim() end
+        if victim then break end
+        core.sleep(20)
+      end
+      assert.is_not_nil(victim, "no worker took the renewal lock")
+      os.execute("kill -9 " .. victim)
+      local killed = require("socket").gettime()
+      a.wait_run(ra, 60000)
+      b.wait_run(rb, 60000)
+      local last
+      for _, r in ipairs(sim.requests()) do if r.path == TOKEN then last = math.max(last or 0, r.time) end end
+      assert.is_true(last and last > killed, "no token fetch after the kill")
+      assert.is_true(last - killed < 6, ("the token was fetched again %.1f s after the kill"):format(last - killed))
+    end)
+
     it("64 concurrent first Arthur requests make 1 discovery and 1 token fetch in total", function()
       assert(sim.client("kandji", { store = server.url }).limiter.store:call("flushdb"))
       local ra = a.start_run{ vendor = "arthur", redis = 1, threads = 16 }
