@@ -95,6 +95,15 @@ function _M.renewer()
   ngx.say(json.encode{})
 end
 
+-- The keys of the userapi dict that never expire (dict:ttl is 0 for them).
+function _M.forever()
+  local dict, keys = ngx.shared.userapi, {}
+  for _, k in ipairs(dict and dict:get_keys(0) or {}) do
+    if dict:ttl(k) == 0 then keys[#keys + 1] = k end
+  end
+  ngx.say(json.encode{ keys = keys })
+end
+
 function _M.status()
   local id = ngx.var.arg_id
   local done = {}

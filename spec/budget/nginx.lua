@@ -50,6 +50,9 @@ function _M.start(workers, dict, env)
     return r.locked, r.pid
   end
 
+  --- The keys of the userapi dict without an expiry.
+  function self.forever() return get("/forever").keys end
+
   --- The pid of a worker of this nginx with a connection open to the simulator, or nil.
   function self.talking_to_sim()
     local pid = sh(("ss -tnpH state established '( dport = :%s )' | grep -o 'pid=[0-9]*' | cut -d= -f2"
