@@ -140,8 +140,10 @@ function Dict:headers(key)
   return type(t) == "table" and t or nil
 end
 
--- A token as the endpoint's is checked: a non-empty string without control
--- bytes (it goes into a header line).
+--- Whether a token read from a store passes the checks of one from the
+-- endpoint: a non-empty string without control bytes (it goes into a header line).
+-- @param token what the store held
+-- @treturn boolean
 function _M.good_token(token)
   return type(token) == "string" and token ~= "" and not find(token, "%c")
 end
