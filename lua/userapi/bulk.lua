@@ -201,7 +201,7 @@ function _M.run(client, opname, items, opts)
           if now() - job.slot_at <= limiter:margin() then
             start(job)
           elseif (job.late or 0) >= 8 then
-            finish(job, nil, nil, nil, limiter:too_far(opname, 0))
+            finish(job, nil, nil, nil, limiter:too_far(opname, nil))
           else
             job.late = (job.late or 0) + 1
             if not schedule(job) then start(job) end

@@ -124,7 +124,6 @@ local function warn(self, msg)
   if type(w) == "function" then w(msg) end
 end
 
-
 -- The shared store, or nil while it is marked down. A store not yet heard
 -- from (or asked again after failing) is asked by one request at a time:
 -- the others wait for its answer, so a hung Redis costs one timeout per
@@ -135,7 +134,8 @@ function Limiter:shared()
   local h, now = health(self), self.client.now
   while h.probe_until and now() < h.probe_until do self.client.sleep(5) end
   if h.down_until and now() < h.down_until then return nil end
-  if not h.proven or h.down_until then h.probe_until = now() + PROBE_MS end
+  -- a dict answers at once or fails at once: only a server is probed
+  if store.remote and (not h.proven or h.down_until) then h.probe_until = now() + PROBE_MS end
   return store
 end
 
@@ -231,14 +231,16 @@ function Limiter:bounds(deadline)
   return deadline, max(0, min(policy and policy.max_ms or 20000, deadline - now))
 end
 
---- The error of a request whose slot is farther than it may wait.
+--- The error of a request whose slot is farther than it may wait (or that
+-- woke late for every slot it took).
 -- @tparam string opname the operation
--- @tparam number ms how far the slot is
+-- @tparam number ms how far the slot is (nil: late for every slot)
 -- @treturn userapi.errors.Error `kind = "rate_limited"`, `retry_after` in seconds
 function Limiter:too_far(opname, ms)
+  local message = ms and format("client-side rate limit: the next slot is %d ms away, longer than this call may wait",
+    floor(ms)) or format("client-side rate limit: woke later than the margin after each of %d slots", MAX_LATE_TRIES)
   return errors.new{ vendor = self.client.vendor.name, operation = opname or "request", kind = "rate_limited",
-    retryable = true, retry_after = math.ceil(ms / 1000),
-    message = format("client-side rate limit: the next slot is %d ms away, longer than this call may wait", floor(ms)) }
+    retryable = true, retry_after = math.ceil((ms or 0) / 1000), message = message }
 end
 
 -- The smallest margin of the windows: a request that wakes later than this
@@ -277,7 +279,7 @@ function Limiter:acquire(opname, deadline)
     -- too late for this slot: its window may be full by now
     _, max_wait = self:bounds(deadline)
   end
-  return nil, self:too_far(opname, max_wait + 1)
+  return nil, self:too_far(opname, nil)
 end
 
 -- The rate-limit headers worth keeping in a store: short values only, a few.
@@ -319,7 +321,11 @@ end
 -- @treturn ?table the headers (names lower-case)
 function Limiter:headers()
   local store = self:shared()
-  local seen = store and store:headers(self.key)
+  local seen, err
+  if store then
+    seen, err = store:headers(self.key)
+    if err then self:store_failed(err) end
+  end
   return seen or self.client.rate_limit
 end
 

@@ -305,8 +305,10 @@ function Redis:save_headers(tenant, headers)
   return res and true, err
 end
 
+--- The last rate-limit headers any host saw, or nil (and an error when Redis failed).
 function Redis:headers(tenant)
-  local v = self:call("get", self:key(tenant, "headers"))
+  local v, err = self:call("get", self:key(tenant, "headers"))
+  if v == nil then return nil, err end
   local t = type(v) == "string" and json.decode(v)
   return type(t) == "table" and t or nil
 end
