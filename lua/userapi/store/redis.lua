@@ -5,9 +5,13 @@
 -- lock, the last rate-limit headers and a vendor-asked pause are plain keys
 -- with an expiry.
 --
+-- Every command waits at most 1 s, less when the call has less time left.
+-- `fleet` (in `{ redis = ..., fleet = N }`) is how many hosts and jobs share
+-- the store: when it fails each keeps 1/N of the budget (see userapi.limiter).
+--
 -- Clients: lua-resty-redis (Debian's `lua-nginx-redis`, on cosockets) in
--- nginx, redis-lua (`lua-redis`, over LuaSocket) elsewhere. The password is
--- never part of an error or a log line.
+-- nginx, redis-lua (`lua-redis`, over LuaSocket) elsewhere. The password
+-- (which ends at the URL's last `@`) is never part of an error or a log line.
 -- @module userapi.store.redis
 local json = require "userapi.json"
 local fingerprint = require "userapi.store.fingerprint"
