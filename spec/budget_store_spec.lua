@@ -91,7 +91,9 @@ describe("a Redis store that cannot be trusted", function()
     assert.equal(1, #sim.requests())
     local shared = matching(lines, "shared budget unavailable")
     assert.equal(1, #shared)
-    assert.truthy(shared[1]:find("answered a slot 600 s ahead: its data is corrupt", 1, true), shared[1])
+    -- 600 s ahead when set, a few ms less when read
+    local ahead = tonumber(shared[1]:match("answered a slot (%d+) s ahead: its data is corrupt"))
+    assert.is_true(ahead and ahead >= 590 and ahead <= 600, shared[1])
   end)
 
   it("holding a token with CR/LF: the call fetches a fresh one, nothing raises", function()
