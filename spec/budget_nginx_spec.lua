@@ -149,6 +149,26 @@ describe("a shared dict holding two tenants #nginx", function()
   end)
 end)
 
+describe("a full shared dict #nginx", function()
+  local ngx4
+  setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 1m;") end)
+  teardown(function() ngx4.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("leaves each of 4 workers its share: at most 50 in any second, one warning per worker naming it", function()
+    assert.is_true(ngx4.fill() > 1000)
+    local done = ngx4.run({ vendor = "kandji", rate = 50, threads = 8, ms = 1500 }, 30000)
+    local ok = all_ok(done)
+    assert.is_true(ok > 0)
+    local times = budget.times(sim.requests())
+    assert.is_true(budget.busiest(times, 1.0) <= 50, "busiest second: " .. budget.busiest(times, 1.0))
+    local lines = ngx4.log_lines("shared budget unavailable")
+    assert.equal(4, #lines, table.concat(lines, "\n"))
+    assert.truthy(lines[1]:find("lua_shared_dict: no memory", 1, true), lines[1])
+    assert.truthy(lines[1]:find("per_second 12 of 50 (1/4 of the budget)", 1, true), lines[1])
+  end)
+end)
+
 describe("a renewer killed while it renews #nginx", function()
   local ngx4
   setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 10m;") end)

@@ -35,6 +35,7 @@ Limiter.__index = Limiter
 local SPANS = { per_second = 1000, per_hour = 3600000 }
 local REPORT_EVERY_MS = 1000
 local RETRY_STORE_MS = 5000       -- a failed store is asked again after this (doubled while it fails)
+local WARN_EVERY_MS = 60000       -- an outage is reported at most this often
 local PROBE_MS = 2000             -- while one request asks a failed store again, the others do not
 local DEFAULT_TIMEOUT_MS = 30000
 local MAX_LATE_TRIES = 8          -- reservations one request may make after waking late
@@ -162,14 +163,16 @@ end
 
 --- Marks the shared store down (oidc.lua calls this too): 5 s, doubled while
 -- it keeps failing, at most a minute; the first failure of an outage is
--- reported once in this process, never the next ones.
+-- reported once in this process (once a minute at most), never the next ones.
 -- @param err why
 function Limiter:store_failed(err)
   local h = health(self)
   h.failures = min(h.failures + 1, 5)
   h.down_until, h.probe_until = self.client.now() + min(RETRY_STORE_MS * 2 ^ (h.failures - 1), 60000), nil
-  if not h.warned then
-    h.warned = true
+  -- a store that comes and goes (a dict with room for a few entries) is said once a minute at most
+  local now = self.client.now()
+  if not h.warned and now - (h.warned_at or -WARN_EVERY_MS) >= WARN_EVERY_MS then
+    h.warned, h.warned_at = true, now
     warn(self, format("%s: shared budget unavailable (%s); using this client's share until it answers: %s",
       self.name, tostring(err), self:share_text()))
   end

@@ -95,6 +95,19 @@ function _M.renewer()
   ngx.say(json.encode{})
 end
 
+-- Fills the userapi dict with another application's entries (an hour each)
+-- until it holds no more: what a busy tenant's rings do to a small dict.
+function _M.fill()
+  local dict, n = ngx.shared.userapi, 0
+  dict:flush_all()
+  dict:flush_expired()
+  -- smaller and smaller entries: no slab size keeps room for the budget's own
+  for _, size in ipairs{ 100, 40, 8, 1 } do
+    while dict:safe_add("f" .. n, ("x"):rep(size), 3600) do n = n + 1 end
+  end
+  ngx.say(json.encode{ entries = n })
+end
+
 -- The keys of the userapi dict that never expire (dict:ttl is 0 for them).
 function _M.forever()
   local dict, keys = ngx.shared.userapi, {}

@@ -50,6 +50,9 @@ function _M.start(workers, dict, env)
     return r.locked, r.pid
   end
 
+  --- Fills the userapi dict to the last byte; returns how many entries it took.
+  function self.fill() return get("/fill").entries end
+
   --- The keys of the userapi dict without an expiry.
   function self.forever() return get("/forever").keys end
 
