@@ -100,7 +100,7 @@ local function vendor_request(v, req)
     for k, val in pairs(ctx.extra_headers) do if resp.headers[k] == nil then resp.headers[k] = val end end
   end
   control.record({
-    time = util.now(), vendor = v.name, op = op, method = req.method, path = req.path, query = req.query,
+    time = req.arrived or util.now(), vendor = v.name, op = op, method = req.method, path = req.path, query = req.query,
     args = req.args, headers = req.headers, body = req.body,
     status = (resp.drop == "before" or resp.raw) and 0 or resp.status, fault = f and f.id or nil,
   })

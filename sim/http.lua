@@ -94,7 +94,13 @@ local function fill(c, deadline)
   while true do
     local data, err, partial = c.sock:receive(65536)
     local got = data or partial
-    if got and #got > 0 then c.buf = c.buf .. got; return true end
+    if got and #got > 0 then
+      -- a request's arrival: when the loop saw its first bytes, not when its
+      -- turn to be handled came (a burst is handled one request after another)
+      if c.buf == "" then c.arrived = M.select_at or socket.gettime() end
+      c.buf = c.buf .. got
+      return true
+    end
     if err ~= "timeout" then return false end
     if not wait_read(c.sock, deadline or socket.gettime() + IDLE_TIMEOUT) then return false end
   end
@@ -169,7 +175,7 @@ local function read_request(c)
   if path:match("^https?://") then path = path:gsub("^https?://[^/]*", "") end
   if path == "" then path = "/" end
   local req = { method = method, target = target, path = path, query = query or "",
-                version = version, headers = headers, body = "", remote = c.remote }
+                version = version, headers = headers, body = "", remote = c.remote, arrived = c.arrived }
 
   if headers.expect and headers.expect:lower() == "100-continue" then
     if not send_all(c, "HTTP/1.1 100 Continue\r\n\r\n") then return nil end
@@ -325,6 +331,7 @@ function M.serve(opts)
     local timeout = 1
     if timers[1] then timeout = math.max(0, math.min(timeout, timers[1].at - socket.gettime())) end
     local readable, writable = socket.select(rlist, wlist, timeout)
+    M.select_at = socket.gettime()
     for _, s in ipairs(readable) do
       if s == server then
         while true do

@@ -109,17 +109,100 @@ end)
 
 describe("a shared dict too small for the budget #nginx", function()
   local small
-  setup(function() small = nginx.start(1, "lua_shared_dict userapi 12k;") end)
+  setup(function() small = nginx.start(4, "lua_shared_dict userapi 12k;") end)
   teardown(function() small.stop() end)
   before_each(function() sim.reset() end)
 
-  it("is refused, not evicted from: the worker keeps its own budget and warns once", function()
-    -- Kandji's per_hour ring needs an entry per request: the dict fills within the run
-    all_ok(small.run{ vendor = "kandji", threads = 8, n = 120 }, 120)
-    local lines = small.log_lines("shared budget unavailable")
-    assert.equal(1, #lines, table.concat(lines, "\n"))
-    assert.truthy(lines[1]:find("lua_shared_dict: no memory", 1, true), lines[1])
+  it("is a clear error at the client's construction, naming its size and the need; nothing is sent", function()
+    -- Kandji's own rate_limit (50 a second, 10,000 an hour): a 12k dict held nothing
+    local done = small.run{ vendor = "kandji", threads = 8, n = 120 }
+    assert.equal(4, #done)
+    for _, w in ipairs(done) do
+      assert.equal(0, w.ok)
+      assert.equal("userapi.kandji: lua_shared_dict userapi is 12 KB, too small for this rate_limit: one tenant "
+        .. "needs 1273 KB (128 bytes per request of each window, see the README's sizing)", w.err)
+    end
+    assert.same({}, sim.requests())
+  end)
+end)
+
+describe("a shared dict holding two tenants #nginx", function()
+  local ngx4
+  -- room for both tenants' windows and tokens, not for what a hostile vendor sends
+  setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 64k;") end)
+  teardown(function() ngx4.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("keeps one tenant's token when the other's vendor sends a 54 KB rate-limit header", function()
+    all_ok(ngx4.run{ vendor = "arthur", rate = 10, threads = 2, n = 4, flush = 1 }, 16)
+    assert.equal(1, budget.count_paths(sim.requests())[TOKEN])
+    -- the other tenant (its own Kandji token) answered with a header of 54 KB, every time
+    local huge = ("9"):rep(54 * 1024)
+    sim.fault{ match = { vendor = "kandji" }, times = 0, headers = { ["X-RateLimit-Limit-Second"] = huge } }
+    all_ok(ngx4.run{ vendor = "kandji", token = "kandji-test-token", rate = 10, threads = 2, n = 4 }, 16)
+    all_ok(ngx4.run{ vendor = "arthur", rate = 10, threads = 2, n = 4 }, 16)
+    -- still the one token: the Arthur tenant's entries were never evicted
+    assert.equal(1, budget.count_paths(sim.requests())[TOKEN])
+    assert.same({}, ngx4.log_lines("shared budget unavailable"))
+    -- and every entry of both tenants expires by itself (the ring indexes too)
+    assert.same({}, ngx4.forever())
+  end)
+end)
+
+describe("a full shared dict #nginx", function()
+  local ngx4
+  setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 1m;") end)
+  teardown(function() ngx4.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("leaves each of 4 workers its share: at most 50 in any second, one warning per worker naming it", function()
+    assert.is_true(ngx4.fill() > 1000)
+    local done = ngx4.run({ vendor = "kandji", rate = 50, threads = 8, ms = 1500 }, 30000)
+    local ok = all_ok(done)
+    assert.is_true(ok > 0)
     local times = budget.times(sim.requests())
     assert.is_true(budget.busiest(times, 1.0) <= 50, "busiest second: " .. budget.busiest(times, 1.0))
+    local lines = ngx4.log_lines("shared budget unavailable")
+    assert.equal(4, #lines, table.concat(lines, "\n"))
+    assert.truthy(lines[1]:find("lua_shared_dict: no memory", 1, true), lines[1])
+    assert.truthy(lines[1]:find("per_second 12 of 50 (1/4 of the budget)", 1, true), lines[1])
+  end)
+end)
+
+describe("a renewer killed while it renews #nginx", function()
+  local ngx4
+  setup(function() ngx4 = nginx.start(4, "lua_shared_dict userapi 10m;") end)
+  teardown(function() ngx4.stop() end)
+  before_each(function() sim.reset() end)
+
+  it("stalls the other workers for the 3 s of its lease, not 30 s", function()
+    local socket = require "socket"
+    -- the token endpoint takes 4 s once: the worker asking it is killed meanwhile
+    sim.fault{ match = { path = TOKEN }, delay_ms = 4000 }
+    local id = ngx4.start_run{ vendor = "arthur", threads = 4, flush = 1 }
+    local victim
+    for _ = 1, 100 do
+      -- the lock names its holder; main's lock does not: then the worker talking to the simulator
+      local locked, pid = ngx4.renewer()
+      if locked then victim = pid or ngx4.talking_to_sim() end
+      if victim then break end
+      require("userapi.core").sleep(20)
+    end
+    assert.is_not_nil(victim, "no worker took the renewal lock")
+    os.execute("kill -9 " .. victim)
+    local killed = socket.gettime()
+    local done = ngx4.wait_run(id, 60000)
+    local fetches = {}
+    for _, r in ipairs(sim.requests()) do if r.path == TOKEN then fetches[#fetches + 1] = r.time end end
+    table.sort(fetches)
+    local renewed = fetches[#fetches]
+    assert.is_true(#fetches >= 1 and renewed > killed, "no token fetch after the kill")
+    if os.getenv("USERAPI_BUDGET_SECONDS") then
+      print(("\ntoken fetched again %.1f s after the kill"):format(renewed - killed))
+    end
+    assert.is_true(renewed - killed < 6, ("the token was fetched again %.1f s after the kill"):format(renewed - killed))
+    local ok = 0
+    for _, w in ipairs(done) do ok = ok + w.ok end
+    assert.is_true(ok >= 12, ok .. " calls answered")
   end)
 end)

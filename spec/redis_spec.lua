@@ -90,7 +90,7 @@ describe("the Redis store", function()
     assert.has_error(function() kandji{ store = { redis = { port = "x" } } } end,
       "userapi.kandji: store: Redis port must be an integer 1..65535")
     assert.has_error(function() kandji{ store = 5 } end,
-      "userapi.kandji: store must be a redis:// URL or { redis = { host, port, password, db, prefix } }")
+      "userapi.kandji: store must be a redis:// URL or { redis = { host, port, password, db, prefix }, fleet = N }")
   end)
 
   describe("when Redis cannot be used", function()
@@ -196,6 +196,38 @@ describe("the Redis store", function()
       end
     end)
 
+    it("a renewer killed while it renews holds the others for its 3 s lease, not 30 s", function()
+      local userapi = require "userapi"
+      -- the tenant of the nginx runs (spec/budget/app.lua): its lock names the worker renewing
+      local probe = userapi.arthur{ base_url = sim.base.arthur, client_id = "arthur-client",
+                                    client_secret = "arthur-secret", store = server.url }
+      local store = probe.limiter.store
+      assert(store:call("flushdb"))
+      sim.fault{ match = { path = TOKEN }, delay_ms = 4000 }
+      local ra = a.start_run{ vendor = "arthur", redis = 1, threads = 4 }
+      local rb = b.start_run{ vendor = "arthur", redis = 1, threads = 4 }
+      local victim
+      for _ = 1, 100 do
+        local owner = store:call("get", store:key(probe.limiter.key, "renewing"))
+        -- main's lock is "1": then the worker talking to the simulator
+        if owner then victim = tostring(owner):match("^(%d+):") or a.talking_to_sim() or b.talking_to_sim() end
+        if victim then break end
+        core.sleep(20)
+      end
+      assert.is_not_nil(victim, "no worker took the renewal lock")
+      os.execute("kill -9 " .. victim)
+      local killed = require("socket").gettime()
+      a.wait_run(ra, 60000)
+      b.wait_run(rb, 60000)
+      local last
+      for _, r in ipairs(sim.requests()) do if r.path == TOKEN then last = math.max(last or 0, r.time) end end
+      assert.is_true(last and last > killed, "no token fetch after the kill")
+      if os.getenv("USERAPI_BUDGET_SECONDS") then
+        print(("\ntoken fetched again %.1f s after the kill"):format(last - killed))
+      end
+      assert.is_true(last - killed < 6, ("the token was fetched again %.1f s after the kill"):format(last - killed))
+    end)
+
     it("64 concurrent first Arthur requests make 1 discovery and 1 token fetch in total", function()
       assert(sim.client("kandji", { store = server.url }).limiter.store:call("flushdb"))
       local ra = a.start_run{ vendor = "arthur", redis = 1, threads = 16 }
@@ -207,6 +239,50 @@ describe("the Redis store", function()
       local counts = budget.count_paths(sim.requests())
       assert.equal(1, counts[DISCOVERY])
       assert.equal(1, counts[TOKEN])
+    end)
+  end)
+
+  describe("down or hung, under 4 nginx workers #nginx", function()
+    local ngx4, hung
+    setup(function()
+      ngx4 = nginx.start(4, "")
+      hung = assert(require("socket").bind("127.0.0.1", 0, 64))
+    end)
+    teardown(function() ngx4.stop() hung:close() end)
+
+    local function kandji_run(store)
+      local done = ngx4.run({ vendor = "kandji", store = store, threads = 8, ms = 1500 }, 30000)
+      local ok = 0
+      for _, w in ipairs(done) do
+        assert.equal(0, w.failed, w.err)
+        ok = ok + w.ok
+      end
+      local times = budget.times(sim.requests())
+      local busiest = budget.busiest(times, 1.0)
+      if busiest > 50 then
+        for _, r in ipairs(sim.requests()) do
+          io.write(("%.3f %s | "):format(r.time - times[1], r.headers["user-agent"]:match("%S+$")))
+        end
+      end
+      return ok, busiest
+    end
+
+    it("down: each worker takes its share, 4 workers send at most 50 in any second, one warning each", function()
+      local ok, busiest = kandji_run("redis://127.0.0.1:" .. sim.free_port())
+      assert.is_true(ok > 0)
+      assert.is_true(busiest <= 50, "busiest second: " .. busiest)
+      local lines = ngx4.log_lines("shared budget unavailable")
+      assert.is_true(#lines >= 1 and #lines <= 4, table.concat(lines, "\n"))
+      assert.truthy(lines[1]:find("per_second 12 of 50, per_hour 2500 of 10000 (1/4 of the budget)", 1, true), lines[1])
+    end)
+
+    it("hung: one request per worker asks it, the others wait for that one; one [error] line per worker", function()
+      local before = #ngx4.log_lines("[error]")
+      local ok, busiest = kandji_run("redis://127.0.0.1:" .. select(2, hung:getsockname()))
+      assert.is_true(ok > 0)
+      assert.is_true(busiest <= 50, "busiest second: " .. busiest)
+      local errors = #ngx4.log_lines("[error]") - before
+      assert.is_true(errors <= 4, errors .. " [error] lines")
     end)
   end)
 end)

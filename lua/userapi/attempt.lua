@@ -57,16 +57,43 @@ function Attempt:begin(slot)
     if not ok then return nil, err end
     self.token = auth:current()
   end
-  if slot ~= false then client.limiter:acquire(self.opname) end
+  if slot ~= false then
+    -- a slot farther than the call may wait is an error now (kind rate_limited), not a sleep
+    local waited, late = client.limiter:acquire(self.opname, self.deadline)
+    if not waited then return nil, late end
+  end
   self.started = client.now()
   return true
 end
 
 --- Reserves the next budget slot without waiting, for a caller that
--- schedules its sends itself (bulk): the send may start in the returned ms.
+-- schedules its sends itself (bulk).
 -- @tparam userapi.client.Client client
--- @treturn number milliseconds
-function _M.reserve(client) return client.limiter:reserve() end
+-- @tparam string opname the operation, for the error
+-- @treturn[1] number milliseconds until the slot (0 or less: now)
+-- @treturn[1] number when the slot is (the client's clock, ms): lateness counts from it
+-- @treturn[2] nil
+-- @treturn[2] userapi.errors.Error the slot is farther than a call may wait (`kind = "rate_limited"`)
+function _M.reserve(client, opname)
+  local limiter = client.limiter
+  local _, max_wait = limiter:bounds()
+  local delay, asked = limiter:reserve(max_wait)
+  if delay > max_wait then return nil, limiter:too_far(opname, delay) end
+  return delay, asked + delay
+end
+
+--- Whether a send due at `slot_at` is still within its window's margin: a
+-- send woken later than that may find the window full, and takes a new slot.
+-- @tparam userapi.client.Client client
+-- @tparam number slot_at from `reserve`
+-- @treturn boolean
+function _M.on_time(client, slot_at) return client.now() - slot_at <= client.limiter:margin() end
+
+--- The error of a send late for slot after slot (a host too loaded to keep to the budget).
+-- @tparam userapi.client.Client client
+-- @tparam string opname
+-- @treturn userapi.errors.Error
+function _M.too_late(client, opname) return client.limiter:too_far(opname, nil) end
 
 -- Remembers rate-limit headers and reports the exchange to `on_request`;
 -- returns the headers (parsed if they had to be read). `rate_headers`: the

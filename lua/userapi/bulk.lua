@@ -154,9 +154,11 @@ function _M.run(client, opname, items, opts)
   -- rate-limit slot and is added only when the slot comes (scheduled till then)
   local scheduled = 0
   local function schedule(job)
-    local delay = attempt.reserve(client)
-    if delay <= 0 then return false end
-    -- from now, not from the loop's start: a shared store's answer takes time
+    local delay, slot_at = attempt.reserve(client, opname)
+    -- a slot farther than the item may wait is not taken: the item fails at once
+    if not delay then finish(job, nil, slot_at) return true end
+    job.slot_at = slot_at
+    if delay <= 0 and attempt.on_time(client, slot_at) then return false end
     job.slot, job.not_before = true, now() + delay
     scheduled = scheduled + 1
     waiting[#waiting + 1] = job
@@ -195,7 +197,15 @@ function _M.run(client, opname, items, opts)
         if not job then break end
         if job.slot then
           job.slot, scheduled = nil, scheduled - 1
-          start(job)
+          -- woken later than the margin after its slot: that window may be full by now
+          if attempt.on_time(client, job.slot_at) then
+            start(job)
+          elseif (job.late or 0) >= 8 then
+            finish(job, nil, attempt.too_late(client, opname))
+          else
+            job.late = (job.late or 0) + 1
+            if not schedule(job) then start(job) end
+          end
         elseif not schedule(job) then
           start(job)
         end

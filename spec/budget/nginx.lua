@@ -44,6 +44,26 @@ function _M.start(workers, dict, env)
     error("run " .. id .. " did not finish; error.log: " .. sh("tail -5 " .. prefix .. "/error.log"))
   end
 
+  --- Whether a worker holds the token renewal lock in the dict, and its pid when the lock names it.
+  function self.renewer()
+    local r = get("/renewer")
+    return r.locked, r.pid
+  end
+
+  --- Fills the userapi dict to the last byte; returns how many entries it took.
+  function self.fill() return get("/fill").entries end
+
+  --- The keys of the userapi dict without an expiry.
+  function self.forever() return get("/forever").keys end
+
+  --- The pid of a worker of this nginx with a connection open to the simulator, or nil.
+  function self.talking_to_sim()
+    local pid = sh(("ss -tnpH state established '( dport = :%s )' | grep -o 'pid=[0-9]*' | cut -d= -f2"
+      .. " | grep -xF \"$(ps -o pid= --ppid $(cat %s/nginx.pid) | tr -d ' ')\" | head -1")
+      :format(sim.url:match(":(%d+)$"), prefix))
+    return pid ~= "" and tonumber(pid) or nil
+  end
+
   function self.run(params, timeout_ms) return self.wait_run(self.start_run(params), timeout_ms) end
 
   --- The lines of error.log that match a plain string.

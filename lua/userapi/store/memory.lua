@@ -19,10 +19,12 @@ end
 -- Each window keeps the slots of its last `n` requests in a ring: the new
 -- slot is at least one span (plus margin) after the oldest of them, and
 -- never before the previous slot, so slots are handed out in order and no
--- span ever holds more than `n` of them.
+-- span ever holds more than `n` of them. A slot more than `max_wait` ms away
+-- is not taken (the caller will not wait that long).
 -- @tparam table windows `{ { n = N, span = ms, margin = ms }, ... }`
+-- @tparam[opt] number max_wait the longest acceptable wait
 -- @treturn number milliseconds from now until the slot
-function Memory:reserve(windows)
+function Memory:reserve(windows, max_wait)
   local t = self.now()
   local slot = max(t, self.last, self.paused_until or 0)
   for j, w in ipairs(windows) do
@@ -31,6 +33,7 @@ function Memory:reserve(windows)
     local oldest = ring[ring.i % w.n + 1]
     if oldest then slot = max(slot, oldest + w.span + w.margin) end
   end
+  if max_wait and slot - t > max_wait then return slot - t end
   for j, w in ipairs(windows) do
     local ring = self.rings[j]
     ring.i = ring.i % w.n + 1
