@@ -368,6 +368,9 @@ function doccheck.check(paths, opts)
     -- a vendor table may require the library: from root, or from this checkout
     package.path = ("%s/?.lua;%s/?/init.lua;%s/lua/?.lua;%s/lua/?/init.lua;"):format(root, root, HERE, HERE)
       .. package.path
+    -- and its C core, built for this Lua (make), as bin/userapi finds it
+    package.cpath = ("%s/build/%s/?.so;"):format(HERE, jit and "luajit" or "lua" .. _VERSION:match("%d+%.%d+"))
+      .. package.cpath
     for _, f in ipairs(single and { p } or find(p, "*.lua")) do
       local drop = false
       for _, s in ipairs(opts.skip or {}) do drop = drop or f == s or f:sub(1, #s + 1) == s .. "/" end
