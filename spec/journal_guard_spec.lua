@@ -28,27 +28,8 @@ local function count(method)
   return n
 end
 
-local function sh_ok(cmd)
-  local r = os.execute(cmd)
-  return r == true or r == 0
-end
-
--- a fresh scratch dir per case: links and FIFOs need names of their own
-local seq = 0
-local function scratch()
-  seq = seq + 1
-  local dir = proc.tmpdir() .. "/guard" .. seq
-  assert(sh_ok("rm -rf " .. dir .. " && mkdir " .. dir))
-  return dir
-end
-
-local function write(path, text, mode)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. path) end
-  return path
-end
+local sh_ok, write = proc.sh_ok, proc.write
+local function scratch() return proc.scratch("guard") end
 
 local function child(journal, n, what)
   local env = proc.lua_env()

@@ -7,26 +7,8 @@ local core = require "userapi.core"
 local config = require "userapi.config"
 local proc = require "spec.proc"
 
-local function sh_ok(cmd)
-  local r = os.execute(cmd)
-  return r == true or r == 0
-end
-
-local seq = 0
-local function scratch()
-  seq = seq + 1
-  local dir = proc.tmpdir() .. "/private" .. seq
-  assert(sh_ok("rm -rf " .. dir .. " && mkdir " .. dir))
-  return dir
-end
-
-local function write(path, text, mode)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. path) end
-  return path
-end
+local sh_ok, write = proc.sh_ok, proc.write
+local function scratch() return proc.scratch("private") end
 
 describe("core.open_private", function()
   it("creates a file 0600 whatever the umask, reads, appends, cuts, syncs", function()

@@ -81,4 +81,30 @@ function proc.lines(s)
   return t
 end
 
+--- Runs a shell command; true when it exited 0 (on every Lua: os.execute's
+-- result differs between 5.1/LuaJIT and 5.2+).
+function proc.sh_ok(cmd)
+  local r = os.execute(cmd)
+  return r == true or r == 0
+end
+
+local scratch_seq = 0
+--- A fresh, empty directory under the scratch directory, one per call (links
+-- and FIFOs need names of their own); `name` prefixes it.
+function proc.scratch(name)
+  scratch_seq = scratch_seq + 1
+  local dir = proc.tmpdir() .. "/" .. (name or "scratch") .. scratch_seq
+  assert(proc.sh_ok("rm -rf " .. proc.quote(dir) .. " && mkdir " .. proc.quote(dir)))
+  return dir
+end
+
+--- Writes text to path (made `mode` with chmod when given); returns path.
+function proc.write(path, text, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  if mode then assert(proc.sh_ok("chmod " .. mode .. " " .. proc.quote(path))) end
+  return path
+end
+
 return proc
