@@ -212,7 +212,13 @@ end
 function Attempt:settle(status, body, headers, rate_headers)
   local client = self.client
   if status and status >= 300 then headers = parse_headers(headers) end
-  headers = observe(self, status, body, headers, rate_headers)
+  -- nothing to observe in a raw block the core says holds no rate-limit
+  -- header, unless on_request wants every exchange
+  if rate_headers ~= false or type(headers) ~= "string" or client.opts.on_request then
+    headers = observe(self, status, body, headers, rate_headers)
+  end
+  -- a 2xx is done: never renewed, never retried (retry.wait says no to it)
+  if status and status >= 200 and status <= 299 then return final(self, status, body, headers) end
   local auth = client.auth
   if status == 401 and auth and not self.renewed then
     self.renewed = true
