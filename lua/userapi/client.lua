@@ -79,8 +79,15 @@ function Client:build(opname, ...) return request_of(self, op_of(self, opname, "
 -- Client:build with the operation looked up (once per call, by its caller).
 function request_of(self, op, opname, ...)
   local names, nargs = op.path_params, select("#", ...)
-  local url
-  if #names > 0 then
+  local npath, url = #names
+  if npath == 1 then
+    -- one parameter, as most operations have: the template starts with "/",
+    -- so its pieces are a literal, the id and a literal or nothing; one
+    -- concatenation instead of the loop below
+    local pieces = op.pieces
+    local id, plain = check.id(opname, 1, names[1], (...))
+    url = self.base_url .. pieces[1] .. (plain and id or escape(id)) .. (pieces[3] or "")
+  elseif npath > 1 then
     -- the template split at load time: literal, id, literal, ...; joined in
     -- one scratch table (nothing below yields or keeps it)
     local parts, pieces = url_parts, op.pieces
@@ -99,9 +106,9 @@ function request_of(self, op, opname, ...)
   else
     url = self.base_url .. op.path
   end
-  local pos = #names + 1
+  local pos, arg = npath + 1, nil
   if nargs > pos then bad(opname, "#" .. (pos + 1), "no more than " .. pos .. " arguments expected") end
-  local arg = select(pos, ...)
+  if nargs == pos then arg = select(pos, ...) end
   -- the C core only reads the headers: one table per operation serves every call
   -- raw_headers: the header block is parsed only when someone looks at it
   local req = { method = op.method, url = url, headers = op.headers, raw_headers = true }
