@@ -58,7 +58,8 @@ function Attempt:begin(slot)
     self.token = auth:current()
   end
   if slot ~= false then client.limiter:acquire(self.opname) end
-  self.started = client.now()
+  -- only on_request reads the start (its `ms`): no clock read without it
+  if client.opts.on_request then self.started = client.now() end
   return true
 end
 
@@ -212,9 +213,9 @@ end
 function Attempt:settle(status, body, headers, rate_headers)
   local client = self.client
   if status and status >= 300 then headers = parse_headers(headers) end
-  -- nothing to observe in a raw block the core says holds no rate-limit
-  -- header, unless on_request wants every exchange
-  if rate_headers ~= false or type(headers) ~= "string" or client.opts.on_request then
+  -- nothing to observe when the C core says no rate-limit header came (it
+  -- says false only then; nil is "not said"), unless on_request wants every exchange
+  if rate_headers ~= false or client.opts.on_request then
     headers = observe(self, status, body, headers, rate_headers)
   end
   -- a 2xx is done: never renewed, never retried (retry.wait says no to it)
