@@ -22,6 +22,21 @@ static int l_escape(lua_State *L) {
   return 1;
 }
 
+/* core.is_unreserved(v): true when v is a non-empty string of unreserved
+ * bytes only (the usual id); false for anything else, strings or not. One
+ * pass in C: the Lua pattern it replaces cost a call about 2k instructions. */
+static int l_is_unreserved(lua_State *L) {
+  size_t n;
+  const char *s;
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  s = lua_tolstring(L, 1, &n);
+  lua_pushboolean(L, ua_is_unreserved(s, n));
+  return 1;
+}
+
 /* core.url(base, query): base with the encoded, sorted query appended. */
 static int l_url(lua_State *L) {
   size_t n;
@@ -78,7 +93,8 @@ static int l_may_hold_empty_array(lua_State *L) {
 }
 
 static const luaL_Reg functions[] = {
-  { "session", ua_session_new }, { "escape", l_escape }, { "url", l_url },
+  { "session", ua_session_new }, { "escape", l_escape },
+  { "is_unreserved", l_is_unreserved }, { "url", l_url },
   { "sleep", l_sleep }, { "now", l_now }, { "parse_headers", ua_parse_headers },
   { "set_error_mt", ua_set_error_mt }, { "may_hold_empty_array", l_may_hold_empty_array }, { NULL, NULL } };
 

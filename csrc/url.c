@@ -10,6 +10,13 @@ static int unreserved(unsigned char c) {
          c == '-' || c == '.' || c == '_' || c == '~';
 }
 
+int ua_is_unreserved(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (!unreserved((unsigned char)s[i])) return 0;
+  return n > 0;
+}
+
 int ua_escape(ua_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
   size_t i;

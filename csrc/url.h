@@ -10,6 +10,9 @@
 /* Appends s percent-encoded: only unreserved characters (ALPHA DIGIT - . _ ~)
  * stay as they are, so the result is safe as a path segment or query value. */
 int ua_escape(ua_buf *b, const char *s, size_t n);
+/* 1 when s is not empty and holds unreserved characters only: ua_escape
+ * would leave it as it is. */
+int ua_is_unreserved(const char *s, size_t n);
 /* Appends "?k=v" or "&k=v", depending on whether b already holds a '?'. */
 int ua_query_add(ua_buf *b, const char *k, size_t kn, const char *v, size_t vn);
 /* Writes v in the shortest form that reads back as the same double (0.1 as

@@ -251,6 +251,16 @@ describe("userapi.core", function()
       assert.equal("%00%0D%0A", core.escape("\0\r\n"))
     end)
 
+    it("tells a string escape would leave as it is (is_unreserved: the usual id)", function()
+      assert.is_true(core.is_unreserved("a-b.c_d~e09AZ"))
+      for _, v in ipairs({ "", "a/b", "a b", "a%41", "é", "a\0b", "a\tb", "a\127", "a+b" }) do
+        assert.is_false(core.is_unreserved(v), v)
+        if v ~= "" then assert.are_not.equal(v, core.escape(v)) end
+      end
+      for _, v in ipairs({ 42, true, {} }) do assert.is_false(core.is_unreserved(v)) end
+      assert.is_false(core.is_unreserved())
+    end)
+
     it("builds sorted queries with repeated keys, numbers and booleans", function()
       assert.equal("http://h/p?a=1&b=x&b=y&c=true&d=1.5",
         core.url("http://h/p", { d = 1.5, c = true, b = { "x", "y" }, a = 1 }))

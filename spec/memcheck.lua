@@ -101,6 +101,7 @@ for round = 1, 3 do
   um:close()
   s:close()
   assert(core.may_hold_empty_array('{"a":[ \n]}') and not core.may_hold_empty_array('{"a":[1]}'))
+  assert(core.is_unreserved("user0000123") and not core.is_unreserved("a/b") and not core.is_unreserved(42))
   core.set_error_mt({ __index = {} })
   collectgarbage()
 end

@@ -43,6 +43,8 @@ describe("one attempt", function()
       if e.url:find("offset=300", 1, true) then tries[#tries + 1] = e.attempt .. ":" .. e.status end
     end
     assert.same({ "1:503", "2:200" }, tries)
+    -- each exchange says how long it took, on the client's clock
+    for _, e in ipairs(events) do assert.is_true(type(e.ms) == "number" and e.ms >= 0, e.url) end
     assert.equal(math.ceil(total / 100) + 1, #sim.requests())
     assert.equal(1, c.retried)
   end)

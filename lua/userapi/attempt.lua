@@ -62,7 +62,8 @@ function Attempt:begin(slot)
     local waited, late = client.limiter:acquire(self.opname, self.deadline)
     if not waited then return nil, late end
   end
-  self.started = client.now()
+  -- only on_request reads the start (its `ms`): no clock read without it
+  if client.opts.on_request then self.started = client.now() end
   return true
 end
 
@@ -167,29 +168,36 @@ function _M.items(client, opname, answer, n)
   return results
 end
 
--- Maps a transport answer to the operation's result or nil, err.
-local function result(self, status, body, headers)
-  local client, opname, opts = self.client, self.opname, self.opts
+-- The error of an answer that is not a result: a transport failure, a
+-- status outside 2xx, or a body that is not JSON (`decode_err` says why).
+-- Its context (and the secrets it redacts) is built here, off the success path.
+local function failure(self, status, body, headers, decode_err)
+  local client = self.client
   local hidden = client.secrets:with(self.req.secrets)
-  local base = { vendor = client.vendor.name, operation = opname, secrets = hidden }
+  local base = { vendor = client.vendor.name, operation = self.opname, secrets = hidden }
   if not status then return nil, errors.from_transport(base, body) end
-  if status < 200 or status > 299 then
+  if not decode_err then
     local decoded = find(body, "^%s*[{%[]") and json.decode(body) or nil
     return nil, errors.from_response(base, status, body, parse_headers(headers), decoded, client.vendor.error_message)
   end
-  local op = client.vendor.ops[opname]
+  base.status, base.kind, base.body, base.headers = status, "decode", body, parse_headers(headers)
+  base.message = "response is not valid JSON (" .. tostring(decode_err) .. "): " .. errors.excerpt(body, hidden)
+  return nil, errors.new(base)
+end
+
+-- Maps a transport answer to the operation's result or nil, err.
+local function result(self, status, body, headers)
+  if not status or status < 200 or status > 299 then return failure(self, status, body, headers) end
+  local client, opts = self.client, self.opts
+  local op = client.vendor.ops[self.opname]
   if op.response == "csv" then
     if opts and opts.parse then return csv.parse(body, opts.delimiter) end
     return body
   end
   if status == 204 or body == "" then return true end
   local value, err = json.decode(body)
-  if value == nil then
-    base.status, base.kind, base.body, base.headers = status, "decode", body, parse_headers(headers)
-    base.message = "response is not valid JSON (" .. tostring(err) .. "): " .. errors.excerpt(body, hidden)
-    return nil, errors.new(base)
-  end
-  if op.chunk then return _M.items(client, opname, value, opts and opts.batch or 1) end
+  if value == nil then return failure(self, status, body, headers, err) end
+  if op.chunk then return _M.items(client, self.opname, value, opts and opts.batch or 1) end
   return value
 end
 
@@ -232,7 +240,13 @@ end
 function Attempt:settle(status, body, headers, rate_headers)
   local client = self.client
   if status and status >= 300 then headers = parse_headers(headers) end
-  headers = observe(self, status, body, headers, rate_headers)
+  -- nothing to observe when the C core says no rate-limit header came (it
+  -- says false only then; nil is "not said"), unless on_request wants every exchange
+  if rate_headers ~= false or client.opts.on_request then
+    headers = observe(self, status, body, headers, rate_headers)
+  end
+  -- a 2xx is done: never renewed, never retried (retry.wait says no to it)
+  if status and status >= 200 and status <= 299 then return final(self, status, body, headers) end
   local auth = client.auth
   if status == 401 and auth and not self.renewed then
     self.renewed = true

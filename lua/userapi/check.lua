@@ -3,6 +3,7 @@
 -- The specs of the checks are the vendor tables' `query` and `body` fields.
 -- @module userapi.check
 local json = require "userapi.json"
+local is_unreserved = require("userapi.core").is_unreserved
 local util = require "userapi.util"
 
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
@@ -53,8 +54,9 @@ local describe = _M.describe
 -- @treturn ?boolean true when it holds unreserved bytes only: percent-encoding leaves it as it is
 -- @raise `bad argument` on anything but a plain, non-empty id
 function _M.id(opname, pos, pname, v)
-  -- the usual id: unreserved bytes only (byte ranges: %w would follow the locale)
-  if type(v) == "string" and find(v, "^[A-Za-z0-9_.~-]+$") and #v <= MAX_ID and v ~= "." and v ~= ".." then
+  -- the usual id: unreserved bytes only (RFC 3986 ALPHA DIGIT - . _ ~, in C:
+  -- a Lua pattern cost the call about 2k instructions)
+  if is_unreserved(v) and #v <= MAX_ID and v ~= "." and v ~= ".." then
     return v, true
   end
   local what = "#" .. pos .. " " .. pname

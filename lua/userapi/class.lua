@@ -58,8 +58,10 @@ end
 -- in the class; a call of it raises `bad argument` saying why.
 -- @tparam table vendor a vendor table, raw or compiled
 -- @tparam table Client the generic methods (@{userapi.client.Client})
+-- @tparam function call_op `Client:call` with the operation already looked up:
+-- `call_op(client, op, opname, ...)` (an operation's method finds its op once, here)
 -- @treturn table the metatable of the vendor's clients
-function _M.of(vendor, Client)
+function _M.of(vendor, Client, call_op)
   vendor = vendors.compile(vendor)
   local cls = classes[vendor]
   if cls then return cls end
@@ -70,13 +72,13 @@ function _M.of(vendor, Client)
   for k in pairs(vendor.unavailable) do methods[k] = nil end
   cls = { __index = methods, __close = Client.close }
   cls.__tostring = function(self) return "userapi." .. vendor.name .. ": " .. self.base_url end
-  for opname in pairs(vendor.ops) do
+  for opname, op in pairs(vendor.ops) do
     methods[opname] = function(self, ...)
       if getmetatable(self) ~= cls then
         error(format("bad argument #1 to '%s' (client expected, got %s: call it as %s:%s(...))",
                      opname, type(self), vendor.name, opname), 0)
       end
-      return self:call(opname, ...)
+      return call_op(self, op, opname, ...)
     end
   end
   setmetatable(methods, { __index = missing(vendor, methods, Client) })

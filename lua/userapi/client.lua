@@ -59,6 +59,8 @@ end
 
 -- a request URL's pieces, joined by build
 local url_parts = {}
+local request_of -- forward: Client:build's body, below it
+local call_op -- forward: Client:call's body, below it
 
 --- Checks the arguments of one operation call and returns the request table
 -- for the transport, plus the local options (never sent). Sends nothing: the
@@ -72,11 +74,20 @@ local url_parts = {}
 -- @raise `bad argument #N to 'opname' (...)` on input the operation refuses
 -- @usage local req = kandji:build("list_users", { email = "ada" })
 -- print(req.method, req.url, req.query.email)   -- GET https://acme.api.kandji.io/api/v1/users ada
-function Client:build(opname, ...)
-  local op = op_of(self, opname, "build")
+function Client:build(opname, ...) return request_of(self, op_of(self, opname, "build"), opname, ...) end
+
+-- Client:build with the operation looked up (once per call, by its caller).
+function request_of(self, op, opname, ...)
   local names, nargs = op.path_params, select("#", ...)
-  local url
-  if #names > 0 then
+  local npath, url = #names
+  if npath == 1 then
+    -- one parameter, as most operations have: the template starts with "/",
+    -- so its pieces are a literal, the id and a literal or nothing; one
+    -- concatenation instead of the loop below
+    local pieces = op.pieces
+    local id, plain = check.id(opname, 1, names[1], (...))
+    url = self.base_url .. pieces[1] .. (plain and id or escape(id)) .. (pieces[3] or "")
+  elseif npath > 1 then
     -- the template split at load time: literal, id, literal, ...; joined in
     -- one scratch table (nothing below yields or keeps it)
     local parts, pieces = url_parts, op.pieces
@@ -95,9 +106,9 @@ function Client:build(opname, ...)
   else
     url = self.base_url .. op.path
   end
-  local pos = #names + 1
+  local pos, arg = npath + 1, nil
   if nargs > pos then bad(opname, "#" .. (pos + 1), "no more than " .. pos .. " arguments expected") end
-  local arg = select(pos, ...)
+  if nargs == pos then arg = select(pos, ...) end
   -- the C core only reads the headers: one table per operation serves every call
   -- raw_headers: the header block is parsed only when someone looks at it
   local req = { method = op.method, url = url, headers = op.headers, raw_headers = true }
@@ -131,14 +142,17 @@ end
 -- @treturn[2] userapi.errors.Error
 -- @raise `bad argument ...` on input the operation refuses; nothing is sent then
 -- @usage local page, err = kandji:call("list_users", { archived = false })
-function Client:call(opname, ...)
-  local op = op_of(self, opname, "call")
+function Client:call(opname, ...) return call_op(self, op_of(self, opname, "call"), opname, ...) end
+
+-- Client:call with the operation looked up: an operation's method looks it
+-- up once, when its class is made (userapi.class).
+function call_op(self, op, opname, ...)
   local list = op.chunk and select("#", ...) == 1 and ...
   if type(list) == "table" and #list > op.chunk then
-    for i = 1, #list do self:build(opname, { list[i] }) end -- check all before sending any
+    for i = 1, #list do request_of(self, op, opname, { list[i] }) end -- check all before sending any
     return bulk.chunked(self, opname, list)
   end
-  local req, opts = self:build(opname, ...)
+  local req, opts = request_of(self, op, opname, ...)
   return attempt.run(self, opname, req, opts)
 end
 
@@ -262,7 +276,7 @@ end
 -- operation (made once per vendor table).
 -- @tparam table vendor a vendor table, raw or compiled (@{userapi.vendor.compile})
 -- @treturn table the metatable of its clients
-function _M.class_of(vendor) return class.of(vendor, Client) end
+function _M.class_of(vendor) return class.of(vendor, Client, call_op) end
 local class_of = _M.class_of
 
 --- Creates a client of a vendor table with the given options.
