@@ -245,6 +245,20 @@ describe("userapi onboard", function()
     assert.equal("Adele", cjson.decode(last.body).first_name)
     assert.truthy(r.err:find('ada@example.com opendatasoft: first_name: "Ada" -> "Adele"', 1, true), r.err)
   end)
+
+  it("a people file as a spreadsheet saves it (BOM, quoted header, CRLF, a space after a comma, a trailing "
+    .. "comma): every column read", function()
+    local file = proc.file("joiners.csv", '\239\187\191"email", first_name,"last_name","vendors",\r\n'
+      .. '"marie@example.com","Marie","Curie","ods",\r\n')
+    local r = userapi({ "onboard", "--file", file, "-o", "jsonl" })
+    assert.equal(3, r.code, r.err)
+    local posts = {}
+    for _, req in ipairs(sim.requests()) do
+      if req.method == "POST" then posts[#posts + 1] = { req.path, cjson.decode(req.body) } end
+    end
+    assert.same({ { "/ods/api/automation/v1.0/users/invite/",
+                    { { email = "marie@example.com", first_name = "Marie", last_name = "Curie" } } } }, posts)
+  end)
 end)
 
 describe("--journal FILE", function()
