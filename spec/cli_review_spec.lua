@@ -153,7 +153,23 @@ describe("userapi review", function()
     assert.truthy(r.err:find("no email column", 1, true), r.err)
     r = userapi({ "review", "--stale-days", "soon" })
     assert.equal(2, r.code)
+    -- a misspelt vendor would never flag the accounts it should name missing
+    local typo = proc.file("typo.csv", "email,name,vendors\nzoe@example.com,Zoe,kandij\n")
+    r = userapi({ "review", "--roster", typo })
+    assert.equal(2, r.code)
+    assert.truthy(r.err:find("zoe@example.com: unknown vendor 'kandij' (did you mean 'kandji'?)", 1, true), r.err)
     assert.same({}, sim.requests())
+  end)
+
+  it("a roster as a spreadsheet saves it (a BOM, CRLF) flags as the plain one does", function()
+    local plain = userapi(review_args("-o", "jsonl"))
+    assert.equal(0, plain.code, plain.err)
+    local saved = proc.file("saved.csv", "\239\187\191" .. ROSTER:gsub("\n", "\r\n"))
+    local r = userapi({ "review", "--roster", saved, "--stale-days", "365", "-o", "jsonl" })
+    assert.equal(0, r.code, r.err)
+    assert.equal(plain.out, r.out)
+    assert.truthy(r.out:find('{"email":"zoe@example.com","flags":"missing","name":"Zoe","state":"missing",'
+      .. '"vendor":"kandji"}', 1, true), r.out)
   end)
 end)
 

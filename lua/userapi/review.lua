@@ -118,6 +118,8 @@ local VENDOR_SEP = "[^;,%s]+"
 function _M.roster(text)
   if type(text) ~= "string" then error("bad argument #1 to 'roster' (string expected)", 2) end
   local rows = {}
+  -- a byte order mark (a spreadsheet's "CSV UTF-8") is not part of the first column's name
+  text = text:gsub("^\239\187\191", "")
   local ok, err = pcall(function()
     local p = csv.parser(",", function(fields) rows[#rows + 1] = fields end)
     p.feed(text)
