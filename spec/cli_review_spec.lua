@@ -138,6 +138,22 @@ describe("userapi review", function()
     assert.truthy(r.err:find("resumed", 1, true), r.err)
   end)
 
+  it("-o csv: every column of every row, an empty field left empty (the flags after an empty last login)", function()
+    local r = userapi(review_args("-o", "csv"))
+    assert.equal(0, r.code, r.err)
+    local records = {}
+    local p = require("userapi.csv").parser(",", function(f) records[#records + 1] = f end)
+    p.feed(r.out)
+    p.finish()
+    assert.same({ "email", "vendor", "id", "name", "kind", "state", "last_login", "flags" }, records[1])
+    for i = 2, #records do assert.equal(8, #records[i], table.concat(records[i], ",")) end
+    assert.truthy(r.out:find("\nalan@example.com,kandji,7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d,Alan Turing,user,active,,"
+      .. "orphan\n", 1, true), r.out)
+    assert.truthy(r.out:find("\nzoe@example.com,kandji,,Zoe,,missing,,missing\n", 1, true), r.out)
+    r = userapi(review_args("--plan", "-o", "csv"))
+    assert.truthy(r.out:find("\nonboard,zoe@example.com,Zoe,kandji opendatasoft\n", 1, true), r.out)
+  end)
+
   it("a vendor that cannot be walked fails the review (exit 1), the others are still reported", function()
     sim.fault{ match = { vendor = "kandji" }, status = 500, times = 0 }
     local r = userapi(review_args("-o", "csv", "--vendors", "kandji,ods"), {})

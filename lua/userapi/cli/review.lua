@@ -37,7 +37,8 @@ local function write_rows(out, fmt, iter, cols, head)
   for r in iter do
     if fmt == "csv" then
       local t = {}
-      for i, c in ipairs(cols) do t[i] = r[c] end
+      -- an empty field is "": a hole would end the row there (an account without a login lost its flags)
+      for i, c in ipairs(cols) do t[i] = r[c] == nil and "" or r[c] end
       out:write(csv.format_row(t), "\n")
     else
       local clean = {}
