@@ -255,6 +255,32 @@ describe("userapi.scim", function()
         assert.equal("invalidFilter", body.scimType, f)
       end
     end)
+
+    it("answers a filter nested or chained beyond its bounds with 400 invalidFilter, not a 500", function()
+      local function list(f)
+        local q = f:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+        return call("GET", "opendatasoft/Users?filter=" .. q)
+      end
+      -- what providers send, nested a little, still answers
+      local status, page = list(("("):rep(40) .. 'userName eq "ada"' .. (")"):rep(40))
+      assert.equal(200, status)
+      assert.equal(1, page.totalResults)
+      sim.control("DELETE", "requests")
+      local chain = {}
+      for i = 1, 8000 do chain[i] = 'userName eq "u' .. i .. '"' end
+      for _, f in ipairs{ ("("):rep(8000) .. 'userName eq "ada"' .. (")"):rep(8000),
+                          ("not ("):rep(8000) .. 'userName eq "ada"' .. (")"):rep(8000),
+                          ("emails["):rep(8000) .. 'value eq "ada@example.com"' .. ("]"):rep(8000),
+                          table.concat(chain, " or ") } do
+        local body
+        status, body = list(f)
+        assert.equal(400, status, f:sub(1, 20))
+        assert.equal("invalidFilter", body.scimType)
+        assert.same({}, sim.requests())
+        assert.truthy(body.detail:find("^filter nests deeper than 50 levels") or
+                      body.detail:find("^filter has more than 200 comparisons"), body.detail)
+      end
+    end)
   end)
 
   describe("PATCH", function()
