@@ -108,6 +108,17 @@ describe("userapi.scim", function()
       assert.equal(3, none.totalResults)
       assert.equal(0, none.itemsPerPage)
       assert.same({}, none.Resources)
+      -- out of range: past the end, or more than the bridge gives
+      for _, q in ipairs{ "startIndex=1e300&count=2", "startIndex=99999999999&count=2", "startIndex=4&count=1e300" } do
+        local st, far = call("GET", "opendatasoft/Users?" .. q)
+        assert.equal(200, st, q)
+        assert.equal(3, far.totalResults, q)
+        assert.same({}, far.Resources, q)
+      end
+      for _, q in ipairs{ "startIndex=inf", "count=nan", "count=-inf" } do
+        local st, err = call("GET", "opendatasoft/Users?" .. q)
+        assert.same({ 400, "invalidValue" }, { st, err.scimType }, q)
+      end
     end)
 
     it("asks the vendor for the one page an unfiltered list needs, where its pages carry a total", function()
