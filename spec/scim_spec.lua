@@ -362,6 +362,22 @@ describe("userapi.scim", function()
       assert.equal("Fada", get().name.familyName)
     end)
 
+    it("a value the vendor's operation cannot take (100 KB givenName) is 400 invalidValue, nothing sent", function()
+      local status, body = patch{ { op = "replace", path = "name.givenName", value = ("x"):rep(100000) } }
+      assert.same({ 400, "invalidValue" }, { status, body.scimType })
+      assert.truthy(body.detail:find("first_name: longer than 8192 bytes", 1, true), body.detail)
+      local function writes()
+        local w = {}
+        for _, r in ipairs(sim.requests()) do if r.method ~= "GET" then w[#w + 1] = r.method .. " " .. r.path end end
+        return w
+      end
+      assert.same({}, writes())
+      -- an id longer than a vendor path takes: 400, not a 500
+      status = call("DELETE", "opendatasoft/Users/" .. ("a"):rep(5000))
+      assert.equal(400, status)
+      assert.same({}, writes())
+    end)
+
     it("refuses a bad PatchOp with invalidSyntax and a read-only path with mutability", function()
       assert.equal("invalidSyntax", select(2, patch{ { op = "move", path = "title", value = "x" } }).scimType)
       local _, body = call("PATCH", "opendatasoft/Users/" .. id, { schemas = { PATCHOP } })

@@ -185,6 +185,14 @@ local function same_token(given, b)
   return diff == 0
 end
 
+-- a value of the request that a vendor operation's argument check refuses
+-- before sending (a 100 KB givenName, a 5000-byte id): the provider's data,
+-- not a fault of the bridge; nil for any other error
+local function refused_value(app, e)
+  local opname, why = tostring(e):match("^bad argument #%d+ to '([%w_]+)' %((.-)%)\n")
+  if opname and app.client and app.client.vendor.ops[opname] then return errors.redact(why, app.client.secrets) end
+end
+
 local function decode_body(body)
   if body == nil or body == "" then return nil end
   local v = json.decode(body)
@@ -298,6 +306,9 @@ function _M.handle(req)
         op = req.op or op
         status = o.status or 400
         body = error_body(status, o.scim, o.detail)
+      elseif refused_value(app, o) then
+        op, status = req.op or op, 400
+        body = error_body(400, "invalidValue", app.vendor .. " cannot take it: " .. refused_value(app, o))
       else
         if ngx then ngx.log(ngx.ERR, "scim: ", tostring(o)) else io.stderr:write("scim: ", tostring(o), "\n") end
         status, body = 500, error_body(500, nil, "internal error")
