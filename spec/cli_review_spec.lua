@@ -189,6 +189,55 @@ describe("userapi review", function()
   end)
 end)
 
+describe("the review's scratch files", function()
+  before_each(seed)
+
+  -- the modes of the files in dir, by their name's end (raw, sorted)
+  local function modes(dir)
+    local out = {}
+    local p = io.popen("stat -c '%n %a' " .. proc.quote(dir) .. "/* 2>/dev/null")
+    for line in p:lines() do
+      local name, mode = line:match("%.(%a+) (%d+)$")
+      if name then out[name] = mode end
+    end
+    p:close()
+    return out
+  end
+
+  it("list the tenant's accounts: private to the user (0600) while the walk writes them and once sorted", function()
+    local tmp = proc.tmpdir() .. "/scratch"
+    os.execute("rm -rf " .. proc.quote(tmp) .. " && mkdir " .. proc.quote(tmp))
+    local seen = {}
+    local client = require("userapi").opendatasoft{ base_url = sim.base.opendatasoft, apikey = "ods-test-key",
+      on_request = function() seen[#seen + 1] = modes(tmp) end }
+    local rv = assert(require("userapi.review").run(require("userapi").directory{ opendatasoft = client },
+      { tmpdir = tmp }))
+    assert.is_true(#seen > 0)
+    assert.equal("600", seen[#seen].raw)
+    assert.same({ sorted = "600" }, modes(tmp))
+    assert.is_true(rv.summary.total.accounts > 0)
+    rv:close()
+    assert.same({}, modes(tmp))
+  end)
+
+  it("a sort(1) that fails fails the review under LuaJIT as under Lua 5.4 (exit 1), never an empty review",
+    function()
+    local bin = proc.tmpdir() .. "/failing-sort"
+    os.execute("rm -rf " .. proc.quote(bin) .. " && mkdir " .. proc.quote(bin))
+    local f = assert(io.open(bin .. "/sort", "w"))
+    f:write("#!/bin/sh\nexit 2\n")
+    f:close()
+    os.execute("chmod +x " .. proc.quote(bin .. "/sort"))
+    for _, lua in ipairs({ "lua5.4", "luajit" }) do
+      local r = proc.run(nil, env({ PATH = bin .. ":/usr/bin:/bin" }), nil,
+        lua .. " bin/userapi review --vendors ods -o jsonl")
+      assert.equal(1, r.code, lua .. ": " .. r.err)
+      assert.truthy(r.err:find("userapi: review: sort(1) failed on its scratch file", 1, true), lua .. ": " .. r.err)
+      assert.equal("", r.out)
+    end
+  end)
+end)
+
 -- the report as a browser renders it: --dump-dom after its script ran
 local function dom(path, fragment)
   local r = proc.run(nil, { HOME = proc.tmpdir() }, nil, ("%s --headless --no-sandbox --disable-gpu"

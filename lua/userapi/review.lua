@@ -16,6 +16,7 @@
 -- for row in rv:rows() do print(row.email, row.vendor, row.flags) end
 -- rv:close()
 local csv = require "userapi.csv"
+local core = require "userapi.core"
 
 local type, ipairs, tostring, tonumber, pcall, error = type, ipairs, tostring, tonumber, pcall, error
 local concat, sort = table.concat, table.sort
@@ -225,7 +226,9 @@ function _M.run(dir, opts)
   end
   local base = opts.tmpdir .. "/userapi-review." .. tostring({}):match("0x(%x+)") .. "." .. os.time()
   self.raw, self.sorted = base .. ".raw", base .. ".sorted"
-  local out, err = io.open(self.raw, "w")
+  -- the scratch files list every account of the tenant: private to the user (0600), made
+  -- exclusively (never through a link planted at the name), as the journal is
+  local out, err = core.open_private(self.raw, "new")
   if not out then return nil, "review: cannot make a scratch file: " .. tostring(err) end
   local ok, werr = pcall(walk, self, dir, opts, out)
   out:close()
@@ -233,12 +236,23 @@ function _M.run(dir, opts)
     os.remove(self.raw)
     error(werr, 0)
   end
+  -- sort(1) writes into the private file made here (it keeps an existing file's mode)
+  local held, herr = core.open_private(self.sorted, "new")
+  if not held then
+    os.remove(self.raw)
+    return nil, "review: cannot make a scratch file: " .. tostring(herr)
+  end
+  held:close()
   -- C collation: byte order, the same as Lua's string comparison below
   local cmd = ("LC_ALL=C sort -t '\t' -k1,1 -k2,2 -k3,3 -S 8M -T %s -o %s %s"):format(
     shell_quote(opts.tmpdir), shell_quote(self.sorted), shell_quote(self.raw))
-  local sorted = os.execute(cmd)
+  -- Lua 5.1 and LuaJIT answer a status number, Lua 5.2+ true or nil
+  local status = os.execute(cmd)
   os.remove(self.raw)
-  if not sorted then return nil, "review: sort(1) failed on its scratch file" end
+  if status ~= true and status ~= 0 then
+    os.remove(self.sorted)
+    return nil, "review: sort(1) failed on its scratch file"
+  end
   -- one pass for the counts the grouping gives: people and missing accounts
   local total = self.summary.total
   local people = 0
