@@ -364,4 +364,17 @@ describe("--journal FILE", function()
     assert.equal(0, #sim.requests())
     assert.is_nil(io.open(dir .. "/target"))
   end)
+
+  it("a tampered done line (its rows not rows) is named: exit 2, nothing sent, no Lua error", function()
+    for i, result in ipairs({ "[1]", '"ok"', '[{"vendor":"opendatasoft"},true]' }) do
+      local journal = proc.file("tampered" .. i .. ".journal",
+        '{"journal":"userapi offboard","vendors":"opendatasoft"}\n'
+        .. '{"done":"ada@example.com","result":' .. result .. '}\n')
+      os.execute("chmod 600 " .. proc.quote(journal))
+      local r = userapi({ "offboard", "ada@example.com", "--vendors", "ods", "--journal", journal })
+      assert.equal(2, r.code, r.err)
+      assert.truthy(r.err:find("tampered" .. i .. ".journal: line 2 is not a journal record", 1, true), r.err)
+    end
+    assert.equal(0, #sim.requests())
+  end)
 end)
