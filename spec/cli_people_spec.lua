@@ -179,6 +179,8 @@ describe("userapi offboard", function()
         "unknown vendor 'kandij' (did you mean 'kandji'?)" },
       { { "offboard", "ada@example.com", "--check", "--journal", "/tmp/j" }, "do not go together" },
       { { "offboard" }, "which person?" },
+      { { "find", "ada\27[2J@example.com" }, "find: an email expected, got 'ada\\x1b[2J@example.com'" },
+      { { "offboard", "--file", proc.file("p3.csv", "email\nada\127@example.com\n") }, "an email expected" },
     }
     for _, c in ipairs(cases) do
       local r = userapi(c[1])

@@ -37,7 +37,8 @@ function _M.vendor(typed, what)
 end
 
 local function email(s, what)
-  if type(s) ~= "string" or not s:find("^[^@%s]+@[^@%s]+$") then
+  -- no control byte either (ESC, DEL, ...): a stray one from a terminal or a file names nobody
+  if type(s) ~= "string" or not s:find("^[^@%s%c]+@[^@%s%c]+$") then
     usage("%s: an email expected, got '%s'", what, tostring(s))
   end
   return s:lower()
