@@ -91,6 +91,28 @@ describe("userapi.scim", function()
       assert.matches("group or others may read it", err)
       assert.is_nil(tostring(err):find(TOKEN, 1, true))
     end)
+
+    it("refuses a token_file that is a FIFO at once (nginx's init never waits on it); follows a link", function()
+      local fifo, link = dir .. "/fifo", dir .. "/link"
+      os.execute(("rm -f %s %s; mkfifo -m 600 %s; ln -s %s %s"):format(fifo, link, fifo, token_file, link))
+      -- in a child with a deadline: the old code blocked in io.open until a writer came
+      local proc = require "spec.proc"
+      local script = proc.file("fifo-token.lua", ([[
+        local scim = require "userapi.scim"
+        local function app(file)
+          return { apps = { ods = { vendor = "opendatasoft", store = "memory", token_file = file,
+                                    client = { base_url = "http://127.0.0.1:1", apikey = "k" } } } }
+        end
+        local ok, err = pcall(scim.configure, app(%q))
+        scim.configure(app(%q))
+        io.write(tostring(ok), " ", tostring(err))
+      ]]):format(fifo, link))
+      local r = proc.run(nil, proc.lua_env(), nil, "timeout 10 " .. proc.lua .. " " .. script)
+      local out = r.out .. r.err
+      assert.truthy(out:find("false bad argument #1 to 'userapi.scim.configure' (token_file " .. fifo
+        .. " is not a regular file)", 1, true), out)
+      assert.equal(0, r.code, out)
+    end)
   end)
 
   describe("lists", function()

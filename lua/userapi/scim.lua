@@ -37,16 +37,21 @@ end
 
 -- ---- configuration ---------------------------------------------------------------
 
-local function bad(msg) error("bad argument #1 to 'userapi.scim.configure' (" .. msg .. ")", 3) end
+-- no file position: the message names the option (and read_private's would point inside this file)
+local function bad(msg) error("bad argument #1 to 'userapi.scim.configure' (" .. msg .. ")", 0) end
 
 -- a token file others may read is refused, as the command refuses a config file
+-- (checked on the descriptor opened, as the command's config file: no swap
+-- between check and read, and a FIFO or a device is refused, never waited on;
+-- a link is followed: mounted secrets are links)
 local function read_private(path)
   local core = require "userapi.core"
-  local st = core.stat(path)
-  if not st then bad("token_file " .. path .. ": cannot read it") end
-  if st.mode % 64 ~= 0 then bad("token_file " .. path .. ": group or others may read it (chmod 600)") end
-  local f = io.open(path)
-  if not f then bad("token_file " .. path .. ": cannot read it") end
+  local f, st = core.open_private(path, "r", true)
+  if not f then bad("token_file " .. tostring(st)) end
+  if st.mode % 64 ~= 0 then
+    f:close()
+    bad("token_file " .. path .. ": group or others may read it (chmod 600)")
+  end
   local text = f:read("*l")
   f:close()
   return text and text:match("^%s*(.-)%s*$")
