@@ -484,4 +484,34 @@ describe("userapi.scim", function()
       assert.same({}, lines)
     end)
   end)
+
+  describe("requests a worker interleaves", function()
+    it("each names its own Host in Location and meta.location, whatever ran during its vendor call", function()
+      local function on(host, method, path, body)
+        local status, text, headers = scim.handle{ method = method, path = "/scim/v2/" .. path, args = {},
+          headers = { authorization = "Bearer " .. TOKEN, host = host }, body = body and json.encode(body) }
+        return status, text and json.decode(text), headers
+      end
+      -- another provider's list, run while the create waits on the vendor (as nginx runs it at the yield)
+      local between, inner
+      local set = apps.apps(sim.url)
+      for _, a in pairs(set) do a.token_env, a.token_file, a.store = nil, token_file, "memory" end
+      set.opendatasoft.client.on_request = function()
+        if between then
+          between = false
+          inner = select(2, on("b.example.net", "GET", "opendatasoft/Users"))
+        end
+      end
+      scim.configure{ apps = set, log = false }
+      between = true
+      local status, u, headers = on("a.example.com", "POST", "opendatasoft/Users", user("ada", "ada@example.com"))
+      assert.equal(201, status)
+      assert.is_false(between)
+      assert.equal("http://a.example.com/scim/v2/opendatasoft/Users/" .. u.id, headers.Location)
+      assert.equal(headers.Location, u.meta.location)
+      for _, r in ipairs(inner.Resources) do
+        assert.truthy(r.meta.location:find("^http://b%.example%.net/scim/v2/opendatasoft/Users/"), r.meta.location)
+      end
+    end)
+  end)
 end)

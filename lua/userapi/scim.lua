@@ -298,10 +298,11 @@ function _M.handle(req)
         ctx.vendor_status, ctx.vendor_op, ctx.vendor_wrote = nil, nil, nil
       end
       req.rest = rest or ""
-      -- meta.location and Location: the public URL if configured, else as the request reached us
-      app.base = app.public_url or ((req.scheme or "http") .. "://" .. tostring(req.headers.host or "localhost")
-        .. config.prefix .. name)
-      local ok, o, s, b, h = xpcall(route, debug.traceback, ready(app), req)
+      -- meta.location and Location: the public URL if configured, else as the request reached us;
+      -- this request's own (the app is shared by the requests a worker interleaves at each vendor call)
+      local view = setmetatable({ base = app.public_url or ((req.scheme or "http") .. "://"
+        .. tostring(req.headers.host or "localhost") .. config.prefix .. name) }, { __index = ready(app) })
+      local ok, o, s, b, h = xpcall(route, debug.traceback, view, req)
       if ok then
         op, status, body, headers = o, s, b, h
       elseif type(o) == "table" and o.vendor then
