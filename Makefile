@@ -210,9 +210,10 @@ rock: deps
 	$(MAKE) all LUA=lua5.4
 	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" lua5.4 /usr/bin/busted --lua=lua5.4 spec/install_spec.lua
 
-# The release. The version is the release rockspec's (rockspecs/); C's
-# _VERSION, galaxy.yml and CHANGELOG.md say the same (spec/dist_spec.lua).
-VERSION  := $(shell sed -n 's/^version = "\(.*\)-1"$$/\1/p' $(firstword $(wildcard rockspecs/userapi-*-1.rockspec)))
+# The release. The version is the newest release rockspec's (rockspecs/, by
+# version order: 0.10.0 after 0.9.0); C's _VERSION, galaxy.yml and
+# CHANGELOG.md say the same (spec/dist_spec.lua).
+VERSION  := $(shell sed -n 's/^version = "\(.*\)-1"$$/\1/p' $$(ls rockspecs/userapi-*-1.rockspec 2>/dev/null | sort -V | tail -n 1))
 DIST      = build/dist
 SRC_ROCK  = $(DIST)/userapi-$(VERSION)-1.src.rock
 # the release rockspec is the scm one with a version and a source archive

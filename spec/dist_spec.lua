@@ -81,6 +81,25 @@ local function install(l)
   return tree, env, r
 end
 
+describe("the release's version", function()
+  it("is the newest rockspec's by version order, once the next one sits beside the last", function()
+    for _, c in ipairs({ { { "0.2.0", "0.3.0" }, "0.3.0" }, { { "0.9.0", "0.10.0", "0.2.0" }, "0.10.0" } }) do
+      local tmp = proc.tmpdir() .. "/versions"
+      assert(os.execute(("rm -rf %s && mkdir -p %s/rockspecs"):format(q(tmp), q(tmp))))
+      for _, v in ipairs(c[1]) do
+        local f = assert(io.open(("%s/rockspecs/userapi-%s-1.rockspec"):format(tmp, v), "w"))
+        f:write('version = "', v, '-1"\n')
+        f:close()
+      end
+      local p = io.popen(("make -s -C %s -f %s/Makefile --eval 'print-version: ; @echo $(VERSION)' print-version")
+        :format(q(tmp), q(proc.root)))
+      local got = p:read("*l")
+      p:close()
+      assert.equal(c[2], got, table.concat(c[1], " "))
+    end
+  end)
+end)
+
 describe("make dist #install", function()
   setup(function()
     dir = proc.tmpdir() .. "/dist"
