@@ -181,6 +181,9 @@ describe("userapi offboard", function()
       { { "offboard" }, "which person?" },
       { { "find", "ada\27[2J@example.com" }, "find: an email expected, got 'ada\\x1b[2J@example.com'" },
       { { "offboard", "--file", proc.file("p3.csv", "email\nada\127@example.com\n") }, "an email expected" },
+      { { "offboard", "--file",
+          proc.file("p4.csv", 'email,first_name\nada@example.com,"Ada\nalan@example.com,Alan\n') },
+        "row 2: a quoted field is never closed" },
     }
     for _, c in ipairs(cases) do
       local r = userapi(c[1])

@@ -169,6 +169,12 @@ describe("userapi review", function()
     assert.truthy(r.err:find("no email column", 1, true), r.err)
     r = userapi({ "review", "--stale-days", "soon" })
     assert.equal(2, r.code)
+    -- a stray quote opening a name: every later person would be read into it, then flagged orphan
+    -- (and offboarded by --apply)
+    local stray = proc.file("stray.csv", 'email,name,vendors\nada@example.com,"Ada,ods\nalan@example.com,Alan,kandji\n')
+    r = userapi({ "review", "--roster", stray, "--apply" })
+    assert.equal(2, r.code, r.err)
+    assert.truthy(r.err:find("roster: line 2: a quoted field is never closed", 1, true), r.err)
     -- a misspelt vendor would never flag the accounts it should name missing
     local typo = proc.file("typo.csv", "email,name,vendors\nzoe@example.com,Zoe,kandij\n")
     r = userapi({ "review", "--roster", typo })

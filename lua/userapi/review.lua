@@ -125,6 +125,8 @@ function _M.roster(text)
     local p = csv.parser(",", function(fields) rows[#rows + 1] = fields end)
     p.feed(text)
     p.finish()
+    -- a stray quote opening a field would swallow every later person: each then an orphan
+    if p.unclosed() then error(("line %d: a quoted field is never closed"):format(#rows), 0) end
   end)
   if not ok then return nil, "roster: " .. tostring(err) end
   local header = rows[1]

@@ -70,6 +70,7 @@ local function from_csv(text, path)
     end)
     p.feed(text)
     p.finish()
+    if p.unclosed() then error(("row %d: a quoted field is never closed"):format(#records + 1), 0) end
   end)
   if not ok then usage("--file %s: %s", path, tostring(err):gsub("^[^\n]-:%d+: ", "")) end
   names = names or {}
