@@ -69,6 +69,13 @@ describe("userapi.scim", function()
       end
       assert.same({}, sim.requests())
       for _, l in ipairs(lines) do assert.is_nil(l.line:find(TOKEN, 1, true)) end
+      -- the scheme's case is free (RFC 7235 §2.1), the token's is not
+      for scheme, want in pairs{ BEARER = 200, bearer = 200, Basic = 401 } do
+        local status = scim.handle{ method = "GET", path = "/scim/v2/opendatasoft/Users", args = { count = "0" },
+          headers = { authorization = scheme .. " " .. TOKEN, host = "scim.example.com" } }
+        assert.equal(want, status, scheme)
+      end
+      assert.equal(401, (call("GET", "opendatasoft/Users", nil, TOKEN:upper())))
     end)
 
     it("accepts each token of a rotation (token_file as a list), and only those", function()

@@ -280,7 +280,8 @@ function _M.handle(req)
     status, body = 404, error_body(404, nil, "no SCIM application here")
   else
     local auth = req.headers.authorization
-    local given = type(auth) == "string" and auth:match("^[Bb]earer%s+(%S+)%s*$")
+    -- the scheme in any case (RFC 7235 §2.1: "BEARER" is "Bearer")
+    local given = type(auth) == "string" and auth:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
     local accepted = false
     if given then
       given = digest(given)
