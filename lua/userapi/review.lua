@@ -251,10 +251,14 @@ function _M.run(dir, opts)
   -- Lua 5.1 and LuaJIT answer a status number, Lua 5.2+ true or nil
   local status = os.execute(cmd)
   os.remove(self.raw)
-  if status ~= true and status ~= 0 then
-    os.remove(self.sorted)
-    return nil, "review: sort(1) failed on its scratch file"
-  end
+  -- read through one descriptor, the name removed at once: a run ended by a signal
+  -- (`| head` is SIGPIPE, Ctrl-C) leaves no list of accounts behind
+  local fh, ferr
+  if status == true or status == 0 then fh, ferr = io.open(self.sorted, "rb") end
+  os.remove(self.sorted)
+  if status ~= true and status ~= 0 then return nil, "review: sort(1) failed on its scratch file" end
+  if not fh then return nil, "review: cannot read its scratch file: " .. tostring(ferr) end
+  self.sorted_file = fh
   -- one pass for the counts the grouping gives: people and missing accounts
   local total = self.summary.total
   local people = 0
@@ -284,7 +288,9 @@ end
 -- (true on a person's first row).
 -- @treturn function an iterator of rows
 function Review:rows()
-  local f = assert(io.open(self.sorted))
+  local f = self.sorted_file
+  if not f then error("the review is closed", 2) end
+  f:seek("set", 0)
   local roster = self.roster and self.roster.people or {}
   local ri, queue, nxt = 1, {}, nil
   local group, person, seen, started      -- the person being read: email, roster entry, vendors seen
@@ -295,7 +301,6 @@ function Review:rows()
         nxt = row_of(line)
         nxt.email, nxt.flags = nxt.email or "", nxt.flags or ""
       else
-        f:close()
         f = nil
       end
     end
@@ -363,10 +368,10 @@ function Review:plan()
   return order
 end
 
---- Removes the scratch file.
+--- Closes the scratch file (its name is already gone).
 function Review:close()
-  if self.sorted then os.remove(self.sorted) end
-  self.sorted = nil
+  if self.sorted_file then self.sorted_file:close() end
+  self.sorted_file = nil
 end
 
 return _M
