@@ -240,10 +240,11 @@ src-rock: check-rockspec
 	rm -f $(SRC_ROCK) && cd $(DIST)/rock && zip -q ../$(notdir $(SRC_ROCK)) userapi-$(VERSION)-1.rockspec userapi-$(VERSION).tar.gz
 	@echo "dist: $(SRC_ROCK)"
 
-# the collection from ansible/, its install role carrying the source rock
+# the collection from the files git tracks under ansible/ (as the source rock: an
+# inventory or a vault file left there is not shipped), its install role carrying the source rock
 collection: src-rock
 	rm -rf $(DIST)/collection && mkdir -p $(DIST)/collection
-	cp -r ansible/. $(DIST)/collection/
+	git -C ansible ls-files -z | tar --null -C ansible -cf - -T - | tar -C $(DIST)/collection -xf -
 	mkdir -p $(DIST)/collection/roles/install/files && cp $(SRC_ROCK) $(DIST)/collection/roles/install/files/
 	rm -f $(DIST)/userapi-saas-*.tar.gz
 	ansible-galaxy collection build $(DIST)/collection --output-path $(DIST) >/dev/null

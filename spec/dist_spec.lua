@@ -100,6 +100,23 @@ describe("the release's version", function()
   end)
 end)
 
+describe("the collection's files", function()
+  it("are the ones git tracks under ansible/: a vault file left there is not shipped", function()
+    local stray = proc.root .. "/ansible/vault-left-here.yml"
+    local f = assert(io.open(stray, "w"))
+    f:write("ods_apikey: do-not-ship-me\n")
+    f:close()
+    finally(function() os.remove(stray) end)
+    local p = io.popen(("cd %s && make -s collection 2>&1 && tar -tzf build/dist/userapi-saas-*.tar.gz")
+      :format(q(proc.root)))
+    local listing = p:read("*a")
+    p:close()
+    assert.truthy(listing:find("roles/install/tasks/main.yml", 1, true), listing)
+    assert.truthy(listing:find("roles/install/files/userapi-", 1, true), listing)
+    assert.falsy(listing:find("vault-left-here", 1, true), listing)
+  end)
+end)
+
 describe("make dist #install", function()
   setup(function()
     dir = proc.tmpdir() .. "/dist"
