@@ -210,9 +210,10 @@ rock: deps
 	$(MAKE) all LUA=lua5.4
 	LUA_CPATH="$(CURDIR)/build/lua5.4/?.so;;" lua5.4 /usr/bin/busted --lua=lua5.4 spec/install_spec.lua
 
-# The release. The version is the release rockspec's (rockspecs/); C's
-# _VERSION, galaxy.yml and CHANGELOG.md say the same (spec/dist_spec.lua).
-VERSION  := $(shell sed -n 's/^version = "\(.*\)-1"$$/\1/p' $(firstword $(wildcard rockspecs/userapi-*-1.rockspec)))
+# The release. The version is the newest release rockspec's (rockspecs/, by
+# version order: 0.10.0 after 0.9.0); C's _VERSION, galaxy.yml and
+# CHANGELOG.md say the same (spec/dist_spec.lua).
+VERSION  := $(shell sed -n 's/^version = "\(.*\)-1"$$/\1/p' $$(ls rockspecs/userapi-*-1.rockspec 2>/dev/null | sort -V | tail -n 1))
 DIST      = build/dist
 SRC_ROCK  = $(DIST)/userapi-$(VERSION)-1.src.rock
 # the release rockspec is the scm one with a version and a source archive
@@ -239,10 +240,11 @@ src-rock: check-rockspec
 	rm -f $(SRC_ROCK) && cd $(DIST)/rock && zip -q ../$(notdir $(SRC_ROCK)) userapi-$(VERSION)-1.rockspec userapi-$(VERSION).tar.gz
 	@echo "dist: $(SRC_ROCK)"
 
-# the collection from ansible/, its install role carrying the source rock
+# the collection from the files git tracks under ansible/ (as the source rock: an
+# inventory or a vault file left there is not shipped), its install role carrying the source rock
 collection: src-rock
 	rm -rf $(DIST)/collection && mkdir -p $(DIST)/collection
-	cp -r ansible/. $(DIST)/collection/
+	git -C ansible ls-files -z | tar --null -C ansible -cf - -T - | tar -C $(DIST)/collection -xf -
 	mkdir -p $(DIST)/collection/roles/install/files && cp $(SRC_ROCK) $(DIST)/collection/roles/install/files/
 	rm -f $(DIST)/userapi-saas-*.tar.gz
 	ansible-galaxy collection build $(DIST)/collection --output-path $(DIST) >/dev/null

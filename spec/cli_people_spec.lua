@@ -179,6 +179,11 @@ describe("userapi offboard", function()
         "unknown vendor 'kandij' (did you mean 'kandji'?)" },
       { { "offboard", "ada@example.com", "--check", "--journal", "/tmp/j" }, "do not go together" },
       { { "offboard" }, "which person?" },
+      { { "find", "ada\27[2J@example.com" }, "find: an email expected, got 'ada\\x1b[2J@example.com'" },
+      { { "offboard", "--file", proc.file("p3.csv", "email\nada\127@example.com\n") }, "an email expected" },
+      { { "offboard", "--file",
+          proc.file("p4.csv", 'email,first_name\nada@example.com,"Ada\nalan@example.com,Alan\n') },
+        "row 2: a quoted field is never closed" },
     }
     for _, c in ipairs(cases) do
       local r = userapi(c[1])
@@ -244,6 +249,20 @@ describe("userapi onboard", function()
     assert.same({ "PUT", "/ods/api/automation/v1.0/users/ada.lovelace/" }, { last.method, last.path })
     assert.equal("Adele", cjson.decode(last.body).first_name)
     assert.truthy(r.err:find('ada@example.com opendatasoft: first_name: "Ada" -> "Adele"', 1, true), r.err)
+  end)
+
+  it("a people file as a spreadsheet saves it (BOM, quoted header, CRLF, a space after a comma, a trailing "
+    .. "comma): every column read", function()
+    local file = proc.file("joiners.csv", '\239\187\191"email", first_name,"last_name","vendors",\r\n'
+      .. '"marie@example.com","Marie","Curie","ods",\r\n')
+    local r = userapi({ "onboard", "--file", file, "-o", "jsonl" })
+    assert.equal(3, r.code, r.err)
+    local posts = {}
+    for _, req in ipairs(sim.requests()) do
+      if req.method == "POST" then posts[#posts + 1] = { req.path, cjson.decode(req.body) } end
+    end
+    assert.same({ { "/ods/api/automation/v1.0/users/invite/",
+                    { { email = "marie@example.com", first_name = "Marie", last_name = "Curie" } } } }, posts)
   end)
 end)
 
@@ -349,5 +368,18 @@ describe("--journal FILE", function()
     end
     assert.equal(0, #sim.requests())
     assert.is_nil(io.open(dir .. "/target"))
+  end)
+
+  it("a tampered done line (its rows not rows) is named: exit 2, nothing sent, no Lua error", function()
+    for i, result in ipairs({ "[1]", '"ok"', '[{"vendor":"opendatasoft"},true]' }) do
+      local journal = proc.file("tampered" .. i .. ".journal",
+        '{"journal":"userapi offboard","vendors":"opendatasoft"}\n'
+        .. '{"done":"ada@example.com","result":' .. result .. '}\n')
+      os.execute("chmod 600 " .. proc.quote(journal))
+      local r = userapi({ "offboard", "ada@example.com", "--vendors", "ods", "--journal", journal })
+      assert.equal(2, r.code, r.err)
+      assert.truthy(r.err:find("tampered" .. i .. ".journal: line 2 is not a journal record", 1, true), r.err)
+    end
+    assert.equal(0, #sim.requests())
   end)
 end)

@@ -138,6 +138,22 @@ describe("userapi review", function()
     assert.truthy(r.err:find("resumed", 1, true), r.err)
   end)
 
+  it("-o csv: every column of every row, an empty field left empty (the flags after an empty last login)", function()
+    local r = userapi(review_args("-o", "csv"))
+    assert.equal(0, r.code, r.err)
+    local records = {}
+    local p = require("userapi.csv").parser(",", function(f) records[#records + 1] = f end)
+    p.feed(r.out)
+    p.finish()
+    assert.same({ "email", "vendor", "id", "name", "kind", "state", "last_login", "flags" }, records[1])
+    for i = 2, #records do assert.equal(8, #records[i], table.concat(records[i], ",")) end
+    assert.truthy(r.out:find("\nalan@example.com,kandji,7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d,Alan Turing,user,active,,"
+      .. "orphan\n", 1, true), r.out)
+    assert.truthy(r.out:find("\nzoe@example.com,kandji,,Zoe,,missing,,missing\n", 1, true), r.out)
+    r = userapi(review_args("--plan", "-o", "csv"))
+    assert.truthy(r.out:find("\nonboard,zoe@example.com,Zoe,kandji opendatasoft\n", 1, true), r.out)
+  end)
+
   it("a vendor that cannot be walked fails the review (exit 1), the others are still reported", function()
     sim.fault{ match = { vendor = "kandji" }, status = 500, times = 0 }
     local r = userapi(review_args("-o", "csv", "--vendors", "kandji,ods"), {})
@@ -153,7 +169,81 @@ describe("userapi review", function()
     assert.truthy(r.err:find("no email column", 1, true), r.err)
     r = userapi({ "review", "--stale-days", "soon" })
     assert.equal(2, r.code)
+    -- a stray quote opening a name: every later person would be read into it, then flagged orphan
+    -- (and offboarded by --apply)
+    local stray = proc.file("stray.csv", 'email,name,vendors\nada@example.com,"Ada,ods\nalan@example.com,Alan,kandji\n')
+    r = userapi({ "review", "--roster", stray, "--apply" })
+    assert.equal(2, r.code, r.err)
+    assert.truthy(r.err:find("roster: line 2: a quoted field is never closed", 1, true), r.err)
+    -- a misspelt vendor would never flag the accounts it should name missing
+    local typo = proc.file("typo.csv", "email,name,vendors\nzoe@example.com,Zoe,kandij\n")
+    r = userapi({ "review", "--roster", typo })
+    assert.equal(2, r.code)
+    assert.truthy(r.err:find("zoe@example.com: unknown vendor 'kandij' (did you mean 'kandji'?)", 1, true), r.err)
     assert.same({}, sim.requests())
+  end)
+
+  it("a roster as a spreadsheet saves it (a BOM, CRLF) flags as the plain one does", function()
+    local plain = userapi(review_args("-o", "jsonl"))
+    assert.equal(0, plain.code, plain.err)
+    local saved = proc.file("saved.csv", "\239\187\191" .. ROSTER:gsub("\n", "\r\n"))
+    local r = userapi({ "review", "--roster", saved, "--stale-days", "365", "-o", "jsonl" })
+    assert.equal(0, r.code, r.err)
+    assert.equal(plain.out, r.out)
+    assert.truthy(r.out:find('{"email":"zoe@example.com","flags":"missing","name":"Zoe","state":"missing",'
+      .. '"vendor":"kandji"}', 1, true), r.out)
+  end)
+end)
+
+describe("the review's scratch files", function()
+  before_each(seed)
+
+  -- the modes of the files in dir, by their name's end (raw, sorted)
+  local function modes(dir)
+    local out = {}
+    local p = io.popen("stat -c '%n %a' " .. proc.quote(dir) .. "/* 2>/dev/null")
+    for line in p:lines() do
+      local name, mode = line:match("%.(%a+) (%d+)$")
+      if name then out[name] = mode end
+    end
+    p:close()
+    return out
+  end
+
+  it("list the tenant's accounts: private (0600) while the walk writes them, nameless once sorted", function()
+    local tmp = proc.tmpdir() .. "/scratch"
+    os.execute("rm -rf " .. proc.quote(tmp) .. " && mkdir " .. proc.quote(tmp))
+    local seen = {}
+    local client = require("userapi").opendatasoft{ base_url = sim.base.opendatasoft, apikey = "ods-test-key",
+      on_request = function() seen[#seen + 1] = modes(tmp) end }
+    local rv = assert(require("userapi.review").run(require("userapi").directory{ opendatasoft = client },
+      { tmpdir = tmp }))
+    assert.is_true(#seen > 0)
+    assert.equal("600", seen[#seen].raw)
+    assert.same({}, modes(tmp))      -- read through its descriptor: no name left to find
+    assert.is_true(rv.summary.total.accounts > 0)
+    local n = 0
+    for _ in rv:rows() do n = n + 1 end
+    for _ in rv:rows() do n = n - 1 end
+    assert.equal(0, n)
+    rv:close()
+  end)
+
+  it("a sort(1) that fails fails the review under LuaJIT as under Lua 5.4 (exit 1), never an empty review",
+    function()
+    local bin = proc.tmpdir() .. "/failing-sort"
+    os.execute("rm -rf " .. proc.quote(bin) .. " && mkdir " .. proc.quote(bin))
+    local f = assert(io.open(bin .. "/sort", "w"))
+    f:write("#!/bin/sh\nexit 2\n")
+    f:close()
+    os.execute("chmod +x " .. proc.quote(bin .. "/sort"))
+    for _, lua in ipairs({ "lua5.4", "luajit" }) do
+      local r = proc.run(nil, env({ PATH = bin .. ":/usr/bin:/bin" }), nil,
+        lua .. " bin/userapi review --vendors ods -o jsonl")
+      assert.equal(1, r.code, lua .. ": " .. r.err)
+      assert.truthy(r.err:find("userapi: review: sort(1) failed on its scratch file", 1, true), lua .. ": " .. r.err)
+      assert.equal("", r.out)
+    end
   end)
 end)
 
@@ -223,7 +313,8 @@ describe("userapi review --html, in headless Chromium", function()
   end)
 
   it("filters and sorts from its address (#flag=orphan&sort=-email), as a shared link would", function()
-    local rows = table_rows(dom(report, "#flag=orphan&sort=-email"))
+    -- a hand-edited part that is no percent-encoding ("100%") leaves the rest of the link working
+    local rows = table_rows(dom(report, "#x=100%&flag=orphan&sort=-email"))
     local shown = {}
     for _, r in ipairs(rows) do
       if not r.hidden then shown[#shown + 1] = r end

@@ -99,6 +99,20 @@ describe("userapi rotate", function()
     assert.equal(0, #sim.requests())
   end)
 
+  it("a stdout that cannot be written (/dev/full): said with the account rotated, nothing more rotated, exit 1",
+    function()
+    local env = { USERAPI_CONFIG = CONFIG }
+    for k, v in pairs(h.ENV) do env[k] = v end
+    env.HOME = nil
+    local r = proc.run(nil, env, nil, "sh -c " .. proc.quote("bin/userapi rotate sigfox:" .. h.SIGFOX_ADA
+      .. " 'arthur:userapi automation' >/dev/full"))
+    assert.equal(1, r.code, r.err)
+    assert.truthy(r.err:find("userapi: rotate sigfox:" .. h.SIGFOX_ADA .. ": rotated (the old credential no "
+      .. "longer works), but its new secret could not be written to stdout: No space left on device", 1, true), r.err)
+    assert.equal(1, sent("PUT", RENEW))
+    assert.equal(0, sent("POST", CREDS))   -- the next account is left as it was
+  end)
+
   it("a name the vendor refuses as an id (422) is looked up by name", function()
     sim.fault{ match = { vendor = "arthur", query = "user_ids=userapi" }, status = 422 }
     local r = userapi({ "rotate", "arthur:userapi automation" })

@@ -81,6 +81,42 @@ local function install(l)
   return tree, env, r
 end
 
+describe("the release's version", function()
+  it("is the newest rockspec's by version order, once the next one sits beside the last", function()
+    for _, c in ipairs({ { { "0.2.0", "0.3.0" }, "0.3.0" }, { { "0.9.0", "0.10.0", "0.2.0" }, "0.10.0" } }) do
+      local tmp = proc.tmpdir() .. "/versions"
+      assert(os.execute(("rm -rf %s && mkdir -p %s/rockspecs"):format(q(tmp), q(tmp))))
+      for _, v in ipairs(c[1]) do
+        local f = assert(io.open(("%s/rockspecs/userapi-%s-1.rockspec"):format(tmp, v), "w"))
+        f:write('version = "', v, '-1"\n')
+        f:close()
+      end
+      local p = io.popen(("make -s -C %s -f %s/Makefile --eval 'print-version: ; @echo $(VERSION)' print-version")
+        :format(q(tmp), q(proc.root)))
+      local got = p:read("*l")
+      p:close()
+      assert.equal(c[2], got, table.concat(c[1], " "))
+    end
+  end)
+end)
+
+describe("the collection's files", function()
+  it("are the ones git tracks under ansible/: a vault file left there is not shipped", function()
+    local stray = proc.root .. "/ansible/vault-left-here.yml"
+    local f = assert(io.open(stray, "w"))
+    f:write("ods_apikey: do-not-ship-me\n")
+    f:close()
+    finally(function() os.remove(stray) end)
+    local p = io.popen(("cd %s && make -s collection 2>&1 && tar -tzf build/dist/userapi-saas-*.tar.gz")
+      :format(q(proc.root)))
+    local listing = p:read("*a")
+    p:close()
+    assert.truthy(listing:find("roles/install/tasks/main.yml", 1, true), listing)
+    assert.truthy(listing:find("roles/install/files/userapi-", 1, true), listing)
+    assert.falsy(listing:find("vault-left-here", 1, true), listing)
+  end)
+end)
+
 describe("make dist #install", function()
   setup(function()
     dir = proc.tmpdir() .. "/dist"

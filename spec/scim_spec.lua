@@ -69,6 +69,13 @@ describe("userapi.scim", function()
       end
       assert.same({}, sim.requests())
       for _, l in ipairs(lines) do assert.is_nil(l.line:find(TOKEN, 1, true)) end
+      -- the scheme's case is free (RFC 7235 §2.1), the token's is not
+      for scheme, want in pairs{ BEARER = 200, bearer = 200, Basic = 401 } do
+        local status = scim.handle{ method = "GET", path = "/scim/v2/opendatasoft/Users", args = { count = "0" },
+          headers = { authorization = scheme .. " " .. TOKEN, host = "scim.example.com" } }
+        assert.equal(want, status, scheme)
+      end
+      assert.equal(401, (call("GET", "opendatasoft/Users", nil, TOKEN:upper())))
     end)
 
     it("accepts each token of a rotation (token_file as a list), and only those", function()
@@ -91,6 +98,28 @@ describe("userapi.scim", function()
       assert.matches("group or others may read it", err)
       assert.is_nil(tostring(err):find(TOKEN, 1, true))
     end)
+
+    it("refuses a token_file that is a FIFO at once (nginx's init never waits on it); follows a link", function()
+      local fifo, link = dir .. "/fifo", dir .. "/link"
+      os.execute(("rm -f %s %s; mkfifo -m 600 %s; ln -s %s %s"):format(fifo, link, fifo, token_file, link))
+      -- in a child with a deadline: the old code blocked in io.open until a writer came
+      local proc = require "spec.proc"
+      local script = proc.file("fifo-token.lua", ([[
+        local scim = require "userapi.scim"
+        local function app(file)
+          return { apps = { ods = { vendor = "opendatasoft", store = "memory", token_file = file,
+                                    client = { base_url = "http://127.0.0.1:1", apikey = "k" } } } }
+        end
+        local ok, err = pcall(scim.configure, app(%q))
+        scim.configure(app(%q))
+        io.write(tostring(ok), " ", tostring(err))
+      ]]):format(fifo, link))
+      local r = proc.run(nil, proc.lua_env(), nil, "timeout 10 " .. proc.lua .. " " .. script)
+      local out = r.out .. r.err
+      assert.truthy(out:find("false bad argument #1 to 'userapi.scim.configure' (token_file " .. fifo
+        .. " is not a regular file)", 1, true), out)
+      assert.equal(0, r.code, out)
+    end)
   end)
 
   describe("lists", function()
@@ -108,6 +137,17 @@ describe("userapi.scim", function()
       assert.equal(3, none.totalResults)
       assert.equal(0, none.itemsPerPage)
       assert.same({}, none.Resources)
+      -- out of range: past the end, or more than the bridge gives
+      for _, q in ipairs{ "startIndex=1e300&count=2", "startIndex=99999999999&count=2", "startIndex=4&count=1e300" } do
+        local st, far = call("GET", "opendatasoft/Users?" .. q)
+        assert.equal(200, st, q)
+        assert.equal(3, far.totalResults, q)
+        assert.same({}, far.Resources, q)
+      end
+      for _, q in ipairs{ "startIndex=inf", "count=nan", "count=-inf" } do
+        local st, err = call("GET", "opendatasoft/Users?" .. q)
+        assert.same({ 400, "invalidValue" }, { st, err.scimType }, q)
+      end
     end)
 
     it("asks the vendor for the one page an unfiltered list needs, where its pages carry a total", function()
@@ -255,6 +295,32 @@ describe("userapi.scim", function()
         assert.equal("invalidFilter", body.scimType, f)
       end
     end)
+
+    it("answers a filter nested or chained beyond its bounds with 400 invalidFilter, not a 500", function()
+      local function list(f)
+        local q = f:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+        return call("GET", "opendatasoft/Users?filter=" .. q)
+      end
+      -- what providers send, nested a little, still answers
+      local status, page = list(("("):rep(40) .. 'userName eq "ada"' .. (")"):rep(40))
+      assert.equal(200, status)
+      assert.equal(1, page.totalResults)
+      sim.control("DELETE", "requests")
+      local chain = {}
+      for i = 1, 8000 do chain[i] = 'userName eq "u' .. i .. '"' end
+      for _, f in ipairs{ ("("):rep(8000) .. 'userName eq "ada"' .. (")"):rep(8000),
+                          ("not ("):rep(8000) .. 'userName eq "ada"' .. (")"):rep(8000),
+                          ("emails["):rep(8000) .. 'value eq "ada@example.com"' .. ("]"):rep(8000),
+                          table.concat(chain, " or ") } do
+        local body
+        status, body = list(f)
+        assert.equal(400, status, f:sub(1, 20))
+        assert.equal("invalidFilter", body.scimType)
+        assert.same({}, sim.requests())
+        assert.truthy(body.detail:find("^filter nests deeper than 50 levels") or
+                      body.detail:find("^filter has more than 200 comparisons"), body.detail)
+      end
+    end)
   end)
 
   describe("PATCH", function()
@@ -323,6 +389,22 @@ describe("userapi.scim", function()
       assert.equal("invalidValue", body.scimType)
       for _, r in ipairs(sim.requests()) do assert.equal("GET", r.method) end
       assert.equal("Fada", get().name.familyName)
+    end)
+
+    it("a value the vendor's operation cannot take (100 KB givenName) is 400 invalidValue, nothing sent", function()
+      local status, body = patch{ { op = "replace", path = "name.givenName", value = ("x"):rep(100000) } }
+      assert.same({ 400, "invalidValue" }, { status, body.scimType })
+      assert.truthy(body.detail:find("first_name: longer than 8192 bytes", 1, true), body.detail)
+      local function writes()
+        local w = {}
+        for _, r in ipairs(sim.requests()) do if r.method ~= "GET" then w[#w + 1] = r.method .. " " .. r.path end end
+        return w
+      end
+      assert.same({}, writes())
+      -- an id longer than a vendor path takes: 400, not a 500
+      status = call("DELETE", "opendatasoft/Users/" .. ("a"):rep(5000))
+      assert.equal(400, status)
+      assert.same({}, writes())
     end)
 
     it("refuses a bad PatchOp with invalidSyntax and a read-only path with mutability", function()
@@ -407,6 +489,36 @@ describe("userapi.scim", function()
       configure{ log = false }
       call("GET", "arthur/Users?count=0")
       assert.same({}, lines)
+    end)
+  end)
+
+  describe("requests a worker interleaves", function()
+    it("each names its own Host in Location and meta.location, whatever ran during its vendor call", function()
+      local function on(host, method, path, body)
+        local status, text, headers = scim.handle{ method = method, path = "/scim/v2/" .. path, args = {},
+          headers = { authorization = "Bearer " .. TOKEN, host = host }, body = body and json.encode(body) }
+        return status, text and json.decode(text), headers
+      end
+      -- another provider's list, run while the create waits on the vendor (as nginx runs it at the yield)
+      local between, inner
+      local set = apps.apps(sim.url)
+      for _, a in pairs(set) do a.token_env, a.token_file, a.store = nil, token_file, "memory" end
+      set.opendatasoft.client.on_request = function()
+        if between then
+          between = false
+          inner = select(2, on("b.example.net", "GET", "opendatasoft/Users"))
+        end
+      end
+      scim.configure{ apps = set, log = false }
+      between = true
+      local status, u, headers = on("a.example.com", "POST", "opendatasoft/Users", user("ada", "ada@example.com"))
+      assert.equal(201, status)
+      assert.is_false(between)
+      assert.equal("http://a.example.com/scim/v2/opendatasoft/Users/" .. u.id, headers.Location)
+      assert.equal(headers.Location, u.meta.location)
+      for _, r in ipairs(inner.Resources) do
+        assert.truthy(r.meta.location:find("^http://b%.example%.net/scim/v2/opendatasoft/Users/"), r.meta.location)
+      end
     end)
   end)
 end)

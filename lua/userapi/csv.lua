@@ -133,8 +133,10 @@ function _M.parser(delimiter, on_row, max_row_bytes)
     return true
   end
 
+  local unclosed = false
   function p.finish()
     if failed then return nil, failed end
+    unclosed = state == QUOTED
     if state ~= START or nf > 0 then
       local v = field_text("")
       if state == PLAIN and byte(v, -1) == CR then v = sub(v, 1, -2) end
@@ -144,6 +146,10 @@ function _M.parser(delimiter, on_row, max_row_bytes)
     end
     return true
   end
+
+  --- After `finish`: whether the text ended inside a quoted field, its closing
+  -- quote missing (the last field then holds every line after its opening quote).
+  function p.unclosed() return unclosed end
 
   return p
 end

@@ -16,6 +16,7 @@
 -- for row in rv:rows() do print(row.email, row.vendor, row.flags) end
 -- rv:close()
 local csv = require "userapi.csv"
+local core = require "userapi.core"
 
 local type, ipairs, tostring, tonumber, pcall, error = type, ipairs, tostring, tonumber, pcall, error
 local concat, sort = table.concat, table.sort
@@ -118,10 +119,14 @@ local VENDOR_SEP = "[^;,%s]+"
 function _M.roster(text)
   if type(text) ~= "string" then error("bad argument #1 to 'roster' (string expected)", 2) end
   local rows = {}
+  -- a byte order mark (a spreadsheet's "CSV UTF-8") is not part of the first column's name
+  text = text:gsub("^\239\187\191", "")
   local ok, err = pcall(function()
     local p = csv.parser(",", function(fields) rows[#rows + 1] = fields end)
     p.feed(text)
     p.finish()
+    -- a stray quote opening a field would swallow every later person: each then an orphan
+    if p.unclosed() then error(("line %d: a quoted field is never closed"):format(#rows), 0) end
   end)
   if not ok then return nil, "roster: " .. tostring(err) end
   local header = rows[1]
@@ -223,7 +228,9 @@ function _M.run(dir, opts)
   end
   local base = opts.tmpdir .. "/userapi-review." .. tostring({}):match("0x(%x+)") .. "." .. os.time()
   self.raw, self.sorted = base .. ".raw", base .. ".sorted"
-  local out, err = io.open(self.raw, "w")
+  -- the scratch files list every account of the tenant: private to the user (0600), made
+  -- exclusively (never through a link planted at the name), as the journal is
+  local out, err = core.open_private(self.raw, "new")
   if not out then return nil, "review: cannot make a scratch file: " .. tostring(err) end
   local ok, werr = pcall(walk, self, dir, opts, out)
   out:close()
@@ -231,12 +238,27 @@ function _M.run(dir, opts)
     os.remove(self.raw)
     error(werr, 0)
   end
+  -- sort(1) writes into the private file made here (it keeps an existing file's mode)
+  local held, herr = core.open_private(self.sorted, "new")
+  if not held then
+    os.remove(self.raw)
+    return nil, "review: cannot make a scratch file: " .. tostring(herr)
+  end
+  held:close()
   -- C collation: byte order, the same as Lua's string comparison below
   local cmd = ("LC_ALL=C sort -t '\t' -k1,1 -k2,2 -k3,3 -S 8M -T %s -o %s %s"):format(
     shell_quote(opts.tmpdir), shell_quote(self.sorted), shell_quote(self.raw))
-  local sorted = os.execute(cmd)
+  -- Lua 5.1 and LuaJIT answer a status number, Lua 5.2+ true or nil
+  local status = os.execute(cmd)
   os.remove(self.raw)
-  if not sorted then return nil, "review: sort(1) failed on its scratch file" end
+  -- read through one descriptor, the name removed at once: a run ended by a signal
+  -- (`| head` is SIGPIPE, Ctrl-C) leaves no list of accounts behind
+  local fh, ferr
+  if status == true or status == 0 then fh, ferr = io.open(self.sorted, "rb") end
+  os.remove(self.sorted)
+  if status ~= true and status ~= 0 then return nil, "review: sort(1) failed on its scratch file" end
+  if not fh then return nil, "review: cannot read its scratch file: " .. tostring(ferr) end
+  self.sorted_file = fh
   -- one pass for the counts the grouping gives: people and missing accounts
   local total = self.summary.total
   local people = 0
@@ -266,7 +288,9 @@ end
 -- (true on a person's first row).
 -- @treturn function an iterator of rows
 function Review:rows()
-  local f = assert(io.open(self.sorted))
+  local f = self.sorted_file
+  if not f then error("the review is closed", 2) end
+  f:seek("set", 0)
   local roster = self.roster and self.roster.people or {}
   local ri, queue, nxt = 1, {}, nil
   local group, person, seen, started      -- the person being read: email, roster entry, vendors seen
@@ -277,7 +301,6 @@ function Review:rows()
         nxt = row_of(line)
         nxt.email, nxt.flags = nxt.email or "", nxt.flags or ""
       else
-        f:close()
         f = nil
       end
     end
@@ -345,10 +368,10 @@ function Review:plan()
   return order
 end
 
---- Removes the scratch file.
+--- Closes the scratch file (its name is already gone).
 function Review:close()
-  if self.sorted then os.remove(self.sorted) end
-  self.sorted = nil
+  if self.sorted_file then self.sorted_file:close() end
+  self.sorted_file = nil
 end
 
 return _M

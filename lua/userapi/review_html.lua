@@ -45,7 +45,10 @@ local SCRIPT = [[
   function readHash() {
     view = { q: '', flag: '', vendor: '', sort: '' };
     location.hash.replace(/^#/, '').split('&').forEach(function (kv) {
-      var i = kv.indexOf('='); if (i > 0) view[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1));
+      // a hand-edited link ("#q=100%") must not stop the page: the raw text then
+      var i = kv.indexOf('='), v = kv.slice(i + 1);
+      try { v = decodeURIComponent(v); } catch (e) { /* kept as typed */ }
+      if (i > 0 && view.hasOwnProperty(kv.slice(0, i))) view[kv.slice(0, i)] = v;
     });
     text.value = view.q; flag.value = view.flag; vendor.value = view.vendor;
   }

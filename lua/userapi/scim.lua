@@ -37,16 +37,21 @@ end
 
 -- ---- configuration ---------------------------------------------------------------
 
-local function bad(msg) error("bad argument #1 to 'userapi.scim.configure' (" .. msg .. ")", 3) end
+-- no file position: the message names the option (and read_private's would point inside this file)
+local function bad(msg) error("bad argument #1 to 'userapi.scim.configure' (" .. msg .. ")", 0) end
 
 -- a token file others may read is refused, as the command refuses a config file
+-- (checked on the descriptor opened, as the command's config file: no swap
+-- between check and read, and a FIFO or a device is refused, never waited on;
+-- a link is followed: mounted secrets are links)
 local function read_private(path)
   local core = require "userapi.core"
-  local st = core.stat(path)
-  if not st then bad("token_file " .. path .. ": cannot read it") end
-  if st.mode % 64 ~= 0 then bad("token_file " .. path .. ": group or others may read it (chmod 600)") end
-  local f = io.open(path)
-  if not f then bad("token_file " .. path .. ": cannot read it") end
+  local f, st = core.open_private(path, "r", true)
+  if not f then bad("token_file " .. tostring(st)) end
+  if st.mode % 64 ~= 0 then
+    f:close()
+    bad("token_file " .. path .. ": group or others may read it (chmod 600)")
+  end
   local text = f:read("*l")
   f:close()
   return text and text:match("^%s*(.-)%s*$")
@@ -185,6 +190,14 @@ local function same_token(given, b)
   return diff == 0
 end
 
+-- a value of the request that a vendor operation's argument check refuses
+-- before sending (a 100 KB givenName, a 5000-byte id): the provider's data,
+-- not a fault of the bridge; nil for any other error
+local function refused_value(app, e)
+  local opname, why = tostring(e):match("^bad argument #%d+ to '([%w_]+)' %((.-)%)\n")
+  if opname and app.client and app.client.vendor.ops[opname] then return errors.redact(why, app.client.secrets) end
+end
+
 local function decode_body(body)
   if body == nil or body == "" then return nil end
   local v = json.decode(body)
@@ -267,7 +280,8 @@ function _M.handle(req)
     status, body = 404, error_body(404, nil, "no SCIM application here")
   else
     local auth = req.headers.authorization
-    local given = type(auth) == "string" and auth:match("^[Bb]earer%s+(%S+)%s*$")
+    -- the scheme in any case (RFC 7235 §2.1: "BEARER" is "Bearer")
+    local given = type(auth) == "string" and auth:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
     local accepted = false
     if given then
       given = digest(given)
@@ -285,10 +299,11 @@ function _M.handle(req)
         ctx.vendor_status, ctx.vendor_op, ctx.vendor_wrote = nil, nil, nil
       end
       req.rest = rest or ""
-      -- meta.location and Location: the public URL if configured, else as the request reached us
-      app.base = app.public_url or ((req.scheme or "http") .. "://" .. tostring(req.headers.host or "localhost")
-        .. config.prefix .. name)
-      local ok, o, s, b, h = xpcall(route, debug.traceback, ready(app), req)
+      -- meta.location and Location: the public URL if configured, else as the request reached us;
+      -- this request's own (the app is shared by the requests a worker interleaves at each vendor call)
+      local view = setmetatable({ base = app.public_url or ((req.scheme or "http") .. "://"
+        .. tostring(req.headers.host or "localhost") .. config.prefix .. name) }, { __index = ready(app) })
+      local ok, o, s, b, h = xpcall(route, debug.traceback, view, req)
       if ok then
         op, status, body, headers = o, s, b, h
       elseif type(o) == "table" and o.vendor then
@@ -298,6 +313,9 @@ function _M.handle(req)
         op = req.op or op
         status = o.status or 400
         body = error_body(status, o.scim, o.detail)
+      elseif refused_value(app, o) then
+        op, status = req.op or op, 400
+        body = error_body(400, "invalidValue", app.vendor .. " cannot take it: " .. refused_value(app, o))
       else
         if ngx then ngx.log(ngx.ERR, "scim: ", tostring(o)) else io.stderr:write("scim: ", tostring(o), "\n") end
         status, body = 500, error_body(500, nil, "internal error")

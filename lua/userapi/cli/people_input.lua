@@ -37,7 +37,8 @@ function _M.vendor(typed, what)
 end
 
 local function email(s, what)
-  if type(s) ~= "string" or not s:find("^[^@%s]+@[^@%s]+$") then
+  -- no control byte either (ESC, DEL, ...): a stray one from a terminal or a file names nobody
+  if type(s) ~= "string" or not s:find("^[^@%s%c]+@[^@%s%c]+$") then
     usage("%s: an email expected, got '%s'", what, tostring(s))
   end
   return s:lower()
@@ -58,13 +59,27 @@ local COLUMNS = { email = true, first_name = true, last_name = true, vendors = t
 
 -- the people of a CSV text: { email, first_name, last_name, vendors = set }
 local function from_csv(text, path)
-  local ok, rows = pcall(csv.parse, text)
-  if not ok then usage("--file %s: %s", path, tostring(rows):gsub("^[^\n]-:%d+: ", "")) end
-  local header = text:match("^([^\r\n]*)") or ""
-  local names = {}
-  for name in header:gmatch("[^,]+") do names[#names + 1] = name:gsub("^%s+", ""):gsub("%s+$", "") end
+  -- a spreadsheet's export: a byte order mark (Excel's "CSV UTF-8"), quoted
+  -- header names, spaces after the commas; the names are read as the parser
+  -- reads the fields, so that the rows are keyed by the names checked
+  text = text:gsub("^\239\187\191", "")
+  local names, records = nil, {}
+  local ok, err = pcall(function()
+    local p = csv.parser(",", function(f)
+      if names then records[#records + 1] = f else names = f end
+    end)
+    p.feed(text)
+    p.finish()
+    if p.unclosed() then error(("row %d: a quoted field is never closed"):format(#records + 1), 0) end
+  end)
+  if not ok then usage("--file %s: %s", path, tostring(err):gsub("^[^\n]-:%d+: ", "")) end
+  names = names or {}
+  for i, name in ipairs(names) do names[i] = name:gsub("^%s+", ""):gsub("%s+$", "") end
+  local rows = {}
+  for i, f in ipairs(records) do rows[i] = csv.record(names, f) end
   for _, name in ipairs(names) do
-    if not COLUMNS[name] then
+    -- an empty name: a trailing comma, a column left blank
+    if name ~= "" and not COLUMNS[name] then
       usage("--file %s: unknown column '%s'%s (email, first_name, last_name, vendors)", path, name,
         did_you_mean(name, COLUMNS))
     end

@@ -21,7 +21,7 @@ local json = require "userapi.json"
 local core = require "userapi.core"
 local usage = require("userapi.cli.usage").raise
 
-local type, tostring, error, pcall = type, tostring, error, pcall
+local type, tostring, error, pcall, ipairs = type, tostring, error, pcall, ipairs
 
 local _M = {}
 
@@ -33,6 +33,16 @@ local function put(self, rec)
   local ok, err = self.f:write(json.encode(rec) .. "\n")
   if ok then ok, err = self.f:sync() end
   if not ok then error("userapi: cannot write the journal " .. self.path .. ": " .. tostring(err), 0) end
+end
+
+-- a done record's result as written: nothing, or a table whose array part holds rows (tables)
+local function result_ok(result)
+  if result == nil then return true end
+  if type(result) ~= "table" then return false end
+  for _, row in ipairs(result) do
+    if type(row) ~= "table" then return false end
+  end
+  return true
 end
 
 -- the records of the file: done (key -> result) and begun (key -> true)
@@ -52,6 +62,8 @@ local function read_back(path, text, header, vendors)
           tostring(rec.vendors), tostring(vendors))
       end
     elseif type(rec.done) == "string" then
+      -- a tampered line is named, never a Lua error when its rows are reported
+      if not result_ok(rec.result) then usage("--journal %s: line %d is not a journal record", path, n) end
       done[rec.done], begun[rec.done] = rec.result or true, nil
     elseif type(rec.failed) == "string" then
       -- finished without success: nothing to skip, nothing in doubt

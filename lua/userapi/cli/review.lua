@@ -10,7 +10,9 @@ local csv = require "userapi.csv"
 local fmt_ = require "userapi.format"
 local people = require "userapi.cli.people"
 local people_journal = require "userapi.cli.people_journal"
-local usage = require("userapi.cli.usage").raise
+local config = require "userapi.config"
+local usage_ = require "userapi.cli.usage"
+local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 
 local pairs, ipairs, pcall, tostring, concat = pairs, ipairs, pcall, tostring, table.concat
 
@@ -35,7 +37,8 @@ local function write_rows(out, fmt, iter, cols, head)
   for r in iter do
     if fmt == "csv" then
       local t = {}
-      for i, c in ipairs(cols) do t[i] = r[c] end
+      -- an empty field is "": a hole would end the row there (an account without a login lost its flags)
+      for i, c in ipairs(cols) do t[i] = r[c] == nil and "" or r[c] end
       out:write(csv.format_row(t), "\n")
     else
       local clean = {}
@@ -88,6 +91,14 @@ function _M.review_command(o, ctx)
     local why
     roster, why = review.roster(read_file(o.roster, "--roster"))
     if not roster then usage("--roster %s: %s", o.roster, why) end
+    -- a vendor name the review cannot know would never flag its missing accounts
+    for _, p in ipairs(roster.people) do
+      for _, v in ipairs(p.vendors or {}) do
+        if not config.vendor_name(v) then
+          usage("--roster %s: %s: unknown vendor '%s'%s", o.roster, p.email, v, did_you_mean(v, userapi.vendors))
+        end
+      end
+    end
   end
   local clients, order = people.clients(o, ctx)
   local dir = userapi.directory(clients)

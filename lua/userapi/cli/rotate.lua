@@ -19,8 +19,9 @@ local fmt_ = require "userapi.format"
 local rotate = require "userapi.rotate"
 local people_journal = require "userapi.cli.people_journal"
 local usage_ = require "userapi.cli.usage"
+local streams_ = require "userapi.cli.streams"
 
-local ipairs, tostring, error = ipairs, tostring, error
+local ipairs, tostring, error, pcall = ipairs, tostring, error, pcall
 local format = string.format
 local usage, did_you_mean = usage_.raise, usage_.did_you_mean
 local term = fmt_.escape_terminal
@@ -64,7 +65,7 @@ local function secrets_out(o, streams)
     write = function(line)
       local ok, werr = f:write(line)
       if ok then ok, werr = f:sync() end
-      if not ok then error("userapi: cannot write the secrets to " .. o.out .. ": " .. tostring(werr), 0) end
+      if not ok then error(tostring(werr), 0) end
     end,
     close = function() f:close() end,
     where = o.out,
@@ -73,7 +74,8 @@ end
 
 local function say(streams, fmt, ...) streams.stderr:write(term(format(fmt, ...)), "\n") end
 
--- one account: 0 rotated (or done before), 1 failed or in doubt
+-- one account: 0 rotated (or done before), 1 failed or in doubt; true second when
+-- its secret could not be written (no other account is rotated then)
 local function rotate_one(t, client, out, journal, o, streams)
   local label = t.vendor .. ":" .. t.wanted
   local account, err = rotate.account(client, t.wanted)
@@ -101,7 +103,16 @@ local function rotate_one(t, client, out, journal, o, streams)
     if journal then journal:failed(key) end
     return 1
   end
-  out.write(json.encode(rec) .. "\n")
+  local written, werr = pcall(out.write, json.encode(rec) .. "\n")
+  if not written then
+    -- the vendor made a secret nobody holds: say so, rotate nothing more
+    local why = streams_.write_error(werr)
+    say(streams, "userapi: rotate %s: rotated (the old credential no longer works), but its new secret could "
+      .. "not be written to %s: %s; rotate it again once the output works", key, out.where,
+      why and why.message or tostring(werr))
+    if journal then journal:failed(key) end
+    return 1, true
+  end
   if journal then journal:finish(key, { verified = rec.verified }) end
   if not rec.verified then
     say(streams, "userapi: rotate %s: rotated, but %s (the new secret is written to %s)", key, tostring(err),
@@ -125,7 +136,9 @@ function _M.rotate_command(o, ctx)
   local out = secrets_out(o, ctx.streams)
   local code = 0
   for _, t in ipairs(list) do
-    if rotate_one(t, clients[t.vendor], out, journal, o, ctx.streams) ~= 0 then code = 1 end
+    local one, stop = rotate_one(t, clients[t.vendor], out, journal, o, ctx.streams)
+    if one ~= 0 then code = 1 end
+    if stop then break end
   end
   if journal then journal:close() end
   if out.close then out.close() end

@@ -112,7 +112,27 @@ function P:attr_exp(path)
            exact = CASE_EXACT[table.concat(parts, ".")] }
 end
 
+-- a request's filter is bounded before it is walked: its nesting (each
+-- "(", "not (" and "[" is a level of recursion, parsing and matching) and its
+-- comparisons (an "or" chain is as deep a tree to match); far above what an
+-- identity provider sends, far below a Lua stack overflow
+_M.MAX_DEPTH, _M.MAX_TERMS = 50, 200
+
+function P:enter()
+  self.depth = self.depth + 1
+  if self.depth > _M.MAX_DEPTH then fail("filter nests deeper than " .. _M.MAX_DEPTH .. " levels") end
+end
+
 function P:unary()
+  self.terms = self.terms + 1
+  if self.terms > _M.MAX_TERMS then fail("filter has more than " .. _M.MAX_TERMS .. " comparisons") end
+  self:enter()
+  local node = self:unary_in()
+  self.depth = self.depth - 1
+  return node
+end
+
+function P:unary_in()
   if self:is_word("not") then
     self:next()
     local t = self:next()
@@ -170,7 +190,7 @@ function _M.parse(s)
   local tree = parsed[s]
   if tree then return tree end
   if type(s) ~= "string" or s:match("^%s*$") then fail("empty filter") end
-  local p = setmetatable({ toks = tokens(s), i = 1 }, P)
+  local p = setmetatable({ toks = tokens(s), i = 1, depth = 0, terms = 0 }, P)
   tree = p:or_expr()
   if p:peek() then fail("unexpected '" .. tostring(p:peek().v or p:peek().t) .. "' in filter") end
   -- providers repeat their filters (a lookup per person): the last 200 are kept, read-only

@@ -125,11 +125,17 @@ local function candidates(app, tree)
   return found
 end
 
+local MAX_INDEX = 2 ^ 31 - 1
+
 local function count_of(v, default)
   if v == nil or v == "" then return default end
   local n = tonumber(v)
-  if not n then fail(400, "invalidValue", "startIndex and count must be integers") end
-  return floor(n)
+  -- LuaJIT reads "inf" and "nan" as numbers, Lua 5.4 does not: neither is an integer
+  if not n or n ~= n or n == math.huge or n == -math.huge then
+    fail(400, "invalidValue", "startIndex and count must be integers")
+  end
+  -- within a vendor's integer parameters: startIndex=1e300 is a page past the end, not a 500
+  return floor(math.max(-MAX_INDEX, math.min(n, MAX_INDEX)))
 end
 
 -- an unfiltered list from the vendor's own page, when it has totals
