@@ -167,6 +167,9 @@ describe("userapi review", function()
     local r = userapi({ "review", "--roster", bad })
     assert.equal(2, r.code)
     assert.truthy(r.err:find("no email column", 1, true), r.err)
+    r = userapi({ "review", "--roster", proc.tmpdir() })        -- a directory, not a file
+    assert.equal(2, r.code)
+    assert.truthy(r.err:find("--roster " .. proc.tmpdir() .. ": cannot read it (a directory?)", 1, true), r.err)
     r = userapi({ "review", "--stale-days", "soon" })
     assert.equal(2, r.code)
     -- a stray quote opening a name: every later person would be read into it, then flagged orphan

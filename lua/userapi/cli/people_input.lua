@@ -102,12 +102,7 @@ end
 
 local function read_file(path, stdin)
   if path == "-" then return stdin:read("*a") or "" end
-  local f, err = io.open(path, "rb")
-  if not f then usage("--file: cannot read %s", tostring(err)) end
-  local text = f:read("*a")
-  f:close()
-  if not text then usage("--file %s: cannot read it (a directory?)", path) end
-  return text
+  return require("userapi.cli.usage").read_file(path, "--file")
 end
 
 --- The people of the command: its EMAIL arguments (onboard: one, with

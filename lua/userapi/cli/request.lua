@@ -21,13 +21,7 @@ local _M = {}
 
 local trim = require("userapi.util").trim
 
-local function read_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then usage("%s: cannot read %s", what, tostring(err)) end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("userapi.cli.usage").read_file
 
 local vendor_name = config.vendor_name
 

@@ -21,13 +21,7 @@ local _M = {}
 local COLUMNS = { "email", "vendor", "id", "name", "kind", "state", "last_login", "flags" }
 local PLAN_COLUMNS = { "action", "email", "name", "vendors" }
 
-local function read_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then usage("%s: cannot read %s", what, tostring(err)) end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read_file = require("userapi.cli.usage").read_file
 
 -- rows to stdout as -o asks; json, jsonl and csv stream
 local function write_rows(out, fmt, iter, cols, head)

@@ -51,4 +51,19 @@ end
 -- (the library's refusals before sending, a config file's included: userapi.refusal)
 function _M.is(e) return type(e) == "table" and (getmetatable(e) == USAGE_MT or refusal.is(e)) end
 
+--- The whole of a file a flag names, or a usage error naming the flag (a
+-- missing file, a directory).
+-- @tparam string path
+-- @tparam string flag the flag, for the message (`--body`)
+-- @treturn string
+-- @raise a usage error
+function _M.read_file(path, flag)
+  local f, err = io.open(path, "rb")
+  if not f then _M.raise("%s: cannot read %s", flag, tostring(err)) end
+  local text = f:read("*a")
+  f:close()
+  if not text then _M.raise("%s %s: cannot read it (a directory?)", flag, path) end
+  return text
+end
+
 return _M
